@@ -1,0 +1,141 @@
+"""The application's unit registry and unit handling at every boundary.
+
+One pint registry serves the whole application; importing this module installs
+it as pint's application registry, so drivers (which only know pint's
+application registry) return quantities of this same registry.
+
+Laboratory units added to pint's defaults:
+
+* ``percent_vol`` (typed ``%vol``): volume fraction in percent;
+* ``percent_FS`` (typed ``%FS``): fiducial error, percent of full scale. It is a
+  distinct dimension so that it is never silently mixed with a relative error;
+* ``normal_cubic_meter`` / ``normal_liter`` (typed ``Nm³``, ``NL``): gas volume at
+  normal conditions (0 °C, 101.325 kPa), a distinct dimension because it cannot be
+  converted to an actual volume without the gas temperature and pressure.
+
+The database stores a magnitude plus a canonical unit string
+(:func:`canonical_unit`), which :func:`from_storage` reads back exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pint
+
+from drivers.units import UnitParseError, normalize_unit_text
+
+__all__ = [
+    "Q_",
+    "UnitParseError",
+    "canonical_unit",
+    "check_dimension",
+    "from_storage",
+    "parse_quantity",
+    "parse_unit",
+    "to_storage",
+    "ureg",
+]
+
+_DEFINITIONS = """
+percent_vol = 0.01
+fiducial_percent = [fiducial]
+percent_FS = fiducial_percent
+normal_cubic_meter = [normal_volume] = Nm3
+normal_liter = 1e-3 * normal_cubic_meter = NL
+"""
+
+ureg: Any = pint.UnitRegistry(
+    autoconvert_offset_to_baseunit=True,
+    on_redefinition="raise",
+)
+for _line in _DEFINITIONS.strip().splitlines():
+    ureg.define(_line)
+ureg.formatter.default_format = "~P"
+pint.set_application_registry(ureg)
+
+Q_: Any = ureg.Quantity
+
+_LAB_REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"%\s*vol\b|%\s*\(V/V\)|%V/V", re.IGNORECASE), "percent_vol"),
+    (re.compile(r"%\s*FS\b", re.IGNORECASE), "percent_FS"),
+    (re.compile(r"\bN\s*m\s*(\*\*\s*3|3)"), "normal_cubic_meter"),
+    (re.compile(r"\bNL\b"), "normal_liter"),
+    (re.compile(r"\bkW\s*\*\s*h\b"), "kWh"),
+)
+_NUMBER_RE = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+
+
+def _lab_normalize(text: str) -> str:
+    out = normalize_unit_text(text)
+    for pattern, repl in _LAB_REPLACEMENTS:
+        out = pattern.sub(repl, out)
+    return out
+
+
+def parse_unit(text: str) -> Any:
+    """Parse a unit as people type it; raise :class:`UnitParseError` if unknown."""
+    if not isinstance(text, str) or not text.strip():
+        raise UnitParseError(f"empty or missing unit: {text!r}")
+    norm = _lab_normalize(text)
+    try:
+        unit = ureg.parse_units(norm)
+    except pint.errors.UndefinedUnitError as exc:
+        raise UnitParseError(f"unknown unit {text!r}") from exc
+    except Exception as exc:  # malformed expressions raise assorted errors
+        raise UnitParseError(f"cannot parse unit {text!r}") from exc
+    return unit
+
+
+def check_dimension(q: Any, like: str | Any, *, what: str | None = None) -> None:
+    """Raise :class:`UnitParseError` unless ``q`` has the dimension of unit ``like``."""
+    target = parse_unit(like) if isinstance(like, str) else like
+    if ureg.Quantity(1, q.units).dimensionality != ureg.Quantity(1, target).dimensionality:
+        label = what if what is not None else f"{q:~P}"
+        raise UnitParseError(
+            f"{label!r} has the wrong dimension: expected a quantity convertible to {target:~P}"
+        )
+
+
+def parse_quantity(text: str, like: str | Any | None = None) -> Any:
+    """Parse ``"<number> <unit>"`` (e.g. ``"1000 μmol/mol"``, ``"3.5 kW·h"``).
+
+    With ``like`` (a unit or unit string), the dimension must match, else
+    :class:`UnitParseError`. A bare number is refused when ``like`` has a
+    dimension: units are never guessed.
+    """
+    if not isinstance(text, str):
+        raise UnitParseError(f"expected text such as '20 s', got {text!r}")
+    m = _NUMBER_RE.match(text)
+    if not m:
+        raise UnitParseError(f"not a quantity (a number followed by a unit): {text!r}")
+    number, unit_text = m.group(1), m.group(2)
+    value = float(number)
+    if not math.isfinite(value):
+        raise UnitParseError(f"not a finite number: {text!r}")
+    unit = parse_unit(unit_text) if unit_text else ureg.dimensionless
+    q = ureg.Quantity(value, unit)
+    if like is not None:
+        if not unit_text:
+            target = parse_unit(like) if isinstance(like, str) else like
+            if target != ureg.dimensionless:
+                raise UnitParseError(f"missing unit in {text!r}: expected a unit like {like}")
+        check_dimension(q, like, what=text)
+    return q
+
+
+def canonical_unit(unit: Any) -> str:
+    """Return the canonical storage string for a unit (pint's long form, e.g. ``micromole / mole``)."""
+    return format(ureg.Unit(unit), "D")
+
+
+def to_storage(q: Any) -> tuple[float, str]:
+    """Split a quantity into ``(magnitude, canonical unit string)`` for the database."""
+    return float(q.magnitude), canonical_unit(q.units)
+
+
+def from_storage(magnitude: float, unit: str) -> Any:
+    """Rebuild a quantity from its stored magnitude and canonical unit string."""
+    return ureg.Quantity(magnitude, ureg.parse_units(unit))
