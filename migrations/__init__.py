@@ -1,1 +1,1 @@
-"""migrations package."""
+"""Alembic migrations of the lims database (shipped inside the package)."""

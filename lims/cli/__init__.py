@@ -1,0 +1,1 @@
+"""The ``lims`` command line."""

@@ -1,0 +1,91 @@
+"""Shared pieces of the command line: settings, database, passwords, error reporting."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from lims.audit import AuditError, ImmutableRecordError
+from lims.config import ConfigError, Settings, load_settings
+from lims.db import Database
+from lims.security import AuthenticationError, PasswordPolicyError
+from lims.services.lab import open_database
+from lims.services.materials import MaterialError
+from lims.services.users import UserError
+from lims.units import UnitParseError
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+#: Exceptions that are the user's input or the lab's state, reported in one line.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    UnitParseError,
+    AuthenticationError,
+    PasswordPolicyError,
+    UserError,
+    AuditError,
+    ImmutableRecordError,
+    ArgumentError,
+    MaterialError,
+)
+
+
+class CliError(Exception):
+    """An error to report in one line with a non-zero exit status."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def settings() -> Settings:
+    """The effective settings of this process."""
+    return load_settings()
+
+
+def database(s: Settings | None = None) -> Database:
+    """Open the configured database."""
+    return open_database(s or settings())
+
+
+def read_password(password_file: Path | None, prompt: str = "Password / 密码: ") -> str:
+    """A password from a file (first line) or typed at a prompt without echo."""
+    if password_file is not None:
+        try:
+            text = password_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"{password_file}: cannot read password file: {exc.strerror}") from exc
+        lines = text.splitlines()
+        if not lines or not lines[0]:
+            raise CliError(f"{password_file}: the password file is empty")
+        return lines[0]
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for the password: use --password-file")
+    return getpass.getpass(prompt)
+
+
+def report_error(exc: BaseException) -> int:
+    """Print one line for an expected error; return the exit status."""
+    if isinstance(exc, CliError):
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return exc.exit_code
+    if isinstance(exc, OperationalError):
+        err_console.print(
+            f"[red]error:[/red] database unreachable or unusable: {str(exc.orig).strip()}",
+            highlight=False,
+        )
+        return 3
+    err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+    return 2
+
+
+def fail(message: str, exit_code: int = 2) -> typer.Exit:
+    """Print ``message`` as an error and return the exit to raise."""
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(exit_code)

@@ -1,0 +1,165 @@
+"""Entry point of the ``lims`` command line."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+import lims
+from lims.cli import audit_cmd, db_cmd, rm_cmd
+from lims.cli.common import (
+    USER_ERRORS,
+    CliError,
+    console,
+    database,
+    read_password,
+    report_error,
+    settings,
+)
+from lims.config import load_settings, sqlite_url_for
+from lims.services.demo import DEMO_ADMIN, DEMO_LAB, DEMO_USERS, seed_demo
+from lims.services.lab import LabIdentity, initialize, lab_summary, open_database, policy_from
+
+app = typer.Typer(
+    name="lims",
+    help="碳计量校准实验室信息管理系统 · Calibration LIMS for carbon-metrology laboratories.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(rm_cmd.app, name="rm")
+config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+units_app = typer.Typer(help="Check how a quantity or unit is understood.", no_args_is_help=True)
+app.add_typer(units_app, name="units")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"lims {lims.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """碳计量校准实验室信息管理系统 · Calibration LIMS for carbon-metrology laboratories."""
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings (passwords hidden) and where each came from."""
+    s = settings()
+    for key, value in s.as_display().items():
+        source = s.sources.get(key, "default" if key != "config_file" else "")
+        suffix = f"  [dim]({source})[/dim]" if source else ""
+        console.print(f"{key} = {value}{suffix}", highlight=False)
+
+
+@units_app.command("check")
+def units_check(
+    text: Annotated[str, typer.Argument(help='A quantity such as "1000 μmol/mol".')],
+    like: Annotated[
+        str | None, typer.Option(help="The unit the field expects, e.g. umol/mol.")
+    ] = None,
+) -> None:
+    """Parse a quantity as the application would, and print its canonical form."""
+    from lims.units import parse_quantity, to_storage
+
+    q = parse_quantity(text, like)
+    magnitude, unit = to_storage(q)
+    console.print(f"{q:~P}  (stored as {magnitude!r} [{unit}])", highlight=False)
+
+
+@app.command()
+def init(
+    demo: Annotated[bool, typer.Option(help="Seed the demo lab (users, instruments, ...).")] = False,
+    lab_name_zh: Annotated[str, typer.Option(help="实验室名称 Lab name in Chinese.")] = "",
+    lab_name_en: Annotated[str, typer.Option(help="Lab name in English.")] = "",
+    admin: Annotated[str, typer.Option(help="User name of the first administrator.")] = "admin",
+    admin_name: Annotated[str, typer.Option(help="Printed name of the administrator.")] = "",
+    password_file: Annotated[
+        Path | None, typer.Option(help="File whose first line is the admin password.")
+    ] = None,
+) -> None:
+    """Create or upgrade the database, the lab profile and a first administrator."""
+    s = settings()
+    db = open_database(s)
+    try:
+        if demo:
+            lab, (username, full_name, password) = DEMO_LAB, DEMO_ADMIN
+        else:
+            if not (lab_name_zh and lab_name_en):
+                raise CliError("--lab-name-zh and --lab-name-en are required (or use --demo)")
+            lab = LabIdentity(name_zh=lab_name_zh, name_en=lab_name_en)
+            username, full_name = admin, admin_name or admin
+            password = read_password(password_file, "Administrator password / 管理员密码: ")
+        created = initialize(db, s, lab, username, full_name, password)
+        if created and demo:
+            with db.write(actor="system:demo", reason="demo lab seed") as session:
+                seed_demo(session, policy_from(s), date.today())
+        console.print(
+            f"{'created' if created else 'upgraded'}: {s.redacted_url()}", highlight=False
+        )
+    finally:
+        db.dispose()
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the demo lives (default: <user data dir>/demo). Recreated."),
+    ] = None,
+) -> None:
+    """Create a fresh demo lab on an embedded SQLite database and show what it holds."""
+    base = load_settings()
+    target = data_dir or (base.data_dir / "demo")
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    s = load_settings({"LIMS_DATA_DIR": str(target), "LIMS_DATABASE_URL": sqlite_url_for(target)})
+    db = open_database(s)
+    try:
+        initialize(db, s, DEMO_LAB, *DEMO_ADMIN)
+        with db.write(actor="system:demo", reason="demo lab seed") as session:
+            seed_demo(session, policy_from(s), date.today())
+        console.rule(f"{DEMO_LAB.name_zh} · {DEMO_LAB.name_en}")
+        console.print(f"data directory: {target}", highlight=False)
+        console.print(f"database:       {s.redacted_url()}", highlight=False)
+        for label, count in lab_summary(db).items():
+            console.print(f"  {label:<24}{count:>6}")
+        console.print("demo accounts (demo passwords, never for real use):")
+        console.print(f"  {DEMO_ADMIN[0]:<8} administrator      {DEMO_ADMIN[2]}", highlight=False)
+        for u in DEMO_USERS:
+            roles = ", ".join(r.value for r in u.roles)
+            console.print(f"  {u.username:<8} {roles:<18} {u.password}", highlight=False)
+        console.print(
+            f"use it with: LIMS_DATA_DIR={target} lims …  (e.g. lims audit verify)",
+            highlight=False,
+        )
+    finally:
+        db.dispose()
+
+
+def main() -> None:
+    """Run the command line; expected errors print one line and exit non-zero."""
+    try:
+        app()
+    except (CliError, OperationalError, *USER_ERRORS) as exc:
+        sys.exit(report_error(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""``lims rm``: reference materials (标准物质) — receipt and listing."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from lims.cli.common import CliError, console, database, read_password, settings
+from lims.models import ReferenceMaterial, Role
+from lims.security import AuthenticationError, authenticate
+from lims.services.lab import policy_from
+from lims.services.materials import ReferenceMaterialInput, receive_reference_material
+from lims.units import parse_quantity
+
+app = typer.Typer(help="Reference materials: receive and list.", no_args_is_help=True)
+
+
+def _date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise CliError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+@app.command("receive")
+def rm_receive(
+    tag: Annotated[str, typer.Option(help="Lab tag of the unit, e.g. RM-CO2-0400.")],
+    gbw: Annotated[str, typer.Option(help="GBW or GBW(E) number.")],
+    name: Annotated[str, typer.Option(help="Name, e.g. 氮中二氧化碳 CO2 in N2.")],
+    component: Annotated[str, typer.Option(help="Certified component, e.g. CO2.")],
+    certified: Annotated[str, typer.Option(help='Certified value with unit, "400 umol/mol".')],
+    uncertainty: Annotated[str, typer.Option(help='Expanded uncertainty U, "4 umol/mol".')],
+    expires: Annotated[str, typer.Option(help="Expiry date YYYY-MM-DD.")],
+    user: Annotated[str, typer.Option(help="Your user name (quality manager).")],
+    k: Annotated[float, typer.Option(help="Coverage factor of U.")] = 2.0,
+    matrix: Annotated[str, typer.Option(help="Matrix (balance gas), e.g. N2.")] = "",
+    lot: Annotated[str, typer.Option()] = "",
+    cylinder: Annotated[str, typer.Option(help="Cylinder number.")] = "",
+    certificate: Annotated[str, typer.Option(help="Certificate number of the RM.")] = "",
+    remaining: Annotated[
+        str | None, typer.Option(help='Cylinder pressure or mass, "10 MPa" or "1 g".')
+    ] = None,
+    minimum: Annotated[
+        str | None, typer.Option(help="Minimum usable pressure or mass, same dimension.")
+    ] = None,
+    received: Annotated[str | None, typer.Option(help="Receipt date (default today).")] = None,
+    password_file: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """Record the receipt of a reference material; every value is checked before anything is written."""
+    certified_q = parse_quantity(certified)
+    data = ReferenceMaterialInput(
+        tag=tag,
+        gbw_number=gbw,
+        name=name,
+        component=component,
+        matrix=matrix,
+        certified=certified_q,
+        expanded_uncertainty=parse_quantity(uncertainty, certified_q.units),
+        coverage_factor=k,
+        lot=lot,
+        cylinder_number=cylinder,
+        certificate_number=certificate,
+        received_on=_date(received, "--received") if received else date.today(),
+        expires_on=_date(expires, "--expires"),
+        remaining=parse_quantity(remaining) if remaining else None,
+        minimum=parse_quantity(minimum) if minimum else None,
+    )
+    data.validate()
+    s = settings()
+    password = read_password(password_file)
+    db = database(s)
+    try:
+        failure: AuthenticationError | None = None
+        with db.write(reason="reference material received") as session:
+            try:
+                actor = authenticate(session, user, password, policy_from(s))
+            except AuthenticationError as exc:
+                failure = exc
+            else:
+                if not (actor.has_role(Role.QUALITY_MANAGER) or actor.has_role(Role.ADMINISTRATOR)):
+                    raise CliError(f"{user} is not a quality manager: cannot receive materials")
+                session.info["actor"] = actor
+                receive_reference_material(session, data)
+        if failure is not None:
+            raise CliError(str(failure))
+    finally:
+        db.dispose()
+    console.print(f"received {tag} ({gbw})", highlight=False)
+
+
+@app.command("list")
+def rm_list() -> None:
+    """List reference materials with their certified values and expiry."""
+    db = database()
+    try:
+        with db.read() as s:
+            for rm in s.scalars(select(ReferenceMaterial).order_by(ReferenceMaterial.tag)):
+                console.print(
+                    f"{rm.tag:<12} {rm.gbw_number:<14} {rm.component:<5} "
+                    f"{rm.certified_value:g} ± {rm.expanded_uncertainty:g} {rm.unit} "
+                    f"(k={rm.coverage_factor:g})  expires {rm.expires_on}  {rm.status.value}",
+                    highlight=False,
+                )
+    finally:
+        db.dispose()

@@ -1,0 +1,184 @@
+"""Application settings: one object read from a TOML file and environment variables.
+
+Precedence (highest first): environment variables ``LIMS_DATABASE_URL`` and
+``LIMS_DATA_DIR``; the settings file; defaults. The settings file is
+``$LIMS_CONFIG`` if set, else ``<data dir>/lims.toml`` when it exists.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+APP_NAME = "carbon-lims"
+_KNOWN_KEYS = {
+    "database_url",
+    "data_dir",
+    "sqlite_busy_timeout_ms",
+    "password_min_length",
+    "password_max_age_days",
+    "lockout_threshold",
+}
+
+
+class ConfigError(Exception):
+    """Settings that cannot be used; the message names the file or variable and the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective settings of one process."""
+
+    data_dir: Path
+    database_url: str
+    config_file: Path | None = None
+    sqlite_busy_timeout_ms: int = 10_000
+    password_min_length: int = 10
+    password_max_age_days: int = 180
+    lockout_threshold: int = 5
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> URL:
+        """The database URL parsed by SQLAlchemy."""
+        return make_url(self.database_url)
+
+    @property
+    def archive_dir(self) -> Path:
+        """Where issued files (PDF, DCC, standards' certificates) are stored by content hash."""
+        return self.data_dir / "archive"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where the lab CA and the users' PKCS#12 key files live."""
+        return self.data_dir / "keys"
+
+    def redacted_url(self) -> str:
+        """The database URL with any password hidden."""
+        return self.url.render_as_string(hide_password=True)
+
+    def as_display(self) -> dict[str, str]:
+        """Settings as strings for ``lims config show`` (no secrets)."""
+        return {
+            "data_dir": str(self.data_dir),
+            "database_url": self.redacted_url(),
+            "config_file": str(self.config_file) if self.config_file else "(none)",
+            "sqlite_busy_timeout_ms": str(self.sqlite_busy_timeout_ms),
+            "password_min_length": str(self.password_min_length),
+            "password_max_age_days": str(self.password_max_age_days),
+            "lockout_threshold": str(self.lockout_threshold),
+        }
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (platformdirs)."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def sqlite_url_for(data_dir: Path) -> str:
+    """The default embedded database in a data directory."""
+    return f"sqlite:///{(data_dir / 'lims.sqlite3').resolve()}"
+
+
+def validate_database_url(url: str, where: str) -> str:
+    """Return ``url`` if SQLAlchemy understands it and we support its backend."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"{where}: malformed database URL {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend not in {"sqlite", "postgresql"}:
+        raise ConfigError(
+            f"{where}: unsupported database {backend!r}; use sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST:PORT/DB"
+        )
+    if backend == "postgresql" and parsed.get_driver_name() not in {"psycopg", "psycopg2"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed.render_as_string(hide_password=False)
+    if backend == "postgresql" and not parsed.database:
+        raise ConfigError(f"{where}: database URL {url!r} names no database")
+    return url
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read settings file: {exc.strerror}") from exc
+    section = data.get("lims", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [lims] must be a table")
+    unknown = sorted(set(section) - _KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}")
+    return section
+
+
+def _int_setting(raw: dict[str, Any], key: str, default: int, where: str) -> int:
+    value = raw.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{where}: {key} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build the effective settings from the environment and the settings file."""
+    env = dict(os.environ) if env is None else env
+    sources: dict[str, str] = {}
+    data_dir = default_data_dir()
+    sources["data_dir"] = "default"
+    if env.get("LIMS_DATA_DIR"):
+        data_dir = Path(env["LIMS_DATA_DIR"]).expanduser()
+        sources["data_dir"] = "LIMS_DATA_DIR"
+
+    config_file: Path | None = None
+    raw: dict[str, Any] = {}
+    if env.get("LIMS_CONFIG"):
+        config_file = Path(env["LIMS_CONFIG"]).expanduser()
+        if not config_file.is_file():
+            raise ConfigError(f"LIMS_CONFIG: settings file {config_file} does not exist")
+    elif (data_dir / "lims.toml").is_file():
+        config_file = data_dir / "lims.toml"
+    if config_file is not None:
+        raw = _read_toml(config_file)
+        if "data_dir" in raw and "LIMS_DATA_DIR" not in sources.values():
+            if not isinstance(raw["data_dir"], str):
+                raise ConfigError(f"{config_file}: data_dir must be a string")
+            data_dir = Path(raw["data_dir"]).expanduser()
+            sources["data_dir"] = str(config_file)
+
+    where = str(config_file) if config_file else "settings"
+    database_url = sqlite_url_for(data_dir)
+    sources["database_url"] = "default"
+    if "database_url" in raw:
+        if not isinstance(raw["database_url"], str):
+            raise ConfigError(f"{config_file}: database_url must be a string")
+        database_url = validate_database_url(raw["database_url"], f"{config_file}: database_url")
+        sources["database_url"] = str(config_file)
+    if env.get("LIMS_DATABASE_URL"):
+        database_url = validate_database_url(env["LIMS_DATABASE_URL"], "LIMS_DATABASE_URL")
+        sources["database_url"] = "LIMS_DATABASE_URL"
+
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        config_file=config_file,
+        sources=sources,
+    )
+    return replace(
+        settings,
+        sqlite_busy_timeout_ms=_int_setting(raw, "sqlite_busy_timeout_ms", 10_000, where),
+        password_min_length=_int_setting(raw, "password_min_length", 10, where),
+        password_max_age_days=_int_setting(raw, "password_max_age_days", 180, where),
+        lockout_threshold=_int_setting(raw, "lockout_threshold", 5, where),
+    )

@@ -1,0 +1,5 @@
+"""Database access: engine set-up, sessions and column types."""
+
+from lims.db.engine import Database, make_engine
+
+__all__ = ["Database", "make_engine"]

@@ -1,0 +1,77 @@
+"""ORM models of the laboratory."""
+
+from lims.models.audit import AuditEvent, AuditHead
+from lims.models.certificates import Certificate, CertificateSequence, Signature
+from lims.models.enums import (
+    CertificateStatus,
+    CertificateType,
+    EquipmentStatus,
+    ItemStatus,
+    ReferenceMaterialStatus,
+    ReleaseStatus,
+    Role,
+    RunStatus,
+    ServiceKind,
+    SignatureMeaning,
+    Verdict,
+    WorkOrderStatus,
+)
+from lims.models.equipment import (
+    Equipment,
+    ExternalCertificate,
+    IntermediateCheck,
+    MeasurementStandard,
+    StandardMember,
+)
+from lims.models.lab import Contact, Customer, LabProfile
+from lims.models.materials import ReferenceMaterial
+from lims.models.runs import Reading, Result, RuleOverride, Run, RunResource
+from lims.models.users import Authorization, User, UserRole
+from lims.models.work import (
+    Procedure,
+    ProcedureVersion,
+    RegulationTable,
+    WorkOrder,
+    WorkOrderItem,
+)
+
+__all__ = [
+    "AuditEvent",
+    "AuditHead",
+    "Authorization",
+    "Certificate",
+    "CertificateSequence",
+    "CertificateStatus",
+    "CertificateType",
+    "Contact",
+    "Customer",
+    "Equipment",
+    "EquipmentStatus",
+    "ExternalCertificate",
+    "IntermediateCheck",
+    "ItemStatus",
+    "LabProfile",
+    "MeasurementStandard",
+    "Procedure",
+    "ProcedureVersion",
+    "Reading",
+    "ReferenceMaterial",
+    "ReferenceMaterialStatus",
+    "RegulationTable",
+    "ReleaseStatus",
+    "Result",
+    "Role",
+    "RuleOverride",
+    "Run",
+    "RunResource",
+    "RunStatus",
+    "ServiceKind",
+    "Signature",
+    "SignatureMeaning",
+    "StandardMember",
+    "User",
+    "UserRole",
+    "Verdict",
+    "WorkOrder",
+    "WorkOrderItem",
+]

@@ -1,0 +1,75 @@
+"""Certificates, their numbering sequence and electronic signatures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lims.db.base import Base, created_at_column, enum_column
+from lims.models.enums import CertificateStatus, CertificateType, SignatureMeaning
+
+
+class CertificateSequence(Base):
+    """The last certificate sequence number used in a year (gapless numbering)."""
+
+    __tablename__ = "certificate_sequences"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(default=0)
+
+
+class Certificate(Base):
+    """A verification certificate, notice of non-conformity or calibration certificate.
+
+    Once issued, only its status may change (to superseded or revoked); the
+    content and its hashes are fixed, and an amendment is a new certificate
+    that references this one.
+    """
+
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    year: Mapped[int]
+    sequence: Mapped[int]
+    type: Mapped[CertificateType] = enum_column(CertificateType)
+    status: Mapped[CertificateStatus] = enum_column(
+        CertificateStatus, default=CertificateStatus.DRAFT
+    )
+    revision: Mapped[int] = mapped_column(default=0)
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    amendment_reason: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    dcc_sha256: Mapped[str | None] = mapped_column(String(64))
+    issued_at: Mapped[datetime | None]
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (UniqueConstraint("year", "sequence"),)
+
+    signatures: Mapped[list[Signature]] = relationship(back_populates="certificate")
+    replaces: Mapped[Certificate | None] = relationship(remote_side=[id])
+
+
+class Signature(Base):
+    """An electronic signature: who, when (UTC), meaning, and the hash of what was signed."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (UniqueConstraint("certificate_id", "meaning"),)
+    __append_only__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), index=True)
+    signer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    printed_name: Mapped[str] = mapped_column(String(100))
+    meaning: Mapped[SignatureMeaning] = enum_column(SignatureMeaning)
+    signed_at: Mapped[datetime]
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()
+
+    certificate: Mapped[Certificate] = relationship(back_populates="signatures")

@@ -1,0 +1,120 @@
+"""Enumerations stored in the database (by value)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a user may do; a user can hold several roles."""
+
+    TECHNICIAN = "technician"
+    REVIEWER = "reviewer"
+    APPROVER = "approver"
+    QUALITY_MANAGER = "quality_manager"
+    ADMINISTRATOR = "administrator"
+    AUDITOR = "auditor"
+
+
+class EquipmentStatus(StrEnum):
+    """Whether a physical item may be used."""
+
+    ACTIVE = "active"
+    OUT_OF_SERVICE = "out_of_service"
+    RETIRED = "retired"
+
+
+class ReferenceMaterialStatus(StrEnum):
+    """Life cycle of a reference material (standard gas cylinder, CRM)."""
+
+    IN_STOCK = "in_stock"
+    IN_USE = "in_use"
+    EXHAUSTED = "exhausted"
+    EXPIRED = "expired"
+    DISPOSED = "disposed"
+
+
+class ServiceKind(StrEnum):
+    """The service a customer asks for."""
+
+    VERIFICATION = "verification"  # 检定
+    CALIBRATION = "calibration"  # 校准
+
+
+class WorkOrderStatus(StrEnum):
+    """Progress of a work order (委托单)."""
+
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+class ItemStatus(StrEnum):
+    """Progress of one instrument in a work order."""
+
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"
+    MEASURED = "measured"
+    CERTIFIED = "certified"
+    RETURNED = "returned"
+
+
+class ReleaseStatus(StrEnum):
+    """Release status of a regulation table or procedure version."""
+
+    DRAFT = "draft"
+    RELEASED = "released"
+    WITHDRAWN = "withdrawn"
+
+
+class RunStatus(StrEnum):
+    """States of a bench run."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+    FAILED = "failed"
+    REFUSED = "refused"
+
+
+class Verdict(StrEnum):
+    """Outcome of a conformity decision for one result."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    UNDETERMINED = "undetermined"
+    CONDITIONAL_PASS = "conditional_pass"
+    CONDITIONAL_FAIL = "conditional_fail"
+    NOT_STATED = "not_stated"
+
+
+class CertificateType(StrEnum):
+    """The kind of document issued."""
+
+    VERIFICATION = "verification_certificate"  # 检定证书
+    NONCONFORMITY = "nonconformity_notice"  # 检定结果通知书
+    CALIBRATION = "calibration_certificate"  # 校准证书
+
+
+class CertificateStatus(StrEnum):
+    """Life cycle of a certificate."""
+
+    DRAFT = "draft"
+    PERFORMED = "performed"
+    REVIEWED = "reviewed"
+    ISSUED = "issued"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+    REVOKED = "revoked"
+
+
+class SignatureMeaning(StrEnum):
+    """What a signature attests (21 CFR 11.50)."""
+
+    PERFORMED = "performed"
+    REVIEWED = "reviewed"
+    APPROVED = "approved"

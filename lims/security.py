@@ -1,0 +1,144 @@
+"""Passwords (argon2), the password policy and authentication with lockout.
+
+Failed logins are counted per user; after ``lockout_threshold`` consecutive
+failures the account is locked until an administrator unlocks it. Every
+failure, lockout and success is written to the audit trail (21 CFR 11.300).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lims.audit import log_event
+from lims.db.types import utcnow
+from lims.models.users import User
+
+_HASHER = PasswordHasher()
+
+
+class AuthenticationError(Exception):
+    """Login refused; the message says why without revealing which part was wrong."""
+
+
+class PasswordPolicyError(ValueError):
+    """A new password that does not meet the policy."""
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """Minimum length, character classes and maximum age of passwords."""
+
+    min_length: int = 10
+    max_age_days: int = 180
+    lockout_threshold: int = 5
+
+    def check(self, password: str, username: str = "") -> None:
+        """Raise :class:`PasswordPolicyError` if ``password`` is too weak."""
+        if len(password) < self.min_length:
+            raise PasswordPolicyError(
+                f"password too short: at least {self.min_length} characters are required"
+            )
+        classes = sum(
+            [
+                any(c.islower() for c in password),
+                any(c.isupper() for c in password),
+                any(c.isdigit() for c in password),
+                any(not c.isalnum() for c in password),
+            ]
+        )
+        if classes < 3:
+            raise PasswordPolicyError(
+                "password too simple: use three of lower case, upper case, digits and symbols"
+            )
+        if username and username.lower() in password.lower():
+            raise PasswordPolicyError("password must not contain the user name")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password``."""
+    return _HASHER.hash(password)
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches the stored hash."""
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    policy: PasswordPolicy,
+    *,
+    purpose: str = "login",
+    today: date | None = None,
+) -> User:
+    """Check a user's ID and password; count failures and lock the account.
+
+    Raises :class:`AuthenticationError` for an unknown user, a wrong password, a
+    locked, inactive or expired account, or an expired password. The session
+    must be a write session: failures are recorded even though login fails, so
+    the caller must commit it (``Database.write`` does, unless this raises
+    inside it: callers catch the error inside the block).
+    """
+    today = today or utcnow().date()
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is None:
+        log_event(
+            session,
+            "login_failed",
+            "users",
+            username,
+            state={"purpose": purpose, "why": "unknown user"},
+            actor=f"anonymous:{username}",
+        )
+        raise AuthenticationError("unknown user or wrong password")
+    if user.locked_at is not None:
+        log_event(session, "login_refused", "users", str(user.id),
+                  state={"purpose": purpose, "why": "locked"}, actor=user)
+        raise AuthenticationError(
+            f"account {username} is locked after repeated failed logins; "
+            "ask an administrator to unlock it"
+        )
+    if not user.active:
+        raise AuthenticationError(f"account {username} is deactivated")
+    if user.valid_until is not None and today > user.valid_until:
+        log_event(session, "login_refused", "users", str(user.id),
+                  state={"purpose": purpose, "why": "account expired"}, actor=user)
+        raise AuthenticationError(
+            f"account {username} expired on {user.valid_until.isoformat()}"
+        )
+    if not password_matches(user.password_hash, password):
+        session.info["actor"] = session.info.get("actor") or user
+        user.failed_logins += 1
+        if user.failed_logins >= policy.lockout_threshold:
+            user.locked_at = utcnow()
+        session.flush()
+        log_event(session, "login_failed", "users", str(user.id),
+                  state={"purpose": purpose, "failures": user.failed_logins}, actor=user)
+        if user.locked_at is not None:
+            raise AuthenticationError(
+                f"wrong password; account {username} is now locked after "
+                f"{user.failed_logins} failed attempts"
+            )
+        raise AuthenticationError("unknown user or wrong password")
+    if policy.max_age_days and user.password_changed_at + timedelta(
+        days=policy.max_age_days
+    ) < utcnow():
+        raise AuthenticationError(
+            f"the password of {username} is older than {policy.max_age_days} days: change it first"
+        )
+    if user.failed_logins:
+        session.info["actor"] = session.info.get("actor") or user
+        user.failed_logins = 0
+        session.flush()
+    return user

@@ -1,0 +1,1 @@
+"""Services: every write of the application goes through these functions."""

@@ -1,0 +1,113 @@
+"""Creating or upgrading a lab database: schema, lab profile, first administrator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from lims.config import Settings
+from lims.db import Database
+from lims.db.migrate import upgrade
+from lims.models.enums import Role
+from lims.models.lab import LabProfile
+from lims.models.users import User
+from lims.security import PasswordPolicy
+from lims.services.users import create_user
+
+SYSTEM_INIT = "system:init"
+
+
+@dataclass(frozen=True)
+class LabIdentity:
+    """What the lab profile needs at creation."""
+
+    name_zh: str
+    name_en: str
+    address_zh: str = ""
+    address_en: str = ""
+    accreditation_number: str = ""
+    certificate_prefix: str = "CM"
+
+
+def policy_from(settings: Settings) -> PasswordPolicy:
+    """The password policy configured in the settings."""
+    return PasswordPolicy(
+        min_length=settings.password_min_length,
+        max_age_days=settings.password_max_age_days,
+        lockout_threshold=settings.lockout_threshold,
+    )
+
+
+def open_database(settings: Settings) -> Database:
+    """Open the configured database (creating the data directory for SQLite)."""
+    if settings.url.get_backend_name() == "sqlite":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Database(settings.url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+
+
+def initialize(
+    db: Database,
+    settings: Settings,
+    lab: LabIdentity,
+    admin_username: str,
+    admin_full_name: str,
+    admin_password: str,
+) -> bool:
+    """Upgrade the schema; create the lab profile and first administrator if absent.
+
+    Returns True when the lab was created now, False when it existed already.
+    """
+    upgrade(db.engine)
+    with db.read() as s:
+        if s.scalar(select(func.count()).select_from(LabProfile)):
+            return False
+    with db.write(actor=SYSTEM_INIT, reason="lims init") as s:
+        s.add(
+            LabProfile(
+                name_zh=lab.name_zh,
+                name_en=lab.name_en,
+                address_zh=lab.address_zh,
+                address_en=lab.address_en,
+                accreditation_number=lab.accreditation_number,
+                certificate_prefix=lab.certificate_prefix,
+            )
+        )
+        create_user(
+            s,
+            admin_username,
+            admin_full_name,
+            admin_password,
+            [Role.ADMINISTRATOR],
+            policy_from(settings),
+        )
+    return True
+
+
+def lab_summary(db: Database) -> dict[str, int]:
+    """How many records of each main kind the database holds."""
+    from lims import models as m
+
+    kinds = {
+        "users": m.User,
+        "customers": m.Customer,
+        "equipment": m.Equipment,
+        "measurement standards": m.MeasurementStandard,
+        "reference materials": m.ReferenceMaterial,
+        "work orders": m.WorkOrder,
+        "work-order items": m.WorkOrderItem,
+        "runs": m.Run,
+        "certificates": m.Certificate,
+        "audit events": m.AuditEvent,
+    }
+    with db.read() as s:
+        return {
+            label: int(s.scalar(select(func.count()).select_from(model)) or 0)
+            for label, model in kinds.items()
+        }
+
+
+def existing_user_count(db: Database) -> int:
+    """Number of users (0 on a fresh database)."""
+    with db.read() as s:
+        return int(s.scalar(select(func.count()).select_from(User)) or 0)

@@ -1,0 +1,104 @@
+"""Database triggers that refuse changes to append-only and issued records.
+
+They back up the checks of the service layer, so that plain SQL cannot change
+what the application never changes. Migrations call these helpers with explicit
+table names, so a migration's effect never changes after it is released.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+FINAL_CERTIFICATE_STATES = ("issued", "superseded", "revoked")
+_FINAL = ", ".join(f"'{s}'" for s in FINAL_CERTIFICATE_STATES)
+_CERT_FIXED_COLUMNS = (
+    "number",
+    "year",
+    "sequence",
+    "type",
+    "revision",
+    "replaces_id",
+    "amendment_reason",
+    "run_id",
+    "content_sha256",
+    "pdf_sha256",
+    "dcc_sha256",
+    "issued_at",
+    "created_at",
+)
+
+
+def refuse_changes(bind: Connection, table: str) -> None:
+    """Make ``table`` append-only: every UPDATE and DELETE is refused."""
+    if bind.dialect.name == "sqlite":
+        for verb in ("UPDATE", "DELETE"):
+            bind.exec_driver_sql(
+                f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {verb} refused'); END"
+            )
+    else:
+        bind.exec_driver_sql(
+            """
+            CREATE OR REPLACE FUNCTION lims_refuse_change() RETURNS trigger AS $$
+            BEGIN
+                RAISE EXCEPTION '%% is append-only: %% refused', TG_TABLE_NAME, TG_OP;
+            END $$ LANGUAGE plpgsql
+            """
+        )
+        bind.exec_driver_sql(
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION lims_refuse_change()"
+        )
+
+
+def drop_refuse_changes(bind: Connection, table: str) -> None:
+    """Undo :func:`refuse_changes`."""
+    if bind.dialect.name == "sqlite":
+        for verb in ("update", "delete"):
+            bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
+    else:
+        bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+
+
+def guard_issued_certificates(bind: Connection) -> None:
+    """Issued certificates: only the status may change (to superseded/revoked); no delete."""
+    if bind.dialect.name == "sqlite":
+        changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _CERT_FIXED_COLUMNS)
+        bind.exec_driver_sql(
+            "CREATE TRIGGER certificates_issued_update BEFORE UPDATE ON certificates "
+            f"WHEN OLD.status IN ({_FINAL}) AND ({changed} OR NEW.status NOT IN ({_FINAL})) "
+            "BEGIN SELECT RAISE(ABORT, 'issued certificates are read-only: amend instead'); END"
+        )
+        bind.exec_driver_sql(
+            "CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates "
+            "BEGIN SELECT RAISE(ABORT, 'certificates cannot be deleted'); END"
+        )
+        return
+    changed = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in _CERT_FIXED_COLUMNS)
+    bind.exec_driver_sql(
+        f"""
+        CREATE OR REPLACE FUNCTION lims_guard_certificate() RETURNS trigger AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                RAISE EXCEPTION 'certificates cannot be deleted';
+            END IF;
+            IF OLD.status IN ({_FINAL}) AND ({changed} OR NEW.status NOT IN ({_FINAL})) THEN
+                RAISE EXCEPTION 'issued certificates are read-only: amend instead';
+            END IF;
+            RETURN NEW;
+        END $$ LANGUAGE plpgsql
+        """
+    )
+    bind.exec_driver_sql(
+        "CREATE TRIGGER certificates_guard BEFORE UPDATE OR DELETE ON certificates "
+        "FOR EACH ROW EXECUTE FUNCTION lims_guard_certificate()"
+    )
+
+
+def drop_certificate_guard(bind: Connection) -> None:
+    """Undo :func:`guard_issued_certificates`."""
+    if bind.dialect.name == "sqlite":
+        bind.exec_driver_sql("DROP TRIGGER IF EXISTS certificates_issued_update")
+        bind.exec_driver_sql("DROP TRIGGER IF EXISTS certificates_no_delete")
+    else:
+        bind.exec_driver_sql("DROP TRIGGER IF EXISTS certificates_guard ON certificates")
