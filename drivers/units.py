@@ -16,7 +16,7 @@ from typing import Any
 
 import pint
 
-ureg: Any = pint.get_application_registry()
+ureg: Any = pint.get_application_registry()  # type: ignore[no-untyped-call]
 """The shared registry (a proxy that follows ``pint.set_application_registry``)."""
 
 Quantity = pint.Quantity
@@ -45,8 +45,7 @@ def normalize_unit_text(text: str) -> str:
     for old, new in _REPLACEMENTS:
         out = out.replace(old, new)
     # "kWh" is defined; "kW h" (space as product) is not pint syntax.
-    out = re.sub(r"(?<=[A-Za-z])\s+(?=[A-Za-z])", "*", out)
-    return out
+    return re.sub(r"(?<=[A-Za-z])\s+(?=[A-Za-z])", "*", out)
 
 
 def parse_unit(text: str) -> Any:

@@ -30,9 +30,9 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Float, event, insert, inspect, select, update
+from sqlalchemy import Connection, Float, Table, event, insert, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
 from lims.db.base import Base
@@ -41,6 +41,10 @@ from lims.models.audit import AuditEvent, AuditHead
 from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus
 from lims.models.runs import Reading
+
+_EVENTS = cast(Table, AuditEvent.__table__)
+_HEAD = cast(Table, AuditHead.__table__)
+_READINGS = cast(Table, Reading.__table__)
 
 GENESIS_SHA256 = "0" * 64
 READINGS_TABLE = "readings"
@@ -193,7 +197,7 @@ def append_events(conn: Connection, events: Sequence[PendingEvent]) -> None:
     """Append events to the chain, holding the chain head's row lock."""
     if not events:
         return
-    head_table = AuditHead.__table__
+    head_table = _HEAD
     head = conn.execute(
         select(head_table.c.last_id, head_table.c.last_sha256)
         .where(head_table.c.id == 1)
@@ -234,7 +238,7 @@ def append_events(conn: Connection, events: Sequence[PendingEvent]) -> None:
             }
         )
         prev = digest
-    conn.execute(insert(AuditEvent.__table__), rows)
+    conn.execute(insert(_EVENTS), rows)
     conn.execute(
         update(head_table).where(head_table.c.id == 1).values(last_id=last_id, last_sha256=prev)
     )
@@ -398,7 +402,7 @@ def append_readings(session: Session, run_id: int, readings: Iterable[dict[str, 
     source``. Readings whose ``seq`` is already stored are skipped (a retried
     batch never duplicates). Returns the number of readings written.
     """
-    table = Reading.__table__
+    table = _READINGS
     last = session.execute(
         select(table.c.seq, table.c.chain_sha256)
         .where(table.c.run_id == run_id)
@@ -554,9 +558,7 @@ def _verify_records(
     for model in _audited_models():
         table = model.__tablename__
         seen: set[str] = set()
-        for obj in session.execute(
-            select(model).execution_options(yield_per=2000)
-        ).scalars():
+        for obj in session.execute(select(model).execution_options(yield_per=2000)).scalars():
             report.records += 1
             key = record_key(obj)
             seen.add(key)
@@ -584,7 +586,8 @@ def _verify_records(
                     AuditProblem(
                         "record",
                         f"{table} {key}",
-                        f"is missing but audit event {ev.id} says it exists: deleted outside the app",
+                        f"is missing but audit event {ev.id} says it exists: "
+                        "deleted outside the app",
                     )
                 )
 
@@ -599,9 +602,7 @@ def _diff_fields(current: dict[str, Any], audited: dict[str, Any]) -> list[str]:
 def _verify_readings(
     session: Session, latest: dict[tuple[str, str], AuditEvent], report: VerifyReport
 ) -> None:
-    expected = {
-        int(key): ev for (table, key), ev in latest.items() if table == READINGS_TABLE
-    }
+    expected = {int(key): ev for (table, key), ev in latest.items() if table == READINGS_TABLE}
     found: dict[int, tuple[int, str]] = {}
     run_id: int | None = None
     prev = GENESIS_SHA256

@@ -103,8 +103,14 @@ def authenticate(
         )
         raise AuthenticationError("unknown user or wrong password")
     if user.locked_at is not None:
-        log_event(session, "login_refused", "users", str(user.id),
-                  state={"purpose": purpose, "why": "locked"}, actor=user)
+        log_event(
+            session,
+            "login_refused",
+            "users",
+            str(user.id),
+            state={"purpose": purpose, "why": "locked"},
+            actor=user,
+        )
         raise AuthenticationError(
             f"account {username} is locked after repeated failed logins; "
             "ask an administrator to unlock it"
@@ -112,28 +118,39 @@ def authenticate(
     if not user.active:
         raise AuthenticationError(f"account {username} is deactivated")
     if user.valid_until is not None and today > user.valid_until:
-        log_event(session, "login_refused", "users", str(user.id),
-                  state={"purpose": purpose, "why": "account expired"}, actor=user)
-        raise AuthenticationError(
-            f"account {username} expired on {user.valid_until.isoformat()}"
+        log_event(
+            session,
+            "login_refused",
+            "users",
+            str(user.id),
+            state={"purpose": purpose, "why": "account expired"},
+            actor=user,
         )
+        raise AuthenticationError(f"account {username} expired on {user.valid_until.isoformat()}")
     if not password_matches(user.password_hash, password):
         session.info["actor"] = session.info.get("actor") or user
         user.failed_logins += 1
         if user.failed_logins >= policy.lockout_threshold:
             user.locked_at = utcnow()
         session.flush()
-        log_event(session, "login_failed", "users", str(user.id),
-                  state={"purpose": purpose, "failures": user.failed_logins}, actor=user)
+        log_event(
+            session,
+            "login_failed",
+            "users",
+            str(user.id),
+            state={"purpose": purpose, "failures": user.failed_logins},
+            actor=user,
+        )
         if user.locked_at is not None:
             raise AuthenticationError(
                 f"wrong password; account {username} is now locked after "
                 f"{user.failed_logins} failed attempts"
             )
         raise AuthenticationError("unknown user or wrong password")
-    if policy.max_age_days and user.password_changed_at + timedelta(
-        days=policy.max_age_days
-    ) < utcnow():
+    if (
+        policy.max_age_days
+        and user.password_changed_at + timedelta(days=policy.max_age_days) < utcnow()
+    ):
         raise AuthenticationError(
             f"the password of {username} is older than {policy.max_age_days} days: change it first"
         )

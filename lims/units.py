@@ -54,7 +54,7 @@ ureg: Any = pint.UnitRegistry(
 for _line in _DEFINITIONS.strip().splitlines():
     ureg.define(_line)
 ureg.formatter.default_format = "~P"
-pint.set_application_registry(ureg)
+pint.set_application_registry(ureg)  # type: ignore[no-untyped-call]
 
 Q_: Any = ureg.Quantity
 
@@ -127,7 +127,7 @@ def parse_quantity(text: str, like: str | Any | None = None) -> Any:
 
 
 def canonical_unit(unit: Any) -> str:
-    """Return the canonical storage string for a unit (pint's long form, e.g. ``micromole / mole``)."""
+    """The canonical storage string for a unit (pint's long form, e.g. ``micromole / mole``)."""
     return format(ureg.Unit(unit), "D")
 
 

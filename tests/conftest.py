@@ -18,12 +18,10 @@ from sqlalchemy.engine import make_url
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from lims.db import Database  # noqa: E402
-from lims.db.migrate import upgrade  # noqa: E402
+from lims.db import Database
+from lims.db.migrate import upgrade
 
-PG_URL = os.environ.get(
-    "LIMS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("LIMS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

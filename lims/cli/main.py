@@ -17,7 +17,6 @@ from lims.cli.common import (
     USER_ERRORS,
     CliError,
     console,
-    database,
     read_password,
     report_error,
     settings,
@@ -84,7 +83,9 @@ def units_check(
 
 @app.command()
 def init(
-    demo: Annotated[bool, typer.Option(help="Seed the demo lab (users, instruments, ...).")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Seed the demo lab (users, instruments, ...).")
+    ] = False,
     lab_name_zh: Annotated[str, typer.Option(help="实验室名称 Lab name in Chinese.")] = "",
     lab_name_en: Annotated[str, typer.Option(help="Lab name in English.")] = "",
     admin: Annotated[str, typer.Option(help="User name of the first administrator.")] = "admin",
@@ -153,11 +154,14 @@ def demo(
         db.dispose()
 
 
+_HANDLED: tuple[type[Exception], ...] = (CliError, OperationalError, *USER_ERRORS)
+
+
 def main() -> None:
     """Run the command line; expected errors print one line and exit non-zero."""
     try:
         app()
-    except (CliError, OperationalError, *USER_ERRORS) as exc:
+    except _HANDLED as exc:
         sys.exit(report_error(exc))
 
 

@@ -50,7 +50,7 @@ def rm_receive(
     received: Annotated[str | None, typer.Option(help="Receipt date (default today).")] = None,
     password_file: Annotated[Path | None, typer.Option()] = None,
 ) -> None:
-    """Record the receipt of a reference material; every value is checked before anything is written."""
+    """Record a received reference material; every value is checked before anything is written."""
     certified_q = parse_quantity(certified)
     data = ReferenceMaterialInput(
         tag=tag,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, Enum, MetaData, String
 from sqlalchemy.dialects.postgresql import JSONB
@@ -27,7 +27,10 @@ class Base(DeclarativeBase):
     """Base of every ORM model."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONType,
+    }
 
     #: Whether changes to rows of this model go into the audit trail.
     __audited__: bool = True

@@ -74,4 +74,5 @@ __all__ = [
     "Verdict",
     "WorkOrder",
     "WorkOrderItem",
+    "WorkOrderStatus",
 ]

@@ -56,7 +56,11 @@ class ReferenceMaterial(Base):
             return False, f"reference material {self.tag} is {self.status.value}"
         if day > self.expires_on:
             return False, f"reference material {self.tag} expired on {self.expires_on.isoformat()}"
-        if self.remaining is not None and self.minimum is not None and self.remaining < self.minimum:
+        if (
+            self.remaining is not None
+            and self.minimum is not None
+            and self.remaining < self.minimum
+        ):
             return False, (
                 f"reference material {self.tag} is exhausted: {self.remaining:g} "
                 f"{self.remaining_unit or ''} left, minimum {self.minimum:g}"

@@ -172,7 +172,9 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
             )
 
     power = Customer(name="华北电力检测有限公司 North China Power Testing Co.", address="天津市")
-    env = Customer(name="绿源环境监测站 Green Source Environmental Monitoring", address="河北省石家庄市")
+    env = Customer(
+        name="绿源环境监测站 Green Source Environmental Monitoring", address="河北省石家庄市"
+    )
     chem = Customer(name="中化分析测试中心 Sinochem Analysis Centre", address="上海市")
     s.add_all([power, env, chem])
     s.flush()
@@ -185,75 +187,268 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
     )
 
     # Instruments under test (customers' property).
-    co2 = _equipment(s, "gas_analyzer", "红外二氧化碳分析仪 NDIR CO2 analyzer", "Sim Instruments",
-                     "CA-2000", "CA2000-0001", owner=env, rng=(0, 2000, "micromole / mole"),
-                     accuracy="±2 %FS")
-    ch4 = _equipment(s, "gas_analyzer", "甲烷分析仪 CH4 analyzer", "Sim Instruments", "MA-100",
-                     "MA100-0042", owner=env, rng=(0, 100, "micromole / mole"))
-    flow = _equipment(s, "gas_flowmeter", "气体涡轮流量计 Gas turbine flowmeter", "Sim Flow",
-                      "TFM-50", "TFM50-7788", owner=power, rng=(0.5, 10, "meter ** 3 / hour"),
-                      accuracy="1.0 级 class 1.0")
-    ac = _equipment(s, "ac_charging_pile", "交流充电桩 AC charging pile", "Sim EV", "AC-7K",
-                    "AC7K-2301", owner=power, accuracy="2 级 class 2")
-    dc = _equipment(s, "dc_charger", "非车载充电机 DC off-board charger", "Sim EV", "DC-60K",
-                    "DC60K-1203", owner=power, accuracy="1 级 class 1")
-    ea = _equipment(s, "elemental_analyzer", "元素分析仪 CHNS elemental analyzer", "Sim Lab",
-                    "EA-4", "EA4-3141", owner=chem)
+    co2 = _equipment(
+        s,
+        "gas_analyzer",
+        "红外二氧化碳分析仪 NDIR CO2 analyzer",
+        "Sim Instruments",
+        "CA-2000",
+        "CA2000-0001",
+        owner=env,
+        rng=(0, 2000, "micromole / mole"),
+        accuracy="±2 %FS",
+    )
+    ch4 = _equipment(
+        s,
+        "gas_analyzer",
+        "甲烷分析仪 CH4 analyzer",
+        "Sim Instruments",
+        "MA-100",
+        "MA100-0042",
+        owner=env,
+        rng=(0, 100, "micromole / mole"),
+    )
+    flow = _equipment(
+        s,
+        "gas_flowmeter",
+        "气体涡轮流量计 Gas turbine flowmeter",
+        "Sim Flow",
+        "TFM-50",
+        "TFM50-7788",
+        owner=power,
+        rng=(0.5, 10, "meter ** 3 / hour"),
+        accuracy="1.0 级 class 1.0",
+    )
+    ac = _equipment(
+        s,
+        "ac_charging_pile",
+        "交流充电桩 AC charging pile",
+        "Sim EV",
+        "AC-7K",
+        "AC7K-2301",
+        owner=power,
+        accuracy="2 级 class 2",
+    )
+    dc = _equipment(
+        s,
+        "dc_charger",
+        "非车载充电机 DC off-board charger",
+        "Sim EV",
+        "DC-60K",
+        "DC60K-1203",
+        owner=power,
+        accuracy="1 级 class 1",
+    )
+    ea = _equipment(
+        s,
+        "elemental_analyzer",
+        "元素分析仪 CHNS elemental analyzer",
+        "Sim Lab",
+        "EA-4",
+        "EA4-3141",
+        owner=chem,
+    )
 
     # The lab's own equipment and standards.
-    dil = _equipment(s, "gas_dilutor", "动态配气仪 Gas dilution system", "Sim Gas", "GD-10",
-                     "GD10-0007", asset_tag="STD-GD-01", location="气体室 Gas lab")
-    envmon = _equipment(s, "environment_monitor", "温湿度气压计 Environment monitor", "Sim Env",
-                        "THP-1", "THP1-0101", asset_tag="STD-ENV-01", location="气体室 Gas lab")
-    flowstd = _equipment(s, "reference_flow_standard", "临界流文丘里喷嘴装置 Sonic-nozzle flow standard",
-                         "Sim Flow", "SN-100", "SN100-0003", asset_tag="STD-FLOW-01",
-                         rng=(0.1, 100, "meter ** 3 / hour"), accuracy="U=0.25 % (k=2)")
-    pile_tester = _equipment(s, "pile_tester", "充电桩检定装置 Charging-pile verification device",
-                             "Sim EV", "CPV-3", "CPV3-0011", asset_tag="STD-EV-01",
-                             accuracy="0.05 级 class 0.05")
-    load = _equipment(s, "programmable_load", "可编程负载 Programmable load", "Sim EV", "LD-80",
-                      "LD80-0005", asset_tag="STD-EV-02")
-    balance = _equipment(s, "balance", "微量天平 Microbalance", "Sim Lab", "MB-6", "MB6-0099",
-                         asset_tag="STD-BAL-01", accuracy="d=0.001 mg")
+    dil = _equipment(
+        s,
+        "gas_dilutor",
+        "动态配气仪 Gas dilution system",
+        "Sim Gas",
+        "GD-10",
+        "GD10-0007",
+        asset_tag="STD-GD-01",
+        location="气体室 Gas lab",
+    )
+    envmon = _equipment(
+        s,
+        "environment_monitor",
+        "温湿度气压计 Environment monitor",
+        "Sim Env",
+        "THP-1",
+        "THP1-0101",
+        asset_tag="STD-ENV-01",
+        location="气体室 Gas lab",
+    )
+    flowstd = _equipment(
+        s,
+        "reference_flow_standard",
+        "临界流文丘里喷嘴装置 Sonic-nozzle flow standard",
+        "Sim Flow",
+        "SN-100",
+        "SN100-0003",
+        asset_tag="STD-FLOW-01",
+        rng=(0.1, 100, "meter ** 3 / hour"),
+        accuracy="U=0.25 % (k=2)",
+    )
+    pile_tester = _equipment(
+        s,
+        "pile_tester",
+        "充电桩检定装置 Charging-pile verification device",
+        "Sim EV",
+        "CPV-3",
+        "CPV3-0011",
+        asset_tag="STD-EV-01",
+        accuracy="0.05 级 class 0.05",
+    )
+    load = _equipment(
+        s,
+        "programmable_load",
+        "可编程负载 Programmable load",
+        "Sim EV",
+        "LD-80",
+        "LD80-0005",
+        asset_tag="STD-EV-02",
+    )
+    balance = _equipment(
+        s,
+        "balance",
+        "微量天平 Microbalance",
+        "Sim Lab",
+        "MB-6",
+        "MB6-0099",
+        asset_tag="STD-BAL-01",
+        accuracy="d=0.001 mg",
+    )
 
-    _standard(s, today, "STD-GAS-001", "气体分析仪检定装置", "Gas analyzer verification standard",
-              [(dil, "gas_dilutor"), (envmon, "environment_monitor")],
-              measurand="amount fraction", range_text="0–2000 µmol/mol",
-              uncertainty_text="U_rel = 1.0 % (k=2)")
-    _standard(s, today, "STD-FLOW-001", "气体流量标准装置", "Gas flow standard facility",
-              [(flowstd, "reference_flow_standard")], measurand="volume flow",
-              range_text="0.1–100 m³/h", uncertainty_text="U_rel = 0.25 % (k=2)")
-    _standard(s, today, "STD-EV-001", "电动汽车充电桩检定装置", "EV charging pile verification standard",
-              [(pile_tester, "pile_tester"), (load, "programmable_load")], measurand="electric energy",
-              range_text="AC 220 V / DC 200–750 V, 0–250 A", uncertainty_text="0.05 级 class 0.05")
-    _standard(s, today, "STD-EA-001", "元素分析仪校准装置", "Elemental analyzer calibration standard",
-              [(balance, "balance")], measurand="mass fraction", range_text="C, H, N, S 0–100 %",
-              uncertainty_text="balance d = 0.001 mg")
+    _standard(
+        s,
+        today,
+        "STD-GAS-001",
+        "气体分析仪检定装置",
+        "Gas analyzer verification standard",
+        [(dil, "gas_dilutor"), (envmon, "environment_monitor")],
+        measurand="amount fraction",
+        range_text="0–2000 µmol/mol",
+        uncertainty_text="U_rel = 1.0 % (k=2)",
+    )
+    _standard(
+        s,
+        today,
+        "STD-FLOW-001",
+        "气体流量标准装置",
+        "Gas flow standard facility",
+        [(flowstd, "reference_flow_standard")],
+        measurand="volume flow",
+        range_text="0.1–100 m³/h",
+        uncertainty_text="U_rel = 0.25 % (k=2)",
+    )
+    _standard(
+        s,
+        today,
+        "STD-EV-001",
+        "电动汽车充电桩检定装置",
+        "EV charging pile verification standard",
+        [(pile_tester, "pile_tester"), (load, "programmable_load")],
+        measurand="electric energy",
+        range_text="AC 220 V / DC 200–750 V, 0–250 A",
+        uncertainty_text="0.05 级 class 0.05",
+    )
+    _standard(
+        s,
+        today,
+        "STD-EA-001",
+        "元素分析仪校准装置",
+        "Elemental analyzer calibration standard",
+        [(balance, "balance")],
+        measurand="mass fraction",
+        range_text="C, H, N, S 0–100 %",
+        uncertainty_text="balance d = 0.001 mg",
+    )
 
     cylinders = [
-        ("RM-N2-0001", "GBW(E)061050", "高纯氮 Zero gas N2", "N2", "", 0.0, 0.0, "micromole / mole"),
-        ("RM-CO2-0400", "GBW(E)062140", "氮中二氧化碳 CO2 in N2", "CO2", "N2", 400.0, 4.0,
-         "micromole / mole"),
-        ("RM-CO2-1000", "GBW(E)062141", "氮中二氧化碳 CO2 in N2", "CO2", "N2", 1000.0, 10.0,
-         "micromole / mole"),
-        ("RM-CO2-1600", "GBW(E)062142", "氮中二氧化碳 CO2 in N2", "CO2", "N2", 1600.0, 16.0,
-         "micromole / mole"),
-        ("RM-CH4-0020", "GBW(E)061901", "空气中甲烷 CH4 in air", "CH4", "air", 20.0, 0.2,
-         "micromole / mole"),
-        ("RM-CH4-0050", "GBW(E)061902", "空气中甲烷 CH4 in air", "CH4", "air", 50.0, 0.5,
-         "micromole / mole"),
-        ("RM-CH4-0080", "GBW(E)061903", "空气中甲烷 CH4 in air", "CH4", "air", 80.0, 0.8,
-         "micromole / mole"),
+        (
+            "RM-N2-0001",
+            "GBW(E)061050",
+            "高纯氮 Zero gas N2",
+            "N2",
+            "",
+            0.0,
+            0.0,
+            "micromole / mole",
+        ),
+        (
+            "RM-CO2-0400",
+            "GBW(E)062140",
+            "氮中二氧化碳 CO2 in N2",
+            "CO2",
+            "N2",
+            400.0,
+            4.0,
+            "micromole / mole",
+        ),
+        (
+            "RM-CO2-1000",
+            "GBW(E)062141",
+            "氮中二氧化碳 CO2 in N2",
+            "CO2",
+            "N2",
+            1000.0,
+            10.0,
+            "micromole / mole",
+        ),
+        (
+            "RM-CO2-1600",
+            "GBW(E)062142",
+            "氮中二氧化碳 CO2 in N2",
+            "CO2",
+            "N2",
+            1600.0,
+            16.0,
+            "micromole / mole",
+        ),
+        (
+            "RM-CH4-0020",
+            "GBW(E)061901",
+            "空气中甲烷 CH4 in air",
+            "CH4",
+            "air",
+            20.0,
+            0.2,
+            "micromole / mole",
+        ),
+        (
+            "RM-CH4-0050",
+            "GBW(E)061902",
+            "空气中甲烷 CH4 in air",
+            "CH4",
+            "air",
+            50.0,
+            0.5,
+            "micromole / mole",
+        ),
+        (
+            "RM-CH4-0080",
+            "GBW(E)061903",
+            "空气中甲烷 CH4 in air",
+            "CH4",
+            "air",
+            80.0,
+            0.8,
+            "micromole / mole",
+        ),
     ]
     for i, (tag, gbw, name, comp, matrix, val, u, unit) in enumerate(cylinders, start=1):
         s.add(
             ReferenceMaterial(
-                tag=tag, gbw_number=gbw, name=name, producer="国家标准物质中心 (demo)",
-                component=comp, matrix=matrix, certified_value=val, expanded_uncertainty=u,
-                coverage_factor=2.0, unit=unit, certificate_number=f"RMC-{gbw}",
-                lot=f"L{today.year}-{i:02d}", cylinder_number=f"CYL-{i:04d}",
-                received_on=today - timedelta(days=60), opened_on=today - timedelta(days=50),
-                expires_on=today + timedelta(days=300), remaining=9.5, minimum=1.0,
+                tag=tag,
+                gbw_number=gbw,
+                name=name,
+                producer="国家标准物质中心 (demo)",
+                component=comp,
+                matrix=matrix,
+                certified_value=val,
+                expanded_uncertainty=u,
+                coverage_factor=2.0,
+                unit=unit,
+                certificate_number=f"RMC-{gbw}",
+                lot=f"L{today.year}-{i:02d}",
+                cylinder_number=f"CYL-{i:04d}",
+                received_on=today - timedelta(days=60),
+                opened_on=today - timedelta(days=50),
+                expires_on=today + timedelta(days=300),
+                remaining=9.5,
+                minimum=1.0,
                 remaining_unit="megapascal",
             )
         )
@@ -266,33 +461,65 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
     for tag, gbw, name, comp, val, u in crms:
         s.add(
             ReferenceMaterial(
-                tag=tag, gbw_number=gbw, name=name, producer="国家标准物质中心 (demo)",
-                component=comp, matrix="solid", certified_value=val, expanded_uncertainty=u,
-                coverage_factor=2.0, unit="percent", certificate_number=f"RMC-{gbw}",
-                lot=f"L{today.year}-EA", received_on=today - timedelta(days=90),
-                opened_on=today - timedelta(days=80), expires_on=today + timedelta(days=700),
-                remaining=950.0, minimum=50.0, remaining_unit="milligram",
+                tag=tag,
+                gbw_number=gbw,
+                name=name,
+                producer="国家标准物质中心 (demo)",
+                component=comp,
+                matrix="solid",
+                certified_value=val,
+                expanded_uncertainty=u,
+                coverage_factor=2.0,
+                unit="percent",
+                certificate_number=f"RMC-{gbw}",
+                lot=f"L{today.year}-EA",
+                received_on=today - timedelta(days=90),
+                opened_on=today - timedelta(days=80),
+                expires_on=today + timedelta(days=700),
+                remaining=950.0,
+                minimum=50.0,
+                remaining_unit="milligram",
             )
         )
 
     orders = [
-        (env, "WO-DEMO-0001", [(co2, ServiceKind.VERIFICATION, "jjg635"),
-                               (ch4, ServiceKind.CALIBRATION, "gas-analyzer-cal")]),
-        (power, "WO-DEMO-0002", [(flow, ServiceKind.VERIFICATION, "jjg1037-gas-flowmeter"),
-                                 (ac, ServiceKind.VERIFICATION, "jjg1148-ac-pile"),
-                                 (dc, ServiceKind.VERIFICATION, "jjg1149-dc-charger")]),
+        (
+            env,
+            "WO-DEMO-0001",
+            [
+                (co2, ServiceKind.VERIFICATION, "jjg635"),
+                (ch4, ServiceKind.CALIBRATION, "gas-analyzer-cal"),
+            ],
+        ),
+        (
+            power,
+            "WO-DEMO-0002",
+            [
+                (flow, ServiceKind.VERIFICATION, "jjg1037-gas-flowmeter"),
+                (ac, ServiceKind.VERIFICATION, "jjg1148-ac-pile"),
+                (dc, ServiceKind.VERIFICATION, "jjg1149-dc-charger"),
+            ],
+        ),
         (chem, "WO-DEMO-0003", [(ea, ServiceKind.CALIBRATION, "elemental-analyzer-cal")]),
     ]
     for customer, number, items in orders:
-        wo = WorkOrder(number=number, customer_id=customer.id, received_on=today - timedelta(days=2),
-                       due_on=today + timedelta(days=12))
+        wo = WorkOrder(
+            number=number,
+            customer_id=customer.id,
+            received_on=today - timedelta(days=2),
+            due_on=today + timedelta(days=12),
+        )
         s.add(wo)
         s.flush()
         for eq, service, proc in items:
             s.add(
                 WorkOrderItem(
-                    work_order_id=wo.id, equipment_id=eq.id, service=service, procedure_id=proc,
-                    condition_on_receipt="外观完好 Good condition", due_on=wo.due_on,
+                    work_order_id=wo.id,
+                    equipment_id=eq.id,
+                    service=service,
+                    procedure_id=proc,
+                    condition_on_receipt="外观完好 Good condition",
+                    due_on=wo.due_on,
                 )
             )
     s.flush()

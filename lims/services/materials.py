@@ -45,7 +45,8 @@ class ReferenceMaterialInput:
         m = _GBW_RE.match(self.gbw_number)
         if not m or len(self.gbw_number) != (13 if m.group(1) else 8):
             raise MaterialError(
-                f"--gbw: {self.gbw_number!r} is not a GBW number (GBW + 5 digits or GBW(E) + 6 digits)"
+                f"--gbw: {self.gbw_number!r} is not a GBW number "
+                "(GBW + 5 digits or GBW(E) + 6 digits)"
             )
         check_dimension(self.expanded_uncertainty, self.certified.units, what="uncertainty")
         if self.expanded_uncertainty.magnitude <= 0:
@@ -77,8 +78,11 @@ def receive_reference_material(session: Session, data: ReferenceMaterialInput) -
     if data.remaining is not None:
         remaining, remaining_unit = to_storage(data.remaining)
     if data.minimum is not None:
-        minimum = float(data.minimum.to(data.remaining.units if data.remaining is not None
-                                        else data.minimum.units).magnitude)
+        minimum = float(
+            data.minimum.to(
+                data.remaining.units if data.remaining is not None else data.minimum.units
+            ).magnitude
+        )
         remaining_unit = remaining_unit or to_storage(data.minimum)[1]
     rm = ReferenceMaterial(
         tag=data.tag,
