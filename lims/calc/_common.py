@@ -95,6 +95,9 @@ def magnitudes(values: Any, what: str, *, unit: Any = None) -> tuple[list[float]
     out: list[float] = []
     for i, item in enumerate(values, start=1):
         q = require_quantity(item, f"{what} item {i}")
+        if q.units == target.units:
+            out.append(float(q.magnitude))
+            continue
         _check_compatible(q, target, f"{what} item {i}", f"{target.units:~P}")
         out.append(float(q.to(target.units).magnitude))
     return out, target.units

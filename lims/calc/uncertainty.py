@@ -257,9 +257,10 @@ def drift_component(
     sensitivity: Any = 1.0,
     note: str = "",
 ) -> UncertaintyComponent:
-    """Drift of a standard (e.g. between calibrations) taken as the half-width a = |drift|."""
+    """Drift of a standard (either sign, e.g. between calibrations) as half-width a = |drift|."""
+    d = require_quantity(drift, f"uncertainty component {name!r}: drift")
     return type_b_half_width(
-        name, drift, distribution, sensitivity=sensitivity, note=note or "drift as half-width"
+        name, abs(d), distribution, sensitivity=sensitivity, note=note or "|drift| as half-width"
     )
 
 

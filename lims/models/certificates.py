@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -15,6 +15,7 @@ class CertificateSequence(Base):
     """The last certificate sequence number used in a year (gapless numbering)."""
 
     __tablename__ = "certificate_sequences"
+    __audited__ = False  # a counter; every number it hands out is on an audited certificate
 
     year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     last: Mapped[int] = mapped_column(default=0)
@@ -45,7 +46,9 @@ class Certificate(Base):
     content_sha256: Mapped[str] = mapped_column(String(64))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     dcc_sha256: Mapped[str | None] = mapped_column(String(64))
-    issued_at: Mapped[datetime | None]
+    issued_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: 有效期至: until when a passed verification is valid (None otherwise).
+    valid_until: Mapped[date | None] = mapped_column(index=True)
     status_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = created_at_column()
 
