@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from lims.audit import verify
-from lims.cli.common import console, database, err_console
+from lims.cli.common import CliError, console, database, err_console
 
-app = typer.Typer(help="The audit trail: verify it.", no_args_is_help=True)
+app = typer.Typer(help="The audit trail: verify and review it.", no_args_is_help=True)
 
 
 @app.command("verify")
@@ -30,3 +34,47 @@ def audit_verify() -> None:
     for problem in report.problems:
         err_console.print(f"[red]TAMPERED[/red] {problem}", highlight=False)
     raise typer.Exit(1)
+
+
+@app.command("show")
+def audit_show(
+    user: Annotated[str, typer.Option("--user", help="Your user name (reviewer of the trail).")],
+    password_file: Annotated[Path | None, typer.Option("--password-file")] = None,
+    record: Annotated[str | None, typer.Option(help="TABLE:ID, e.g. certificates:12.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Only events of this actor.")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="From (ISO date/time, UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="To, exclusive (ISO date/time).")] = None,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Write CSV here.")] = None,
+) -> None:
+    """Show audit events for periodic review (Annex 11 §9); optionally export CSV."""
+    from lims.cli.standards_cmd import session_user
+    from lims.quality.audit_review import find_events, parse_record, write_csv
+
+    def when(text: str | None, option: str) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise CliError(f"{option}: {text!r} is not an ISO date or date-time") from exc
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    rec = parse_record(record) if record else None
+    t0, t1 = when(start, "--from"), when(end, "--to")
+    db, actor = session_user(user, password_file)
+    try:
+        with db.read() as s:
+            events = find_events(s, actor, record=rec, user=by, start=t0, end=t1)
+    finally:
+        db.dispose()
+    if csv_file is not None:
+        write_csv(events, csv_file)
+        console.print(f"{len(events)} events written to {csv_file}", highlight=False)
+        return
+    for ev in events:
+        console.print(
+            f"{ev.id:>7} {ev.occurred_at:%Y-%m-%d %H:%M:%S} {ev.actor:<16} {ev.action:<14} "
+            f"{ev.table_name}:{ev.record_id}  {ev.reason or ''}",
+            highlight=False,
+        )
+    console.print(f"{len(events)} events", highlight=False)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from lims.audit import AuditError, ImmutableRecordError
 from lims.config import ConfigError, Settings, load_settings
 from lims.db import Database
+from lims.quality.errors import QualityError
 from lims.security import AuthenticationError, PasswordPolicyError
 from lims.services.lab import open_database
 from lims.services.materials import MaterialError
@@ -33,6 +34,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     ImmutableRecordError,
     ArgumentError,
     MaterialError,
+    QualityError,
 )
 
 

@@ -12,7 +12,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 import lims
-from lims.cli import audit_cmd, db_cmd, rm_cmd
+from lims.cli import audit_cmd, backup_cmd, db_cmd, rm_cmd, sim_cmd, standards_cmd, trace_cmd
 from lims.cli.common import (
     USER_ERRORS,
     CliError,
@@ -35,6 +35,11 @@ app = typer.Typer(
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(rm_cmd.app, name="rm")
+app.add_typer(standards_cmd.app, name="standards")
+app.add_typer(trace_cmd.app, name="trace")
+app.add_typer(backup_cmd.backup_app, name="backup")
+app.add_typer(backup_cmd.restore_app, name="restore")
+app.add_typer(sim_cmd.app, name="sim")
 config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 units_app = typer.Typer(help="Check how a quantity or unit is understood.", no_args_is_help=True)

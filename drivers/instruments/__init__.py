@@ -1,0 +1,1 @@
+"""Concrete instrument drivers (one module per protocol family)."""

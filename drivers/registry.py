@@ -1,0 +1,132 @@
+"""Driver registry: bench-file driver names → driver classes, with their role and transport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from drivers import roles
+from drivers.instruments.alicat import AlicatDilutor, AlicatMfc
+from drivers.instruments.elemental import SerialElementalAnalyzer
+from drivers.instruments.modbus import (
+    ModbusEnvironmentMonitor,
+    ModbusFlowStandard,
+    ModbusGasAnalyzer,
+)
+from drivers.instruments.scpi import ScpiGasAnalyzer, ScpiLoad, ScpiPileTester
+
+__all__ = ["DRIVERS", "ROLES", "DriverSpec"]
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    """One registered driver.
+
+    ``transport`` is one of ``visa-tcp``, ``visa-asrl``, ``serial``, ``modbus-tcp``,
+    ``modbus-rtu`` or ``none`` (an instrument under test whose only interface is a pulse
+    output counted by a standard; it has no driver class).
+    """
+
+    name: str
+    role: str
+    cls: Any
+    transport: str
+    description: str
+
+
+ROLES: dict[str, Any] = {
+    "gas_analyzer": roles.GasAnalyzer,
+    "gas_dilutor": roles.GasDilutor,
+    "flow_controller": roles.FlowController,
+    "reference_flow_standard": roles.ReferenceFlowStandard,
+    "pile_tester": roles.ChargingPileTester,
+    "programmable_load": roles.ProgrammableLoad,
+    "elemental_analyzer": roles.ElementalAnalyzer,
+    "environment_monitor": roles.EnvironmentMonitor,
+    "flowmeter_under_test": None,
+    "charging_pile": None,
+}
+"""Bench-file role names → role Protocol (None: a device under test with a pulse output only)."""
+
+DRIVERS: dict[str, DriverSpec] = {
+    spec.name: spec
+    for spec in (
+        DriverSpec(
+            "scpi-gas-analyzer",
+            "gas_analyzer",
+            ScpiGasAnalyzer,
+            "visa-tcp",
+            "NDIR analyzer, SCPI over TCP socket",
+        ),
+        DriverSpec(
+            "modbus-gas-analyzer",
+            "gas_analyzer",
+            ModbusGasAnalyzer,
+            "modbus-tcp",
+            "gas analyzer, Modbus TCP register map",
+        ),
+        DriverSpec(
+            "alicat-dilutor",
+            "gas_dilutor",
+            AlicatDilutor,
+            "serial",
+            "port valve + Alicat-style MFC, ASCII over serial",
+        ),
+        DriverSpec(
+            "alicat-mfc",
+            "flow_controller",
+            AlicatMfc,
+            "serial",
+            "Alicat-style mass-flow controller, ASCII over serial",
+        ),
+        DriverSpec(
+            "modbus-flow-standard",
+            "reference_flow_standard",
+            ModbusFlowStandard,
+            "modbus-rtu",
+            "reference flow standard, Modbus RTU",
+        ),
+        DriverSpec(
+            "scpi-pile-tester",
+            "pile_tester",
+            ScpiPileTester,
+            "visa-tcp",
+            "charging-pile verification device, SCPI over TCP socket",
+        ),
+        DriverSpec(
+            "scpi-load",
+            "programmable_load",
+            ScpiLoad,
+            "visa-asrl",
+            "programmable load, SCPI over RS-232 (VISA ASRL)",
+        ),
+        DriverSpec(
+            "ea-serial",
+            "elemental_analyzer",
+            SerialElementalAnalyzer,
+            "serial",
+            "CHNS analyzer serial result output",
+        ),
+        DriverSpec(
+            "modbus-env",
+            "environment_monitor",
+            ModbusEnvironmentMonitor,
+            "modbus-tcp",
+            "T/RH/p transmitter, Modbus TCP",
+        ),
+        DriverSpec(
+            "pulse-output",
+            "flowmeter_under_test",
+            None,
+            "none",
+            "flowmeter under test, pulse output counted by the flow standard",
+        ),
+        DriverSpec(
+            "pile-pulse-output",
+            "charging_pile",
+            None,
+            "none",
+            "charging pile under test, pulse output counted by the verification device",
+        ),
+    )
+}
