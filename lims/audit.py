@@ -48,6 +48,8 @@ _READINGS = cast(Table, Reading.__table__)
 
 GENESIS_SHA256 = "0" * 64
 READINGS_TABLE = "readings"
+#: Actions that record a row's state; other events (logins, refusals) only log what happened.
+STATE_ACTIONS = frozenset({"create", "update", "delete", "append"})
 
 _CERT_FINAL = {
     CertificateStatus.ISSUED,
@@ -530,7 +532,8 @@ def verify(session: Session) -> VerifyReport:
                     )
         prev = ev.sha256
         expected_id = ev.id + 1
-        latest[(ev.table_name, ev.record_id)] = ev
+        if ev.action in STATE_ACTIONS:
+            latest[(ev.table_name, ev.record_id)] = ev
         session.expunge(ev)
     if first_break is not None:
         report.problems.append(first_break)

@@ -99,11 +99,11 @@ def validate_database_url(url: str, where: str) -> str:
             f"{where}: unsupported database {backend!r}; use sqlite:///PATH or "
             "postgresql+psycopg://USER@HOST:PORT/DB"
         )
+    if backend == "postgresql" and not parsed.database:
+        raise ConfigError(f"{where}: database URL {url!r} names no database")
     if backend == "postgresql" and parsed.get_driver_name() not in {"psycopg", "psycopg2"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
         return parsed.render_as_string(hide_password=False)
-    if backend == "postgresql" and not parsed.database:
-        raise ConfigError(f"{where}: database URL {url!r} names no database")
     return url
 
 

@@ -50,6 +50,7 @@ normal_liter = 1e-3 * normal_cubic_meter = NL
 ureg: Any = pint.UnitRegistry(
     autoconvert_offset_to_baseunit=True,
     on_redefinition="raise",
+    cache_folder=":auto:",  # pint's parsed definitions, cached per user: much faster start-up
 )
 for _line in _DEFINITIONS.strip().splitlines():
     ureg.define(_line)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from lims.models import ReferenceMaterial
 from lims.units import UnitParseError, check_dimension, to_storage
 
-_GBW_RE = re.compile(r"^GBW(\(E\))?\d{5,6}$")
+_GBW_RE = re.compile(r"^GBW(?:\d{5}|\(E\)\d{6})$")
 
 
 class MaterialError(ValueError):
@@ -42,8 +42,7 @@ class ReferenceMaterialInput:
 
     def validate(self) -> None:
         """Raise a clear error for anything that cannot be right."""
-        m = _GBW_RE.match(self.gbw_number)
-        if not m or len(self.gbw_number) != (13 if m.group(1) else 8):
+        if not _GBW_RE.match(self.gbw_number):
             raise MaterialError(
                 f"--gbw: {self.gbw_number!r} is not a GBW number "
                 "(GBW + 5 digits or GBW(E) + 6 digits)"

@@ -1,0 +1,177 @@
+"""The ``lims`` command line: init, db, demo, version, help, and one-line refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+import lims
+from lims.db import Database
+from lims.db.migrate import head_revision
+from lims.models import AuditEvent, ReferenceMaterial
+from lims.services.demo import DEMO_USERS
+from tests.lims._cli import clean_env, one_error_line, run_main, run_script
+
+Run = tuple[pytest.MonkeyPatch, pytest.CaptureFixture[str]]
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
+    return monkeypatch, capsys
+
+
+def test_init_demo_then_db_current_at_head_sqlite(tmp_path: Path, cli: Run) -> None:
+    env = clean_env(tmp_path / "data")
+    r = run_main(["init", "--demo"], env, *cli)
+    assert r.code == 0, r.err
+    assert (tmp_path / "data" / "lims.sqlite3").is_file()
+    r = run_main(["db", "current"], env, *cli)
+    assert r.code == 0, r.err
+    assert r.out.strip() == f"{head_revision()} (head)"
+
+
+def test_init_demo_then_db_current_at_head_postgresql(
+    tmp_path: Path, pg_url: str, cli: Run
+) -> None:
+    env = clean_env(tmp_path, LIMS_DATABASE_URL=pg_url)
+    r = run_main(["init", "--demo"], env, *cli)
+    assert r.code == 0, r.err
+    r = run_main(["db", "current"], env, *cli)
+    assert r.out.strip() == f"{head_revision()} (head)"
+    r = run_main(["audit", "verify"], env, *cli)
+    assert r.code == 0
+    assert "audit trail intact" in r.out
+
+
+def test_demo_prints_its_summary(tmp_path: Path, cli: Run) -> None:
+    target = tmp_path / "demo"
+    r = run_main(["demo", "--data-dir", str(target)], clean_env(tmp_path), *cli)
+    assert r.code == 0, r.err
+    assert "示范碳计量中心" in r.out
+    counts = {}
+    for line in r.out.splitlines():
+        parts = line.rsplit(None, 1)
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0].strip()] = int(parts[1])
+    assert counts["users"] == len(DEMO_USERS) + 1
+    assert counts["customers"] == 3
+    assert counts["reference materials"] == 11
+    assert counts["measurement standards"] == 4
+    for u in DEMO_USERS:
+        assert u.username in r.out
+    db = Database(f"sqlite:///{target / 'lims.sqlite3'}")
+    try:
+        with db.read() as s:
+            assert s.scalar(select(func.count()).select_from(AuditEvent)) == counts["audit events"]
+    finally:
+        db.dispose()
+
+
+def test_version(cli: Run, tmp_path: Path) -> None:
+    r = run_main(["--version"], clean_env(tmp_path), *cli)
+    assert r.code == 0
+    assert r.out.strip() == f"lims {lims.__version__}"
+
+
+def _command_paths(cmd: object, prefix: list[str]) -> list[list[str]]:
+    paths = [prefix]
+    subcommands = getattr(cmd, "commands", None)
+    if isinstance(subcommands, dict):
+        for name, sub in subcommands.items():
+            paths += _command_paths(sub, [*prefix, name])
+    return paths
+
+
+def test_help_on_every_command() -> None:
+    from lims.cli.main import app
+
+    root = typer.main.get_command(app)
+    paths = _command_paths(root, [])
+    names = {" ".join(p) for p in paths}
+    expected = {
+        "",
+        "init",
+        "demo",
+        "db",
+        "db upgrade",
+        "db current",
+        "config",
+        "config show",
+        "audit",
+        "audit verify",
+        "units",
+        "units check",
+        "rm",
+        "rm receive",
+        "rm list",
+    }
+    assert expected <= names
+    runner = CliRunner()
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage:" in result.output
+        assert "--help" in result.output
+
+
+def test_unknown_unit_one_line_via_console_script(tmp_path: Path) -> None:
+    r = run_script(["units", "check", "5 kilofoo"], clean_env(tmp_path))
+    assert "unknown unit 'kilofoo'" in one_error_line(r)
+    assert not any(tmp_path.iterdir())
+
+
+def _rm_args(pwfile: Path, **over: str) -> list[str]:
+    opts = {
+        "--tag": "RM-CO2-9999",
+        "--gbw": "GBW(E)062140",
+        "--name": "氮中二氧化碳 CO2 in N2",
+        "--component": "CO2",
+        "--certified": "400 umol/mol",
+        "--uncertainty": "4 umol/mol",
+        "--expires": "2030-01-01",
+        "--user": "chen",
+        "--remaining": "9 MPa",
+        "--password-file": str(pwfile),
+    }
+    opts.update(over)
+    return ["rm", "receive", *[x for kv in opts.items() for x in kv]]
+
+
+def test_rm_receive_refuses_bad_units_and_writes_nothing(tmp_path: Path, cli: Run) -> None:
+    data = tmp_path / "data"
+    env = clean_env(data)
+    assert run_main(["init", "--demo"], env, *cli).code == 0
+    pwfile = tmp_path / "pw"
+    pwfile.write_text(next(u.password for u in DEMO_USERS if u.username == "chen") + "\n")
+    db = Database(f"sqlite:///{data / 'lims.sqlite3'}")
+
+    def counts() -> tuple[int, int]:
+        with db.read() as s:
+            return (
+                int(s.scalar(select(func.count()).select_from(ReferenceMaterial)) or 0),
+                int(s.scalar(select(func.count()).select_from(AuditEvent)) or 0),
+            )
+
+    try:
+        before = counts()
+        r = run_main(_rm_args(pwfile, **{"--remaining": "5 kWh"}), env, *cli)
+        line = one_error_line(r)
+        assert "--remaining" in line
+        assert "wrong dimension" in line
+        r = run_main(_rm_args(pwfile, **{"--certified": "5 kilofoo"}), env, *cli)
+        assert "unknown unit 'kilofoo'" in one_error_line(r)
+        r = run_main(_rm_args(pwfile, **{"--uncertainty": "4 kWh"}), env, *cli)
+        assert "wrong dimension" in one_error_line(r)
+        assert counts() == before
+        # The same command with good values is accepted and audited.
+        r = run_main(_rm_args(pwfile), env, *cli)
+        assert r.code == 0, r.err
+        after = counts()
+        assert after[0] == before[0] + 1
+        assert after[1] > before[1]
+    finally:
+        db.dispose()

@@ -1,0 +1,53 @@
+"""Migrations: upgrade to head, models agree with the migrated schema, downgrade and back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from lims.db import Database
+from lims.db.base import Base
+from lims.db.migrate import alembic_config, current_revision, head_revision, upgrade
+
+
+def _diff(db: Database) -> list[Any]:
+    with db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(ctx, Base.metadata))
+
+
+def _downgrade_to_base(db: Database) -> None:
+    cfg = alembic_config(db.engine)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+
+
+def test_upgrade_empty_database_reaches_head(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        assert current_revision(db.engine) is None
+        upgrade(db.engine)
+        assert current_revision(db.engine) == head_revision()
+        tables = set(inspect(db.engine).get_table_names())
+        assert set(Base.metadata.tables) <= tables
+    finally:
+        db.dispose()
+
+
+def test_models_and_migrations_agree(db: Database) -> None:
+    assert _diff(db) == []
+
+
+def test_downgrade_to_base_then_upgrade_again(db: Database) -> None:
+    _downgrade_to_base(db)
+    assert current_revision(db.engine) is None
+    remaining = set(inspect(db.engine).get_table_names()) - {"alembic_version"}
+    assert remaining == set()
+    upgrade(db.engine)
+    assert current_revision(db.engine) == head_revision()
+    assert _diff(db) == []
