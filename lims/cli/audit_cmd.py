@@ -65,16 +65,16 @@ def audit_show(
     try:
         with db.read() as s:
             events = find_events(s, actor, record=rec, user=by, start=t0, end=t1)
+            if csv_file is not None:
+                write_csv(events, csv_file)
+                console.print(f"{len(events)} events written to {csv_file}", highlight=False)
+                return
+            for ev in events:
+                console.print(
+                    f"{ev.id:>7} {ev.occurred_at:%Y-%m-%d %H:%M:%S} {ev.actor:<16} "
+                    f"{ev.action:<14} {ev.table_name}:{ev.record_id}  {ev.reason or ''}",
+                    highlight=False,
+                )
     finally:
         db.dispose()
-    if csv_file is not None:
-        write_csv(events, csv_file)
-        console.print(f"{len(events)} events written to {csv_file}", highlight=False)
-        return
-    for ev in events:
-        console.print(
-            f"{ev.id:>7} {ev.occurred_at:%Y-%m-%d %H:%M:%S} {ev.actor:<16} {ev.action:<14} "
-            f"{ev.table_name}:{ev.record_id}  {ev.reason or ''}",
-            highlight=False,
-        )
     console.print(f"{len(events)} events", highlight=False)

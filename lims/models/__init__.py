@@ -25,6 +25,12 @@ from lims.models.equipment import (
 )
 from lims.models.lab import Contact, Customer, LabProfile
 from lims.models.materials import ReferenceMaterial
+from lims.models.quality import (
+    ImpactAssessment,
+    Incident,
+    ProficiencyTest,
+    ReferenceMaterialEvent,
+)
 from lims.models.runs import Reading, Result, RuleOverride, Run, RunResource
 from lims.models.users import Authorization, User, UserRole
 from lims.models.work import (
@@ -48,14 +54,18 @@ __all__ = [
     "Equipment",
     "EquipmentStatus",
     "ExternalCertificate",
+    "ImpactAssessment",
+    "Incident",
     "IntermediateCheck",
     "ItemStatus",
     "LabProfile",
     "MeasurementStandard",
     "Procedure",
     "ProcedureVersion",
+    "ProficiencyTest",
     "Reading",
     "ReferenceMaterial",
+    "ReferenceMaterialEvent",
     "ReferenceMaterialStatus",
     "RegulationTable",
     "ReleaseStatus",

@@ -96,7 +96,7 @@ class ExternalCertificate(Base):
     values: Mapped[dict[str, Any]] = mapped_column(default=dict)
     file_sha256: Mapped[str | None] = mapped_column(String(64))
     #: For an in-house calibration: the run that produced it (reverse traceability).
-    in_house_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    in_house_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
     revision: Mapped[int] = mapped_column(default=1)
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("external_certificates.id"))
     created_at: Mapped[datetime] = created_at_column()

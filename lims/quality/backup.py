@@ -1,0 +1,300 @@
+"""Consistent, backend-neutral backups of the database and the archived files, and
+verified restores (EU GMP Annex 11 §7; ISO/IEC 17025 7.11).
+
+A backup is a zip file holding one JSON-lines file per table (rows in primary
+key order, read in one snapshot transaction), every archived file under
+``files/<sha256>``, and ``manifest.json`` with the schema revision, row counts
+and SHA-256 of every entry. A restore goes into an empty database only: it
+checks every hash, inserts every row in one transaction, then verifies the
+audit chain (:func:`lims.audit.verify`) and the row counts before committing,
+and finally stores and re-hashes the files. Nothing is committed when a check
+fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Date, Table, func, select, text
+from sqlalchemy.orm import Session
+
+from lims.audit import jsonable, log_event, verify
+from lims.db import Database
+from lims.db.base import Base
+from lims.db.migrate import current_revision, head_revision, upgrade
+from lims.db.types import UTCDateTime, utcnow
+from lims.models.users import User
+from lims.quality.archive import archive_path, file_sha256, iter_archive, store_bytes
+from lims.quality.errors import QualityError
+from lims.quality.permissions import Permission, require
+
+FORMAT = "carbon-lims-backup/1"
+_BATCH = 2000
+
+
+class BackupError(QualityError):
+    """A backup that cannot be written, or a restore that cannot be done or verified."""
+
+
+@dataclass
+class BackupManifest:
+    """What a backup holds."""
+
+    schema_revision: str
+    created_at: str
+    backend: str
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """The manifest as JSON text."""
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "schema_revision": self.schema_revision,
+                "created_at": self.created_at,
+                "backend": self.backend,
+                "tables": self.tables,
+                "files": self.files,
+            },
+            indent=1,
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> BackupManifest:
+        """Parse and check a manifest."""
+        try:
+            raw = json.loads(data)
+        except ValueError as exc:
+            raise BackupError(f"{where}: manifest.json is not JSON") from exc
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise BackupError(f"{where}: not a carbon-lims backup (format {FORMAT} expected)")
+        return cls(
+            schema_revision=str(raw["schema_revision"]),
+            created_at=str(raw["created_at"]),
+            backend=str(raw["backend"]),
+            tables=dict(raw["tables"]),
+            files={str(k): int(v) for k, v in raw["files"].items()},
+        )
+
+
+def _tables() -> list[Table]:
+    return list(Base.metadata.sorted_tables)
+
+
+def dump_rows(conn: Connection, table: Table) -> Iterator[dict[str, Any]]:
+    """Every row of ``table`` in primary-key order, as canonical JSON values."""
+    query = select(table).order_by(*table.primary_key.columns)
+    for row in conn.execute(query.execution_options(yield_per=_BATCH)).mappings():
+        yield {k: jsonable(v) for k, v in row.items()}
+
+
+def _row_line(row: dict[str, Any]) -> bytes:
+    return (json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def backup(db: Database, actor: User, archive_dir: Path, target: Path) -> BackupManifest:
+    """Write a consistent backup of the database and the archive to ``target`` (a new file)."""
+    require(actor, Permission.BACKUP)
+    if target.exists():
+        raise BackupError(f"{target}: exists already; choose a new file name")
+    if not target.parent.is_dir():
+        raise BackupError(f"{target.parent}: no such directory")
+    revision = current_revision(db.engine)
+    if revision is None:
+        raise BackupError("the database is empty: nothing to back up")
+    manifest = BackupManifest(
+        schema_revision=revision,
+        created_at=utcnow().isoformat(),
+        backend=db.engine.dialect.name,
+    )
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            conn = db.engine.connect()
+            if not db.is_sqlite:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            try:
+                with conn.begin():
+                    for table in _tables():
+                        digest = hashlib.sha256()
+                        rows = 0
+                        with zf.open(f"tables/{table.name}.jsonl", "w") as out:
+                            for row in dump_rows(conn, table):
+                                line = _row_line(row)
+                                digest.update(line)
+                                out.write(line)
+                                rows += 1
+                        manifest.tables[table.name] = {"rows": rows, "sha256": digest.hexdigest()}
+            finally:
+                conn.close()
+            for sha, path in iter_archive(archive_dir):
+                if file_sha256(path) != sha:
+                    raise BackupError(f"{path}: content does not match its hash: archive damaged")
+                zf.write(path, f"files/{sha}")
+                manifest.files[sha] = path.stat().st_size
+            zf.writestr("manifest.json", manifest.to_json())
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    with db.write(actor=actor, reason="backup") as session:
+        log_event(
+            session,
+            "backup",
+            "database",
+            target.name,
+            state={
+                "file": str(target),
+                "sha256": file_sha256(target),
+                "files": len(manifest.files),
+            },
+        )
+    return manifest
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    """What a verified restore put back."""
+
+    rows: dict[str, int]
+    files: int
+    audit_events: int
+
+
+def _decode(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for col in table.columns:
+        value = out.get(col.name)
+        if value is None:
+            continue
+        if isinstance(col.type, UTCDateTime):
+            out[col.name] = datetime.fromisoformat(value)
+        elif isinstance(col.type, Date):
+            out[col.name] = date.fromisoformat(value)
+    return out
+
+
+def _open_checked(source: Path) -> tuple[zipfile.ZipFile, BackupManifest]:
+    try:
+        zf = zipfile.ZipFile(source)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BackupError(f"{source}: not a readable backup file: {exc}") from exc
+    try:
+        manifest = BackupManifest.from_json(zf.read("manifest.json"), str(source))
+        for name, info in manifest.tables.items():
+            data = zf.read(f"tables/{name}.jsonl")
+            if hashlib.sha256(data).hexdigest() != info["sha256"]:
+                raise BackupError(f"{source}: table {name} does not match its hash: damaged")
+        for sha in manifest.files:
+            if hashlib.sha256(zf.read(f"files/{sha}")).hexdigest() != sha:
+                raise BackupError(f"{source}: file {sha} does not match its hash: damaged")
+    except KeyError as exc:
+        zf.close()
+        raise BackupError(f"{source}: entry missing from the backup: {exc}") from exc
+    except BaseException:
+        zf.close()
+        raise
+    return zf, manifest
+
+
+def _ensure_empty(conn: Connection) -> None:
+    for table in _tables():
+        count = conn.scalar(select(func.count()).select_from(table)) or 0
+        if table.name == "audit_head":
+            head = conn.execute(select(table)).mappings().all()
+            if any(r["last_id"] != 0 for r in head):
+                raise BackupError("the target database is not empty: audit_head has events")
+            continue
+        if count:
+            raise BackupError(
+                f"the target database is not empty: {table.name} holds {count} rows; "
+                "restore only into an empty database"
+            )
+
+
+def _reset_sequences(conn: Connection) -> None:
+    if conn.dialect.name != "postgresql":
+        return
+    for table in _tables():
+        pk = list(table.primary_key.columns)
+        if len(pk) != 1 or pk[0].autoincrement is False:
+            continue
+        seq = conn.scalar(
+            text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table.name, "c": pk[0].name}
+        )
+        if seq:
+            top = f"COALESCE((SELECT max({pk[0].name}) FROM {table.name}), 0) + 1"
+            conn.execute(text(f"SELECT setval(:s, {top}, false)"), {"s": seq})
+
+
+def restore(db: Database, archive_dir: Path, source: Path) -> RestoreReport:
+    """Restore a backup into an empty database and verify it before committing.
+
+    Restoring needs rights on the database and the data directory, not a lab
+    account: the target holds no users until the backup is restored.
+    """
+    zf, manifest = _open_checked(source)
+    with zf:
+        head = head_revision()
+        if manifest.schema_revision != head:
+            raise BackupError(
+                f"{source}: backup is at schema {manifest.schema_revision}, this software at "
+                f"{head}; restore with the matching version, then upgrade"
+            )
+        for sha in manifest.files:
+            existing = archive_path(archive_dir, sha)
+            if existing.exists() and file_sha256(existing) != sha:
+                raise BackupError(f"{existing}: exists with different content")
+        if current_revision(db.engine) is None:
+            upgrade(db.engine)
+        elif current_revision(db.engine) != head:
+            raise BackupError("the target database is at another schema revision")
+        counts: dict[str, int] = {}
+        with db.engine.connect() as conn, conn.begin() as tx:
+            _ensure_empty(conn)
+            for table in _tables():
+                if table.name == "audit_head":
+                    conn.execute(table.delete())
+                batch: list[dict[str, Any]] = []
+                counts[table.name] = 0
+                with zf.open(f"tables/{table.name}.jsonl") as fh:
+                    for line in io.TextIOWrapper(fh, encoding="utf-8"):
+                        batch.append(_decode(table, json.loads(line)))
+                        if len(batch) >= _BATCH:
+                            conn.execute(table.insert(), batch)
+                            counts[table.name] += len(batch)
+                            batch = []
+                if batch:
+                    conn.execute(table.insert(), batch)
+                    counts[table.name] += len(batch)
+                expected = int(manifest.tables[table.name]["rows"])
+                if counts[table.name] != expected:
+                    raise BackupError(
+                        f"{table.name}: restored {counts[table.name]} rows, "
+                        f"the manifest says {expected}"
+                    )
+            _reset_sequences(conn)
+            with Session(bind=conn) as session:
+                report = verify(session)
+            if not report.ok:
+                tx.rollback()
+                problems = "; ".join(str(p) for p in report.problems[:5])
+                raise BackupError(f"restored data fails audit verification: {problems}")
+            tx.commit()
+        for sha in manifest.files:
+            stored = store_bytes(archive_dir, zf.read(f"files/{sha}"))
+            if stored != sha or file_sha256(archive_path(archive_dir, sha)) != sha:
+                raise BackupError(f"archived file {sha} does not match its hash after restore")
+    return RestoreReport(rows=counts, files=len(manifest.files), audit_events=report.events)

@@ -1,0 +1,191 @@
+"""Backup → restore into an empty database reproduces every record and file, verified."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from lims.audit import append_readings
+from lims.db import Database
+from lims.db.base import Base
+from lims.models import Role, User
+from lims.quality.archive import archive_path, file_sha256
+from lims.quality.backup import BackupError, backup, dump_rows, restore
+from lims.quality.standards import record_external_certificate
+from tests.conftest import pg_available
+from tests.quality._build import (
+    SYSTEM,
+    add_certificate,
+    add_run,
+    add_standard,
+    build_lab,
+    detached,
+)
+
+
+def _populate(db: Database, archive: Path, tmp: Path) -> None:
+    lab = build_lab(db, [Role.TECHNICIAN, Role.QUALITY_MANAGER, Role.ADMINISTRATOR])
+    with db.write(actor=SYSTEM, reason="fixture") as s:
+        add_standard(s, "STD-1", "EQ-1")
+        run = add_run(s, lab, date(2026, 2, 1), ["STD-1"], serial="S1")
+        add_certificate(s, run, valid_until=date(2027, 2, 1))
+        t0 = datetime(2026, 2, 1, 9, tzinfo=UTC)
+        append_readings(
+            s,
+            run,
+            [
+                {
+                    "seq": i,
+                    "step": "indication",
+                    "test_point": "400",
+                    "quantity": "x_CO2",
+                    "magnitude": 400 + i / 7,
+                    "unit": "micromole / mole",
+                    "taken_at": t0 + timedelta(seconds=i),
+                    "source": "analyzer",
+                }
+                for i in range(1, 51)
+            ],
+        )
+    pdf = tmp / "nim.pdf"
+    pdf.write_bytes(b"%PDF-1.7 calibration certificate of EQ-1 \xe6\xa0\x87\n")
+    qm = lab.users[Role.QUALITY_MANAGER]
+    with db.write(actor=qm, reason="certificate received") as s:
+        record_external_certificate(
+            s,
+            qm,
+            archive,
+            equipment_asset_tag="EQ-1",
+            issuer="中国计量科学研究院 NIM",
+            number="NIM-2026-1",
+            calibrated_on=date(2026, 1, 5),
+            issued_on=date(2026, 1, 8),
+            valid_until=date(2027, 1, 4),
+            file=pdf,
+            values=[{"quantity": "flow", "value": 1.0012, "unit": "L/min", "U": 0.002, "k": 2}],
+        )
+
+
+def _snapshot(db: Database) -> dict[str, list[dict[str, object]]]:
+    with db.engine.connect() as conn:
+        return {t.name: list(dump_rows(conn, t)) for t in Base.metadata.sorted_tables}
+
+
+def _round_trip(source: Database, target: Database, tmp_path: Path) -> None:
+    archive_a, archive_b = tmp_path / "a", tmp_path / "b"
+    _populate(source, archive_a, tmp_path)
+    admin = build_admin(source)
+    target_file = tmp_path / "lims-backup.zip"
+    manifest = backup(source, admin, archive_a, target_file)
+    before = _snapshot(source)
+    assert manifest.tables["readings"]["rows"] == 50
+    assert len(manifest.files) == 1
+    report = restore(target, archive_b, target_file)
+    after = _snapshot(target)
+    # the backup event is written after the snapshot: everything before it is reproduced
+    assert after["audit_events"] == before["audit_events"][: len(after["audit_events"])]
+    assert len(after["audit_events"]) == len(before["audit_events"]) - 1
+    for name in before:
+        if name not in {"audit_events", "audit_head"}:
+            assert after[name] == before[name], name
+    assert report.rows["readings"] == 50
+    sha = next(iter(manifest.files))
+    assert file_sha256(archive_path(archive_b, sha)) == sha
+    assert archive_path(archive_b, sha).read_bytes() == archive_path(archive_a, sha).read_bytes()
+    # a second restore into the now non-empty database is refused and changes nothing
+    with pytest.raises(BackupError, match="not empty"):
+        restore(target, archive_b, target_file)
+    assert _snapshot(target) == after
+
+
+def build_admin(db: Database) -> User:
+    """The administrator of the test lab, detached."""
+    with db.read() as s:
+        uid = s.query(User).filter_by(username="administrator").one().id
+    return detached(db, uid)
+
+
+def test_backup_restore_same_backend(db: Database, db_url: str, tmp_path: Path) -> None:
+    if db.is_sqlite:
+        target = Database(f"sqlite:///{tmp_path / 'restored.sqlite3'}")
+    else:
+        target = Database(str(_fresh_pg(tmp_path, db_url)))
+    try:
+        _round_trip(db, target, tmp_path)
+    finally:
+        target.dispose()
+
+
+def _fresh_pg(tmp_path: Path, db_url: str) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_URL
+
+    schema = f"restore_{abs(hash(str(tmp_path))) % 10**8}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    _cleanup.append(schema)
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+_cleanup: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _drop_restore_schemas() -> object:
+    yield
+    if _cleanup:
+        from sqlalchemy import create_engine, text
+
+        from tests.conftest import PG_URL
+
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for schema in _cleanup:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+        _cleanup.clear()
+
+
+def test_backup_sqlite_restore_postgresql(tmp_path: Path) -> None:
+    if pg_available() is not None:
+        pytest.skip(str(pg_available()))
+    from lims.db.migrate import upgrade
+
+    source = Database(f"sqlite:///{tmp_path / 'src.sqlite3'}")
+    upgrade(source.engine)
+    target = Database(_fresh_pg(tmp_path, ""))
+    try:
+        _round_trip(source, target, tmp_path)
+    finally:
+        source.dispose()
+        target.dispose()
+
+
+def test_damaged_backup_is_refused(db: Database, tmp_path: Path) -> None:
+    archive = tmp_path / "a"
+    _populate(db, archive, tmp_path)
+    good = tmp_path / "good.zip"
+    backup(db, build_admin(db), archive, good)
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "tables/certificates.jsonl":
+                data = data.replace(b"2027-02-01", b"2028-02-01")
+            zout.writestr(info, data)
+    target = Database(f"sqlite:///{tmp_path / 'restored.sqlite3'}")
+    try:
+        with pytest.raises(BackupError, match="certificates does not match its hash"):
+            restore(target, tmp_path / "b", bad)
+        assert not (tmp_path / "b").exists()
+    finally:
+        target.dispose()
