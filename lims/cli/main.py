@@ -12,7 +12,16 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 import lims
-from lims.cli import audit_cmd, backup_cmd, db_cmd, rm_cmd, sim_cmd, standards_cmd, trace_cmd
+from lims.cli import (
+    audit_cmd,
+    backup_cmd,
+    db_cmd,
+    quality_cmd,
+    rm_cmd,
+    sim_cmd,
+    standards_cmd,
+    trace_cmd,
+)
 from lims.cli.common import (
     USER_ERRORS,
     CliError,
@@ -40,6 +49,11 @@ app.add_typer(trace_cmd.app, name="trace")
 app.add_typer(backup_cmd.backup_app, name="backup")
 app.add_typer(backup_cmd.restore_app, name="restore")
 app.add_typer(sim_cmd.app, name="sim")
+app.add_typer(quality_cmd.users_app, name="users")
+app.add_typer(quality_cmd.incident_app, name="incident")
+app.add_typer(quality_cmd.pt_app, name="pt")
+for _command in quality_cmd.rm_life_app.registered_commands:
+    rm_cmd.app.registered_commands.append(_command)
 config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 units_app = typer.Typer(help="Check how a quantity or unit is understood.", no_args_is_help=True)

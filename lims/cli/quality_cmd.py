@@ -1,0 +1,263 @@
+"""``lims users``, ``lims incident``, ``lims pt`` and the reference-material life cycle.
+
+Every command logs the user in (``--user``, ``--password-file`` or a prompt) and the
+services check the permission; nothing is written when a value is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lims.cli.common import CliError, console, read_password, settings
+from lims.cli.standards_cmd import PasswordOpt, UserOpt, parse_date, session_user
+from lims.quality.accounts import change_password, locked_accounts, unlock_user
+from lims.quality.incidents import CATEGORIES, close_incident, list_incidents, report_incident
+from lims.quality.materials import dispose_material, open_material, record_consumption
+from lims.quality.proficiency import record_proficiency_test
+from lims.services.lab import open_database, policy_from
+from lims.units import parse_quantity
+
+users_app = typer.Typer(
+    help="Accounts: locked accounts, unlock, password change.", no_args_is_help=True
+)
+incident_app = typer.Typer(
+    help="Incident log / 故障与纠正措施 (ISO/IEC 17025 7.11.3).", no_args_is_help=True
+)
+pt_app = typer.Typer(
+    help="Proficiency tests and inter-comparisons / 能力验证与比对 (En).", no_args_is_help=True
+)
+rm_life_app = typer.Typer()  # commands added to ``lims rm``
+
+
+def _day(text: str | None, option: str) -> date:
+    return parse_date(text, option) if text else date.today()
+
+
+@users_app.command("locked")
+def users_locked(user: UserOpt, password_file: PasswordOpt = None) -> None:
+    """Locked accounts and accounts with failed logins (quality manager, administrator)."""
+    db, actor = session_user(user, password_file)
+    try:
+        with db.read() as s:
+            rows = locked_accounts(s, actor)
+    finally:
+        db.dispose()
+    for r in rows:
+        state = f"LOCKED 已锁定 {r.locked_at:%Y-%m-%d %H:%M} UTC" if r.locked_at else "active"
+        console.print(
+            f"{r.username:<12} {r.full_name:<16} failures {r.failed_logins:<3} {state}",
+            highlight=False,
+        )
+    console.print(f"{len(rows)} account(s)", highlight=False)
+
+
+@users_app.command("unlock")
+def users_unlock(
+    username: Annotated[str, typer.Argument(help="The account to unlock.")],
+    reason: Annotated[str, typer.Option(help="Why it is unlocked (audited).")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+) -> None:
+    """Unlock an account after repeated failed logins (administrator)."""
+    if not reason.strip():
+        raise CliError("--reason: say why the account is unlocked")
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason=reason) as s:
+            unlock_user(s, actor, username)
+    finally:
+        db.dispose()
+    console.print(f"unlocked {username}", highlight=False)
+
+
+@users_app.command("passwd")
+def users_passwd(
+    user: UserOpt,
+    password_file: Annotated[
+        Path | None, typer.Option(help="File: line 1 the old password, line 2 the new one.")
+    ] = None,
+) -> None:
+    """Change your own password (the policy and ageing apply)."""
+    if password_file is not None:
+        lines = password_file.read_text(encoding="utf-8").splitlines()
+        if len(lines) < 2:
+            raise CliError(f"{password_file}: needs the old password and the new one on two lines")
+        old, new = lines[0], lines[1]
+    else:
+        old = read_password(None, "Old password / 原密码: ")
+        new = read_password(None, "New password / 新密码: ")
+        if read_password(None, "Repeat / 再次输入: ") != new:
+            raise CliError("the new passwords differ")
+    s = settings()
+    db = open_database(s)
+    try:
+        with db.write(reason="password change") as session:
+            change_password(session, user, old, new, policy_from(s))
+    finally:
+        db.dispose()
+    console.print(f"password of {user} changed", highlight=False)
+
+
+@incident_app.command("report")
+def incident_report(
+    category: Annotated[str, typer.Option(help=f"One of: {', '.join(CATEGORIES)}.")],
+    title: Annotated[str, typer.Option()],
+    description: Annotated[str, typer.Option()],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    impact: Annotated[str, typer.Option(help="Effect on results or certificates.")] = "",
+) -> None:
+    """Record a system failure, equipment failure or data-integrity incident."""
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason="incident reported") as s:
+            inc = report_incident(
+                s, actor, category=category, title=title, description=description, impact=impact
+            )
+            number = inc.id
+    finally:
+        db.dispose()
+    console.print(f"incident {number} recorded", highlight=False)
+
+
+@incident_app.command("close")
+def incident_close(
+    incident_id: Annotated[int, typer.Argument()],
+    action: Annotated[str, typer.Option(help="The corrective action taken.")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+) -> None:
+    """Close an incident with its corrective action (quality manager)."""
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason="corrective action") as s:
+            close_incident(s, actor, incident_id, action)
+    finally:
+        db.dispose()
+    console.print(f"incident {incident_id} closed", highlight=False)
+
+
+@incident_app.command("list")
+def incident_list(
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only open incidents.")] = False,
+) -> None:
+    """List incidents, newest first."""
+    db, actor = session_user(user, password_file)
+    try:
+        with db.read() as s:
+            for i in list_incidents(s, actor, open_only=open_only):
+                console.print(
+                    f"{i.id:<5} {i.occurred_at:%Y-%m-%d} {i.status:<7} {i.category:<18} {i.title}"
+                    + (f"  → {i.corrective_action}" if i.corrective_action else ""),
+                    highlight=False,
+                )
+    finally:
+        db.dispose()
+
+
+@pt_app.command("record")
+def pt_record(
+    scheme: Annotated[str, typer.Option(help="Scheme or comparison name.")],
+    measurand: Annotated[str, typer.Option()],
+    lab_value: Annotated[str, typer.Option(help='Our result with unit, "1003 umol/mol".')],
+    lab_u: Annotated[str, typer.Option(help="Our expanded uncertainty U (k=2).")],
+    ref_value: Annotated[str, typer.Option(help="Reference (assigned) value.")],
+    ref_u: Annotated[str, typer.Option(help="Its expanded uncertainty U (k=2).")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    provider: Annotated[str, typer.Option()] = "",
+    round_code: Annotated[str, typer.Option("--round")] = "",
+    on: Annotated[str | None, typer.Option(help="Date performed (default today).")] = None,
+) -> None:
+    """Record a proficiency-test result; prints En and whether |En| ≤ 1."""
+    x_lab = parse_quantity(lab_value)
+    values = {
+        "lab_value": x_lab,
+        "lab_uncertainty": parse_quantity(lab_u, x_lab.units),
+        "reference_value": parse_quantity(ref_value, x_lab.units),
+        "reference_uncertainty": parse_quantity(ref_u, x_lab.units),
+    }
+    day = _day(on, "--on")
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason="proficiency test result") as s:
+            pt = record_proficiency_test(
+                s,
+                actor,
+                scheme=scheme,
+                measurand=measurand,
+                performed_on=day,
+                provider=provider,
+                round_code=round_code,
+                **values,
+            )
+            en, ok = pt.en, pt.satisfactory
+    finally:
+        db.dispose()
+    verdict = "满意 satisfactory" if ok else "不满意 unsatisfactory"
+    console.print(f"En = {en:.2f}  ({verdict})", highlight=False)
+
+
+@rm_life_app.command("open")
+def rm_open(
+    tag: Annotated[str, typer.Argument()],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    on: Annotated[str | None, typer.Option(help="Date opened (default today).")] = None,
+) -> None:
+    """Record that a reference material was opened (put into use)."""
+    day = _day(on, "--on")
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason="reference material opened") as s:
+            open_material(s, actor, tag, day)
+    finally:
+        db.dispose()
+    console.print(f"{tag} opened on {day}", highlight=False)
+
+
+@rm_life_app.command("consume")
+def rm_consume(
+    tag: Annotated[str, typer.Argument()],
+    remaining: Annotated[str, typer.Option(help='What is left: "6.5 MPa" or "420 mg".')],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    note: Annotated[str, typer.Option()] = "",
+    on: Annotated[str | None, typer.Option(help="Date (default today).")] = None,
+) -> None:
+    """Record the remaining cylinder pressure or mass; below the minimum it is exhausted."""
+    left = parse_quantity(remaining)
+    day = _day(on, "--on")
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason="reference material consumption") as s:
+            rm = record_consumption(s, actor, tag, left, day, note)
+            status = rm.status.value
+    finally:
+        db.dispose()
+    console.print(f"{tag}: {left:~P} left ({status})", highlight=False)
+
+
+@rm_life_app.command("dispose")
+def rm_dispose(
+    tag: Annotated[str, typer.Argument()],
+    reason: Annotated[str, typer.Option(help="Why it is disposed of.")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    on: Annotated[str | None, typer.Option(help="Date (default today).")] = None,
+) -> None:
+    """Record the disposal of a reference material."""
+    day = _day(on, "--on")
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason=reason) as s:
+            dispose_material(s, actor, tag, day, reason)
+    finally:
+        db.dispose()
+    console.print(f"{tag} disposed of on {day}", highlight=False)
