@@ -1,0 +1,153 @@
+"""The reading writer: a thread that drains readings into the database in batches.
+
+Readings are queued by the run's worker thread the moment they are taken. The writer
+commits a batch at least every ``max_latency_s`` (200 ms) and whenever :meth:`flush` is
+called (the engine flushes at every step boundary). Each batch is written with
+:func:`lims.audit.append_readings`, which skips sequence numbers already stored, so a
+batch retried after an uncertain commit (the connection dropped after COMMIT was sent)
+never duplicates a reading.
+
+**Acknowledged** means: the reading's batch has been committed to the database (on
+SQLite with ``synchronous=FULL``, on PostgreSQL with its default synchronous commit), so
+it survives kill -9 and a power cut. The writer publishes
+:class:`~lims.engine.events.ReadingsCommitted` with the last acknowledged sequence
+number after every commit; :meth:`flush` returns only when every reading queued before it
+is acknowledged. The engine never lets a step pass its boundary before that.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from lims.audit import append_readings
+from lims.db import Database
+from lims.engine.errors import WriterError
+
+__all__ = ["ReadingWriter"]
+
+_STOP = object()
+
+
+class _Barrier:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class ReadingWriter:
+    """Background writer of one run's readings.
+
+    ``on_commit(last_seq, count)`` is called on the writer thread after each commit.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        run_id: int,
+        actor: Any,
+        *,
+        max_latency_s: float = 0.2,
+        retries: int = 5,
+        retry_delay_s: float = 0.05,
+        on_commit: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.run_id = run_id
+        self.actor = actor
+        self.max_latency_s = max_latency_s
+        self.retries = retries
+        self.retry_delay_s = retry_delay_s
+        self.on_commit = on_commit
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"reading-writer-{run_id}", daemon=True
+        )
+        self._error: WriterError | None = None
+        self.committed_seq = 0
+        self.batches = 0
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread.start()
+
+    def put(self, reading: dict[str, Any]) -> None:
+        """Queue one reading (a dict as :func:`append_readings` takes)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(reading)
+
+    def flush(self, timeout_s: float = 60.0) -> int:
+        """Block until every reading queued so far is committed; return the last seq.
+
+        Raises :class:`WriterError` if the database refused the readings.
+        """
+        barrier = _Barrier()
+        self._queue.put(barrier)
+        if not barrier.done.wait(timeout_s):
+            raise WriterError(f"run {self.run_id}: readings not committed within {timeout_s:g} s")
+        if barrier.error is not None:
+            raise WriterError(f"run {self.run_id}: readings not committed: {barrier.error}")
+        return self.committed_seq
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Commit what is queued and stop the thread."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout_s)
+
+    # ------------------------------------------------------------------ thread
+
+    def _loop(self) -> None:
+        batch: list[dict[str, Any]] = []
+        deadline: float | None = None
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                item = self._queue.get(timeout=wait)
+            except queue.Empty:
+                item = None
+            if isinstance(item, dict):
+                batch.append(item)
+                if deadline is None:
+                    deadline = time.monotonic() + self.max_latency_s
+                if time.monotonic() < deadline:
+                    continue
+            error = self._write(batch)
+            if error is None:
+                batch, deadline = [], None
+            else:
+                deadline = time.monotonic() + self.max_latency_s
+            if isinstance(item, _Barrier):
+                item.error = error
+                item.done.set()
+            if item is _STOP:
+                return
+
+    def _write(self, batch: Sequence[dict[str, Any]]) -> BaseException | None:
+        if not batch:
+            return None
+        last_exc: BaseException | None = None
+        for attempt in range(self.retries):
+            try:
+                self._commit(batch)
+            except Exception as exc:  # any database error: retry the same batch
+                last_exc = exc
+                time.sleep(self.retry_delay_s * (2**attempt))
+                continue
+            self.committed_seq = max(int(r["seq"]) for r in batch)
+            self.batches += 1
+            self._error = None
+            if self.on_commit is not None:
+                self.on_commit(self.committed_seq, len(batch))
+            return None
+        self._error = WriterError(f"run {self.run_id}: database refused readings: {last_exc}")
+        return last_exc
+
+    def _commit(self, batch: Sequence[dict[str, Any]]) -> None:
+        """Write one batch in one transaction (retry-safe: stored seqs are skipped)."""
+        with self.db.write(actor=self.actor) as session:
+            append_readings(session, self.run_id, batch)
