@@ -109,6 +109,5 @@ def is_fiducial(unit: Any) -> bool:
     """True for fiducial units (``%FS``): the value is relative to the full scale."""
     units = getattr(unit, "units", unit)
     return bool(
-        ureg.Quantity(1, units).dimensionality
-        == ureg.Quantity(1, "percent_FS").dimensionality
+        ureg.Quantity(1, units).dimensionality == ureg.Quantity(1, "percent_FS").dimensionality
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Iterable
@@ -73,7 +74,7 @@ class CertificateType(enum.StrEnum):
     """校准证书: a calibration."""
 
     @property
-    def title(self) -> BiText:
+    def caption(self) -> BiText:
         """The certificate title in Chinese and English."""
         return _TYPE_TITLES[self]
 
@@ -177,10 +178,17 @@ class Replaces:
 
     number: str
     reason: str
+    content_hash: str
+    """SHA-256 of the replaced certificate's content record (the DCC links it)."""
 
     def __post_init__(self) -> None:
         _require_text(self.number, "replaces.number")
         _require_text(self.reason, "replaces.reason")
+        h = self.content_hash
+        if not (isinstance(h, str) and len(h) == 64 and all(c in "0123456789abcdef" for c in h)):
+            raise CertificateDataError(
+                f"replaces.content_hash: expected a lowercase hex SHA-256, got {h!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -261,7 +269,7 @@ class CertificateDates:
             ("performance_end", self.performance_end),
             ("issue", self.issue),
         ]
-        for (a_name, a), (b_name, b) in zip(order, order[1:], strict=False):
+        for (a_name, a), (b_name, b) in itertools.pairwise(order):
             if a > b:
                 raise CertificateDataError(f"dates.{b_name} ({b}) is before dates.{a_name} ({a})")
         if self.valid_until is not None and self.valid_until <= self.performance_end:
@@ -332,7 +340,8 @@ class Standard:
             _require_text(getattr(self, name), f"standard {self.identifier!r}: {name}")
         if not isinstance(self.valid_until, date):
             raise CertificateDataError(
-                f"standard {self.identifier!r}: valid_until must be a date, got {self.valid_until!r}"
+                f"standard {self.identifier!r}: valid_until must be a date, "
+                f"got {self.valid_until!r}"
             )
 
 
@@ -381,13 +390,14 @@ class ResultRow:
     coverage_factor: float | None
     verdict: Verdict
     label: str = ""
+    coverage_probability: float = 0.95
+    """Coverage probability of U (0.95 for k = 2 unless the budget says otherwise)."""
 
     def check(self, where: str) -> None:
         """Raise :class:`CertificateDataError` (naming ``where``) if the row is inconsistent."""
         for name in ("point", "reference", "indication", "error"):
             _require_quantity(getattr(self, name), f"{where}.{name}")
-        _require_same_dimension(self.reference, self.point, f"{where}.reference")
-        _require_same_dimension(self.indication, self.point, f"{where}.indication")
+        _require_same_dimension(self.indication, self.reference, f"{where}.indication")
         if self.mpe is not None:
             _require_quantity(self.mpe, f"{where}.mpe")
             _require_same_dimension(self.mpe, self.error, f"{where}.mpe")
@@ -405,8 +415,13 @@ class ResultRow:
             if not self.expanded_uncertainty.magnitude >= 0:
                 raise CertificateDataError(f"{where}.expanded_uncertainty must not be negative")
             k = self.coverage_factor
-            if isinstance(k, bool) or not isinstance(k, int | float) or not (k > 0):
-                raise CertificateDataError(f"{where}.coverage_factor must be > 0, got {k!r}")
+            if isinstance(k, bool) or not isinstance(k, int | float) or not (k >= 1):
+                raise CertificateDataError(f"{where}.coverage_factor must be ≥ 1, got {k!r}")
+            p = self.coverage_probability
+            if isinstance(p, bool) or not isinstance(p, int | float) or not (0 < p <= 1):
+                raise CertificateDataError(
+                    f"{where}.coverage_probability must be in (0, 1], got {p!r}"
+                )
         if not isinstance(self.verdict, Verdict):
             raise CertificateDataError(f"{where}.verdict: expected a Verdict, got {self.verdict!r}")
 
@@ -439,7 +454,7 @@ class ResultSection:
         )
         if self.full_scale is not None:
             _require_quantity(self.full_scale, f"{where}.full_scale")
-            _require_same_dimension(self.full_scale, self.rows[0].point, f"{where}.full_scale")
+            _require_same_dimension(self.full_scale, self.rows[0].reference, f"{where}.full_scale")
         elif uses_fs:
             raise CertificateDataError(
                 f"{where}: errors in %FS need the full scale (fiducial value) of the range"
@@ -568,12 +583,13 @@ class CertificateDocument:
             if self.dates.valid_until is not None:
                 raise CertificateDataError(
                     f"dates.valid_until: only a passed verification has a validity date, "
-                    f"not a {kind.title.en.lower()}"
+                    f"not a {kind.caption.en.lower()}"
                 )
         if kind is CertificateType.NON_CONFORMITY:
             if overall not in (Verdict.FAIL, Verdict.UNDETERMINED):
                 raise CertificateDataError(
-                    f"conclusion: a notice of non-conformity (检定结果通知书) needs an overall fail "
+                    "conclusion: a notice of non-conformity (检定结果通知书) needs an overall "
+                    f"fail "
                     f"or undetermined verdict, got {overall}"
                 )
             if not self.failed_sections:
@@ -594,7 +610,7 @@ class CertificateDocument:
     @property
     def title(self) -> BiText:
         """Certificate title (检定证书 / Verification Certificate, ...)."""
-        return self.certificate_type.title
+        return self.certificate_type.caption
 
     @property
     def failed_sections(self) -> tuple[ResultSection, ...]:
@@ -686,9 +702,7 @@ def _require_dimension(value: object, like: str, where: str) -> None:
 
 def _require_same_dimension(value: Any, like: Any, where: str) -> None:
     if value.dimensionality != like.dimensionality:
-        raise CertificateDataError(
-            f"{where}: {value:~P} does not have the dimension of {like:~P}"
-        )
+        raise CertificateDataError(f"{where}: {value:~P} does not have the dimension of {like:~P}")
 
 
 def _is_percent_fs(q: Any) -> bool:
@@ -699,7 +713,14 @@ def iter_quantities(doc: CertificateDocument) -> Iterable[tuple[str, Any]]:
     """Every (path, quantity) of the results, for cross-checks with the DCC."""
     for s in doc.sections:
         for i, row in enumerate(s.rows):
-            for name in ("point", "reference", "indication", "error", "mpe", "expanded_uncertainty"):
+            for name in (
+                "point",
+                "reference",
+                "indication",
+                "error",
+                "mpe",
+                "expanded_uncertainty",
+            ):
                 q = getattr(row, name)
                 if q is not None:
                     yield f"{s.key}[{i}].{name}", q

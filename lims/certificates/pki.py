@@ -199,7 +199,9 @@ def import_lab_ca(
         raise PkiError(f"imported CA key: cannot read it ({exc})") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise PkiError(f"imported CA key: unsupported key type {type(key).__name__}")
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if key.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
         raise PkiError("imported CA key does not belong to the imported CA certificate")
     try:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
@@ -315,7 +317,7 @@ def load_signer(pkcs12_data: bytes, password: str, *, ca: LabCA | None = None) -
 
     With ``ca``, also check the certificate was issued by it and is valid now.
     """
-    from asn1crypto import keys as asn1_keys
+    from asn1crypto import keys as asn1_keys  # type: ignore[import-untyped]
     from asn1crypto import x509 as asn1_x509
     from pyhanko.sign.signers import SimpleSigner
     from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -344,7 +346,9 @@ def load_signer(pkcs12_data: bytes, password: str, *, ca: LabCA | None = None) -
     signer = SimpleSigner(
         signing_cert=asn1_cert,
         signing_key=asn1_keys.PrivateKeyInfo.load(der_key),
-        cert_registry=SimpleCertificateStore.from_certs([asn1_cert, *others]),
+        cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+            [asn1_cert, *others]
+        ),
     )
     return LabSigner(user_id, name, cert, ca_cert, signer)
 

@@ -16,8 +16,10 @@ from lims.cli import (
     audit_cmd,
     backup_cmd,
     db_cmd,
+    gui_cmd,
     quality_cmd,
     rm_cmd,
+    run_cmd,
     sim_cmd,
     standards_cmd,
     trace_cmd,
@@ -49,6 +51,8 @@ app.add_typer(trace_cmd.app, name="trace")
 app.add_typer(backup_cmd.backup_app, name="backup")
 app.add_typer(backup_cmd.restore_app, name="restore")
 app.add_typer(sim_cmd.app, name="sim")
+app.command("gui")(gui_cmd.gui)
+app.command("run", help=run_cmd.HELP)(run_cmd.run_command)
 app.add_typer(quality_cmd.users_app, name="users")
 app.add_typer(quality_cmd.incident_app, name="incident")
 app.add_typer(quality_cmd.pt_app, name="pt")

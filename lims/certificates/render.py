@@ -1,0 +1,839 @@
+"""Render a :class:`CertificateDocument` as a bilingual A4 PDF (reportlab).
+
+Every label is Chinese first with English beside it. Every page carries the
+certificate number and "第 x 页 共 y 页 / Page x of y", the lab name and the
+reproduction statement; the content ends with an end mark. Page 1 carries a
+QR code (certificate number + SHA-256 of the content record) and three
+signature boxes, which become the PDF signature fields ``Sig_performed``,
+``Sig_reviewed`` and ``Sig_approved``. All text uses one embedded TrueType
+font (WenQuanYi Micro Hei), so no viewer font is needed. A simulated run puts
+"模拟数据 非有效证书 / SIMULATED — NOT A VALID CERTIFICATE" across every page.
+
+The canonical content record (JSON) is embedded as the attachment
+``certificate-content.json``; the PDF keywords carry its SHA-256.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from xml.sax.saxutils import escape
+
+import segno
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    KeepTogether,
+    NextPageTemplate,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from lims.certificates.fonts import register_fonts
+from lims.certificates.model import (
+    CertificateDocument,
+    CertificateType,
+    DeviationKind,
+    Meaning,
+    ResultRow,
+    ResultSection,
+    Verdict,
+)
+
+__all__ = [
+    "CONTENT_ATTACHMENT",
+    "KEYWORD_HASH",
+    "KEYWORD_NUMBER",
+    "QR_BOX",
+    "SIGNATURE_FIELDS",
+    "WATERMARK_TEXT",
+    "SignatureBox",
+    "format_quantity",
+    "qr_payload",
+    "render_pdf",
+    "signature_boxes",
+    "unit_text",
+]
+
+PAGE_WIDTH, PAGE_HEIGHT = A4
+MARGIN = 18 * mm
+CONTENT_ATTACHMENT = "certificate-content.json"
+KEYWORD_NUMBER = "certificate-number="
+KEYWORD_HASH = "content-sha256="
+WATERMARK_TEXT = ("模拟数据 非有效证书", "SIMULATED — NOT A VALID CERTIFICATE")
+
+SIGNATURE_FIELDS: dict[Meaning, str] = {
+    Meaning.PERFORMED: "Sig_performed",
+    Meaning.REVIEWED: "Sig_reviewed",
+    Meaning.APPROVED: "Sig_approved",
+}
+"""Name of the pre-created signature field for each meaning."""
+
+_QR_SIZE = 30 * mm
+QR_BOX = (PAGE_WIDTH - MARGIN - _QR_SIZE, PAGE_HEIGHT - MARGIN - 14 * mm - _QR_SIZE, _QR_SIZE)
+"""Page-1 position of the QR code, in points: (x, y of the lower-left corner, size)."""
+
+_SIG_TOP = MARGIN + 12 * mm + 34 * mm  # top of the signature area on page 1 (label row included)
+_SIG_BOX_HEIGHT = 26 * mm
+_SIG_GAP = 6 * mm
+
+
+@dataclass(frozen=True)
+class SignatureBox:
+    """Where a signature field sits: page index (0-based) and rectangle (x1, y1, x2, y2) in pt."""
+
+    meaning: Meaning
+    field_name: str
+    page: int
+    rect: tuple[float, float, float, float]
+
+
+def signature_boxes() -> tuple[SignatureBox, ...]:
+    """The three signature boxes of page 1, in signing order."""
+    width = (PAGE_WIDTH - 2 * MARGIN - 2 * _SIG_GAP) / 3
+    y2 = _SIG_TOP - 6 * mm
+    y1 = y2 - _SIG_BOX_HEIGHT
+    boxes = []
+    for i, meaning in enumerate(Meaning):
+        x1 = MARGIN + i * (width + _SIG_GAP)
+        boxes.append(SignatureBox(meaning, SIGNATURE_FIELDS[meaning], 0, (x1, y1, x1 + width, y2)))
+    return tuple(boxes)
+
+
+def qr_payload(number: str, content_hash: str) -> str:
+    """The text in the QR code: certificate number and content-record SHA-256."""
+    return f"CARBON-LIMS-CERT\nNO:{number}\nSHA256:{content_hash}"
+
+
+_UNIT_REPLACEMENTS = (
+    ("percent_FS", "%FS"),
+    ("percent_vol", "%vol"),
+    ("Nm3", "Nm³"),
+)
+
+
+def unit_text(q: Any) -> str:
+    """Unit as printed on the certificate (µmol/mol, %FS, °C, L/min, m³/h ...).
+
+    (The embedded font has no outline for U+2103 ℃, so degrees Celsius print as °C.)
+    """
+    text = f"{getattr(q, 'units', q):~P}"
+    for old, new in _UNIT_REPLACEMENTS:
+        text = text.replace(old, new)
+    return re.sub(r"(?<![A-Za-z])([mµk]?)l(?![A-Za-z])", r"\1L", text)
+
+
+def _plain(x: float) -> str:
+    """Shortest exact decimal of a float, without exponent."""
+    d = Decimal(repr(float(x)))
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _decimals(text: str) -> int:
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def _uncertainty_text(u: float) -> str:
+    """U with two significant digits when that only pads zeros; else as given."""
+    if u == 0:
+        return "0"
+    d = Decimal(repr(float(u)))
+    exponent = d.adjusted()
+    quant = Decimal(1).scaleb(exponent - 1)
+    rounded = d.quantize(quant)
+    if rounded == d:
+        return format(rounded, "f") if exponent - 1 < 0 else _plain(float(rounded))
+    return _plain(u)
+
+
+def format_quantity(q: Any, decimals: int | None = None) -> str:
+    """``"1004 µmol/mol"``; with ``decimals``, padded (never rounded) to that many places."""
+    text = _plain(float(q.magnitude))
+    if decimals is not None and _decimals(text) < decimals:
+        text = format(Decimal(text).quantize(Decimal(1).scaleb(-decimals)), "f")
+    unit = unit_text(q)
+    if unit in ("", "1"):
+        return text
+    sep = "" if unit.startswith("%") else " "
+    return f"{text}{sep}{unit}"
+
+
+def render_pdf(doc: CertificateDocument, *, generated_at: datetime | None = None) -> bytes:
+    """Render the certificate; returns PDF bytes with three empty signature fields.
+
+    ``generated_at`` (UTC) is the PDF creation date; it is not part of the content record.
+    """
+    font = register_fonts()
+    content_hash = doc.content_hash()
+    styles = _Styles(font)
+    buffer = io.BytesIO()
+    frame_w = PAGE_WIDTH - 2 * MARGIN
+    header_h = 24 * mm
+    footer_h = 14 * mm
+    first_frame = Frame(
+        MARGIN,
+        _SIG_TOP + 2 * mm,
+        frame_w - _QR_SIZE - 4 * mm,
+        PAGE_HEIGHT - MARGIN - header_h - _SIG_TOP - 2 * mm,
+        id="first",
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+    )
+    later_frame = Frame(
+        MARGIN,
+        MARGIN + footer_h,
+        frame_w,
+        PAGE_HEIGHT - 2 * MARGIN - header_h - footer_h,
+        id="later",
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+    )
+    template = BaseDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=MARGIN,
+        title=f"{doc.title.zh} {doc.title.en} {doc.number}",
+        author=doc.laboratory.name.joined(),
+        subject=f"{doc.certificate_type.value} {doc.number}",
+        keywords=[f"{KEYWORD_NUMBER}{doc.number}", f"{KEYWORD_HASH}{content_hash}"],
+        creator="carbon-lims",
+        producer="carbon-lims (reportlab, pyHanko)",
+        invariant=1,
+        initialFontName=font,
+    )
+    template.addPageTemplates(
+        [
+            PageTemplate(id="first", frames=[first_frame]),
+            PageTemplate(id="later", frames=[later_frame]),
+        ]
+    )
+    story: list[Flowable] = [NextPageTemplate("later")]
+    story += _cover(doc, styles)
+    story += _body(doc, styles, content_hash)
+    canvas_class = _canvas_class(doc, content_hash, font)
+    template.build(story, canvasmaker=canvas_class)
+    return _add_fields_and_record(buffer.getvalue(), doc, generated_at)
+
+
+class _Styles:
+    def __init__(self, font: str) -> None:
+        base = ParagraphStyle(
+            "base",
+            fontName=font,
+            bulletFontName=font,
+            fontSize=8.5,
+            leading=11.5,
+            wordWrap="CJK",
+        )
+        self.base = base
+        self.small = ParagraphStyle("small", parent=base, fontSize=7.5, leading=9.5)
+        self.cell = ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9.2)
+        self.cell_c = ParagraphStyle("cell_c", parent=self.cell, alignment=TA_CENTER)
+        self.label = ParagraphStyle("label", parent=base, textColor=colors.HexColor("#333333"))
+        self.title = ParagraphStyle(
+            "title", parent=base, fontSize=20, leading=26, alignment=TA_CENTER, spaceAfter=2
+        )
+        self.subtitle = ParagraphStyle(
+            "subtitle", parent=base, fontSize=11, leading=14, alignment=TA_CENTER, spaceAfter=6
+        )
+        self.h2 = ParagraphStyle(
+            "h2", parent=base, fontSize=10.5, leading=14, spaceBefore=7, spaceAfter=3
+        )
+        self.h3 = ParagraphStyle("h3", parent=base, fontSize=9.5, leading=12, spaceBefore=5)
+        self.notice = ParagraphStyle(
+            "notice",
+            parent=base,
+            textColor=colors.HexColor("#9b1c1c"),
+            borderColor=colors.HexColor("#9b1c1c"),
+            borderWidth=0.6,
+            borderPadding=4,
+            spaceBefore=6,
+            spaceAfter=6,
+        )
+        self.end = ParagraphStyle(
+            "end", parent=base, fontSize=9.5, alignment=TA_CENTER, spaceBefore=10
+        )
+
+
+def _p(text: str, style: ParagraphStyle) -> Paragraph:
+    return Paragraph(escape(text).replace("\n", "<br/>"), style)
+
+
+def _label(zh: str, en: str) -> str:
+    return f"{zh} / {en}"
+
+
+def _kv_table(rows: list[tuple[str, str]], styles: _Styles, width: float) -> Table:
+    data = [[_p(k, styles.label), _p(v, styles.base)] for k, v in rows]
+    table = Table(data, colWidths=[width * 0.36, width * 0.64])
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), styles.base.fontName),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb")),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+                ("LEFTPADDING", (0, 0), (-1, -1), 2),
+            ]
+        )
+    )
+    return table
+
+
+def _performed_label(doc: CertificateDocument) -> tuple[str, str]:
+    if doc.certificate_type is CertificateType.CALIBRATION:
+        return "校准日期", "Date(s) of calibration"
+    return "检定日期", "Date(s) of verification"
+
+
+def _cover(doc: CertificateDocument, styles: _Styles) -> list[Flowable]:
+    width = PAGE_WIDTH - 2 * MARGIN - _QR_SIZE - 4 * mm
+    d = doc.dates
+    story: list[Flowable] = [
+        _p(doc.title.zh, styles.title),
+        _p(doc.title.en, styles.subtitle),
+    ]
+    if doc.replaces is not None:
+        story.append(
+            _p(
+                f"修订版（第 {doc.revision} 版），替代证书 {doc.replaces.number}；"
+                f"原因：{doc.replaces.reason}\n"
+                f"Amendment (revision {doc.revision}) replacing certificate {doc.replaces.number}; "
+                f"reason: {doc.replaces.reason}",
+                styles.notice,
+            )
+        )
+    perf = (
+        d.performance_start.isoformat()
+        if d.performance_start == d.performance_end
+        else f"{d.performance_start.isoformat()} – {d.performance_end.isoformat()}"
+    )
+    item = doc.item
+    rows: list[tuple[str, str]] = [
+        (_label("证书编号", "Certificate No."), doc.number),
+        (_label("委托单位", "Customer"), doc.customer.name),
+        (_label("委托单位地址", "Customer address"), doc.customer.address),
+        (
+            _label("联系人", "Contact"),
+            " ".join(
+                x
+                for x in (doc.customer.contact_person, doc.customer.phone, doc.customer.email)
+                if x
+            ),
+        ),
+        (_label("器具名称", "Item"), item.description.joined()),
+        (_label("制造单位", "Manufacturer"), item.manufacturer),
+        (_label("型号规格", "Model"), item.model),
+        (_label("出厂编号", "Serial No."), item.serial_number),
+        (_label("资产/管理编号", "Asset tag"), item.asset_tag or "—"),
+        (_label("测量范围", "Measuring range"), item.measuring_range),
+        (_label("准确度等级", "Accuracy class"), item.accuracy_class or "—"),
+        (_label("收样状态", "Condition on receipt"), item.condition_on_receipt.joined()),
+        (
+            _label("检定/校准依据", "Method"),
+            f"{doc.method.regulation_number} {doc.method.title.zh}\n{doc.method.title.en}",
+        ),
+        (_label("规程数据表版本", "Regulation table version"), doc.method.table_version),
+        (_label("结论", "Conclusion"), doc.conclusion.text.joined("\n")),
+        (_label("接收日期", "Date of receipt"), d.receipt.isoformat()),
+        (_label(*_performed_label(doc)), perf),
+        (_label("签发日期", "Date of issue"), d.issue.isoformat()),
+    ]
+    if doc.certificate_type is CertificateType.VERIFICATION and d.valid_until is not None:
+        rows.append((_label("有效期至", "Valid until"), d.valid_until.isoformat()))
+    rows += [
+        (_label("地点", "Location"), doc.location.place.joined()),
+        (_label("原始记录号", "Original record No."), doc.original_record),
+        (
+            _label("实验室", "Laboratory"),
+            f"{doc.laboratory.name.zh}\n{doc.laboratory.name.en}\n"
+            f"{doc.laboratory.address.zh}\n{doc.laboratory.address.en}",
+        ),
+        (_label("授权/认可证书号", "Accreditation No."), doc.laboratory.accreditation_number),
+    ]
+    story.append(_kv_table(rows, styles, width))
+    return story
+
+
+def _body(doc: CertificateDocument, styles: _Styles, content_hash: str) -> list[Flowable]:
+    from reportlab.platypus import PageBreak
+
+    width = PAGE_WIDTH - 2 * MARGIN
+    story: list[Flowable] = [PageBreak()]
+    if doc.simulated:
+        story.append(
+            _p(
+                "本证书数据来自模拟检定台，非有效证书。\n"
+                "The data of this certificate come from a simulated bench: "
+                "it is NOT a valid certificate.",
+                styles.notice,
+            )
+        )
+    if doc.method.table_has_unverified_values:
+        story.append(
+            _p(
+                f"注意：所用规程数据表（{doc.method.regulation_number}，"
+                f"版本 {doc.method.table_version}）"
+                "含尚未与官方文本核对的数值。\n"
+                f"Note: the regulation table used ({doc.method.regulation_number}, version "
+                f"{doc.method.table_version}) contains values not yet verified against the "
+                "official text.",
+                styles.notice,
+            )
+        )
+    if doc.certificate_type is CertificateType.NON_CONFORMITY:
+        story.append(_p(_label("不合格项目", "Failed items"), styles.h2))
+        for s in doc.failed_sections:
+            story.append(
+                _p(f"• {s.title.zh} / {s.title.en}: {s.verdict.text.joined()}", styles.base)
+            )
+
+    story.append(
+        _p(_label("计量标准及标准物质", "Standards and reference materials used"), styles.h2)
+    )
+    header = [
+        _label("名称", "Name"),
+        _label("编号", "ID"),
+        _label("测量范围", "Range"),
+        _label("不确定度/等级", "Uncertainty / class"),
+        _label("证书编号", "Certificate No."),
+        _label("有效期至", "Valid until"),
+        _label("溯源机构", "Traceable to"),
+    ]
+    data = [[_p(h, styles.cell) for h in header]]
+    for std in doc.standards:
+        kind = "标准物质 RM" if std.kind.value == "reference_material" else "计量标准 standard"
+        data.append(
+            [
+                _p(f"{std.name.zh}\n{std.name.en}\n({kind})", styles.cell),
+                _p(std.identifier, styles.cell),
+                _p(std.measuring_range, styles.cell),
+                _p(std.uncertainty_or_class, styles.cell),
+                _p(std.certificate_number, styles.cell),
+                _p(std.valid_until.isoformat(), styles.cell),
+                _p(std.traceability, styles.cell),
+            ]
+        )
+    fractions = (0.2, 0.12, 0.14, 0.15, 0.14, 0.1, 0.15)
+    story.append(_grid(data, [width * f for f in fractions]))
+
+    story.append(
+        _p(
+            "溯源性：所用计量标准和标准物质均经上表所列机构检定/校准/定值，溯源至国家计量基准。\n"
+            "Traceability: the standards and reference materials above are verified, calibrated or "
+            "certified by the bodies listed and are traceable to the national measurement "
+            "standards.",
+            styles.small,
+        )
+    )
+
+    env = doc.environment
+    story.append(_p(_label("环境条件", "Environmental conditions"), styles.h2))
+    env_rows = [
+        (_label("温度", "Temperature"), format_quantity(env.temperature)),
+        (_label("相对湿度", "Relative humidity"), format_quantity(env.relative_humidity)),
+    ]
+    if env.pressure is not None:
+        env_rows.append((_label("大气压", "Atmospheric pressure"), format_quantity(env.pressure)))
+    story.append(_kv_table(env_rows, styles, width))
+
+    story.append(_p(_label("判定规则", "Decision rule"), styles.h2))
+    if doc.decision_rule is not None:
+        story.append(
+            _p(
+                f"[{doc.decision_rule.rule_id}] {doc.decision_rule.text.zh}\n"
+                f"{doc.decision_rule.text.en}",
+                styles.base,
+            )
+        )
+    else:
+        story.append(_p("无符合性判定 / No conformity statement", styles.base))
+
+    story.append(_p(_label("偏离与例外", "Deviations and overrides"), styles.h2))
+    if doc.deviations:
+        data = [
+            [
+                _p(h, styles.cell)
+                for h in (
+                    _label("类型", "Kind"),
+                    _label("内容", "Description"),
+                    _label("原因", "Reason"),
+                    _label("批准人", "By"),
+                )
+            ]
+        ]
+        for dev in doc.deviations:
+            kind = "偏离 deviation" if dev.kind is DeviationKind.DEVIATION else "例外 override"
+            when = f"\n{dev.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if dev.at else ""
+            data.append(
+                [
+                    _p(kind, styles.cell),
+                    _p(dev.description.joined("\n"), styles.cell),
+                    _p(dev.reason, styles.cell),
+                    _p(dev.by + when, styles.cell),
+                ]
+            )
+        story.append(_grid(data, [width * f for f in (0.14, 0.4, 0.28, 0.18)]))
+    else:
+        story.append(_p("无 / None", styles.base))
+
+    story.append(_p(_label("外部提供的结果", "Results from external providers"), styles.h2))
+    story.append(_p("; ".join(doc.external_providers) or "无 / None", styles.base))
+    if doc.sampling:
+        story.append(_p(_label("抽样", "Sampling"), styles.h2))
+        story.append(_p(doc.sampling, styles.base))
+
+    results_title = (
+        ("校准结果", "Calibration results")
+        if doc.certificate_type is CertificateType.CALIBRATION
+        else ("检定结果", "Verification results")
+    )
+    story.append(_p(_label(*results_title), styles.h2))
+    for section in doc.sections:
+        story += _section(section, styles, width)
+
+    story.append(_p(_label("结论", "Conclusion"), styles.h2))
+    story.append(
+        _p(
+            f"{doc.conclusion.text.zh}\n{doc.conclusion.text.en}\n"
+            f"({doc.conclusion.verdict.text.joined()})",
+            styles.base,
+        )
+    )
+    story.append(_p(_label("声明", "Statements"), styles.h2))
+    for zh, en in _statements(doc):
+        story.append(_p(f"• {zh}\n  {en}", styles.small))
+    story.append(Spacer(1, 4))
+    story.append(
+        _p(
+            f"内容记录 SHA-256 / Content record SHA-256:\n{content_hash}",
+            styles.small,
+        )
+    )
+    story.append(_p("—— 以下空白 / End of certificate ——", styles.end))
+    return story
+
+
+def _statements(doc: CertificateDocument) -> list[tuple[str, str]]:
+    reg = doc.method.regulation_number
+    items = [
+        (
+            "本证书的结果仅对所检定/校准的器具有效。",
+            "The results relate only to the item verified or calibrated.",
+        ),
+        (
+            "未经本实验室书面批准，不得部分复制本证书。",
+            "This certificate shall not be reproduced except in full without the written "
+            "approval of the laboratory.",
+        ),
+        (
+            "扩展不确定度 U 由合成标准不确定度乘以包含因子 k 得到（JJF 1059.1）。",
+            "The expanded uncertainty U is the combined standard uncertainty multiplied by the "
+            "coverage factor k (JJF 1059.1 / GUM).",
+        ),
+    ]
+    if doc.decision_rule is not None:
+        items.append(
+            (
+                f"符合性判定覆盖上列全部结果，依据 {reg} 的要求，采用判定规则 "
+                f"{doc.decision_rule.rule_id}。",
+                f"The conformity statement covers all results listed, against the requirements "
+                f"of {reg}, using decision rule {doc.decision_rule.rule_id}.",
+            )
+        )
+    if doc.certificate_type is CertificateType.CALIBRATION:
+        items.append(
+            (
+                "除非与客户约定，本证书不给出复校间隔建议。",
+                "No recalibration interval is recommended unless agreed with the customer.",
+            )
+        )
+    if doc.certificate_type is CertificateType.NON_CONFORMITY:
+        items.append(
+            (
+                "该器具检定不合格，不得作为合格器具使用。",
+                "The item failed verification and must not be used as conforming.",
+            )
+        )
+    items.append(
+        (
+            "本证书以电子签名签署；签名与证书内容记录的 SHA-256 绑定，可离线验证。",
+            "This certificate is signed electronically; the signatures bind the SHA-256 of its "
+            "content record and can be verified offline.",
+        )
+    )
+    return items
+
+
+def _section(section: ResultSection, styles: _Styles, width: float) -> list[Flowable]:
+    heading = f"{section.title.zh} / {section.title.en}"
+    if section.adjustment is not None:
+        heading += (
+            " — 调整前 / before adjustment"
+            if section.adjustment.value == "beforeAdjustment"
+            else " — 调整后 / after adjustment"
+        )
+    parts: list[Flowable] = [_p(heading, styles.h3)]
+    if section.full_scale is not None:
+        parts.append(
+            _p(
+                "引用值（满量程）/ Fiducial value (full scale): "
+                f"{format_quantity(section.full_scale)}",
+                styles.small,
+            )
+        )
+    header = [
+        _label("测量点", "Point"),
+        _label("标准值", "Reference"),
+        _label("示值", "Indication"),
+        _label("误差", "Error"),
+        _label("最大允许误差", "MPE"),
+        _label("扩展不确定度", "U (k)"),
+        _label("结论", "Verdict"),
+    ]
+    data = [[_p(h, styles.cell_c) for h in header]]
+    for row in section.rows:
+        data.append([_p(c, styles.cell_c) for c in _row_cells(row)])
+    table = _grid(data, [width * f for f in (0.15, 0.15, 0.15, 0.13, 0.13, 0.16, 0.13)])
+    parts.append(table)
+    parts.append(_p(f"本项结论 / Item verdict: {section.verdict.text.joined()}", styles.small))
+    if section.note is not None:
+        parts.append(_p(section.note.joined("\n"), styles.small))
+    return [KeepTogether(parts[:3]), *parts[3:]]
+
+
+def _row_cells(row: ResultRow) -> list[str]:
+    point = format_quantity(row.point)
+    if row.label:
+        point = f"{row.label}\n{point}"
+    if row.expanded_uncertainty is not None and row.coverage_factor is not None:
+        u_text = _uncertainty_text(float(row.expanded_uncertainty.magnitude))
+        decimals = _decimals(u_text)
+        unit = unit_text(row.expanded_uncertainty)
+        sep = "" if unit.startswith("%") else " "
+        u_cell = f"{u_text}{sep}{unit}\n(k={_plain(row.coverage_factor)})"
+    else:
+        decimals = None
+        u_cell = "—"
+    mpe = f"±{format_quantity(row.mpe)}" if row.mpe is not None else "—"
+    verdict = "—" if row.verdict is Verdict.NO_STATEMENT else row.verdict.text.joined("\n")
+    return [
+        point,
+        format_quantity(row.reference),
+        format_quantity(row.indication),
+        format_quantity(row.error, decimals),
+        mpe,
+        u_cell,
+        verdict,
+    ]
+
+
+def _grid(data: list[list[Paragraph]], widths: list[float]) -> Table:
+    table = Table(data, colWidths=widths, repeatRows=1)
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), register_fonts()),
+                ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#777777")),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+                ("LEFTPADDING", (0, 0), (-1, -1), 2),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 2),
+            ]
+        )
+    )
+    return table
+
+
+def _canvas_class(doc: CertificateDocument, content_hash: str, font: str) -> type[Canvas]:
+    """A canvas that defers page decorations until the page count is known."""
+
+    class _CertificateCanvas(Canvas):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["initialFontName"] = font  # never reference a standard-14 font
+            kwargs["initialFontSize"] = kwargs.get("initialFontSize") or 9
+            super().__init__(*args, **kwargs)
+            self._pages: list[dict[str, Any]] = []
+
+        def showPage(self) -> None:  # noqa: N802 - reportlab API
+            self._pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._pages)
+            for state in self._pages:
+                self.__dict__.update(state)
+                _decorate(self, doc, content_hash, font, self._pageNumber, total)
+                Canvas.showPage(self)
+            Canvas.save(self)
+
+    return _CertificateCanvas
+
+
+def _decorate(
+    c: Canvas, doc: CertificateDocument, content_hash: str, font: str, page: int, total: int
+) -> None:
+    c.saveState()
+    top = PAGE_HEIGHT - MARGIN
+    c.setFillColor(colors.black)
+    c.setFont(font, 9)
+    c.drawString(MARGIN, top - 4 * mm, doc.laboratory.name.zh)
+    c.setFont(font, 7.5)
+    c.drawString(MARGIN, top - 8 * mm, doc.laboratory.name.en)
+    c.setFont(font, 9)
+    right = PAGE_WIDTH - MARGIN
+    c.drawRightString(right, top - 4 * mm, f"证书编号 / Certificate No.: {doc.number}")
+    c.drawRightString(right, top - 8.5 * mm, f"第 {page} 页 共 {total} 页 / Page {page} of {total}")
+    c.setStrokeColor(colors.HexColor("#444444"))
+    c.setLineWidth(0.6)
+    c.line(MARGIN, top - 11 * mm, right, top - 11 * mm)
+
+    c.setFont(font, 6.5)
+    c.setFillColor(colors.HexColor("#444444"))
+    c.line(MARGIN, MARGIN + 9 * mm, right, MARGIN + 9 * mm)
+    c.drawString(
+        MARGIN,
+        MARGIN + 5.5 * mm,
+        "本证书结果仅对所检定/校准的器具有效；未经本实验室书面批准，不得部分复制本证书。",
+    )
+    c.drawString(
+        MARGIN,
+        MARGIN + 2.5 * mm,
+        "The results relate only to the item verified/calibrated. Not to be reproduced except in "
+        "full without the laboratory's written approval.",
+    )
+    c.drawRightString(right, MARGIN - 1 * mm, f"SHA-256 {content_hash[:16]}…")
+
+    if page == 1:
+        _draw_qr(c, qr_payload(doc.number, content_hash))
+        c.setFont(font, 6.5)
+        c.setFillColor(colors.black)
+        x, y, size = QR_BOX
+        c.drawCentredString(x + size / 2, y - 3 * mm, "扫码核验 / Scan to verify")
+        _draw_signature_boxes(c, doc, font)
+    if doc.simulated:
+        _draw_watermark(c, font)
+    c.restoreState()
+
+
+def _draw_qr(c: Canvas, payload: str) -> None:
+    qr = segno.make(payload, error="m", micro=False)
+    matrix = [list(row) for row in qr.matrix]
+    n = len(matrix)
+    x0, y0, size = QR_BOX
+    module = size / (n + 8)  # 4-module quiet zone on each side
+    c.setFillColor(colors.white)
+    c.rect(x0, y0, size, size, stroke=0, fill=1)
+    c.setFillColor(colors.black)
+    for r, row in enumerate(matrix):
+        for col, dark in enumerate(row):
+            if dark:
+                c.rect(
+                    x0 + (col + 4) * module,
+                    y0 + size - (r + 5) * module,
+                    module,
+                    module,
+                    stroke=0,
+                    fill=1,
+                )
+
+
+def _draw_signature_boxes(c: Canvas, doc: CertificateDocument, font: str) -> None:
+    c.setStrokeColor(colors.HexColor("#444444"))
+    c.setLineWidth(0.5)
+    for box in signature_boxes():
+        x1, y1, x2, y2 = box.rect
+        role = box.meaning.role(doc.certificate_type)
+        c.setFillColor(colors.black)
+        c.setFont(font, 8.5)
+        c.drawString(x1, y2 + 2 * mm, f"{role.zh} / {role.en}")
+        c.rect(x1, y1, x2 - x1, y2 - y1, stroke=1, fill=0)
+        assigned = doc.signatory(box.meaning)
+        if assigned is not None:
+            c.setFont(font, 6.5)
+            c.setFillColor(colors.HexColor("#555555"))
+            c.drawString(x1, y1 - 3 * mm, f"指定 / Assigned: {assigned.name}")
+
+
+def _draw_watermark(c: Canvas, font: str) -> None:
+    c.saveState()
+    c.setFillColor(colors.HexColor("#c62828"))
+    c.setFillAlpha(0.22)
+    c.translate(PAGE_WIDTH / 2, PAGE_HEIGHT / 2)
+    c.rotate(45)
+    c.setFont(font, 46)
+    c.drawCentredString(0, 14, WATERMARK_TEXT[0])
+    c.setFont(font, 26)
+    c.drawCentredString(0, -30, WATERMARK_TEXT[1])
+    c.restoreState()
+
+
+def _add_fields_and_record(
+    pdf: bytes, doc: CertificateDocument, generated_at: datetime | None
+) -> bytes:
+    """Add the three signature fields and embed the content record (one incremental update)."""
+    from pyhanko.pdf_utils import embed, generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign.fields import SigFieldSpec, append_signature_field
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    for box in signature_boxes():
+        append_signature_field(
+            writer,
+            SigFieldSpec(
+                sig_field_name=box.field_name,
+                on_page=box.page,
+                box=(
+                    round(box.rect[0]),
+                    round(box.rect[1]),
+                    round(box.rect[2]),
+                    round(box.rect[3]),
+                ),
+            ),
+        )
+    when = generated_at or datetime.now(UTC)
+    data = doc.content_json()
+    embedded = embed.EmbeddedFileObject.from_file_data(
+        writer,
+        data=data,
+        mime_type="application/json",
+        params=embed.EmbeddedFileParams(creation_date=when, modification_date=when),
+    )
+    spec = embed.FileSpec(
+        file_spec_string=CONTENT_ATTACHMENT,
+        file_name=CONTENT_ATTACHMENT,
+        embedded_data=embedded,
+        description="Canonical content record of the certificate (SHA-256 bound by signatures)",
+        af_relationship=generic.NameObject("/Data"),
+    )
+    embed.embed_file(writer, spec)
+    out = io.BytesIO()
+    writer.write(out)  # type: ignore[no-untyped-call]
+    return out.getvalue()

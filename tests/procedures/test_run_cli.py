@@ -1,0 +1,90 @@
+"""``lims run`` end to end through the command line, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lims.cli.main import app
+from lims.db import Database
+from lims.security import PasswordPolicy
+from lims.services.demo import DEMO_USERS, seed_demo
+from tests.procedures.gas_bench import analyzer_bench
+
+runner = CliRunner()
+
+
+def _password(tmp: Path, user: str) -> Path:
+    pw = tmp / f"{user}.pw"
+    pw.write_text(next(u.password for u in DEMO_USERS if u.username == user) + "\n")
+    return pw
+
+
+@pytest.fixture
+def cli_lab(db: Database, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
+    from datetime import date
+
+    with db.write(actor="test-setup") as s:
+        seed_demo(s, PasswordPolicy(), date.today())
+    monkeypatch.setenv("LIMS_DATABASE_URL", db_url)
+    monkeypatch.setenv("LIMS_DATA_DIR", str(tmp_path))
+    return db
+
+
+def test_gas_analyzer_cal_json_shows_every_result_with_units(
+    cli_lab: Database, tmp_path: Path
+) -> None:
+    bench = analyzer_bench(tmp_path, "ch4-analyzer", "ch4", time_scale=1000)
+    args = ["run", "gas-analyzer-cal", "--bench", str(bench), "--item", "2"]
+    args += ["--operator", "zhang", "--password-file", str(_password(tmp_path, "zhang"))]
+    result = runner.invoke(app, [*args, "--auto", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["status"] == "completed"
+    points = {r["test_point"] for r in out["results"]}
+    assert points == {"zero", "P20", "P50", "P80"}
+    for r in out["results"]:
+        v = r["values"]
+        for key in ("reference", "indication", "error", "expanded_uncertainty"):
+            assert set(v[key]) == {"value", "unit"}
+            assert v[key]["unit"] == "µmol/mol"
+        assert v["k"] == 2.0
+        assert r["verdict"] == "not_stated"  # the item asked for no conformity statement
+
+
+def test_exit_codes_refused_and_bad_input(cli_lab: Database, tmp_path: Path) -> None:
+    bench = analyzer_bench(tmp_path, "gas-analyzer", "co2", time_scale=1000)
+    # wang is an approver, not authorized for jjg635: the run is refused (exit 12)
+    args = ["run", "jjg635", "--bench", str(bench), "--item", "1", "--operator", "wang"]
+    result = runner.invoke(
+        app, [*args, "--password-file", str(_password(tmp_path, "wang")), "--auto", "--json"]
+    )
+    assert result.exit_code == 12, result.output
+    out = json.loads(result.stdout)
+    assert out["status"] == "refused"
+    assert "wang" in out["reason"] or "authoriz" in out["reason"]
+    # the wrong procedure for the item: one-line error, exit 2, nothing run
+    pw = str(_password(tmp_path, "zhang"))
+    args = ["run", "gas-analyzer-cal", "--bench", str(bench), "--item", "1"]
+    result = runner.invoke(app, [*args, "--operator", "zhang", "--password-file", pw, "--auto"])
+    assert result.exit_code != 0
+    assert "asks for procedure 'jjg635'" in str(result.exception) + result.output
+
+
+def test_auto_is_refused_on_a_real_bench(cli_lab: Database, tmp_path: Path) -> None:
+    from lims.cli.common import CliError
+    from lims.cli.run_cmd import execute_run
+
+    real = tmp_path / "real.toml"
+    real.write_text(
+        'name = "real gas bench"\n'
+        '[instruments.analyzer]\nrole = "gas_analyzer"\ndriver = "scpi-gas-analyzer"\n'
+        'address = "TCPIP::192.0.2.1::5025::SOCKET"\n'
+    )
+    with pytest.raises(CliError, match="only on a simulated bench"):
+        execute_run(
+            cli_lab, procedure_id="jjg635", bench_path=real, operator="zhang", item_id=1, auto=True
+        )

@@ -1,0 +1,158 @@
+"""The application shell: login (and the lockout message), language switch, remembered layout,
+log out, change password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox
+from pytestqt.qtbot import QtBot
+
+from lims.config import Settings
+from lims.quality.accounts import login
+from lims.security import PasswordPolicy
+from lims.services.demo import DEMO_USERS
+from tests.ui.conftest import log_in, settle
+from ui.app import LimsApp
+from ui.i18n import STRINGS, Lang
+from ui.main_window import MainWindow
+
+ZHANG = next(u for u in DEMO_USERS if u.username == "zhang")
+CHEN = next(u for u in DEMO_USERS if u.username == "chen")
+
+
+def _try(qtbot: QtBot, app: LimsApp, username: str, password: str) -> str:
+    dlg = app.login_dialog
+    assert dlg is not None
+    dlg.username.setText(username)
+    dlg.password.setText(password)
+    qtbot.mouseClick(
+        dlg.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton
+    )
+    settle(qtbot, app.runner)
+    return dlg.message.text()
+
+
+def test_wrong_password_then_lockout_message(
+    qtbot: QtBot, gui: LimsApp, lab_settings: object, screenshot_dir: Path
+) -> None:
+    dlg = gui.start()
+    qtbot.addWidget(dlg)
+    assert "unknown user or wrong password" in _try(qtbot, gui, "zhang", "not-it")
+    assert gui.window is None
+    assert dlg.message.is_error
+    threshold = PasswordPolicy().lockout_threshold
+    for _ in range(threshold - 1):
+        _try(qtbot, gui, "zhang", "not-it")
+    text = _try(qtbot, gui, "zhang", ZHANG.password)  # right password, account now locked
+    assert "locked" in text, text
+    assert gui.window is None
+    dlg.grab().save(str(screenshot_dir / "login_locked.png"))
+
+
+def test_login_opens_main_window_with_user(qtbot: QtBot, gui: LimsApp) -> None:
+    window = log_in(qtbot, gui, ZHANG.username, ZHANG.password)
+    assert isinstance(window, MainWindow)
+    qtbot.addWidget(window)
+    assert window.isVisible()
+    assert ZHANG.full_name in window.user_label.text()
+    assert window.tabs.count() == 3
+
+
+def test_empty_fields_refused_without_calling_the_service(qtbot: QtBot, gui: LimsApp) -> None:
+    dlg = gui.start()
+    qtbot.addWidget(dlg)
+    dlg.username.setText("zhang")
+    qtbot.mouseClick(
+        dlg.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton
+    )
+    assert gui.runner.pending == 0
+    assert dlg.message.text() == f"{STRINGS['login.empty'][0]} {STRINGS['login.empty'][1]}"
+
+
+def test_language_switch_and_remembered_layout(
+    qtbot: QtBot, gui: LimsApp, lab_settings: object, screenshot_dir: Path
+) -> None:
+    window = log_in(qtbot, gui, ZHANG.username, ZHANG.password)
+    assert isinstance(window, MainWindow)
+    zh, en = STRINGS["tab.work_orders"]
+    assert window.tabs.tabText(1) == f"{zh} {en}"
+    window.switch_language(Lang.EN)
+    assert window.tabs.tabText(1) == en
+    window.tabs.setCurrentIndex(1)
+    window.resize(1280, 800)
+    window.grab().save(str(screenshot_dir / "work_orders_english.png"))
+    window.switch_language(Lang.ZH)
+    assert window.tabs.tabText(1) == zh
+    assert window.windowTitle() == STRINGS["app.title"][0]
+    # The offscreen screen is 800 x 800: the restored width is clamped to it, the height is not.
+    window.resize(700, 520)
+    assert window.height() == 520
+    window.tabs.setCurrentIndex(1)
+    window.close()  # saves the layout into the data directory
+    assert gui.ctx.ui_settings_file.exists()
+
+    again = MainWindow(gui.ctx)
+    qtbot.addWidget(again)
+    assert again.tabs.tabText(1) == zh  # language remembered
+    assert again.tabs.currentIndex() == 1
+    assert again.height() == 520  # not the default 800
+
+
+def test_log_out_returns_to_login(qtbot: QtBot, gui: LimsApp) -> None:
+    window = log_in(qtbot, gui, ZHANG.username, ZHANG.password)
+    assert isinstance(window, MainWindow)
+    first_dialog = gui.login_dialog
+    window.logout_action.trigger()
+    assert gui.ctx.user is None
+    assert gui.window is None
+    assert gui.login_dialog is not None
+    assert gui.login_dialog is not first_dialog
+    assert gui.login_dialog.isVisible()
+    qtbot.waitUntil(lambda: not window.isVisible())
+
+
+def test_change_password(qtbot: QtBot, gui: LimsApp) -> None:
+    window = log_in(qtbot, gui, CHEN.username, CHEN.password)
+    assert isinstance(window, MainWindow)
+    window.change_password()
+    dlg = window.passwd_dialog
+    dlg.old.setText(CHEN.password)
+    dlg.new.setText("Fresh#2026-xy")
+    dlg.confirm.setText("Fresh#2026-xz")
+    dlg.submit()
+    assert gui.runner.pending == 0  # refused inline, the service was not called
+    assert dlg.message.is_error
+    dlg.confirm.setText("Fresh#2026-xy")
+    dlg.submit()
+    settle(qtbot, gui.runner)
+    assert not dlg.isVisible()
+    policy = gui.ctx.policy
+    assert login(gui.ctx.db, CHEN.username, "Fresh#2026-xy", policy).username == "chen"
+
+
+def test_main_starts_on_the_configured_database_and_quits_when_login_is_cancelled(
+    qtbot: QtBot, demo_db: object, lab_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ui.app import main
+
+    monkeypatch.setenv("LIMS_DATA_DIR", str(lab_settings.data_dir))
+    monkeypatch.setenv("LIMS_DATABASE_URL", lab_settings.database_url)
+    seen: list[str] = []
+
+    def cancel() -> None:
+        for w in QApplication.topLevelWidgets():
+            if w.objectName() == "login" and w.isVisible():
+                seen.append(w.windowTitle())
+                w.reject()  # type: ignore[attr-defined]
+                return
+        QTimer.singleShot(50, cancel)
+
+    QTimer.singleShot(50, cancel)
+    assert main([]) == 0
+    assert seen == [f"{STRINGS['app.title'][0]} {STRINGS['app.title'][1]} · 登录 Log in"]

@@ -1,0 +1,126 @@
+"""The work-orders view: receiving instruments with inline validation, and the status board."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from lims.db import Database
+from lims.quality.accounts import login
+from lims.security import PasswordPolicy
+from lims.services.demo import DEMO_USERS
+from lims.services.work_orders import status_board
+from tests.ui.conftest import TODAY, log_in, settle
+from ui.app import LimsApp
+from ui.main_window import MainWindow
+from ui.views.work_orders import WorkOrdersView, receipt_html
+
+ZHANG = next(u for u in DEMO_USERS if u.username == "zhang")
+
+
+def _set(view: WorkOrdersView, **values: str) -> None:
+    for name, text in values.items():
+        w = view.field(name).widget
+        if hasattr(w, "setCurrentText"):
+            w.setCurrentText(text)
+        else:
+            w.setText(text)
+
+
+def _numbers(db: Database) -> list[str]:
+    user = login(db, ZHANG.username, ZHANG.password, PasswordPolicy())
+    with db.read() as s:
+        return [row.number for row in status_board(s, user)]
+
+
+INSTRUMENT = {
+    "kind": "gas_analyzer",
+    "description": "红外二氧化碳分析仪 NDIR CO2 analyzer",
+    "manufacturer": "Sim Instruments",
+    "model": "CA-3000",
+    "serial_number": "CA3000-0099",
+    "range_min": "0 µmol/mol",
+    "range_max": "2000 µmol/mol",
+    "procedure_id": "jjg635",
+}
+
+
+def test_bad_input_refused_inline_then_good_input_saved(
+    qtbot: QtBot, gui: LimsApp, demo_db: Database, screenshot_dir: Path
+) -> None:
+    window = log_in(qtbot, gui, ZHANG.username, ZHANG.password)
+    assert isinstance(window, MainWindow)
+    qtbot.addWidget(window)
+    window.tabs.setCurrentIndex(1)
+    view = window.work_orders
+    before = _numbers(demo_db)
+    assert set(before) == {"WO-DEMO-0001", "WO-DEMO-0002", "WO-DEMO-0003"}
+    assert view.tree.topLevelItemCount() == 3
+
+    # A unit that does not exist, and a maximum of another dimension.
+    _set(view, **{**INSTRUMENT, "range_max": "2000 bananas"})
+    assert not view.add_item()
+    assert "bananas" in view.field("range_max").error.text()
+    assert view.field("range_max").error.isVisible() or not window.isVisible()
+    _set(view, range_max="5 L/min")
+    assert not view.add_item()
+    assert "micromole / mole" in view.field("range_max").error.text() or "µmol/mol" in (
+        view.field("range_max").error.text()
+    )
+    # A missing serial number.
+    _set(view, range_max="2000 µmol/mol", serial_number="")
+    assert not view.add_item()
+    assert "serial number" in view.field("serial_number").error.text()
+    assert view.pending == []
+
+    _set(view, serial_number=INSTRUMENT["serial_number"])
+    assert view.add_item()
+    assert view.field("serial_number").error.text() == ""
+    assert view.pending_table.rowCount() == 1
+
+    # Order fields: no customer, a date that is not one, a due date before receipt.
+    _set(view, customer_name="", received_on="2026-13-01", due_on="")
+    view.save()
+    assert "not a date" in view.field("received_on").error.text()
+    _set(view, received_on=TODAY.isoformat(), due_on=(TODAY - timedelta(days=1)).isoformat())
+    view.save()
+    assert "customer" in view.field("customer_name").error.text()
+    assert "due date is before" in view.field("due_on").error.text()
+    assert view.message.is_error
+    settle(qtbot, gui.runner)
+    assert _numbers(demo_db) == before  # nothing was saved
+    window.resize(1280, 800)
+    window.grab().save(str(screenshot_dir / "work_orders_refused.png"))
+
+    _set(
+        view,
+        customer_name="碳排放监测公司 Carbon Emission Monitoring Co.",
+        due_on=(TODAY + timedelta(days=14)).isoformat(),
+    )
+    view.save()
+    settle(qtbot, gui.runner)
+    assert not view.message.is_error, view.message.text()
+    expected = f"WO{TODAY.year}-0001"
+    assert view.last_saved is not None
+    assert view.last_saved.number == expected
+    assert expected in view.message.text()
+    after = _numbers(demo_db)
+    assert set(after) == {*before, expected}
+    assert view.tree.topLevelItemCount() == 4
+    tops = [view.tree.topLevelItem(i) for i in range(4)]
+    new = next(t for t in tops if t.text(0) == expected)
+    assert new.childCount() == 1
+    assert "CA3000-0099" in new.child(0).text(2)
+    window.grab().save(str(screenshot_dir / "work_orders.png"))
+
+    # The receipt names the work order, the customer and the instrument.
+    assert view.print_button.isEnabled()
+    html_text = receipt_html(view.last_saved)
+    for text in (expected, "Carbon Emission Monitoring Co.", "CA3000-0099", "jjg635"):
+        assert text in html_text
+    pdf = view.export_receipt()
+    assert pdf.name == f"{expected}.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    (screenshot_dir / "work_order_receipt.pdf").write_bytes(pdf.read_bytes())

@@ -1,0 +1,105 @@
+"""Start the desktop application: font, login, main window, log-out back to login."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import QApplication
+
+import lims
+from lims.config import Settings, load_settings
+from lims.db import Database
+from lims.services.lab import open_database
+from ui.context import AppContext
+from ui.i18n import Lang, set_language
+from ui.login import LoginDialog
+from ui.main_window import MainWindow
+from ui.worker import Runner
+
+#: The bundled CJK font (the lab's machines may have none).
+FONT_FILE = Path(lims.__file__).resolve().parent / "certificates" / "fonts" / "wqy-microhei.ttf"
+
+
+def qt_application(argv: Sequence[str] | None = None) -> QApplication:
+    """The QApplication (created once), with the bundled CJK font as the application font."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("carbon-lims")
+    app.setOrganizationName("carbon-lims")
+    font_id = QFontDatabase.addApplicationFont(str(FONT_FILE))
+    families = QFontDatabase.applicationFontFamilies(font_id) if font_id >= 0 else []
+    if not families:
+        raise RuntimeError(f"cannot load the bundled font {FONT_FILE}")
+    app.setFont(QFont(families[0], 10))
+    return app
+
+
+class LimsApp(QObject):
+    """The login → main window → log out → login cycle of one database."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        super().__init__()
+        self.runner = Runner(self)
+        self.ctx = AppContext(db=db, settings=settings, runner=self.runner, today=today)
+        self.login_dialog: LoginDialog | None = None
+        self.window: MainWindow | None = None
+        stored = QSettings(str(self.ctx.ui_settings_file), QSettings.Format.IniFormat).value(
+            "language", Lang.BILINGUAL.value
+        )
+        set_language(Lang(stored) if stored in {x.value for x in Lang} else Lang.BILINGUAL)
+
+    def start(self) -> LoginDialog:
+        """Show the login dialog (non-blocking)."""
+        self.login_dialog = LoginDialog(self.ctx)
+        self.login_dialog.accepted.connect(self._open_window)
+        self.login_dialog.show()
+        return self.login_dialog
+
+    def _open_window(self) -> None:
+        self.window = MainWindow(self.ctx)
+        self.window.logged_out.connect(self._logged_out)
+        self.window.show()
+        self.window.refresh_all()
+
+    def _logged_out(self) -> None:
+        old, self.window = self.window, None
+        self.start()  # before the window closes, so the application never has no window
+        if old is not None:
+            old.close()
+            old.deleteLater()
+
+    def shutdown(self) -> None:
+        """Wait for pending service calls (the window saves its layout when it closes)."""
+        if self.window is not None:
+            self.window.close()
+        self.runner.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the application on the configured database; return the exit status."""
+    app = qt_application(argv)
+    settings = load_settings()
+    db = open_database(settings)
+    lims_app = LimsApp(db, settings)
+    lims_app.start()  # closing the last window (or cancelling the login) quits
+    try:
+        return int(app.exec())
+    finally:
+        lims_app.shutdown()
+        db.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The login dialog and the change-password dialog; both check through the services."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lims.models.users import User
+from lims.quality.accounts import change_password, login
+from ui.context import AppContext
+from ui.i18n import tr
+from ui.widgets import MessageLine
+
+
+class LoginDialog(QDialog):
+    """User name and password; the service's refusal (e.g. the lockout) is shown as is."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setObjectName("login")
+        self.user: User | None = None
+        self.title = QLabel()
+        self.title.setStyleSheet("font-size: 16pt; font-weight: bold;")
+        self.title.setWordWrap(True)
+        self.username = QLineEdit()
+        self.username.setObjectName("username")
+        self.password = QLineEdit()
+        self.password.setObjectName("password")
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.message = MessageLine()
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.try_login)
+        self.buttons.rejected.connect(self.reject)
+        self.form = QFormLayout()
+        self.username_label, self.password_label = QLabel(), QLabel()
+        self.form.addRow(self.username_label, self.username)
+        self.form.addRow(self.password_label, self.password)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addLayout(self.form)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        self.setMinimumWidth(460)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        """Set every text in the current language."""
+        self.setWindowTitle(f"{tr('app.title')} · {tr('login.title')}")
+        self.title.setText(tr("app.title"))
+        self.username_label.setText(tr("login.username"))
+        self.password_label.setText(tr("login.password"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(tr("login.button"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("login.cancel"))
+
+    def try_login(self) -> None:
+        """Check the credentials on a worker thread; accept on success."""
+        username, password = self.username.text().strip(), self.password.text()
+        if not username or not password:
+            self.message.error(tr("login.empty"))
+            return
+        self.message.info(tr("login.busy"))
+        self.buttons.setEnabled(False)
+        db, policy = self.ctx.db, self.ctx.policy
+        self.ctx.runner.submit(
+            lambda: login(db, username, password, policy), self._logged_in, self._refused
+        )
+
+    def _logged_in(self, user: User) -> None:
+        self.buttons.setEnabled(True)
+        self.user = user
+        self.ctx.user = user
+        self.password.clear()
+        self.accept()
+
+    def _refused(self, exc: Exception) -> None:
+        self.buttons.setEnabled(True)
+        self.password.clear()
+        self.message.error(str(exc))
+
+
+class ChangePasswordDialog(QDialog):
+    """Change one's own password (current, new, confirmation)."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setObjectName("change_password")
+        self.old = QLineEdit()
+        self.new = QLineEdit()
+        self.confirm = QLineEdit()
+        for w in (self.old, self.new, self.confirm):
+            w.setEchoMode(QLineEdit.EchoMode.Password)
+        self.message = MessageLine()
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+        self.form = QFormLayout()
+        for w, key in (
+            (self.old, "passwd.old"),
+            (self.new, "passwd.new"),
+            (self.confirm, "passwd.confirm"),
+        ):
+            self.form.addRow(QLabel(tr(key)), w)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.form)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        self.setWindowTitle(tr("passwd.title"))
+
+    def submit(self) -> None:
+        """Refuse a mismatch inline; otherwise change the password through the service."""
+        if self.new.text() != self.confirm.text():
+            self.message.error(tr("passwd.mismatch"))
+            return
+        ctx, user = self.ctx, self.ctx.actor
+        old, new, username = self.old.text(), self.new.text(), user.username
+
+        def work() -> None:
+            with ctx.db.write(actor=user, reason="password change") as s:
+                change_password(s, username, old, new, ctx.policy)
+
+        self.buttons.setEnabled(False)
+        ctx.runner.submit(work, self._done, self._refused)
+
+    def _done(self, _result: object) -> None:
+        self.buttons.setEnabled(True)
+        self.message.info(tr("passwd.done"))
+        self.accept()
+
+    def _refused(self, exc: Exception) -> None:
+        self.buttons.setEnabled(True)
+        self.message.error(str(exc))

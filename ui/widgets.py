@@ -1,0 +1,76 @@
+"""Small shared widgets: a message line, colours for due dates, table helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QWidget
+
+#: Background colours of due dates.
+RED = QColor("#f4b4b4")
+AMBER = QColor("#ffd98a")
+GREEN = QColor("#bfe5bf")
+
+#: Within this many days a due date is shown amber.
+DUE_SOON_DAYS = 30
+
+
+def due_colour(days_left: int | None) -> QColor:
+    """Red when overdue (or nothing valid), amber when due within 30 days, else green."""
+    if days_left is None or days_left < 0:
+        return RED
+    if days_left <= DUE_SOON_DAYS:
+        return AMBER
+    return GREEN
+
+
+def due_state(days_left: int | None) -> str:
+    """``overdue``, ``due_soon`` or ``ok``: the meaning of :func:`due_colour`."""
+    if days_left is None or days_left < 0:
+        return "overdue"
+    if days_left <= DUE_SOON_DAYS:
+        return "due_soon"
+    return "ok"
+
+
+class MessageLine(QLabel):
+    """One line that shows an error (red) or a confirmation (green)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.is_error = False
+
+    def error(self, text: str) -> None:
+        """Show ``text`` as an error."""
+        self.is_error = True
+        self.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.setText(text)
+
+    def info(self, text: str) -> None:
+        """Show ``text`` as a confirmation."""
+        self.is_error = False
+        self.setStyleSheet("color: #1b5e20;")
+        self.setText(text)
+
+    def clear_message(self) -> None:
+        """Show nothing."""
+        self.is_error = False
+        self.setText("")
+
+
+def fill_table(
+    table: QTableWidget, headers: Sequence[str], rows: Sequence[Sequence[object]]
+) -> None:
+    """Replace a table's contents (read-only cells)."""
+    table.setSortingEnabled(False)
+    table.clear()
+    table.setColumnCount(len(headers))
+    table.setHorizontalHeaderLabels(list(headers))
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            item = QTableWidgetItem("" if value is None else str(value))
+            table.setItem(r, c, item)
+    table.resizeColumnsToContents()
