@@ -47,7 +47,7 @@ def audit_show(
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Write CSV here.")] = None,
 ) -> None:
     """Show audit events for periodic review (Annex 11 §9); optionally export CSV."""
-    from lims.cli.standards_cmd import session_user
+    from lims.cli.common import session_user
     from lims.quality.audit_review import find_events, parse_record, write_csv
 
     def when(text: str | None, option: str) -> datetime | None:

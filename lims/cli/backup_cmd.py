@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lims.cli.common import console, database, settings
-from lims.cli.standards_cmd import PasswordOpt, UserOpt, session_user
+from lims.cli.common import PasswordOpt, UserOpt, console, database, session_user, settings
 from lims.quality.backup import backup, restore
 
 backup_app = typer.Typer(help="Write a consistent backup of the database and archived files.")

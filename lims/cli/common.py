@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import getpass
 import sys
+from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,9 +15,10 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from lims.audit import AuditError, ImmutableRecordError
 from lims.config import ConfigError, Settings, load_settings
 from lims.db import Database
+from lims.models.users import User
 from lims.quality.errors import QualityError
 from lims.security import AuthenticationError, PasswordPolicyError
-from lims.services.lab import open_database
+from lims.services.lab import open_database, policy_from
 from lims.services.materials import MaterialError
 from lims.services.users import UserError
 from lims.units import UnitParseError
@@ -70,6 +73,34 @@ def read_password(password_file: Path | None, prompt: str = "Password / 密码: 
     if not sys.stdin.isatty():
         raise CliError("no terminal to ask for the password: use --password-file")
     return getpass.getpass(prompt)
+
+
+UserOpt = Annotated[str, typer.Option("--user", help="Your user name.")]
+PasswordOpt = Annotated[
+    Path | None, typer.Option("--password-file", help="File whose first line is your password.")
+]
+
+
+def parse_date(text: str, option: str) -> date:
+    """A YYYY-MM-DD date or a one-line error naming the option."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise CliError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def session_user(user: str, password_file: Path | None) -> tuple[Database, User]:
+    """Open the database and log the user in (failures are recorded)."""
+    from lims.quality.accounts import login
+
+    s = settings()
+    password = read_password(password_file)
+    db = database(s)
+    try:
+        return db, login(db, user, password, policy_from(s))
+    except BaseException:
+        db.dispose()
+        raise
 
 
 def report_error(exc: BaseException) -> int:

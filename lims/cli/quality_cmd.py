@@ -12,8 +12,16 @@ from typing import Annotated
 
 import typer
 
-from lims.cli.common import CliError, console, read_password, settings
-from lims.cli.standards_cmd import PasswordOpt, UserOpt, parse_date, session_user
+from lims.cli.common import (
+    CliError,
+    PasswordOpt,
+    UserOpt,
+    console,
+    parse_date,
+    read_password,
+    session_user,
+    settings,
+)
 from lims.quality.accounts import change_password, locked_accounts, unlock_user
 from lims.quality.incidents import CATEGORIES, close_incident, list_incidents, report_incident
 from lims.quality.materials import dispose_material, open_material, record_consumption

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from lims.cli.common import CliError, console, database, read_password, settings
+from lims.cli.common import CliError, console, database, parse_date, read_password, settings
 from lims.models import ReferenceMaterial, Role
 from lims.security import AuthenticationError, authenticate
 from lims.services.lab import policy_from
@@ -17,13 +17,6 @@ from lims.services.materials import ReferenceMaterialInput, receive_reference_ma
 from lims.units import parse_quantity
 
 app = typer.Typer(help="Reference materials: receive and list.", no_args_is_help=True)
-
-
-def _date(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise CliError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from exc
 
 
 @app.command("receive")
@@ -64,8 +57,8 @@ def rm_receive(
         lot=lot,
         cylinder_number=cylinder,
         certificate_number=certificate,
-        received_on=_date(received, "--received") if received else date.today(),
-        expires_on=_date(expires, "--expires"),
+        received_on=parse_date(received, "--received") if received else date.today(),
+        expires_on=parse_date(expires, "--expires"),
         remaining=parse_quantity(remaining) if remaining else None,
         minimum=parse_quantity(minimum) if minimum else None,
     )

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from lims.cli.common import CliError, console, database, read_password, settings
-from lims.db import Database
-from lims.models.users import User
-from lims.quality.accounts import login
+from lims.cli.common import (
+    CliError,
+    PasswordOpt,
+    UserOpt,
+    console,
+    parse_date,
+    session_user,
+)
 from lims.quality.due import due_list, recall_list
 from lims.quality.standards import (
     control_chart,
@@ -19,17 +22,11 @@ from lims.quality.standards import (
     return_to_service,
     take_out_of_service,
 )
-from lims.services.lab import policy_from
 from lims.units import parse_quantity
 
 app = typer.Typer(
     help="Measurement standards / 计量标准: due lists, checks, status.", no_args_is_help=True
 )
-
-UserOpt = Annotated[str, typer.Option("--user", help="Your user name.")]
-PasswordOpt = Annotated[
-    Path | None, typer.Option("--password-file", help="File whose first line is your password.")
-]
 
 
 def parse_days(text: str) -> int:
@@ -38,26 +35,6 @@ def parse_days(text: str) -> int:
     if not t.isdigit():
         raise CliError(f"--within: {text!r} is not a number of days such as 30d")
     return int(t)
-
-
-def parse_date(text: str, option: str) -> date:
-    """A YYYY-MM-DD date or a one-line error naming the option."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise CliError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from exc
-
-
-def session_user(user: str, password_file: Path | None) -> tuple[Database, User]:
-    """Open the database and log the user in (failures are recorded)."""
-    s = settings()
-    password = read_password(password_file)
-    db = database(s)
-    try:
-        return db, login(db, user, password, policy_from(s))
-    except BaseException:
-        db.dispose()
-        raise
 
 
 @app.command("due")

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lims.cli.common import console
-from lims.cli.standards_cmd import PasswordOpt, UserOpt, parse_date, session_user
+from lims.cli.common import PasswordOpt, UserOpt, console, parse_date, session_user
 from lims.quality.trace import reverse_trace
 
 app = typer.Typer(help="Traceability / 溯源: what used a standard.", no_args_is_help=True)
