@@ -86,6 +86,8 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return "sha256:" + hashlib.sha256(value).hexdigest()
     return value
 
 

@@ -60,10 +60,24 @@ def drop_refuse_changes(bind: Connection, table: str) -> None:
         bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
 
 
-def guard_issued_certificates(bind: Connection) -> None:
+#: Columns fixed once a certificate is issued, from revision 0004 on (adds the validity
+#: date, the content record, the drafter, the customer and the instrument).
+CERT_FIXED_COLUMNS_0004 = (
+    *_CERT_FIXED_COLUMNS,
+    "valid_until",
+    "content",
+    "drafted_by_id",
+    "customer_id",
+    "equipment_id",
+)
+
+
+def guard_issued_certificates(
+    bind: Connection, fixed_columns: tuple[str, ...] = _CERT_FIXED_COLUMNS
+) -> None:
     """Issued certificates: only the status may change (to superseded/revoked); no delete."""
     if bind.dialect.name == "sqlite":
-        changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _CERT_FIXED_COLUMNS)
+        changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in fixed_columns)
         bind.exec_driver_sql(
             "CREATE TRIGGER certificates_issued_update BEFORE UPDATE ON certificates "
             f"WHEN OLD.status IN ({_FINAL}) AND ({changed} OR NEW.status NOT IN ({_FINAL})) "
@@ -74,7 +88,12 @@ def guard_issued_certificates(bind: Connection) -> None:
             "BEGIN SELECT RAISE(ABORT, 'certificates cannot be deleted'); END"
         )
         return
-    changed = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in _CERT_FIXED_COLUMNS)
+    changed = " OR ".join(
+        f"NEW.{c}::text IS DISTINCT FROM OLD.{c}::text"
+        if c == "content"
+        else f"NEW.{c} IS DISTINCT FROM OLD.{c}"
+        for c in fixed_columns
+    )
     bind.exec_driver_sql(
         f"""
         CREATE OR REPLACE FUNCTION lims_guard_certificate() RETURNS trigger AS $$

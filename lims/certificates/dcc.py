@@ -807,17 +807,22 @@ class _Builder:
             self.real(fsq, section.full_scale, label="fiducialValue")
         top = self.sub(data, "list", refType="lims_resultTable")
         for i, row in enumerate(section.rows):
-            self.row(top, row, i)
+            self.row(top, row, i, section.value_title)
 
-    def row(self, parent: Any, row: ResultRow, index: int) -> None:
+    def row(
+        self, parent: Any, row: ResultRow, index: int, value_title: BiText | None = None
+    ) -> None:
         lst = self.sub(parent, "list", refType="lims_resultRow")
         self.text_el(lst, "name", row.label or f"#{index + 1}")
-        columns: list[tuple[str, BiText, Any, ResultRow | None]] = [
-            ("point", BiText("测量点", "Test point"), row.point, None),
-            ("reference", BiText("标准值", "Reference value"), row.reference, None),
-            ("indication", BiText("示值", "Indication"), row.indication, None),
-            ("error", BiText("误差", "Error"), row.error, row),
-        ]
+        columns: list[tuple[str, BiText, Any, ResultRow | None]] = []
+        if row.point is not None:
+            columns.append(("point", BiText("测量点", "Test point"), row.point, None))
+        if row.reference is not None:
+            columns += [
+                ("reference", BiText("标准值", "Reference value"), row.reference, None),
+                ("indication", BiText("示值", "Indication"), row.indication, None),
+            ]
+        columns.append(("error", value_title or BiText("误差", "Error"), row.error, row))
         if row.mpe is not None:
             columns.append(
                 ("mpe", BiText("最大允许误差（±）", "Maximum permissible error (±)"), row.mpe, None)

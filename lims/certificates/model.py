@@ -381,10 +381,14 @@ class Deviation:
 class ResultRow:
     """One test point: reference value, indication, error, MPE, U (k) and verdict."""
 
-    point: Any
-    reference: Any
-    indication: Any
+    point: Any | None
+    """The test point (nominal value); None where the label alone names it."""
+    reference: Any | None
+    """Reference value; None for a characteristic without one (repeatability, T90, drift)."""
+    indication: Any | None
+    """Indication of the instrument; None where there is no single indication."""
     error: Any
+    """The result of the point: the error, or the characteristic the section names."""
     mpe: Any | None
     expanded_uncertainty: Any | None
     coverage_factor: float | None
@@ -395,9 +399,19 @@ class ResultRow:
 
     def check(self, where: str) -> None:
         """Raise :class:`CertificateDataError` (naming ``where``) if the row is inconsistent."""
-        for name in ("point", "reference", "indication", "error"):
-            _require_quantity(getattr(self, name), f"{where}.{name}")
-        _require_same_dimension(self.indication, self.reference, f"{where}.indication")
+        _require_quantity(self.error, f"{where}.error")
+        if self.point is None:
+            _require_text(self.label, f"{where}.label (a row without a point needs a label)")
+        else:
+            _require_quantity(self.point, f"{where}.point")
+        if (self.reference is None) != (self.indication is None):
+            raise CertificateDataError(
+                f"{where}: give both the reference value and the indication, or neither"
+            )
+        if self.reference is not None:
+            _require_quantity(self.reference, f"{where}.reference")
+            _require_quantity(self.indication, f"{where}.indication")
+            _require_same_dimension(self.indication, self.reference, f"{where}.indication")
         if self.mpe is not None:
             _require_quantity(self.mpe, f"{where}.mpe")
             _require_same_dimension(self.mpe, self.error, f"{where}.mpe")
@@ -438,6 +452,8 @@ class ResultSection:
     """The fiducial value (full scale) for errors in %FS."""
     adjustment: AdjustmentStatus | None = None
     note: BiText | None = None
+    value_title: BiText | None = None
+    """Heading of the result column (default 误差 / Error), e.g. 重复性 / Repeatability."""
 
     def __post_init__(self) -> None:
         _require_text(self.key, "result section key")
@@ -454,7 +470,9 @@ class ResultSection:
         )
         if self.full_scale is not None:
             _require_quantity(self.full_scale, f"{where}.full_scale")
-            _require_same_dimension(self.full_scale, self.rows[0].reference, f"{where}.full_scale")
+            points = [r.point for r in self.rows if r.point is not None]
+            if points:
+                _require_same_dimension(self.full_scale, points[0], f"{where}.full_scale")
         elif uses_fs:
             raise CertificateDataError(
                 f"{where}: errors in %FS need the full scale (fiducial value) of the range"

@@ -45,6 +45,7 @@ from reportlab.platypus import (
 
 from lims.certificates.fonts import register_fonts
 from lims.certificates.model import (
+    BiText,
     CertificateDocument,
     CertificateType,
     DeviationKind,
@@ -611,7 +612,7 @@ def _section(section: ResultSection, styles: _Styles, width: float) -> list[Flow
         _label("测量点", "Point"),
         _label("标准值", "Reference"),
         _label("示值", "Indication"),
-        _label("误差", "Error"),
+        _label(*_value_title(section)),
         _label("最大允许误差", "MPE"),
         _label("扩展不确定度", "U (k)"),
         _label("结论", "Verdict"),
@@ -627,10 +628,15 @@ def _section(section: ResultSection, styles: _Styles, width: float) -> list[Flow
     return [KeepTogether(parts[:3]), *parts[3:]]
 
 
+def _value_title(section: ResultSection) -> tuple[str, str]:
+    title = section.value_title or BiText("误差", "Error")
+    return title.zh, title.en
+
+
 def _row_cells(row: ResultRow) -> list[str]:
-    point = format_quantity(row.point)
+    point = format_quantity(row.point) if row.point is not None else ""
     if row.label:
-        point = f"{row.label}\n{point}"
+        point = f"{row.label}\n{point}" if point else row.label
     if row.expanded_uncertainty is not None and row.coverage_factor is not None:
         u_text = _uncertainty_text(float(row.expanded_uncertainty.magnitude))
         decimals = _decimals(u_text)
@@ -644,8 +650,8 @@ def _row_cells(row: ResultRow) -> list[str]:
     verdict = "—" if row.verdict is Verdict.NO_STATEMENT else row.verdict.text.joined("\n")
     return [
         point,
-        format_quantity(row.reference),
-        format_quantity(row.indication),
+        format_quantity(row.reference) if row.reference is not None else "—",
+        format_quantity(row.indication) if row.indication is not None else "—",
         format_quantity(row.error, decimals),
         mpe,
         u_cell,

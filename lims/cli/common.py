@@ -13,6 +13,7 @@ from rich.console import Console
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from lims.audit import AuditError, ImmutableRecordError
+from lims.certificates.errors import CertificateError
 from lims.config import ConfigError, Settings, load_settings
 from lims.db import Database
 from lims.models.users import User
@@ -38,6 +39,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     ArgumentError,
     MaterialError,
     QualityError,
+    CertificateError,
 )
 
 

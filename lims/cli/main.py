@@ -15,8 +15,10 @@ import lims
 from lims.cli import (
     audit_cmd,
     backup_cmd,
+    certificate_cmd,
     db_cmd,
     gui_cmd,
+    keys_cmd,
     quality_cmd,
     rm_cmd,
     run_cmd,
@@ -45,6 +47,8 @@ app = typer.Typer(
 )
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(certificate_cmd.app, name="certificate")
+app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(rm_cmd.app, name="rm")
 app.add_typer(standards_cmd.app, name="standards")
 app.add_typer(trace_cmd.app, name="trace")
@@ -116,20 +120,57 @@ def init(
     password_file: Annotated[
         Path | None, typer.Option(help="File whose first line is the admin password.")
     ] = None,
+    ca_password_file: Annotated[
+        Path | None,
+        typer.Option(help="File whose first line is the passphrase of the lab's new CA."),
+    ] = None,
+    city: Annotated[str, typer.Option(help="城市 City, printed on certificates.")] = "",
+    address_zh: Annotated[str, typer.Option(help="地址 Address in Chinese.")] = "",
+    address_en: Annotated[str, typer.Option(help="Address in English.")] = "",
+    accreditation: Annotated[str, typer.Option(help="CNAS accreditation number.")] = "",
+    email: Annotated[str, typer.Option(help="Lab e-mail, printed on certificates.")] = "",
+    phone: Annotated[str, typer.Option(help="Lab phone, printed on certificates.")] = "",
+    prefix: Annotated[str, typer.Option(help="Certificate-number prefix.")] = "CM",
 ) -> None:
-    """Create or upgrade the database, the lab profile and a first administrator."""
+    """Create or upgrade the database, the lab profile, a first administrator and the lab CA.
+
+    The CA signs every signer's key; its passphrase is asked for (or read from
+    --ca-password-file) and never stored.
+    """
     s = settings()
     db = open_database(s)
     try:
+        ca_password: str | None = None
         if demo:
             lab, (username, full_name, password) = DEMO_LAB, DEMO_ADMIN
         else:
-            if not (lab_name_zh and lab_name_en):
-                raise CliError("--lab-name-zh and --lab-name-en are required (or use --demo)")
-            lab = LabIdentity(name_zh=lab_name_zh, name_en=lab_name_en)
+            missing = [
+                option
+                for option, value in (
+                    ("--lab-name-zh", lab_name_zh),
+                    ("--lab-name-en", lab_name_en),
+                    ("--city", city),
+                    ("--accreditation", accreditation),
+                )
+                if not value.strip()
+            ]
+            if missing:
+                raise CliError(f"{', '.join(missing)} required (or use --demo)")
+            lab = LabIdentity(
+                name_zh=lab_name_zh,
+                name_en=lab_name_en,
+                address_zh=address_zh,
+                address_en=address_en,
+                accreditation_number=accreditation,
+                certificate_prefix=prefix,
+                city=city,
+                email=email,
+                phone=phone,
+            )
             username, full_name = admin, admin_name or admin
             password = read_password(password_file, "Administrator password / 管理员密码: ")
-        created = initialize(db, s, lab, username, full_name, password)
+            ca_password = read_password(ca_password_file, "Lab CA passphrase / CA 口令: ")
+        created = initialize(db, s, lab, username, full_name, password, ca_password=ca_password)
         if created and demo:
             with db.write(actor="system:demo", reason="demo lab seed") as session:
                 seed_demo(session, policy_from(s), date.today())

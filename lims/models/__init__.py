@@ -25,6 +25,7 @@ from lims.models.equipment import (
 )
 from lims.models.lab import Contact, Customer, LabProfile
 from lims.models.materials import ReferenceMaterial
+from lims.models.pki import LabAuthority, SigningCredential, StoredFile
 from lims.models.quality import (
     ImpactAssessment,
     Incident,
@@ -58,6 +59,7 @@ __all__ = [
     "Incident",
     "IntermediateCheck",
     "ItemStatus",
+    "LabAuthority",
     "LabProfile",
     "MeasurementStandard",
     "Procedure",
@@ -78,7 +80,9 @@ __all__ = [
     "ServiceKind",
     "Signature",
     "SignatureMeaning",
+    "SigningCredential",
     "StandardMember",
+    "StoredFile",
     "User",
     "UserRole",
     "Verdict",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lims.db.base import Base, created_at_column, enum_column
@@ -50,9 +51,20 @@ class Certificate(Base):
     #: 有效期至: until when a passed verification is valid (None otherwise).
     valid_until: Mapped[date | None] = mapped_column(index=True)
     status_reason: Mapped[str] = mapped_column(Text, default="")
+    #: The canonical content record (what the signatures bind), as JSON.
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    drafted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: Denormalized from the run's work order, for searches by customer and serial number.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id"))
     created_at: Mapped[datetime] = created_at_column()
 
-    __table_args__ = (UniqueConstraint("year", "sequence"),)
+    __table_args__ = (
+        UniqueConstraint("year", "sequence"),
+        # Certificate searches (lims.quality.certificate_search), newest first.
+        Index("ix_certificates_customer_issued_at", "customer_id", "issued_at"),
+        Index("ix_certificates_equipment_issued_at", "equipment_id", "issued_at"),
+    )
 
     signatures: Mapped[list[Signature]] = relationship(back_populates="certificate")
     replaces: Mapped[Certificate | None] = relationship(remote_side=[id])

@@ -21,6 +21,8 @@ class LabProfile(Base):
     address_zh: Mapped[str] = mapped_column(String(300), default="")
     address_en: Mapped[str] = mapped_column(String(300), default="")
     phone: Mapped[str] = mapped_column(String(50), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
     accreditation_number: Mapped[str] = mapped_column(String(100), default="")
     authorization_number: Mapped[str] = mapped_column(String(100), default="")
     #: Certificate-number pattern, e.g. ``"{prefix}{year}-{seq:05d}"``.

@@ -22,6 +22,7 @@ from lims.security import (
     hash_password,
     password_matches,
 )
+from lims.services.signing_keys import rewrap_credentials
 
 
 def login(
@@ -78,6 +79,8 @@ def change_password(
     user.password_hash = hash_password(new_password)
     user.password_changed_at = utcnow()
     session.flush()
+    # The signing key is encrypted with the password: re-encrypt it with the new one.
+    rewrap_credentials(session, user, old_password, new_password)
     return user
 
 

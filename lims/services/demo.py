@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.models import (
@@ -18,6 +19,7 @@ from lims.models import (
     Equipment,
     ExternalCertificate,
     IntermediateCheck,
+    LabAuthority,
     MeasurementStandard,
     ReferenceMaterial,
     Role,
@@ -28,6 +30,7 @@ from lims.models import (
 )
 from lims.security import PasswordPolicy
 from lims.services.lab import LabIdentity
+from lims.services.signing_keys import create_authority, issue_credentials
 from lims.services.users import create_user, grant_authorization
 
 DEMO_LAB = LabIdentity(
@@ -37,8 +40,13 @@ DEMO_LAB = LabIdentity(
     address_en="1 Demo Road, Haidian District, Beijing",
     accreditation_number="CNAS L00000 (demo)",
     certificate_prefix="DEMO",
+    city="北京 Beijing",
+    email="lab@demo.example.cn",
+    phone="010-0000 0000",
 )
 DEMO_ADMIN = ("admin", "系统管理员 Administrator", "Root#Lims-2026")
+#: Passphrase of the demo lab's certificate authority (demo only, never for real use).
+DEMO_CA_PASSWORD = "Demo-CA#2026"
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,10 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
         )
         for u in DEMO_USERS
     }
+    if s.scalars(select(LabAuthority)).first() is None:
+        create_authority(s, f"{DEMO_LAB.name_en} Root CA", DEMO_LAB.name_en, DEMO_CA_PASSWORD)
+    for account in DEMO_USERS:
+        issue_credentials(s, users[account.username], account.password, DEMO_CA_PASSWORD)
     for tech in ("zhang", "li"):
         for proc in PROCEDURE_IDS:
             grant_authorization(

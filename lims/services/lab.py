@@ -13,6 +13,7 @@ from lims.models.enums import Role
 from lims.models.lab import LabProfile
 from lims.models.users import User
 from lims.security import PasswordPolicy
+from lims.services.signing_keys import create_authority, issue_credentials
 from lims.services.users import create_user
 
 SYSTEM_INIT = "system:init"
@@ -28,6 +29,9 @@ class LabIdentity:
     address_en: str = ""
     accreditation_number: str = ""
     certificate_prefix: str = "CM"
+    city: str = ""
+    email: str = ""
+    phone: str = ""
 
 
 def policy_from(settings: Settings) -> PasswordPolicy:
@@ -53,9 +57,13 @@ def initialize(
     admin_username: str,
     admin_full_name: str,
     admin_password: str,
+    *,
+    ca_password: str | None = None,
 ) -> bool:
     """Upgrade the schema; create the lab profile and first administrator if absent.
 
+    With ``ca_password``, also create the lab's certificate authority (its key
+    encrypted with that passphrase) and issue the administrator a signing key.
     Returns True when the lab was created now, False when it existed already.
     """
     upgrade(db.engine)
@@ -71,9 +79,12 @@ def initialize(
                 address_en=lab.address_en,
                 accreditation_number=lab.accreditation_number,
                 certificate_prefix=lab.certificate_prefix,
+                city=lab.city,
+                email=lab.email,
+                phone=lab.phone,
             )
         )
-        create_user(
+        admin = create_user(
             s,
             admin_username,
             admin_full_name,
@@ -81,6 +92,9 @@ def initialize(
             [Role.ADMINISTRATOR],
             policy_from(settings),
         )
+        if ca_password is not None:
+            create_authority(s, f"{lab.name_en} Root CA", lab.name_en, ca_password)
+            issue_credentials(s, admin, admin_password, ca_password)
     return True
 
 
