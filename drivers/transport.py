@@ -138,6 +138,7 @@ class VisaTransport:
         self.timeout_s = timeout_s
         self.read_termination = read_termination
         self.write_termination = write_termination
+        self._read_term = read_termination.encode()
         self._backend = backend
         self._rm: Any = None
         self._res: Any = None
@@ -171,68 +172,69 @@ class VisaTransport:
             with contextlib.suppress(pyvisa.Error, OSError):
                 res.close()
 
-    def _io(self, command: str, reply: bool, timeout_s: float | None = None) -> str:
+    def query(self, command: str) -> str:
+        """Write ``command`` and read one reply line (one lock held for both)."""
+        with self._lock:
+            res = self._connect(command)
+            try:
+                res.write(command)
+                raw = res.read_raw()
+            except pyvisa.VisaIOError as exc:
+                raise self._io_failure(res, command, exc, None) from exc
+            except (OSError, pyvisa.Error) as exc:
+                self._drop()
+                raise InstrumentConnectionError(self.instrument, str(exc), command) from exc
+            return self._text(command, raw)
+
+    def write(self, command: str) -> None:
+        """Write ``command``."""
+        with self._lock:
+            res = self._connect(command)
+            try:
+                res.write(command)
+            except pyvisa.VisaIOError as exc:
+                raise self._io_failure(res, command, exc, None) from exc
+            except (OSError, pyvisa.Error) as exc:
+                self._drop()
+                raise InstrumentConnectionError(self.instrument, str(exc), command) from exc
+
+    def read_line(self, command: str, timeout_s: float | None = None) -> str:
+        """Read one unsolicited line (``command`` names the wait in errors)."""
         with self._lock:
             res = self._connect(command)
             try:
                 if timeout_s is not None:
                     res.timeout = max(1, round(timeout_s * 1000))
-                if command:
-                    res.write(command)
-                if not reply:
-                    return ""
-                raw = bytes(res.read_raw())
+                raw = res.read_raw()
             except pyvisa.VisaIOError as exc:
-                closed = _peer_closed(res)
-                self._drop()
-                if exc.error_code == pyvisa.constants.StatusCode.error_timeout and not closed:
-                    wait = timeout_s if timeout_s is not None else self.timeout_s
-                    raise InstrumentTimeout(self.instrument, command, wait) from exc
-                reason = "connection closed by the instrument" if closed else str(exc)
-                raise InstrumentConnectionError(self.instrument, reason, command) from exc
+                raise self._io_failure(res, command, exc, timeout_s) from exc
             except (OSError, pyvisa.Error) as exc:
                 self._drop()
                 raise InstrumentConnectionError(self.instrument, str(exc), command) from exc
             finally:
                 if timeout_s is not None and self._res is not None:
                     self._res.timeout = max(1, round(self.timeout_s * 1000))
-            try:
-                return _decode(self.instrument, command, raw, self.read_termination.encode())
-            except InstrumentProtocolError:
-                self._drop()
-                raise
+            return self._text(command, raw)
 
-    def query(self, command: str) -> str:
-        """Write ``command`` and read one reply line."""
-        return self._io(command, True)
+    def _io_failure(
+        self, res: Any, command: str, exc: pyvisa.VisaIOError, timeout_s: float | None
+    ) -> InstrumentError:
+        """Drop the connection and map a VISA I/O error to the driver's exception."""
+        closed = _peer_closed(res)
+        self._drop()
+        if exc.error_code == pyvisa.constants.StatusCode.error_timeout and not closed:
+            wait = timeout_s if timeout_s is not None else self.timeout_s
+            return InstrumentTimeout(self.instrument, command, wait)
+        reason = "connection closed by the instrument" if closed else str(exc)
+        return InstrumentConnectionError(self.instrument, reason, command)
 
-    def write(self, command: str) -> None:
-        """Write ``command``."""
-        self._io(command, False)
-
-    def read_line(self, command: str, timeout_s: float | None = None) -> str:
-        """Read one unsolicited line."""
-        return self._read_named(command, timeout_s)
-
-    def _read_named(self, command: str, timeout_s: float | None) -> str:
-        with self._lock:
-            res = self._connect(command)
-            try:
-                if timeout_s is not None:
-                    res.timeout = max(1, round(timeout_s * 1000))
-                raw = bytes(res.read_raw())
-            except pyvisa.VisaIOError as exc:
-                closed = _peer_closed(res)
-                self._drop()
-                if exc.error_code == pyvisa.constants.StatusCode.error_timeout and not closed:
-                    wait = timeout_s if timeout_s is not None else self.timeout_s
-                    raise InstrumentTimeout(self.instrument, command, wait) from exc
-                reason = "connection closed by the instrument" if closed else str(exc)
-                raise InstrumentConnectionError(self.instrument, reason, command) from exc
-            finally:
-                if timeout_s is not None and self._res is not None:
-                    self._res.timeout = max(1, round(self.timeout_s * 1000))
-            return _decode(self.instrument, command, raw, self.read_termination.encode())
+    def _text(self, command: str, raw: bytes) -> str:
+        """The reply line as text; a non-ASCII reply drops the connection and raises."""
+        try:
+            return _decode(self.instrument, command, raw, self._read_term)
+        except InstrumentProtocolError:
+            self._drop()
+            raise
 
     def close(self) -> None:
         """Close the resource."""
