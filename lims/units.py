@@ -11,7 +11,13 @@ Laboratory units added to pint's defaults:
   distinct dimension so that it is never silently mixed with a relative error;
 * ``normal_cubic_meter`` / ``normal_liter`` (typed ``Nm³``, ``NL``): gas volume at
   normal conditions (0 °C, 101.325 kPa), a distinct dimension because it cannot be
-  converted to an actual volume without the gas temperature and pressure.
+  converted to an actual volume without the gas temperature and pressure;
+* ``percent_RH`` (typed ``%RH``, shown ``%RH``): relative humidity in percent, a ratio
+  like ``percent`` (80 %RH = 80 %); without it pint would read ``%RH`` as percent ×
+  ronnahenry;
+* ``yuan`` (typed ``yuan``, ``CNY``, ``RMB``, ``元``; shown ``CNY``): money, a distinct
+  dimension ``[currency]`` so that an amount is never mixed with a pure number
+  (a tariff is ``yuan/kWh``).
 
 The database stores a magnitude plus a canonical unit string
 (:func:`canonical_unit`), which :func:`from_storage` reads back exactly.
@@ -45,6 +51,8 @@ fiducial_percent = [fiducial]
 percent_FS = fiducial_percent
 normal_cubic_meter = [normal_volume] = Nm3
 normal_liter = 1e-3 * normal_cubic_meter = NL
+percent_RH = percent = %RH
+yuan = [currency] = CNY = RMB = 元
 """
 
 ureg: Any = pint.UnitRegistry(
@@ -62,6 +70,7 @@ Q_: Any = ureg.Quantity
 _LAB_REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"%\s*vol\b|%\s*\(V/V\)|%V/V", re.IGNORECASE), "percent_vol"),
     (re.compile(r"%\s*FS\b", re.IGNORECASE), "percent_FS"),
+    (re.compile(r"%\s*RH\b", re.IGNORECASE), "percent_RH"),
     (re.compile(r"\bN\s*m\s*(\*\*\s*3|3)"), "normal_cubic_meter"),
     (re.compile(r"\bNL\b"), "normal_liter"),
     (re.compile(r"\bkW\s*\*\s*h\b"), "kWh"),

@@ -6,7 +6,8 @@ Items: operating (energy) error by the pulse method at the table's currents (the
 sets the current, the verification device integrates the standard energy and counts the
 pile's pulses: E = (N/C − E_std)/E_std); display indication error (the operator reads the
 pile's energy display before and after a charge); payment-amount error (displayed amount
-against tariff × standard energy); clock error (pile clock against the reference clock).
+against tariff × standard energy, amounts in yuan, the tariff in yuan/kWh); clock error
+(pile clock against the reference clock).
 Verdicts per JJF 1094 with U (k = 2). Imax = rated power / nominal voltage unless
 stated; Imin = Imax/10 but not less than 6 A unless stated.
 """
@@ -40,15 +41,25 @@ __all__ = ["ChargingPileProcedure", "parse_clock", "parse_money"]
 _MONEY_RE = re.compile(r"^\s*[¥￥]?\s*(\d+(?:\.\d+)?)\s*(元|yuan|CNY|RMB)?\s*$", re.IGNORECASE)
 
 
-def parse_money(text: str) -> float:
-    """An amount of money in yuan as read off a display: ``12.34``, ``12.34 元``, ``¥12.34``."""
+def parse_money(text: str) -> Any:
+    """An amount of money as read off a pile's display, in yuan: ``12.34``, ``12.34 元``,
+    ``¥12.34``, ``12.34 CNY``. A pile shows amounts in yuan, so a bare number is yuan."""
     m = _MONEY_RE.match(text)
     if m is None:
         raise ValueError(f"{text!r} is not an amount in yuan (e.g. 12.34 元)")
     value = float(m[1])
     if value > 1e7:
         raise ValueError(f"{value:g} 元 is not a plausible payment amount")
-    return value
+    return ureg.Quantity(value, "yuan")
+
+
+def _tariff_text(default: str) -> str:
+    """A class's default tariff with its unit (a bare number there means yuan/kWh)."""
+    try:
+        float(default)
+    except ValueError:
+        return default
+    return f"{default} yuan/kWh"
 
 
 def parse_clock(text: str) -> datetime:
@@ -57,16 +68,6 @@ def parse_clock(text: str) -> datetime:
         return datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"{text!r} is not a date and time like 2026-01-10 08:00:05") from None
-
-
-def _positive_number(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"parameter {name!r}: {raw!r} is not a number") from None
-    if not 0 < value < 100:
-        raise ValueError(f"parameter {name!r}: {value:g} is not a plausible value")
-    return value
 
 
 class ChargingPileProcedure(Procedure):
@@ -94,7 +95,12 @@ class ChargingPileProcedure(Procedure):
             Parameter("imax", "最大电流 Imax (default P/U)", "A", None, required=False),
             Parameter("imin", "最小电流 Imin (default Imax/10, ≥ 6 A)", "A", None, required=False),
             Parameter("meter_constant", "脉冲常数 Pulse constant", "1/kWh", cls.default_constant),
-            Parameter("tariff", "电价 Tariff (元/kWh yuan/kWh)", None, cls.default_tariff),
+            Parameter(
+                "tariff",
+                "电价 Tariff (元/kWh yuan/kWh)",
+                "yuan/kWh",
+                _tariff_text(cls.default_tariff),
+            ),
             Parameter("verification", "检定类别 first | subsequent 首次/后续", None, "first"),
             Parameter(
                 "standard_mpe",
@@ -120,10 +126,12 @@ class ChargingPileProcedure(Procedure):
         p["accuracy_class"] = cls_text
         if p["verification"] not in ("first", "subsequent"):
             raise ValueError("parameter 'verification': give 'first' or 'subsequent'")
-        p["tariff"] = _positive_number("tariff", str(p["tariff"]))
         for name in ("rated_power", "nominal_voltage", "meter_constant", "standard_mpe"):
             if p[name].magnitude <= 0:
                 raise ValueError(f"parameter {name!r}: must be positive")
+        tariff = float(p["tariff"].to("yuan/kWh").magnitude)
+        if not 0 < tariff < 100:
+            raise ValueError(f"parameter 'tariff': {p['tariff']:~P} is not a plausible tariff")
         if p["imax"] is None:
             p["imax"] = (p["rated_power"] / p["nominal_voltage"]).to("A")
         if p["imin"] is None:
@@ -344,20 +352,20 @@ class ChargingPileProcedure(Procedure):
             used,
             {"reference": std, "indication": shown, "n": 1},
         )
-        tariff = float(p["tariff"])
-        expected = float(std.magnitude) * tariff
-        paid = float(pay1.value.magnitude - pay0.value.magnitude)
+        tariff = p["tariff"].to("yuan/kWh")
+        expected = (std * tariff).to("yuan")
+        paid = (pay1.value - pay0.value).to("yuan")
         self._judge(
             ctx,
             "payment",
             "payment_error",
-            ureg.Quantity((paid - expected) / expected * 100.0, "percent"),
+            relative_error(paid, expected),
             mpe_class * self.table.limit("payment_mpe_factor").to("").magnitude,
             [
                 std_comp,
                 type_b_half_width(
                     "金额分辨力 amount resolution 0.01 元 (two readings)",
-                    ureg.Quantity(0.01 / expected * 100.0, "percent"),
+                    (ureg.Quantity(0.01, "yuan") / expected).to("percent"),
                     Distribution.TRIANGULAR,
                 ),
                 type_b_half_width(
@@ -369,10 +377,10 @@ class ChargingPileProcedure(Procedure):
             [f"limits.mpe_class_{p['accuracy_class']}", "limits.payment_mpe_factor"],
             used,
             {
-                "reference_amount_yuan": expected,
-                "indicated_amount_yuan": paid,
-                "error_amount_yuan": paid - expected,
-                "tariff_yuan_per_kWh": tariff,
+                "reference_amount": expected,
+                "indicated_amount": paid,
+                "error_amount": paid - expected,
+                "tariff": tariff,
                 "reference": std,
                 "n": 1,
             },
@@ -385,13 +393,7 @@ class ChargingPileProcedure(Procedure):
             "Read the payment amount shown on the pile (yuan)",
             parse=parse_money,
         )
-        # money has no unit in the registry: a dimensionless number of yuan
-        return ctx.take_reading(
-            "payment_amount_yuan",
-            ureg.Quantity(amount, "dimensionless"),
-            source="operator",
-            test_point="payment",
-        )
+        return ctx.take_reading("payment_amount", amount, source="operator", test_point="payment")
 
     def clock(self, ctx: StepContext) -> None:
         """Clock error: the pile's clock against the reference clock, read together."""

@@ -187,8 +187,32 @@ def demo(
         Path | None,
         typer.Option(help="Where the demo lives (default: <user data dir>/demo). Recreated."),
     ] = None,
+    no_runs: Annotated[
+        bool,
+        typer.Option("--no-runs", help="Only seed the demo lab; run no procedure."),
+    ] = False,
+    benches: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the simulated bench files (default: examples/benches)."),
+    ] = None,
 ) -> None:
-    """Create a fresh demo lab on an embedded SQLite database and show what it holds."""
+    """Create a fresh demo lab on an embedded SQLite database, run every procedure of its
+    work orders on the simulated benches, and show what it holds."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lims.cli.common import err_console
+    from lims.models import RunStatus
+    from lims.services.demo_runs import (
+        EXAMPLE_BENCHES,
+        DemoRunSummary,
+        check_benches,
+        run_demo_procedures,
+        summary_table,
+    )
+
+    bench_dir = benches or EXAMPLE_BENCHES
+    if not no_runs:
+        check_benches(bench_dir)
     base = load_settings()
     target = data_dir or (base.data_dir / "demo")
     if target.exists():
@@ -203,6 +227,18 @@ def demo(
         console.rule(f"{DEMO_LAB.name_zh} · {DEMO_LAB.name_en}")
         console.print(f"data directory: {target}", highlight=False)
         console.print(f"database:       {s.redacted_url()}", highlight=False)
+        summaries: list[DemoRunSummary] = []
+        if not no_runs:
+            progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+            )
+            with progress:
+                summaries = run_demo_procedures(db, s, benches=bench_dir, progress=progress)
+            console.print(summary_table(summaries))
         for label, count in lab_summary(db).items():
             console.print(f"  {label:<24}{count:>6}")
         console.print("demo accounts (demo passwords, never for real use):")
@@ -216,6 +252,10 @@ def demo(
         )
     finally:
         db.dispose()
+    unfinished = [x for x in summaries if x.status != RunStatus.COMPLETED]
+    if unfinished:
+        names = ", ".join(f"{x.procedure_id} (run {x.run_id} {x.status.value})" for x in unfinished)
+        raise CliError(f"demo: {len(unfinished)} run(s) did not complete: {names}", exit_code=1)
 
 
 _HANDLED: tuple[type[Exception], ...] = (CliError, OperationalError, *USER_ERRORS)

@@ -59,7 +59,7 @@ from lims.quality.accounts import login
 from lims.services.lab import policy_from
 from lims.units import from_storage, ureg
 
-__all__ = ["EXIT_CODES", "RunOutcome", "execute_run", "run_command"]
+__all__ = ["EXIT_CODES", "RunOutcome", "execute_run", "outcome_json", "run_command"]
 
 #: Exit status of ``lims run`` for each way a run ends.
 EXIT_CODES: dict[RunStatus, int] = {
@@ -246,6 +246,8 @@ class _Driver:
         stream: Callable[[dict[str, Any]], None] | None,
         interactive: bool,
         show_progress: bool,
+        progress: Progress | None = None,
+        label: str = "",
     ) -> None:
         self.auto = auto
         self.stream = stream
@@ -253,6 +255,8 @@ class _Driver:
         self.human: queue.Queue[PromptRequested] = queue.Queue()
         self.events: queue.Queue[Event] = queue.Queue()
         self.show_progress = show_progress
+        self.progress = progress
+        self.prefix = f"{label} · " if label else ""
         self.paused_reason = ""
 
     def answerer(self, prompt: PromptRequested) -> Any:
@@ -272,6 +276,9 @@ class _Driver:
         self.events.put(event)
 
     def watch(self, handle: RunHandle, total: int) -> None:
+        if self.progress is not None:
+            self._watch(handle, total, self.progress)
+            return
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -281,18 +288,24 @@ class _Driver:
             disable=not self.show_progress,
         )
         with progress:
-            task = progress.add_task(f"run {handle.run_id}", total=total)
-            while handle.wait(0.05) is None:
-                self._drain(progress, task)
-                try:
-                    prompt = self.human.get_nowait()
-                except queue.Empty:
-                    pass
-                else:
-                    self._ask(handle, prompt, progress)
-                if self.paused_reason:
-                    return
+            self._watch(handle, total, progress)
+
+    def _watch(self, handle: RunHandle, total: int, progress: Progress) -> None:
+        task = progress.add_task(f"{self.prefix}run {handle.run_id}", total=total)
+        while handle.wait(0.05) is None:
             self._drain(progress, task)
+            try:
+                prompt = self.human.get_nowait()
+            except queue.Empty:
+                pass
+            else:
+                self._ask(handle, prompt, progress)
+            if self.paused_reason:
+                return
+        self._drain(progress, task)
+        if self.prefix:
+            status = handle.final_status.value if handle.final_status else "ended"
+            progress.update(task, description=f"{self.prefix}run {handle.run_id} {status}")
 
     def _drain(self, progress: Progress, task: Any) -> None:
         while True:
@@ -301,7 +314,7 @@ class _Driver:
             except queue.Empty:
                 return
             if isinstance(event, StepStarted):
-                progress.update(task, description=f"{event.step} {event.title}")
+                progress.update(task, description=f"{self.prefix}{event.step} {event.title}")
             elif isinstance(event, StepFinished):
                 progress.update(task, completed=event.index)
             elif isinstance(event, Message) and event.level != "info":
@@ -370,13 +383,17 @@ def execute_run(
     time_scale: float | None = None,
     on_simulator: Callable[[Any], None] | None = None,
     auto_override: Callable[[PromptRequested], Any] | None = None,
+    progress: Progress | None = None,
+    label: str = "",
 ) -> RunOutcome:
     """Start (or resume) a run on ``bench_path`` and watch it to the end.
 
     The operator must already be authenticated. Bad input raises :class:`CliError`.
     ``on_simulator`` is called with the started :class:`~drivers.sim.SimulatedBench`
     (its clock and hidden truth, for tests and demos); ``auto_override`` is asked before
-    the bench file's automatic answers (None: not answered by it).
+    the bench file's automatic answers (None: not answered by it). ``progress``: a rich
+    progress display of the caller's to add this run's task to (labelled ``label``),
+    instead of one of its own.
     """
     try:
         bench = load_bench(bench_path)
@@ -452,6 +469,8 @@ def execute_run(
             stream=stream,
             interactive=interactive,
             show_progress=show_progress,
+            progress=progress,
+            label=label,
         )
         engine = RunEngine(db, registry)
         try:
@@ -572,12 +591,7 @@ def run_command(
         )
     finally:
         db.dispose()
-    summary = {
-        "run_id": outcome.run_id,
-        "status": outcome.status.value,
-        "reason": outcome.reason,
-        "results": outcome.results,
-    }
+    summary = outcome_json(outcome)
     if as_json or json_stream:
         out = {"final": summary} if json_stream else summary
         sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=None if json_stream else 2))
@@ -590,6 +604,16 @@ def run_command(
             highlight=False,
         )
         raise typer.Exit(outcome.exit_code)
+
+
+def outcome_json(outcome: RunOutcome) -> dict[str, Any]:
+    """What ``lims run --json`` prints for a finished run (every quantity as value + unit)."""
+    return {
+        "run_id": outcome.run_id,
+        "status": outcome.status.value,
+        "reason": outcome.reason,
+        "results": outcome.results,
+    }
 
 
 def _fmt(v: Any) -> str:

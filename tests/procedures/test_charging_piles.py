@@ -19,6 +19,8 @@ import pytest
 
 from lims.db import Database
 from lims.models import Run, RunStatus
+from lims.units import ureg
+from procedures.charging_pile import parse_money
 from procedures.jjg1148_ac_pile import Jjg1148AcPile
 from procedures.jjg1149_dc_charger import Jjg1149DcCharger
 from tests.procedures.simrun import derive_bench, run_procedure, seed, sqlite_demo_lab
@@ -116,9 +118,21 @@ def _check(
     verdicts["display"] = _zone(disp_err, mpe, 2 * u)
     assert out.verdicts[("display", "display_error")] == verdicts["display"]
 
-    p0, p1 = (q.magnitude for q in out.of("payment", "payment_amount_yuan"))
+    p0, p1 = (q.to("yuan").magnitude for q in out.of("payment", "payment_amount"))
     expected = std * tariff
     pay_err = (p1 - p0 - expected) / expected * 100
+    # the amounts are stored in yuan, the tariff in yuan/kWh (money is its own dimension)
+    for key, value in (
+        ("reference_amount", expected),
+        ("indicated_amount", p1 - p0),
+        ("error_amount", p1 - p0 - expected),
+    ):
+        q = out.q("payment", "payment_error", key)
+        assert q.units == ureg.Unit("yuan"), key
+        assert q.magnitude == pytest.approx(value, abs=1e-9), key
+    q = out.q("payment", "payment_error", "tariff")
+    assert q.to("yuan/kWh").magnitude == pytest.approx(tariff)
+    assert q.dimensionality == {"[currency]": 1, "[length]": -2, "[mass]": -1, "[time]": 2}
     assert abs(pay_err - _interp(errors, imax) * 100) <= (0.01 + 0.001 * tariff) / expected * 100
     got = out.q("payment", "payment_error", "error").to("percent").magnitude
     assert got == pytest.approx(pay_err)
@@ -224,7 +238,7 @@ def test_operator_entries_with_wrong_unit_or_magnitude_are_refused(
     assert any("pile.clock" in e and "date and time" in e for e in errors)
     # the refused entries were not recorded: exactly two display readings, two amounts
     assert len(out.of("display", "pile.display_energy")) == 2
-    assert len(out.of("payment", "payment_amount_yuan")) == 2
+    assert len(out.of("payment", "payment_amount")) == 2
 
 
 @pytest.mark.parametrize(
@@ -233,6 +247,9 @@ def test_operator_entries_with_wrong_unit_or_magnitude_are_refused(
         ({"rated_power": "7 kWh"}, "rated_power"),
         ({"accuracy_class": "3"}, "accuracy_class"),
         ({"tariff": "abc"}, "tariff"),
+        ({"tariff": "1.2"}, "missing unit"),  # a tariff is never a bare number
+        ({"tariff": "1.2 kWh"}, "tariff"),
+        ({"tariff": "250 元/kWh"}, "plausible tariff"),
         ({"verification": "annual"}, "verification"),
     ],
 )
@@ -248,3 +265,21 @@ def test_bad_parameters_refused(
         )
     with sqlite_lab.read() as s:
         assert s.query(Run).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "yuan"),
+    [("12.34", 12.34), ("12.34 元", 12.34), ("¥12.34", 12.34), ("￥ 0.5", 0.5), ("3 CNY", 3.0)],
+)
+def test_payment_amounts_are_read_in_yuan(text: str, yuan: float) -> None:
+    q = parse_money(text)
+    assert q.units == ureg.Unit("yuan")
+    assert q.magnitude == pytest.approx(yuan)
+
+
+def test_tariff_parameter_is_a_quantity_in_yuan_per_kwh() -> None:
+    proc = Jjg1149DcCharger()
+    assert proc.parse_parameters({})["tariff"].to("yuan/kWh").magnitude == pytest.approx(1.65)
+    given = proc.parse_parameters({"tariff": "0.8 元/kWh"})["tariff"]
+    assert given.to("CNY/kWh").magnitude == pytest.approx(0.8)
+    assert given.to("yuan/MWh").magnitude == pytest.approx(800.0)
