@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from lims.certificates import Meaning
+from lims.certificates.model import Meaning
 from lims.cli.common import (
     CliError,
     PasswordOpt,
@@ -22,19 +22,9 @@ from lims.cli.common import (
     settings,
 )
 from lims.models.enums import CertificateStatus
-from lims.services.certificates import (
-    CertificateInfo,
-    amend_certificate,
-    certificate_dcc,
-    certificate_info,
-    certificate_pdf,
-    draft_certificate,
-    pending_for,
-    reject_certificate,
-    revoke_certificate,
-    sign_certificate,
-    verify_certificate_file,
-)
+
+if TYPE_CHECKING:
+    from lims.services.certificates import CertificateInfo
 from lims.services.lab import policy_from
 
 app = typer.Typer(
@@ -86,6 +76,9 @@ def draft(
     as_json: JsonOpt = False,
 ) -> None:
     """Draft the certificate of a run: 检定证书, 检定结果通知书 or 校准证书, numbered now."""
+
+    from lims.services.certificates import draft_certificate
+
     db, actor = session_user(user, password_file)
     try:
         _print_info(draft_certificate(db, actor, run_id), as_json)
@@ -104,6 +97,9 @@ def sign(
     as_json: JsonOpt = False,
 ) -> None:
     """Sign with your own key; the approval issues the certificate and archives PDF and DCC."""
+
+    from lims.services.certificates import sign_certificate
+
     s = settings()
     password = read_password(password_file, f"Password of {as_user} / 签名密码: ")
     db = database(s)
@@ -132,6 +128,9 @@ def pdf(
     password_file: PasswordOpt = None,
 ) -> None:
     """Write the certificate's PDF (the signed, issued one once issued)."""
+
+    from lims.services.certificates import certificate_pdf
+
     db, actor = session_user(user, password_file)
     try:
         _write(output, certificate_pdf(db, actor, number))
@@ -147,6 +146,9 @@ def dcc(
     password_file: PasswordOpt = None,
 ) -> None:
     """Write the DCC 3.1.2 XML of an issued certificate (the signed PDF embedded)."""
+
+    from lims.services.certificates import certificate_dcc
+
     db, actor = session_user(user, password_file)
     try:
         _write(output, certificate_dcc(db, actor, number))
@@ -163,6 +165,9 @@ def amend(
     as_json: JsonOpt = False,
 ) -> None:
     """Draft an amendment: new number, references and (once issued) supersedes the original."""
+
+    from lims.services.certificates import amend_certificate
+
     db, actor = session_user(user, password_file)
     try:
         _print_info(amend_certificate(db, actor, number, reason), as_json)
@@ -178,6 +183,9 @@ def reject(
     password_file: PasswordOpt = None,
 ) -> None:
     """Reject a draft that is not yet issued; the run can then be drafted again."""
+
+    from lims.services.certificates import reject_certificate
+
     db, actor = session_user(user, password_file)
     try:
         _print_info(reject_certificate(db, actor, number, reason), False)
@@ -193,6 +201,9 @@ def revoke(
     password_file: PasswordOpt = None,
 ) -> None:
     """Revoke an issued certificate (quality manager)."""
+
+    from lims.services.certificates import revoke_certificate
+
     db, actor = session_user(user, password_file)
     try:
         _print_info(revoke_certificate(db, actor, number, reason), False)
@@ -209,6 +220,9 @@ def verify(
 
     Exit 0 only if everything holds and the certificate is issued (not superseded or revoked).
     """
+
+    from lims.services.certificates import verify_certificate_file
+
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -245,6 +259,9 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a certificate's record, signatures and supersession."""
+
+    from lims.services.certificates import certificate_info
+
     db, actor = session_user(user, password_file)
     try:
         _print_info(certificate_info(db, actor, number), as_json)
@@ -255,6 +272,9 @@ def show(
 @app.command("pending")
 def pending(user: UserOpt, password_file: PasswordOpt = None, as_json: JsonOpt = False) -> None:
     """Certificates waiting for a signature you may give."""
+
+    from lims.services.certificates import pending_for
+
     db, actor = session_user(user, password_file)
     try:
         infos = pending_for(db, actor)
