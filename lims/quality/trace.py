@@ -126,11 +126,15 @@ def reverse_trace(
         ids = sorted(runs)
         for chunk_start in range(0, len(ids), 5000):
             chunk = ids[chunk_start : chunk_start + 5000]
-            for cert in session.scalars(select(Certificate).where(Certificate.run_id.in_(chunk))):
+            # Columns, not entities: a certificate's content record is large.
+            found = session.execute(
+                select(
+                    Certificate.id, Certificate.number, Certificate.status, Certificate.run_id
+                ).where(Certificate.run_id.in_(chunk))
+            )
+            for cert_id, number, status, run_id in found:
                 result.certificates.append(
-                    TracedCertificate(
-                        cert.id, cert.number, cert.status.value, cert.run_id, runs[cert.run_id].via
-                    )
+                    TracedCertificate(cert_id, number, status.value, run_id, runs[run_id].via)
                 )
         result.certificates.sort(key=lambda c: c.certificate_id)
     return result
