@@ -82,6 +82,7 @@ class ChargingPileProcedure(Procedure):
     roles: ClassVar[dict[str, str]] = {
         "tester": "pile_tester",
         "load": "programmable_load",
+        "env": "environment_monitor",
     }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

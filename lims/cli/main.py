@@ -197,11 +197,12 @@ def demo(
     ] = None,
 ) -> None:
     """Create a fresh demo lab on an embedded SQLite database, run every procedure of its
-    work orders on the simulated benches, and show what it holds."""
+    work orders on the simulated benches, issue signed certificates, and show what it holds."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lims.cli.common import err_console
     from lims.models import RunStatus
+    from lims.services.demo_certificates import IssuedCertificate, issue_demo_certificate
     from lims.services.demo_runs import (
         EXAMPLE_BENCHES,
         DemoRunSummary,
@@ -236,9 +237,22 @@ def demo(
                 TimeElapsedColumn(),
                 console=err_console,
             )
+            issued: list[IssuedCertificate] = []
+
+            def certify(summary: DemoRunSummary) -> None:
+                if summary.status is RunStatus.COMPLETED:
+                    issued.append(issue_demo_certificate(db, s, summary.run_id))
+
             with progress:
-                summaries = run_demo_procedures(db, s, benches=bench_dir, progress=progress)
+                summaries = run_demo_procedures(
+                    db, s, benches=bench_dir, progress=progress, after_run=certify
+                )
             console.print(summary_table(summaries))
+            console.print("issued certificates (signed: zhang → li → wang):")
+            for c in issued:
+                console.print(f"  {c.number}  {c.type:<27} run {c.run_id}", highlight=False)
+                console.print(f"    PDF {c.pdf}", highlight=False)
+                console.print(f"    DCC {c.dcc}", highlight=False)
         for label, count in lab_summary(db).items():
             console.print(f"  {label:<24}{count:>6}")
         console.print("demo accounts (demo passwords, never for real use):")

@@ -33,6 +33,7 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,8 +59,9 @@ from lims.engine.events import (
     StepStarted,
 )
 from lims.engine.provenance import build_provenance, quantity_json
-from lims.engine.regulation import RegulationTable
+from lims.engine.regulation import RegulationTable, Release
 from lims.engine.rules import (
+    ENVIRONMENT_READERS,
     RuleFailure,
     check_environment,
     check_operator,
@@ -98,6 +100,7 @@ __all__ = [
     "RunRequest",
     "bench_auto_answerer",
     "register_procedure",
+    "with_stored_release",
 ]
 
 FINAL_STATES = frozenset(
@@ -205,6 +208,29 @@ def register_procedure(session: Session, procedure: Procedure) -> int:
         session.add(pv)
         session.flush()
     return pv.id
+
+
+def with_stored_release(session: Session, table: RegulationTable) -> RegulationTable:
+    """``table`` carrying the release a quality manager recorded in the database, if any.
+
+    A table file ships as a draft; its release is a decision of the lab, stored on the
+    table's row (same procedure, version and SHA-256). The file's own release wins when
+    it already says released.
+    """
+    if table.release.released:
+        return table
+    row = session.scalars(
+        select(RegulationTableRow).where(
+            RegulationTableRow.procedure_id == table.procedure,
+            RegulationTableRow.version == table.version,
+            RegulationTableRow.sha256 == table.sha256,
+        )
+    ).one_or_none()
+    if row is None or row.status is not ReleaseStatus.RELEASED:
+        return table
+    by = session.get(User, row.released_by_id) if row.released_by_id is not None else None
+    release = Release("released", by.username if by else None, row.released_at, row.release_reason)
+    return dataclasses.replace(table, release=release)
 
 
 def bench_auto_answerer(auto: Mapping[str, Any], simulator: Any | None = None) -> AutoAnswerer:
@@ -407,7 +433,23 @@ class _Runner:
             )
         if environment and self.table.environment:
             found += self._environment_failures()
+        if environment:
+            self._record_environment()
         return [f for f in found if f.key not in skip]
+
+    def _record_environment(self) -> None:
+        """Also record what the monitor offers beyond the table's limits (for the certificate)."""
+        if self.env_slot is None:
+            return
+        monitor = self.instruments[self.env_slot]
+        for name, method in ENVIRONMENT_READERS.items():
+            reader = getattr(monitor, method, None)
+            if name in self.environment or reader is None:
+                continue
+            try:
+                self.environment[name] = reader()
+            except InstrumentError:
+                continue  # only the table's quantities are required
 
     def _environment_failures(self) -> list[RuleFailure]:
         if self.env_slot is None:
@@ -695,6 +737,7 @@ class RunEngine:
             if user is None:
                 raise EngineError(f"unknown operator {request.operator!r}")
             pv_id = register_procedure(s, proc)
+            proc.table = with_stored_release(s, proc.table)
             run = Run(
                 procedure_version_id=pv_id,
                 work_order_item_id=request.work_order_item_id,
@@ -779,6 +822,7 @@ class RunEngine:
                     f"(run: version {pv.regulation_table.version}, now: {proc.table.version} "
                     "with different content)"
                 )
+            proc.table = with_stored_release(s, proc.table)
             missing = [slot for slot in proc.roles if slot not in instruments]
             if missing:
                 raise ResumeError(f"resume needs instruments for roles {', '.join(missing)}")

@@ -55,6 +55,7 @@ __all__ = [
     "TableValue",
     "TestPoint",
     "load_regulation_table",
+    "parse_regulation_table",
 ]
 
 _TOP_KEYS = {
@@ -263,10 +264,16 @@ class _Loader:
     def load(self) -> RegulationTable:
         try:
             raw_bytes = self.path.read_bytes()
-            content = raw_bytes.decode("utf-8")
         except FileNotFoundError:
             raise self.fail("", "file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
+            raise self.fail("", f"cannot read: {exc}") from None
+        return self.parse(raw_bytes)
+
+    def parse(self, raw_bytes: bytes) -> RegulationTable:
+        try:
+            content = raw_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise self.fail("", f"cannot read: {exc}") from None
         try:
             data = tomllib.loads(content)
@@ -377,3 +384,13 @@ def load_regulation_table(path: str | Path) -> RegulationTable:
     Raises :class:`RegulationTableError` naming the file and the key.
     """
     return _Loader(Path(path)).load()
+
+
+def parse_regulation_table(content: str | bytes, name: str) -> RegulationTable:
+    """Validate a regulation table given as text (e.g. as stored in the database).
+
+    ``name`` stands for the file in messages and in :attr:`RegulationTable.path`.
+    Raises :class:`RegulationTableError` naming ``name`` and the key.
+    """
+    raw = content.encode("utf-8") if isinstance(content, str) else content
+    return _Loader(Path(name)).parse(raw)

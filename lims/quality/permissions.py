@@ -31,6 +31,7 @@ class Permission(StrEnum):
     MANAGE_STANDARDS = "manage_standards"
     RECORD_INTERMEDIATE_CHECK = "record_intermediate_check"
     MANAGE_REFERENCE_MATERIALS = "manage_reference_materials"
+    RELEASE_REGULATION_TABLE = "release_regulation_table"
     USE_REFERENCE_MATERIALS = "use_reference_materials"
     RECORD_FINDING = "record_finding"
     RECORD_PROFICIENCY = "record_proficiency"
@@ -64,6 +65,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.MANAGE_STANDARDS,
             P.RECORD_INTERMEDIATE_CHECK,
             P.MANAGE_REFERENCE_MATERIALS,
+            P.RELEASE_REGULATION_TABLE,
             P.USE_REFERENCE_MATERIALS,
             P.RECORD_FINDING,
             P.RECORD_PROFICIENCY,

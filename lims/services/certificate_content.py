@@ -187,6 +187,7 @@ def _row(result: Result, where: str) -> ResultRow:
         value = _round_significant(value)
     absolute_u = _quantity(v, "expanded_uncertainty")
     reading_place = _place_of(absolute_u, reference if reference is not None else point)
+    point = _round_reading(point, reading_place, digits=4)
     reference = _round_reading(reference, reading_place)
     indication = _round_reading(indication, reading_place)
     return ResultRow(
@@ -222,10 +223,10 @@ def _place_of(u: Any | None, like: Any | None) -> int | None:
     return int(round_significant(magnitude, 2, RoundingMode.UP).as_tuple().exponent)
 
 
-def _round_reading(q: Any | None, place: int | None) -> Any | None:
+def _round_reading(q: Any | None, place: int | None, digits: int = 6) -> Any | None:
     if q is None:
         return None
-    return _round_significant(q, 6) if place is None else _round_at(q, place)
+    return _round_significant(q, digits) if place is None else _round_at(q, place)
 
 
 def _repeatability_rows(results: Sequence[Result]) -> list[ResultRow]:

@@ -48,7 +48,10 @@ class ElementalAnalyzerCal(Procedure):
     title_en = "Calibration of C/H/N/S elemental analyzers"
     kind = ServiceKind.CALIBRATION
     regulation = "JJF 1321-2011"
-    roles: ClassVar[dict[str, str]] = {"analyzer": "elemental_analyzer"}
+    roles: ClassVar[dict[str, str]] = {
+        "analyzer": "elemental_analyzer",
+        "env": "environment_monitor",
+    }
     parameters = (
         Parameter("acetanilide_rm", "乙酰苯胺标准物质 Acetanilide CRM tag", None, "RM-ACET-01"),
         Parameter("sulfanilamide_rm", "磺胺标准物质 Sulfanilamide CRM tag", None, "RM-SULF-01"),

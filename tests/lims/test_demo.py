@@ -65,7 +65,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         env=clean_env(home, COLUMNS="250"),
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=900,
     )
     db = Database(f"sqlite:///{target / 'lims.sqlite3'}")
     try:
@@ -297,3 +297,45 @@ def test_key_figure_of_a_calibration_is_the_largest_error_with_its_u() -> None:
     ]
     assert key_figure(results) == "max |E| 0.45 µmol/mol (P80: U = 0.8 µmol/mol)"
     assert key_figure([]) == "—"
+
+
+_TYPE_OF_ITEM = {
+    ("verification", True): "verification_certificate",
+    ("verification", False): "nonconformity_notice",
+    ("calibration", True): "calibration_certificate",
+    ("calibration", False): "calibration_certificate",
+}
+
+
+def test_demo_ends_with_signed_issued_certificates(demo: Demo) -> None:
+    from lims.models import Certificate, CertificateStatus, Signature
+    from lims.services.certificates import verify_certificate_file
+
+    assert demo.code == 0, demo.err
+    with demo.db.read() as s:
+        # The demo's own runs come first (another test adds a run of its own later).
+        runs = s.scalars(select(Run).order_by(Run.id).limit(len(PROCEDURE_IDS))).all()
+        assert len(runs) == len(PROCEDURE_IDS)
+        for run in runs:
+            cert = s.scalars(select(Certificate).where(Certificate.run_id == run.id)).one()
+            item = s.get(WorkOrderItem, run.work_order_item_id)
+            assert item is not None
+            verdicts = s.scalars(select(Result.verdict).where(Result.run_id == run.id)).all()
+            passed = not any(v in (Verdict.FAIL, Verdict.UNDETERMINED) for v in verdicts)
+            assert cert.type.value == _TYPE_OF_ITEM[(item.service.value, passed)], run.id
+            assert cert.status is CertificateStatus.ISSUED
+            signers = s.scalars(
+                select(Signature.meaning)
+                .where(Signature.certificate_id == cert.id)
+                .order_by(Signature.id)
+            ).all()
+            assert [m.value for m in signers] == ["performed", "reviewed", "approved"]
+            pdf = demo.data_dir / "certificates" / f"{cert.number}.pdf"
+            dcc = demo.data_dir / "certificates" / f"{cert.number}.xml"
+            assert str(pdf) in demo.out
+            assert str(dcc) in demo.out
+            # A run on the simulated bench is marked so on the certificate.
+            assert cert.content["simulated"] is True
+            for path in (pdf, dcc):
+                result = verify_certificate_file(demo.db, path.read_bytes(), str(path))
+                assert result.ok, result.summary()
