@@ -9,30 +9,39 @@ GUI drains the queue on a timer, so the GUI thread never waits for an instrument
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import inspect
+import os
 import queue
 import re
+import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from drivers.bench import BenchConfig, load_bench
-from lims.cli.run_cmd import bench_instruments, bench_parameters, default_standards
+from pint import DimensionalityError
+
+from drivers.bench import BenchConfig, load_bench, open_instruments
+from lims.calc.errors import from_fiducial
+from lims.cli.run_cmd import bench_parameters, default_standards
 from lims.db import Database
 from lims.engine import (
     Event,
     Procedure,
+    ReadingTaken,
     RunEngine,
     RunHandle,
     RunRequest,
     bench_auto_answerer,
     discover_procedures,
 )
+from lims.engine.engine import with_stored_release
 from lims.engine.rules import (
     check_operator,
     check_reference_material,
@@ -45,6 +54,8 @@ from lims.models.users import User
 from lims.quality.permissions import Permission, require
 from lims.services.work_orders import InterruptedRun
 from lims.units import ureg
+from ui.readings import PlotPoint, plot_value
+from ui.sim_process import SimProcess
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,11 @@ class BenchPlan:
     checks: list[CheckLine] = field(default_factory=list)
     #: The unit of the item's range: readings of its dimension are plotted, in it.
     plot_unit: str | None = None
+    #: The item's range in ``plot_unit`` (the plot's fixed vertical extent).
+    plot_range: tuple[float, float] | None = None
+    #: The stability band: half the allowed spread in ``plot_unit``, over how many samples.
+    band_halfwidth: float | None = None
+    band_samples: int = 20
     #: Set when this plan continues an interrupted run.
     resume_run_id: int | None = None
 
@@ -80,6 +96,56 @@ class BenchPlan:
     def ready(self) -> bool:
         """True when every preflight check passed."""
         return all(c.ok for c in self.checks)
+
+
+#: How much lower than the GUI the run's threads and the simulated bench are scheduled
+#: (Linux "nice" increment): the bench's work waits a little, the window never does.
+BACKGROUND_NICE = 5
+
+
+def lower_thread_priority(increment: int = BACKGROUND_NICE) -> None:
+    """Schedule the calling thread (and the threads it starts) below the GUI (Linux)."""
+    if sys.platform != "linux":
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):  # not permitted: run at the normal priority
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+
+
+@dataclass(frozen=True)
+class PlotSetup:
+    """What the live plot needs from the item and the regulation table."""
+
+    unit: str | None = None
+    range: tuple[float, float] | None = None
+    band_halfwidth: float | None = None
+    band_samples: int = 20
+
+
+def plot_setup(table: Any, eq: Any) -> PlotSetup:
+    """The plot's unit and range from the item; the stability band from the table.
+
+    The band is the table's ``stability_spread`` (absolute, or %FS of the item's span)
+    over ``stability_window / sampling_interval`` samples; absent limits mean no band.
+    """
+    unit = eq.range_unit
+    if unit is None or eq.range_max is None:
+        return PlotSetup(unit)
+    low = eq.range_min or 0.0
+    span = ureg.Quantity(eq.range_max - low, unit)
+    half: float | None = None
+    samples = 20
+    try:
+        spread = table.limits["stability_spread"].value
+        if spread.dimensionality == ureg.Quantity(1, "percent_FS").dimensionality:
+            spread = from_fiducial(spread, span)
+        half = float(spread.to(unit).magnitude) / 2
+        window = table.limits["stability_window"].value
+        interval = table.limits["sampling_interval"].value
+        samples = max(2, round(float((window / interval).to("").magnitude)))
+    except (KeyError, AttributeError, DimensionalityError):
+        pass  # this table has no stability band in the plot's unit
+    return PlotSetup(unit, (low, float(eq.range_max)), half, samples)
 
 
 def _procedure(cls: type[Procedure], raw: Mapping[str, str]) -> Procedure:
@@ -156,13 +222,13 @@ def plan_run(db: Database, actor: User, item_id: int, bench_path: Path, today: d
             raise ValueError(f"work-order item {item_id} does not exist")
         procedure_id = item.procedure_id
         eq = item.equipment
-        plot_unit = eq.range_unit
         span = None
         if eq.range_max is not None and eq.range_unit:
             span = ureg.Quantity(eq.range_max - (eq.range_min or 0.0), eq.range_unit)
         s.expunge(item)
-    cls = registry.get(procedure_id)
-    table = _procedure(cls, {}).table
+        cls = registry.get(procedure_id)
+        table = with_stored_release(s, _procedure(cls, {}).table)
+        setup = plot_setup(table, eq)
     params = bench_parameters(db, cls, table, bench, item, span)
     proc = _procedure(cls, params)
     standards = default_standards(db, bench)
@@ -180,7 +246,10 @@ def plan_run(db: Database, actor: User, item_id: int, bench_path: Path, today: d
         materials=materials,
         steps=[(st.name, st.title) for st in proc.steps()],
         checks=checks,
-        plot_unit=plot_unit,
+        plot_unit=setup.unit,
+        plot_range=setup.range,
+        band_halfwidth=setup.band_halfwidth,
+        band_samples=setup.band_samples,
     )
 
 
@@ -192,13 +261,14 @@ def plan_resume(
     bench = load_bench(bench_path)
     cls = discover_procedures().get(run.procedure_id)
     proc = _procedure(cls, run.parameters)
-    plot_unit = None
-    if run.item_id is not None:
-        with db.read() as s:
-            item = s.get(WorkOrderItem, run.item_id)
-            plot_unit = item.equipment.range_unit if item is not None else None
+    setup = PlotSetup()
+    with db.read() as s:
+        table = with_stored_release(s, proc.table)
+        item = s.get(WorkOrderItem, run.item_id) if run.item_id is not None else None
+        if item is not None:
+            setup = plot_setup(table, item.equipment)
     checks = _preflight(
-        db, actor, run.procedure_id, proc.table, bench, run.standards, run.materials, today
+        db, actor, run.procedure_id, table, bench, run.standards, run.materials, today
     )
     names = [st.name for st in proc.steps()]
     if run.last_completed_step is not None and run.last_completed_step not in names:
@@ -218,9 +288,31 @@ def plan_resume(
         materials=list(run.materials),
         steps=[(st.name, st.title) for st in proc.steps()],
         checks=checks,
-        plot_unit=plot_unit,
+        plot_unit=setup.unit,
+        plot_range=setup.range,
+        band_halfwidth=setup.band_halfwidth,
+        band_samples=setup.band_samples,
         resume_run_id=run.run_id,
     )
+
+
+@contextmanager
+def bench_instruments(bench: BenchConfig) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Connect the bench's instruments; a simulated bench is served by a child process."""
+    sim: SimProcess | None = None
+    if bench.simulated:
+        sim = SimProcess(Path(bench.path), bench.time_scale).start()
+    try:
+        opened = dict(open_instruments(bench, sim.addresses if sim else None))
+        try:
+            yield opened, sim
+        finally:
+            for inst in opened.values():
+                with contextlib.suppress(Exception):  # best effort: the run has ended
+                    inst.close()
+    finally:
+        if sim is not None:
+            sim.stop()
 
 
 class BenchSession:
@@ -246,7 +338,7 @@ class BenchSession:
         self.auto = auto
         self.time_scale = time_scale
         self.run_date = run_date
-        self.events: queue.SimpleQueue[Event | BaseException] = queue.SimpleQueue()
+        self.events: queue.SimpleQueue[Event | PlotPoint | BaseException] = queue.SimpleQueue()
         self.handle: RunHandle | None = None
         self.final_status: RunStatus | None = None
         self._started = threading.Event()
@@ -257,6 +349,7 @@ class BenchSession:
         self._thread.start()
 
     def _run(self) -> None:
+        lower_thread_priority()  # the engine's run and writer threads inherit it
         try:
             bench: BenchConfig = load_bench(self.plan.bench_path)
             if self.time_scale is not None:
@@ -301,10 +394,10 @@ class BenchSession:
                         auto_answer=auto,
                         time_scale=bench.time_scale,
                         run_date=self.run_date,
-                        subscribers=[self.events.put],
+                        subscribers=[self._publish],
                     )
                 else:
-                    self.handle = engine.start(request, subscribers=[self.events.put])
+                    self.handle = engine.start(request, subscribers=[self._publish])
                 self._started.set()
                 while (status := self.handle.wait(0.1)) is None:
                     pass
@@ -313,6 +406,15 @@ class BenchSession:
             self.events.put(exc)
         finally:
             self._started.set()
+
+    def _publish(self, ev: Event) -> None:
+        """Queue an event for the GUI; a reading goes as a plot point in the plot's unit."""
+        if isinstance(ev, ReadingTaken):
+            y = plot_value(ev.value, self.plan.plot_unit)
+            if y is not None:
+                self.events.put(PlotPoint(ev.quantity, ev.seq, y))
+            return
+        self.events.put(ev)
 
     def wait_started(self, timeout_s: float = 30.0) -> bool:
         """Block until the run has a handle (or failed to start); for tests and shutdown."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Protocol
 
 from PySide6.QtCore import QSettings, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QWidget
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QShowEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QWidget
 
 from ui.context import AppContext
 from ui.i18n import Lang, set_language, tr, translator
 from ui.login import ChangePasswordDialog
 from ui.views.bench import BenchView
+from ui.views.history import HistoryView
+from ui.views.regulation import RegulationView
+from ui.views.review import ReviewView
 from ui.views.standards import StandardsView
 from ui.views.work_orders import WorkOrdersView
 
@@ -41,11 +44,18 @@ class MainWindow(QMainWindow):
         self.standards = StandardsView(ctx)
         self.work_orders = WorkOrdersView(ctx)
         self.bench = BenchView(ctx)
+        self.regulation = RegulationView(ctx)
+        self.review = ReviewView(ctx)
+        self.history = HistoryView(ctx)
+        self.bench.drafted.connect(self._drafted)
         self.bench.recovery_offered.connect(lambda _n: self.tabs.setCurrentWidget(self.bench))
         self.views: list[tuple[str, QWidget]] = [
             ("tab.standards", self.standards),
             ("tab.work_orders", self.work_orders),
             ("tab.bench", self.bench),
+            ("tab.review", self.review),
+            ("tab.history", self.history),
+            ("tab.regulation", self.regulation),
         ]
         for _key, view in self.views:
             self.tabs.addTab(view, "")
@@ -61,8 +71,11 @@ class MainWindow(QMainWindow):
         state = self.settings.value("state")
         if state is not None:
             self.restoreState(state)
+        self._splitters_restored = False
         tab = self.settings.value("tab", 0)
         self.tabs.setCurrentIndex(int(tab) if str(tab).isdigit() else 0)  # type: ignore[call-overload]
+        self._loaded: set[int] = set()
+        self.tabs.currentChanged.connect(self._tab_shown)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -109,9 +122,26 @@ class MainWindow(QMainWindow):
         self.retranslate()
 
     def refresh_all(self) -> None:
-        """Reload every view's data (on worker threads)."""
-        for _key, view in self.views:
-            view.refresh()  # type: ignore[attr-defined]
+        """Load the shown view's data, and the bench's (it offers interrupted runs).
+
+        The other views load when first shown, so the window is usable sooner.
+        """
+        self._loaded = {self.tabs.currentIndex()}
+        self.views[self.tabs.currentIndex()][1].refresh()  # type: ignore[attr-defined]
+        if self.bench is not self.tabs.currentWidget():
+            self._loaded.add(self.tabs.indexOf(self.bench))
+            self.bench.refresh()
+
+    def _tab_shown(self, index: int) -> None:
+        if self.ctx.user is not None and index >= 0 and index not in self._loaded:
+            self._loaded.add(index)
+            self.views[index][1].refresh()  # type: ignore[attr-defined]
+
+    def _drafted(self, number: str) -> None:
+        """Show the new draft in the review queue, where it is signed."""
+        self.tabs.setCurrentWidget(self.review)
+        self.review.pending_select = number
+        self.review.refresh()
 
     def change_password(self) -> None:
         """Open the change-password dialog."""
@@ -119,16 +149,32 @@ class MainWindow(QMainWindow):
         self.passwd_dialog.open()
 
     def save_layout(self) -> None:
-        """Remember the window geometry, toolbars/docks and the current tab."""
+        """Remember the window geometry, toolbars/docks, the current tab and splitter sizes."""
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("state", self.saveState())
         self.settings.setValue("tab", self.tabs.currentIndex())
+        for splitter in self._splitters():
+            self.settings.setValue(f"splitter/{splitter.objectName()}", splitter.saveState())
         self.settings.sync()
+
+    def _splitters(self) -> list[QSplitter]:
+        """The views' named splitters (their sizes are part of the layout)."""
+        return [w for w in self.findChildren(QSplitter) if w.objectName()]
 
     def log_out(self) -> None:
         """Forget the user and tell the application (which shows the login and closes this)."""
         self.ctx.user = None
         self.logged_out.emit()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
+        """Restore the splitters' sizes once the window is laid out."""
+        super().showEvent(event)
+        if not self._splitters_restored:
+            self._splitters_restored = True
+            for splitter in self._splitters():
+                state = self.settings.value(f"splitter/{splitter.objectName()}")
+                if state is not None:
+                    splitter.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         """Remember the layout when the window closes (a run still going is aborted)."""

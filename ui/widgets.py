@@ -7,6 +7,19 @@ from collections.abc import Sequence
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QWidget
 
+from lims.units import UnitParseError, parse_unit
+
+
+def short_unit(unit: str | None) -> str:
+    """A stored unit as people write it (``micromole / mole`` → ``µmol/mol``)."""
+    if not unit:
+        return ""
+    try:
+        return f"{parse_unit(unit):~P}".replace("percent_FS", "%FS")
+    except UnitParseError:
+        return unit
+
+
 #: Background colours of due dates.
 RED = QColor("#f4b4b4")
 AMBER = QColor("#ffd98a")
@@ -74,3 +87,11 @@ def fill_table(
             item = QTableWidgetItem("" if value is None else str(value))
             table.setItem(r, c, item)
     table.resizeColumnsToContents()
+
+
+def drop_export_menu(plot: QWidget) -> None:
+    """Remove pyqtgraph's "Export..." context action (its dialog is English only)."""
+    scene = plot.scene()  # type: ignore[attr-defined]
+    for action in getattr(scene, "contextMenu", []):
+        action.setParent(None)  # out of the widget tree now; freed with the list
+    scene.contextMenu = []

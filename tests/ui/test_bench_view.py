@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
 from pytestqt.qtbot import QtBot
 
 from lims.config import Settings
@@ -25,6 +23,7 @@ from lims.security import PasswordPolicy
 from lims.services.demo import DEMO_USERS
 from lims.services.work_orders import status_board
 from tests.ui.conftest import log_in, settle
+from tests.ui.latency import LatencyProbe
 from ui.app import LimsApp
 from ui.main_window import MainWindow
 from ui.views.bench import BenchView, PromptDialog
@@ -95,18 +94,8 @@ def test_gas_analyzer_run_with_prompts_and_latency(
     )
     assert view.start_button.isEnabled()
 
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    sampler = QTimer()
-    sampler.setInterval(5)
-    sampler.timeout.connect(tick)
-    sampler.start()
+    probe = LatencyProbe()
+    probe.start()
     view.auto.setChecked(False)  # every prompt is a dialog for the operator
     view.start_run(time_scale=FAST)
     answered: list[str] = []
@@ -128,7 +117,7 @@ def test_gas_analyzer_run_with_prompts_and_latency(
                 dlg.value.setText(f"21.5 {p.unit}")
             dlg.submit()
             answered.append(p.key)
-    sampler.stop()
+    probe.stop()
     view.drain()
     assert view.status is RunStatus.COMPLETED, view.status_reason
     assert refused_once
@@ -142,14 +131,9 @@ def test_gas_analyzer_run_with_prompts_and_latency(
     window = view.window()
     window.grab().save(str(screenshot_dir / "bench.png"))
 
-    lat_ms = sorted((g - 0.005) * 1000 for g in gaps[1:])
-    p99 = lat_ms[min(len(lat_ms) - 1, int(0.99 * len(lat_ms)))]
-    print(
-        f"\nGUI event-loop latency during the run ({len(lat_ms)} samples, {view.readings} "
-        f"readings): max {max(lat_ms):.1f} ms, p99 {p99:.1f} ms, median "
-        f"{statistics.median(lat_ms):.1f} ms"
-    )
-    assert len(lat_ms) > 10  # the sampler ran during the run
+    report = probe.report()
+    print(f"\nGUI event-loop latency during the run ({view.readings} readings): {report.line()}")
+    assert report.samples > 10  # the probe ran during the run
 
 
 def test_interrupted_run_offered_and_resumed(

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from lims.cli.main import app
@@ -28,3 +29,27 @@ def test_cli_does_not_import_qt() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_display_detection() -> None:
+    from lims.cli.gui_cmd import display_available
+
+    assert not display_available({"QT_QPA_PLATFORM": "offscreen", "DISPLAY": ":0"})
+    if sys.platform.startswith("linux"):
+        assert display_available({"DISPLAY": ":0"})
+        assert display_available({"WAYLAND_DISPLAY": "wayland-0"})
+        assert not display_available({})
+
+
+def test_open_gui_runs_the_application_on_the_given_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import ui.app
+    from lims.cli.gui_cmd import open_gui
+    from lims.config import Settings, sqlite_url_for
+
+    seen: list[Settings | None] = []
+    monkeypatch.setattr(ui.app, "main", lambda settings=None: seen.append(settings) or 7)
+    demo = Settings(data_dir=tmp_path, database_url=sqlite_url_for(tmp_path))
+    assert open_gui(demo) == 7
+    assert seen == [demo]

@@ -53,7 +53,8 @@ def test_bad_input_refused_inline_then_good_input_saved(
     window = log_in(qtbot, gui, ZHANG.username, ZHANG.password)
     assert isinstance(window, MainWindow)
     qtbot.addWidget(window)
-    window.tabs.setCurrentIndex(1)
+    window.tabs.setCurrentIndex(1)  # a view loads when first shown
+    settle(qtbot, gui.runner)
     view = window.work_orders
     before = _numbers(demo_db)
     assert set(before) == {"WO-DEMO-0001", "WO-DEMO-0002", "WO-DEMO-0003"}

@@ -3,12 +3,13 @@ step progress, operator prompts, pause/resume/abort and the results as they come
 
 from __future__ import annotations
 
+import gc
 import queue
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -34,7 +35,6 @@ from lims.engine.events import (
     Event,
     Message,
     PromptRequested,
-    ReadingTaken,
     ResultRecorded,
     StateChanged,
     StepFinished,
@@ -47,28 +47,23 @@ from lims.units import UnitParseError, parse_quantity
 from ui.context import AppContext
 from ui.i18n import tr
 from ui.paths import bench_files
-from ui.widgets import GREEN, RED, MessageLine, fill_table
+from ui.readings import PlotPoint
+from ui.widgets import GREEN, RED, MessageLine, fill_table, short_unit
 
 if TYPE_CHECKING:  # the bench machinery is imported on a worker thread at first use
     from ui.bench_session import BenchPlan, BenchSession
+    from ui.live_plot import LivePlot
 
-#: Points kept per curve of the live plot.
-MAX_POINTS = 2000
-_COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f")
-
-
-def _magnitude(value: Any) -> float | None:
-    try:
-        return float(value.magnitude) if hasattr(value, "magnitude") else float(value)
-    except (TypeError, ValueError):
-        return None
+#: How often the run's events are drawn (10 Hz), and the most work one tick may do.
+DRAIN_INTERVAL_MS = 100
+DRAIN_BUDGET_S = 0.015
 
 
 def _show_value(v: Any) -> str:
     if isinstance(v, dict) and set(v) >= {"value", "unit"}:
-        return f"{v['value']:.6g} {v['unit']}"
+        return f"{v['value']:.6g} {short_unit(v['unit'])}"
     if hasattr(v, "magnitude"):
-        return f"{v:.6g~P}"
+        return f"{v:.6g~P}".replace("percent_FS", "%FS")
     return str(v)
 
 
@@ -121,6 +116,8 @@ class BenchView(QWidget):
 
     #: Emitted when interrupted runs of the user are found (offered for recovery).
     recovery_offered = Signal(int)
+    #: Emitted with the number of the certificate drafted from the finished run.
+    drafted = Signal(str)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -130,10 +127,8 @@ class BenchView(QWidget):
         self.session: BenchSession | None = None
         self.prompt_dialog: PromptDialog | None = None
         self.results: list[ResultRecorded] = []
-        self.curves: dict[str, tuple[Any, list[float], list[float]]] = {}
         self.status: RunStatus | None = None
         self.status_reason = ""
-        self.readings = 0
 
         self.item = QComboBox()
         self.item.setObjectName("bench_item")
@@ -151,6 +146,10 @@ class BenchView(QWidget):
         self.resume_button.clicked.connect(self.resume)
         self.abort_button = QPushButton()
         self.abort_button.clicked.connect(self.abort)
+        self.draft_button = QPushButton()
+        self.draft_button.setObjectName("draft")
+        self.draft_button.clicked.connect(self.draft_certificate)
+        self.drafted_run: int | None = None
         top = QHBoxLayout()
         self.item_label, self.bench_label = QLabel(), QLabel()
         for w in (self.item_label, self.item, self.bench_label, self.bench, self.auto):
@@ -163,6 +162,7 @@ class BenchView(QWidget):
             self.pause_button,
             self.resume_button,
             self.abort_button,
+            self.draft_button,
         ):
             controls.addWidget(b)
         controls.addStretch(1)
@@ -183,20 +183,21 @@ class BenchView(QWidget):
         lv.addWidget(self.checks_box, 1)
         lv.addWidget(self.steps_box, 1)
 
-        self.plot = pg.PlotWidget()
-        self.plot.setBackground("w")
-        self.plot.showGrid(x=True, y=True, alpha=0.3)
-        self.plot.addLegend(offset=(10, 10))
+        self._live: LivePlot | None = None  # built at first use (pyqtgraph)
+        self.plot_placeholder = QGroupBox()
         self.results_box = QGroupBox()
         self.results_table = QTableWidget()
         self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         QVBoxLayout(self.results_box).addWidget(self.results_table)
         right = QSplitter()
-        right.setOrientation(pg.QtCore.Qt.Orientation.Vertical)
-        right.addWidget(self.plot)
+        right.setObjectName("bench_plot_split")
+        right.setOrientation(Qt.Orientation.Vertical)
+        right.addWidget(self.plot_placeholder)
+        self.right_split = right
         right.addWidget(self.results_box)
 
         split = QSplitter()
+        split.setObjectName("bench_split")
         split.addWidget(left)
         split.addWidget(right)
         split.setSizes([420, 860])
@@ -226,10 +227,31 @@ class BenchView(QWidget):
         layout.addWidget(self.message)
 
         self.timer = QTimer(self)
-        self.timer.setInterval(50)
+        self.timer.setInterval(DRAIN_INTERVAL_MS)
         self.timer.timeout.connect(self.drain)
         self._update_buttons()
         self.retranslate()
+
+    @property
+    def readings(self) -> int:
+        """How many readings the live plot has received in this run."""
+        return self._live.readings if self._live is not None else 0
+
+    @property
+    def curves(self) -> list[str]:
+        """The quantities plotted in this run."""
+        return list(self._live.curves) if self._live is not None else []
+
+    @property
+    def live(self) -> LivePlot:
+        """The live plot (created when first needed: plotting loads at first use)."""
+        if self._live is None:
+            from ui.live_plot import LivePlot
+
+            self._live = LivePlot()
+            self.right_split.replaceWidget(0, self._live)
+            self.plot_placeholder.deleteLater()
+        return self._live
 
     def retranslate(self) -> None:
         """Set every text in the current language."""
@@ -241,10 +263,14 @@ class BenchView(QWidget):
         self.pause_button.setText(tr("bench.pause"))
         self.resume_button.setText(tr("bench.resume"))
         self.abort_button.setText(tr("bench.abort"))
+        self.draft_button.setText(tr("bench.draft"))
         self.checks_box.setTitle(tr("bench.checklist"))
         self.steps_box.setTitle(tr("bench.steps"))
         self.results_box.setTitle(tr("bench.results"))
-        self.plot.setTitle(tr("bench.readings"))
+        if self._live is not None:
+            self._live.retranslate()
+        else:
+            self.plot_placeholder.setTitle(tr("bench.readings"))
         self.recovery_box.setTitle(tr("bench.recovery"))
         self.recovery_label.setText(tr("bench.recovery_text"))
         self.recover_button.setText(tr("bench.recover"))
@@ -367,7 +393,7 @@ class BenchView(QWidget):
             self.steps.addItem(f"○ {title} ({name})")
         self.progress.setRange(0, len(plan.steps))
         self.progress.setValue(0)
-        self.plot.setLabel("left", plan.plot_unit or "")
+        self.live.reset(plan.plot_unit, plan.plot_range, plan.band_halfwidth, plan.band_samples)
         self.auto.setEnabled(plan.simulated)
         self._update_buttons()
 
@@ -384,10 +410,15 @@ class BenchView(QWidget):
             return
         self.results.clear()
         self._show_results()
-        self.plot.clear()
-        self.curves.clear()
-        self.readings = 0
+        self.live.reset(
+            self.plan.plot_unit,
+            self.plan.plot_range,
+            self.plan.band_halfwidth,
+            self.plan.band_samples,
+        )
         from ui.bench_session import BenchSession  # loaded already by the preflight
+
+        gc.freeze()  # what the preflight loaded stays: no full collection walks it mid-run
 
         self.session = BenchSession(
             self.ctx.db,
@@ -402,21 +433,26 @@ class BenchView(QWidget):
         self._update_buttons()
 
     def drain(self) -> None:
-        """Take the events that arrived since the last tick and draw them."""
+        """Take the events that arrived since the last tick and draw them.
+
+        At most :data:`DRAIN_BUDGET_S` of work per tick: what is left waits for the next
+        tick, so a burst of readings never holds the GUI thread.
+        """
         session = self.session
         if session is None:
             return
-        touched = False
-        while True:
+        deadline = time.perf_counter() + DRAIN_BUDGET_S
+        while time.perf_counter() < deadline:
             try:
                 ev = session.events.get_nowait()
             except queue.Empty:
                 break
-            self._on_event(ev)
-            touched = True
-        if touched:
-            for curve, xs, ys in self.curves.values():
-                curve.setData(xs, ys)
+            if isinstance(ev, PlotPoint):
+                self.live.add(ev)
+            else:
+                self._on_event(ev)
+        if self._live is not None:
+            self._live.redraw()
         if not session.running and session.events.empty():
             self.timer.stop()
             self._update_buttons()
@@ -424,20 +460,6 @@ class BenchView(QWidget):
     def _on_event(self, ev: Event | BaseException) -> None:
         if isinstance(ev, BaseException):
             self.message.error(str(ev))
-        elif isinstance(ev, ReadingTaken):
-            y = self._plot_value(ev.value)
-            if y is None:
-                return
-            self.readings += 1
-            key = ev.quantity
-            if key not in self.curves:
-                pen = pg.mkPen(_COLOURS[len(self.curves) % len(_COLOURS)], width=1.5)
-                self.curves[key] = (self.plot.plot([], [], pen=pen, name=key), [], [])
-            _c, xs, ys = self.curves[key]
-            xs.append(float(ev.seq))
-            ys.append(y)
-            if len(xs) > MAX_POINTS:
-                del xs[0], ys[0]
         elif isinstance(ev, StepStarted):
             self._mark_step(ev.index - 1, "▶")
         elif isinstance(ev, StepFinished):
@@ -459,16 +481,6 @@ class BenchView(QWidget):
             self.prompt_dialog.open()
         elif isinstance(ev, Message) and ev.level != "info":
             self.message.error(ev.text)
-
-    def _plot_value(self, value: Any) -> float | None:
-        """The reading in the item's unit, or None when it is of another dimension."""
-        unit = self.plan.plot_unit if self.plan is not None else None
-        if unit is None or not hasattr(value, "units"):
-            return _magnitude(value) if unit is None else None
-        try:
-            return float(value.to(unit).magnitude)
-        except Exception:  # another dimension (a time, a temperature): not on this plot
-            return None
 
     def _mark_step(self, row: int, mark: str) -> None:
         item = self.steps.item(row)
@@ -506,6 +518,47 @@ class BenchView(QWidget):
         self.pause_button.setEnabled(running and self.status is RunStatus.RUNNING)
         self.resume_button.setEnabled(running and self.status is RunStatus.PAUSED)
         self.abort_button.setEnabled(running)
+        self.draft_button.setEnabled(
+            not running
+            and self.status is RunStatus.COMPLETED
+            and self.finished_run_id is not None
+            and self.finished_run_id != self.drafted_run
+            and self.ctx.user is not None
+            and can(self.ctx.user, Permission.SIGN_PERFORMED)
+        )
+
+    @property
+    def finished_run_id(self) -> int | None:
+        """The id of the run this view last watched, once it has ended."""
+        session = self.session
+        if session is None or session.running or session.handle is None:
+            return None
+        return session.handle.run_id
+
+    def draft_certificate(self) -> None:
+        """Draft the certificate of the completed run (worker thread)."""
+        run_id = self.finished_run_id
+        if run_id is None or self.status is not RunStatus.COMPLETED:
+            return
+        db, actor, today = self.ctx.db, self.ctx.actor, self.ctx.today()
+        self.draft_button.setEnabled(False)
+
+        def work() -> str:
+            from lims.services.certificates import draft_certificate
+
+            return draft_certificate(db, actor, run_id, today=today).number
+
+        def done(number: str) -> None:
+            self.drafted_run = run_id
+            self.message.info(f"{tr('bench.drafted')}: {number}")
+            self._update_buttons()
+            self.drafted.emit(number)
+
+        def failed(exc: Exception) -> None:
+            self.message.error(str(exc))
+            self._update_buttons()
+
+        self.ctx.runner.submit(work, done, failed)
 
     def pause(self) -> None:
         """Ask the run to hold at its next safe point."""

@@ -4,9 +4,9 @@ intermediate-check control chart, out-of-service actions, reference-material sto
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date
+from typing import TYPE_CHECKING
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,11 +36,13 @@ from lims.quality.standards import (
     return_to_service,
     take_out_of_service,
 )
-from lims.units import UnitParseError, parse_unit
 from ui.context import AppContext
 from ui.dialogs import ReasonDialog
 from ui.i18n import tr
-from ui.widgets import MessageLine, due_colour, fill_table
+from ui.widgets import MessageLine, due_colour, fill_table, short_unit
+
+if TYPE_CHECKING:
+    from ui.control_chart import ControlChartWidget
 
 #: A horizon long enough to list every standard and material with its due date.
 _ALL_DAYS = 365 * 100
@@ -101,16 +103,6 @@ class StandardDetail:
     history: list[CertificateRow]
     charts: list[ControlChart] = field(default_factory=list)
     chart_problems: list[str] = field(default_factory=list)
-
-
-def short_unit(unit: str | None) -> str:
-    """A stored unit as people write it (``micromole / mole`` → ``µmol/mol``)."""
-    if not unit:
-        return ""
-    try:
-        return f"{parse_unit(unit):~P}"
-    except UnitParseError:
-        return unit
 
 
 def load_overview(
@@ -208,52 +200,6 @@ def load_detail(db: Database, actor: User, tag: str) -> StandardDetail:
         )
 
 
-def _stamp(day: date) -> float:
-    return datetime.combine(day, time(12), tzinfo=timezone.utc).timestamp()  # noqa: UP017
-
-
-class ControlChartWidget(pg.PlotWidget):  # type: ignore[misc]
-    """A Shewhart individuals chart: deviations, centre, ±2s, ±3s and the acceptance limit."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, axisItems={"bottom": pg.DateAxisItem()})
-        self.setBackground("w")
-        self.showGrid(x=True, y=True, alpha=0.3)
-        self.addLegend(offset=(10, 10))
-        self.chart: ControlChart | None = None
-
-    def show_chart(self, chart: ControlChart | None) -> None:
-        """Draw ``chart`` (or clear the plot)."""
-        self.clear()
-        self.chart = chart
-        if chart is None:
-            return
-        xs = [_stamp(p.performed_on) for p in chart.points]
-        ys = [p.deviation for p in chart.points]
-        lo, hi = min(xs), max(xs)
-
-        def hline(y: float, colour: str, name: str, style: Qt.PenStyle) -> None:
-            pen = pg.mkPen(colour, width=1.5, style=style)
-            self.plot([lo, hi], [y, y], pen=pen, name=name or None)
-
-        hline(chart.centre, "#1565c0", "中心线 centre", Qt.PenStyle.SolidLine)
-        hline(chart.upper_warning, "#ef8f00", "警戒限 ±2s warning", Qt.PenStyle.DashLine)
-        hline(chart.lower_warning, "#ef8f00", "", Qt.PenStyle.DashLine)
-        hline(chart.upper_control, "#c62828", "控制限 ±3s control", Qt.PenStyle.SolidLine)
-        hline(chart.lower_control, "#c62828", "", Qt.PenStyle.SolidLine)
-        if chart.acceptance is not None:
-            hline(chart.acceptance, "#2e7d32", "允许限 acceptance", Qt.PenStyle.DotLine)
-            hline(-chart.acceptance, "#2e7d32", "", Qt.PenStyle.DotLine)
-        brushes = [
-            pg.mkBrush("#c62828" if (p.out_of_control or not p.passed) else "#1565c0")
-            for p in chart.points
-        ]
-        self.plot(xs, ys, pen=pg.mkPen("#455a64", width=1), name="偏差 deviation")
-        self.addItem(pg.ScatterPlotItem(xs, ys, size=9, brush=brushes, pen=None))
-        self.setLabel("left", f"偏差 deviation ({short_unit(chart.unit)})")
-        self.setTitle(f"{chart.standard_tag} · {chart.quantity}")
-
-
 class StandardsView(QWidget):
     """The standards table with detail, and the reference-material stock."""
 
@@ -302,12 +248,12 @@ class StandardsView(QWidget):
         self.chart_box = QGroupBox()
         self.chart_choice = QComboBox()
         self.chart_choice.currentIndexChanged.connect(self._chart_chosen)
-        self.chart = ControlChartWidget()
+        self._chart: ControlChartWidget | None = None  # built at first use (pyqtgraph)
         self.chart_message = QLabel()
         self.chart_message.setWordWrap(True)
         cv = QVBoxLayout(self.chart_box)
         cv.addWidget(self.chart_choice)
-        cv.addWidget(self.chart, 1)
+        self.chart_layout = cv
         cv.addWidget(self.chart_message)
         right = QWidget()
         rv = QVBoxLayout(right)
@@ -316,6 +262,7 @@ class StandardsView(QWidget):
         rv.addWidget(self.chart_box, 2)
 
         split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("standards_split")
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(0, 1)
@@ -331,6 +278,16 @@ class StandardsView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.inner)
         self.retranslate()
+
+    @property
+    def chart(self) -> ControlChartWidget:
+        """The control chart (created when first needed: plotting loads at first use)."""
+        if self._chart is None:
+            from ui.control_chart import ControlChartWidget
+
+            self._chart = ControlChartWidget()
+            self.chart_layout.insertWidget(1, self._chart, 1)
+        return self._chart
 
     # -- texts -------------------------------------------------------------------------
     def retranslate(self) -> None:
@@ -475,7 +432,8 @@ class StandardsView(QWidget):
         if d is None:
             self.info.setText(tr("std.select"))
             fill_table(self.history, [], [])
-            self.chart.show_chart(None)
+            if self._chart is not None:
+                self._chart.show_chart(None)
             return
         reason = f" — {d.status_reason}" if d.status_reason else ""
         self.info.setText(

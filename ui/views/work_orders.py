@@ -240,6 +240,7 @@ class WorkOrdersView(QWidget):
         bv.addWidget(self.refresh_button)
 
         split = QSplitter()
+        split.setObjectName("work_orders_split")
         split.addWidget(scroll)
         split.addWidget(self.board_box)
         split.setStretchFactor(0, 2)

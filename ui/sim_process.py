@@ -1,0 +1,160 @@
+"""The simulated bench served by a child process, so its physics never competes with the
+GUI for the interpreter lock.
+
+The child (``python -m ui.sim_process BENCH.toml [TIME_SCALE]``) starts a
+:class:`drivers.sim.SimulatedBench`, prints one JSON line with the instruments'
+addresses and its control port, and serves until its standard input closes: when the
+application ends, however it ends, the pipe closes and the child stops. The parent side
+is :class:`SimProcess`, which offers ``peek``/``act`` through the control port for the
+automatic answers of a simulated bench.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+#: How much lower than the GUI the child is scheduled (as the run's threads are).
+BACKGROUND_NICE = 5
+#: How long the child may take to start serving.
+START_TIMEOUT_S = 60.0
+
+
+class SimProcessError(RuntimeError):
+    """The simulated bench's child process did not start (its message says why)."""
+
+
+class SimProcess:
+    """A simulated bench served by a child process (use as a context manager)."""
+
+    def __init__(self, bench_path: Path, time_scale: float | None = None) -> None:
+        self.bench_path = bench_path
+        self.time_scale = time_scale
+        self.addresses: dict[str, str] = {}
+        self.control_address = ""
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr: Any = None
+        self._client: Any = None
+
+    def start(self) -> SimProcess:
+        """Start the child and wait until it serves (SimProcessError otherwise)."""
+        command = [sys.executable, "-m", "ui.sim_process", str(self.bench_path)]
+        if self.time_scale is not None:
+            command.append(repr(float(self.time_scale)))
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
+        self._proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        assert self._proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._proc.stdout, selectors.EVENT_READ)
+            ready = sel.select(START_TIMEOUT_S)
+        line = self._proc.stdout.readline() if ready else ""
+        try:
+            info = json.loads(line) if line else {}
+        except json.JSONDecodeError:
+            info = {"error": line.strip()}
+        if "addresses" not in info:
+            why = info.get("error") or self._stderr_tail() or "no answer"
+            self.stop()
+            raise SimProcessError(f"{self.bench_path.name}: simulated bench did not start: {why}")
+        self.addresses = dict(info["addresses"])
+        self.control_address = str(info["control"])
+        from drivers.sim import SimControlClient
+
+        self._client = SimControlClient(self.control_address)
+        return self
+
+    def _stderr_tail(self) -> str:
+        if self._proc is not None:
+            try:
+                self._proc.wait(2)
+            except subprocess.TimeoutExpired:
+                return ""
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
+        return lines[-1] if lines else ""
+
+    def peek(self, instrument: str, observable: str) -> Any:
+        """What the simulator shows a person (see :meth:`SimulatedBench.peek`)."""
+        return self._client.peek(instrument, observable)
+
+    def act(self, instrument: str, action: str, **kwargs: Any) -> Any:
+        """Do what a person would do (see :meth:`SimulatedBench.act`)."""
+        return self._client.act(instrument, action, **kwargs)
+
+    def stop(self) -> None:
+        """Close the control connection and end the child (killed after 10 s)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def __enter__(self) -> SimProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(bench_path: str, time_scale: str | None = None) -> int:
+    """The child: serve the bench until standard input closes; return the exit status."""
+    from drivers.bench import load_bench
+    from drivers.errors import BenchFileError
+    from drivers.sim import SimulatedBench
+
+    if sys.platform == "linux":
+        os.nice(BACKGROUND_NICE)  # below the GUI, like the run's threads
+    try:
+        bench = load_bench(bench_path)
+        if time_scale is not None:
+            bench = dataclasses.replace(bench, time_scale=float(time_scale))
+        sim = SimulatedBench(bench).start()
+    except (BenchFileError, ValueError, OSError) as exc:
+        print(json.dumps({"error": str(exc)}), flush=True)
+        return 2
+    try:
+        print(json.dumps({"addresses": sim.addresses, "control": sim.control_address}), flush=True)
+        sys.stdin.read()  # returns when the parent closes the pipe (or dies)
+    finally:
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (2, 3):
+        print("usage: python -m ui.sim_process BENCH.toml [TIME_SCALE]", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(serve(*sys.argv[1:]))
