@@ -195,12 +195,22 @@ def demo(
         Path | None,
         typer.Option(help="Folder of the simulated bench files (default: examples/benches)."),
     ] = None,
+    headless: Annotated[
+        bool,
+        typer.Option("--headless", help="Run the headless demo even when a display is present."),
+    ] = False,
 ) -> None:
-    """Create a fresh demo lab on an embedded SQLite database, run every procedure of its
-    work orders on the simulated benches, issue signed certificates, and show what it holds."""
+    """Create a fresh demo lab on an embedded SQLite database.
+
+    With a display, open the desktop application on it (its bench view runs the
+    simulated benches). Without one (or with --headless), run every procedure of
+    its work orders on the simulated benches, issue signed certificates, and show
+    what the lab holds.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lims.cli.common import err_console
+    from lims.cli.gui_cmd import display_available, open_gui
     from lims.models import RunStatus
     from lims.services.demo_certificates import IssuedCertificate, issue_demo_certificate
     from lims.services.demo_runs import (
@@ -212,6 +222,9 @@ def demo(
     )
 
     bench_dir = benches or EXAMPLE_BENCHES
+    interactive = not headless and display_available()
+    if interactive:
+        no_runs = True
     if not no_runs:
         check_benches(bench_dir)
     base = load_settings()
@@ -266,6 +279,9 @@ def demo(
         )
     finally:
         db.dispose()
+    if interactive:
+        console.print("opening the desktop application on the demo lab / 打开图形界面")
+        raise typer.Exit(open_gui(s))
     unfinished = [x for x in summaries if x.status != RunStatus.COMPLETED]
     if unfinished:
         names = ", ".join(f"{x.procedure_id} (run {x.run_id} {x.status.value})" for x in unfinished)

@@ -61,7 +61,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     home = tmp_path_factory.mktemp("demo")
     target = home / "lab"
     p = subprocess.run(
-        [str(LIMS), "demo", "--data-dir", str(target)],
+        [str(LIMS), "demo", "--headless", "--data-dir", str(target)],
         env=clean_env(home, COLUMNS="250"),
         capture_output=True,
         text=True,

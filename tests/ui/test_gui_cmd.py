@@ -53,3 +53,27 @@ def test_open_gui_runs_the_application_on_the_given_database(
     demo = Settings(data_dir=tmp_path, database_url=sqlite_url_for(tmp_path))
     assert open_gui(demo) == 7
     assert seen == [demo]
+
+
+def test_demo_opens_the_gui_on_the_demo_lab_when_a_display_is_present(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import lims.cli.gui_cmd as gui_cmd
+    from lims.config import Settings
+    from tests.lims._cli import run_main
+
+    opened: list[Settings] = []
+
+    def fake_open(settings: Settings | None = None) -> int:
+        assert settings is not None
+        opened.append(settings)
+        return 0
+
+    monkeypatch.setattr(gui_cmd, "display_available", lambda env=None: True)
+    monkeypatch.setattr(gui_cmd, "open_gui", fake_open)
+    target = tmp_path / "demo"
+    r = run_main(["demo", "--data-dir", str(target)], {}, monkeypatch, capsys)
+    assert r.code == 0, r.err
+    assert [s.data_dir for s in opened] == [target]
+    assert (target / "lims.sqlite3").is_file()
+    assert "issued certificates" not in r.out  # the runs are done in the application
