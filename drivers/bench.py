@@ -255,6 +255,9 @@ class _Loader:
             raise self.fail(where, f"expected a TCP port number 0-65535, got {value!r}")
         if value:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                # as the simulator binds: a port left in TIME_WAIT by a bench just stopped
+                # is free, a port another program listens on is not
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind(("127.0.0.1", value))
                 except OSError:

@@ -140,6 +140,7 @@ class VisaTransport:
         self.write_termination = write_termination
         self._read_term = read_termination.encode()
         self._backend = backend
+        self._asrl = resource.upper().startswith("ASRL")
         self._rm: Any = None
         self._res: Any = None
         self._lock = threading.Lock()
@@ -155,16 +156,25 @@ class VisaTransport:
                     write_termination=self.write_termination,
                     timeout=max(1, round(self.timeout_s * 1000)),
                 )
-                if self.resource.upper().startswith("ASRL"):
-                    # a late reply to a timed-out query must not answer the next one
-                    with contextlib.suppress(NotImplementedError):  # pyvisa-sim has no flush
-                        self._res.flush(pyvisa.constants.BufferOperation.discard_read_buffer_no_io)
+                self._discard_input(self._res)
             except (pyvisa.Error, OSError, ValueError) as exc:
                 self._res = None
                 raise InstrumentConnectionError(
                     self.instrument, f"cannot open {self.resource}: {exc}", command
                 ) from exc
         return self._res
+
+    def _discard_input(self, res: Any) -> None:
+        """On a serial (ASRL) resource, throw away bytes received but not yet read.
+
+        A reply that arrives after its query timed out must not answer the next query:
+        a serial line has no connection to drop, so the stale line would shift every
+        later reply by one. (pyvisa-py's serial session honours ``discard_read_buffer``
+        only, not the ``..._no_io`` variant; pyvisa-sim has no flush.)
+        """
+        if self._asrl:
+            with contextlib.suppress(NotImplementedError):
+                res.flush(pyvisa.constants.BufferOperation.discard_read_buffer)
 
     def _drop(self) -> None:
         res, self._res = self._res, None
@@ -177,6 +187,7 @@ class VisaTransport:
         with self._lock:
             res = self._connect(command)
             try:
+                self._discard_input(res)
                 res.write(command)
                 raw = res.read_raw()
             except pyvisa.VisaIOError as exc:

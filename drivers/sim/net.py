@@ -13,6 +13,11 @@ bytes on the wire, so every protocol suffers them alike:
   new ones are refused until the fault clears;
 * ``slow_reply`` — replies are delayed by ``delay_s`` wall seconds;
 * ``out_of_range`` — handled by the devices (overrange values / flags).
+
+What the drivers raise, naming instrument and command (see ``examples/benches/README.md``):
+no_reply, slow_reply → InstrumentTimeout; garbage → InstrumentProtocolError (Modbus:
+InstrumentTimeout, the framer discards the garbled frame); drop_connection →
+InstrumentConnectionError; out_of_range → InstrumentOverrange.
 """
 
 from __future__ import annotations

@@ -23,33 +23,37 @@ def serve_forever(path: str | Path, out: TextIO, stop: threading.Event | None = 
     server: exit code 0; 2 if the bench file is refused (its one-line message goes to
     stderr).
     """
-    try:
-        bench = load_bench(path)
-        sim = SimulatedBench(bench)
-        sim.start()
-    except BenchFileError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 2
     done = stop or threading.Event()
     previous: dict[signal.Signals, Any] = {}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         done.set()
 
+    # handlers first: a Ctrl-C while the servers start still stops them and removes the
+    # pseudo-terminal links (a KeyboardInterrupt there would leave them behind)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
     try:
-        print(f"simulated bench {bench.name!r} (time scale {bench.time_scale:g})", file=out)
-        for name, cfg in bench.instruments.items():
-            address = sim.addresses.get(name, "(no data interface)")
-            print(f"{name}\t{cfg.role}\t{cfg.driver}\t{address}", file=out)
-        print(f"control\t{sim.control_address}", file=out)
-        print("ready (Ctrl-C to stop)", file=out, flush=True)
-        while not done.wait(0.2):
-            pass
+        try:
+            bench = load_bench(path)
+            sim = SimulatedBench(bench)
+            sim.start()
+        except BenchFileError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 2
+        try:
+            print(f"simulated bench {bench.name!r} (time scale {bench.time_scale:g})", file=out)
+            for name, cfg in bench.instruments.items():
+                address = sim.addresses.get(name, "(no data interface)")
+                print(f"{name}\t{cfg.role}\t{cfg.driver}\t{address}", file=out)
+            print(f"control\t{sim.control_address}", file=out)
+            print("ready (Ctrl-C to stop)", file=out, flush=True)
+            while not done.wait(0.2):
+                pass
+        finally:
+            sim.stop()
     finally:
-        sim.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("stopped", file=out, flush=True)

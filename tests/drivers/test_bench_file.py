@@ -59,6 +59,27 @@ def test_port_in_use(tmp_path: Path) -> None:
     assert f"instruments.analyzer.port: port {port} is already in use" in msg
 
 
+def test_port_in_time_wait_is_free(tmp_path: Path) -> None:
+    # a bench with a fixed port, stopped after a client was connected, can be served again
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            conn, _ = server.accept()
+            conn.close()  # the server side closes first: its port goes to TIME_WAIT
+            assert client.recv(1) == b""
+    path = tmp_path / "bench.toml"
+    path.write_text(
+        GOOD.replace(
+            'timeout = "0.5 s"\n[instruments.analyzer.sim]',
+            f'timeout = "0.5 s"\nport = {port}\n[instruments.analyzer.sim]',
+        )
+    )
+    assert load_bench(path).instruments["analyzer"].port == port
+
+
 def test_wrong_dimension(tmp_path: Path) -> None:
     msg = refused(tmp_path, GOOD.replace('t90 = "20 s"', 't90 = "20 kg"', 1))
     assert "instruments.analyzer.sim.t90: '20 kg' has the wrong dimension" in msg

@@ -29,6 +29,8 @@ READS: dict[str, tuple[Callable[[Any], Any], str, bool]] = {
     "tester": (lambda d: d.read_voltage(), "MEAS:VOLT?", False),  # VISA TCP
     "load": (lambda d: d.read_current(), "MEAS:CURR?", False),  # VISA ASRL, pty
     "dilutor": (lambda d: d.read_flow(), "'A'", False),  # pyserial, pty
+    "mfc": (lambda d: d.read_flow(), "'A'", False),  # pyserial, pty
+    "ea": (lambda d: d.identify(), "'ID?'", False),  # pyserial, pty (out of range: below)
     "ch4": (lambda d: d.read_concentration(), "concentration", True),  # Modbus TCP
     "standard": (lambda d: d.read_flow(), "flow", True),  # Modbus RTU, pty
     "environment": (lambda d: d.read_pressure(), "pressure", True),  # Modbus TCP
@@ -56,10 +58,18 @@ def recover(read: Callable[[], Any]) -> Any:
     raise AssertionError(f"no recovery: {last}")
 
 
+KINDS = ["no_reply", "garbage", "drop_connection", "slow_reply", "out_of_range"]
+
+
 @pytest.mark.parametrize(
-    "kind", ["no_reply", "garbage", "drop_connection", "slow_reply", "out_of_range"]
+    ("name", "kind"),
+    [
+        (name, kind)
+        for name in READS
+        for kind in KINDS
+        if (name, kind) != ("ea", "out_of_range")  # flagged in result records, tested below
+    ],
 )
-@pytest.mark.parametrize("name", list(READS))
 def test_fault(sim: SimulatedBench, inst: dict[str, Any], name: str, kind: str) -> None:
     read, command, modbus = READS[name]
     driver = inst[name]
@@ -100,3 +110,23 @@ def test_scheduled_fault_expires(bench: Any) -> None:
         assert recover(env.read_pressure).to("kPa").magnitude > 100
         env.close()
         assert open_instruments is not None
+
+
+def test_elemental_out_of_range_result(sim: SimulatedBench, inst: dict[str, Any]) -> None:
+    """A result out of the calibrated range (``OVR``) raises InstrumentOverrange; the next
+    result, after the simulator recovers, is read normally."""
+    ea = inst["ea"]
+    sim.inject_fault("ea", "out_of_range")
+    try:
+        sim.act("ea", "analyze", sample_id="OVR-1", substance="sulfanilamide", mass="2.000 mg")
+        with pytest.raises(InstrumentOverrange) as err:
+            ea.read_result(timeout_s=5.0)
+        assert err.value.instrument == "ea"
+        assert err.value.command == "<result record>"
+        assert b"OVR-1" in err.value.raw
+    finally:
+        sim.clear_fault("ea")
+    sim.act("ea", "analyze", sample_id="OK-1", substance="sulfanilamide", mass="2.000 mg")
+    result = ea.read_result(timeout_s=5.0)
+    assert result.sample_id == "OK-1"
+    assert set(result.fractions) == {"C", "H", "N", "S"}

@@ -241,6 +241,56 @@ def test_modbus_flow_standard() -> None:
     t.assert_consumed()
 
 
+@pytest.mark.parametrize("cls", [ScpiPileTester, ScpiLoad], ids=lambda c: c.__name__)
+def test_scpi_identify(cls: type) -> None:
+    t = ScriptedTransport([("*IDN?", "Acme,X1,42,2.1"), ("*IDN?", "Acme,X1")])
+    d = cls(t, name="dev")
+    assert d.identify() == IDENTITY
+    with pytest.raises(InstrumentProtocolError, match=r"dev: '\*IDN\?'") as err:
+        d.identify()
+    assert err.value.raw == b"Acme,X1"
+    t.assert_consumed()
+
+
+@pytest.mark.parametrize(
+    "cls", [ModbusEnvironmentMonitor, ModbusFlowStandard], ids=lambda c: c.__name__
+)
+def test_modbus_identify(cls: type) -> None:
+    t = ScriptedRegisters([("read", 256, 32, IDENTITY_REGS)])
+    assert cls(t, name="dev").identify() == IDENTITY
+    t.assert_consumed()
+
+
+def test_modbus_flow_standard_status() -> None:
+    t = ScriptedRegisters(
+        [("read_input", 0, 7, [0, 0, 0, 0, 0, 0, 1]), ("read_input", 0, 7, [0, 0, 0, 0, 0, 0, 0])]
+    )
+    s = ModbusFlowStandard(t, name="std")
+    assert s.is_totalizing()
+    assert not s.is_totalizing()
+    t.assert_consumed()
+
+
+def test_alicat_dilutor_identity_flow_and_stuck_valve() -> None:
+    t = ScriptedTransport(
+        [
+            ("A??M*", "A M* Acme X1 42 2.1"),
+            ("AS 0.5000", "A +101.33 +023.50 +0.5012 +0.5010 +0.5000 N2"),
+            ("A", "A +101.33 +023.50 +0.5012 +0.5010 +0.5000 N2"),
+            ("1GO2", None),
+            ("1CP", "Position is = 1"),  # the valve did not move
+        ]
+    )
+    d = AlicatDilutor(t, name="dilutor")
+    assert d.identify() == IDENTITY
+    d.set_flow(ureg.Quantity(500, "mL/min"))
+    assert d.read_flow() == ureg.Quantity(0.501, "L/min")
+    with pytest.raises(InstrumentProtocolError, match="1GO2") as err:
+        d.select_port(2)
+    assert err.value.raw == b"Position is = 1"
+    t.assert_consumed()
+
+
 def test_scripted_transport_catches_wrong_command() -> None:
     t = ScriptedTransport([("MEAS:CONC?", "1")])
     with pytest.raises(AssertionError, match="expected 'MEAS:CONC\\?'"):

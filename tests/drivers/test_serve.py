@@ -1,4 +1,7 @@
-"""``python -m drivers.sim BENCH.toml`` for every example bench: serve, SIGINT, nothing left."""
+"""``lims sim serve BENCH.toml`` for every example bench: serve, Ctrl-C, nothing left.
+
+Also ``python -m drivers.sim`` (the same server without the application) and SIGTERM.
+"""
 
 from __future__ import annotations
 
@@ -27,10 +30,22 @@ def test_all_example_benches_present() -> None:
     } <= names
 
 
-@pytest.mark.parametrize("path", BENCHES, ids=lambda p: p.stem)
-def test_serve_and_interrupt(path: Path) -> None:
+_SCRIPT = Path(sys.executable).with_name("lims")  # the installed console script
+LIMS = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "lims.cli.main"]
+SIM = [sys.executable, "-m", "drivers.sim"]
+
+
+@pytest.mark.parametrize(
+    ("command", "path", "signum"),
+    [
+        *(([*LIMS, "sim", "serve"], path, signal.SIGINT) for path in BENCHES),
+        (SIM, ROOT / "examples" / "benches" / "gas-analyzer.toml", signal.SIGTERM),
+    ],
+    ids=[*(f"lims-{p.stem}-SIGINT" for p in BENCHES), "drivers.sim-gas-analyzer-SIGTERM"],
+)
+def test_serve_and_interrupt(command: list[str], path: Path, signum: signal.Signals) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "drivers.sim", str(path)],
+        [*command, str(path)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -60,7 +75,7 @@ def test_serve_and_interrupt(path: Path) -> None:
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
         for link in links:
             assert os.path.exists(link)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
@@ -76,11 +91,12 @@ def test_serve_and_interrupt(path: Path) -> None:
         assert not os.path.exists(os.path.dirname(link))
 
 
-def test_bad_bench_exit_code(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [[*LIMS, "sim", "serve"], SIM], ids=["lims", "drivers.sim"])
+def test_bad_bench_exit_code(tmp_path: Path, command: list[str]) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("name = \n")
     proc = subprocess.run(
-        [sys.executable, "-m", "drivers.sim", str(bad)],
+        [*command, str(bad)],
         cwd=ROOT,
         capture_output=True,
         text=True,

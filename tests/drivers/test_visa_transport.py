@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import array
+import fcntl
+import os
+import pty
 import socket
+import termios
 import threading
+import tty
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -130,3 +136,39 @@ def test_one_lock_per_query_keeps_replies_with_their_commands(
     finally:
         t.close()
     assert errors == []
+
+
+def _read_line(fd: int) -> bytes:
+    line = b""
+    while not line.endswith(b"\n"):
+        line += os.read(fd, 1)
+    return line
+
+
+def test_serial_resource_discards_a_late_reply_before_the_next_query() -> None:
+    # A serial line has no connection to drop after a timeout: a reply arriving late
+    # must be thrown away before the next query, or every later reply is one behind.
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    t = VisaTransport(f"ASRL{os.ttyname(slave)}::INSTR", instrument="load", timeout_s=2.0)
+    try:
+        t.write("OUTP OFF")  # connects
+        assert _read_line(master) == b"OUTP OFF\n"
+        late = b"+9.000000E+00\n"
+        os.write(master, late)
+        waiting = array.array("i", [0])
+        while waiting[0] < len(late):  # until the late line sits in the port's input queue
+            fcntl.ioctl(slave, termios.FIONREAD, waiting)
+
+        def respond() -> None:
+            command = _read_line(master)
+            os.write(master, b"R:" + command)
+
+        responder = threading.Thread(target=respond, daemon=True)
+        responder.start()
+        assert t.query("MEAS:CURR?") == "R:MEAS:CURR?"
+        responder.join(5)
+    finally:
+        t.close()
+        os.close(master)
+        os.close(slave)
