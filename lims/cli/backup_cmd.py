@@ -10,8 +10,16 @@ import typer
 from lims.cli.common import PasswordOpt, UserOpt, console, database, session_user, settings
 from lims.quality.backup import backup, restore
 
-backup_app = typer.Typer(help="Write a consistent backup of the database and archived files.")
-restore_app = typer.Typer(help="Restore a backup into an EMPTY database and verify it.")
+# Each is a group with no subcommand (so ``lims backup FILE`` works): options may follow FILE.
+_OPTIONS_AFTER_FILE = {"allow_interspersed_args": True}
+backup_app = typer.Typer(
+    help="Write a consistent backup of the database and archived files.",
+    context_settings=_OPTIONS_AFTER_FILE,
+)
+restore_app = typer.Typer(
+    help="Restore a backup into an EMPTY database and verify it.",
+    context_settings=_OPTIONS_AFTER_FILE,
+)
 
 
 @backup_app.callback(invoke_without_command=True)

@@ -1,4 +1,5 @@
-"""``lims users``, ``lims incident``, ``lims pt`` and the reference-material life cycle.
+"""``lims users`` (accounts, authorizations), ``lims incident``, ``lims pt`` and the
+reference-material life cycle.
 
 Every command logs the user in (``--user``, ``--password-file`` or a prompt) and the
 services check the permission; nothing is written when a value is refused.
@@ -22,7 +23,16 @@ from lims.cli.common import (
     session_user,
     settings,
 )
-from lims.quality.accounts import change_password, locked_accounts, unlock_user
+from lims.models.enums import Role
+from lims.quality.accounts import (
+    add_user,
+    authorize,
+    change_password,
+    deactivate_user,
+    failed_attempts,
+    locked_accounts,
+    unlock_user,
+)
 from lims.quality.incidents import CATEGORIES, close_incident, list_incidents, report_incident
 from lims.quality.materials import dispose_material, open_material, record_consumption
 from lims.quality.proficiency import record_proficiency_test
@@ -30,7 +40,8 @@ from lims.services.lab import open_database, policy_from
 from lims.units import parse_quantity
 
 users_app = typer.Typer(
-    help="Accounts: locked accounts, unlock, password change.", no_args_is_help=True
+    help="Accounts: add, authorize, deactivate, locked accounts, unlock, password change.",
+    no_args_is_help=True,
 )
 incident_app = typer.Typer(
     help="Incident log / 故障与纠正措施 (ISO/IEC 17025 7.11.3).", no_args_is_help=True
@@ -43,6 +54,117 @@ rm_life_app = typer.Typer()  # commands added to ``lims rm``
 
 def _day(text: str | None, option: str) -> date:
     return parse_date(text, option) if text else date.today()
+
+
+def _roles(values: list[str]) -> list[Role]:
+    known = {r.value: r for r in Role}
+    out = []
+    for v in values:
+        role = known.get(v.strip().lower())
+        if role is None:
+            raise CliError(f"--role: {v!r} is not one of {', '.join(known)}")
+        out.append(role)
+    return out
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="The new account's user name (ASCII).")],
+    name: Annotated[str, typer.Option(help="Printed name, shown on signatures (e.g. 张伟).")],
+    role: Annotated[list[str], typer.Option(help="A role (repeat for several).")],
+    new_password_file: Annotated[
+        Path, typer.Option(help="File whose first line is the new account's initial password.")
+    ],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    name_en: Annotated[str, typer.Option(help="Printed name in English.")] = "",
+    valid_until: Annotated[
+        str | None, typer.Option(help="Last day the account may be used (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Create an account with its roles (administrator)."""
+    roles = _roles(role)
+    until = parse_date(valid_until, "--valid-until") if valid_until else None
+    new_password = read_password(new_password_file)
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason=f"account {username} created") as s:
+            add_user(
+                s,
+                actor,
+                username,
+                name,
+                new_password,
+                roles,
+                policy_from(settings()),
+                full_name_en=name_en,
+                valid_until=until,
+            )
+    finally:
+        db.dispose()
+    console.print(
+        f"created {username} ({', '.join(sorted(r.value for r in roles))})", highlight=False
+    )
+
+
+@users_app.command("authorize")
+def users_authorize(
+    username: Annotated[str, typer.Argument(help="The account to authorize.")],
+    procedure: Annotated[str, typer.Option(help="Procedure id, e.g. jjg635.")],
+    valid_until: Annotated[str, typer.Option(help="Last valid day (YYYY-MM-DD).")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    valid_from: Annotated[str | None, typer.Option(help="First valid day (default today).")] = None,
+    competence: Annotated[
+        str, typer.Option(help="Number of the certificate of competence (上岗证).")
+    ] = "",
+) -> None:
+    """Authorize a user to perform a procedure between two dates (quality manager)."""
+    start = _day(valid_from, "--valid-from")
+    end = parse_date(valid_until, "--valid-until")
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason=f"authorization of {username} for {procedure}") as s:
+            authorize(s, actor, username, procedure, start, end, competence_certificate=competence)
+    finally:
+        db.dispose()
+    console.print(f"{username} authorized for {procedure} {start} – {end}", highlight=False)
+
+
+@users_app.command("deactivate")
+def users_deactivate(
+    username: Annotated[str, typer.Argument(help="The account to deactivate.")],
+    reason: Annotated[str, typer.Option(help="Why (audited).")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+) -> None:
+    """Deactivate an account: it can no longer log in, sign or run (administrator)."""
+    if not reason.strip():
+        raise CliError("--reason: say why the account is deactivated")
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason=reason) as s:
+            deactivate_user(s, actor, username)
+    finally:
+        db.dispose()
+    console.print(f"deactivated {username}", highlight=False)
+
+
+@users_app.command("failures")
+def users_failures(user: UserOpt, password_file: PasswordOpt = None) -> None:
+    """Failed and refused logins from the audit trail, newest first (quality manager)."""
+    db, actor = session_user(user, password_file)
+    try:
+        with db.read() as s:
+            rows = failed_attempts(s, actor)
+    finally:
+        db.dispose()
+    for r in rows:
+        console.print(
+            f"{r.occurred_at:%Y-%m-%d %H:%M:%S} {r.username:<16} {r.action:<14} {r.why}",
+            highlight=False,
+        )
+    console.print(f"{len(rows)} failed or refused login(s)", highlight=False)
 
 
 @users_app.command("locked")

@@ -10,10 +10,11 @@ import typer
 from sqlalchemy import select
 
 from lims.cli.common import CliError, console, database, parse_date, read_password, settings
-from lims.models import ReferenceMaterial, Role
+from lims.models import ReferenceMaterial
+from lims.quality.materials import receive_material
 from lims.security import AuthenticationError, authenticate
 from lims.services.lab import policy_from
-from lims.services.materials import ReferenceMaterialInput, receive_reference_material
+from lims.services.materials import ReferenceMaterialInput
 from lims.units import parse_quantity
 
 app = typer.Typer(help="Reference materials: receive and list.", no_args_is_help=True)
@@ -74,10 +75,8 @@ def rm_receive(
             except AuthenticationError as exc:
                 failure = exc
             else:
-                if not (actor.has_role(Role.QUALITY_MANAGER) or actor.has_role(Role.ADMINISTRATOR)):
-                    raise CliError(f"{user} is not a quality manager: cannot receive materials")
                 session.info["actor"] = actor
-                receive_reference_material(session, data)
+                receive_material(session, actor, data)  # checks the permission
         if failure is not None:
             raise CliError(str(failure))
     finally:

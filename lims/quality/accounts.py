@@ -1,7 +1,9 @@
-"""Logging in for the command line, password changes, locked accounts and unlocking."""
+"""Logging in for the command line, accounts and authorizations (with their permission
+checks), password changes, locked accounts and unlocking."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -12,9 +14,10 @@ from lims.audit import log_event
 from lims.db import Database
 from lims.db.types import utcnow
 from lims.models.audit import AuditEvent
-from lims.models.users import User
+from lims.models.enums import Role
+from lims.models.users import Authorization, User
 from lims.quality.errors import NotFoundError, QualityError
-from lims.quality.permissions import Permission, require
+from lims.quality.permissions import Permission, permissions_of, require
 from lims.security import (
     AuthenticationError,
     PasswordPolicy,
@@ -23,6 +26,7 @@ from lims.security import (
     password_matches,
 )
 from lims.services.signing_keys import rewrap_credentials
+from lims.services.users import create_user, grant_authorization
 
 
 def login(
@@ -52,6 +56,86 @@ def _user(session: Session, username: str) -> User:
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
     if user is None:
         raise NotFoundError(f"user {username!r} does not exist")
+    return user
+
+
+def add_user(
+    session: Session,
+    actor: User,
+    username: str,
+    full_name: str,
+    password: str,
+    roles: Iterable[Role],
+    policy: PasswordPolicy,
+    *,
+    full_name_en: str = "",
+    valid_until: date | None = None,
+) -> User:
+    """Create an account with its roles (administrators only; the password policy applies)."""
+    require(actor, Permission.MANAGE_USERS)
+    role_list = sorted(set(roles))
+    if not role_list:
+        raise QualityError("--role: an account needs at least one role")
+    if not full_name.strip():
+        raise QualityError("--name: the printed name (shown on signatures) is empty")
+    return create_user(
+        session,
+        username,
+        full_name.strip(),
+        password,
+        role_list,
+        policy,
+        full_name_en=full_name_en,
+        valid_until=valid_until,
+    )
+
+
+def authorize(
+    session: Session,
+    actor: User,
+    username: str,
+    procedure_id: str,
+    valid_from: date,
+    valid_until: date,
+    *,
+    competence_certificate: str = "",
+) -> Authorization:
+    """Authorize a user for one procedure between two dates (quality managers only)."""
+    require(actor, Permission.MANAGE_AUTHORIZATIONS)
+    if not procedure_id.strip():
+        raise QualityError("--procedure: name the procedure")
+    user = _user(session, username)
+    if Permission.RUN_PROCEDURE not in permissions_of(user):
+        roles = ", ".join(sorted(r.value for r in user.role_set)) or "no role"
+        raise QualityError(
+            f"{username} ({roles}) may not run procedures: only technicians are authorized"
+        )
+    return grant_authorization(
+        session,
+        user,
+        procedure_id.strip(),
+        valid_from,
+        valid_until,
+        competence_certificate=competence_certificate,
+        granted_by=actor,
+    )
+
+
+def deactivate_user(session: Session, actor: User, username: str) -> User:
+    """Deactivate an account (it can no longer log in, sign or run; administrators only).
+
+    Accounts are never deleted: their records and signatures keep naming them.
+    """
+    require(actor, Permission.MANAGE_USERS)
+    user = _user(session, username)
+    if user.id == actor.id:
+        raise QualityError("you cannot deactivate your own account")
+    if not user.active:
+        raise QualityError(f"account {username} is deactivated already")
+    if not session.info.get("reason"):
+        raise QualityError("deactivating an account needs a reason")
+    user.active = False
+    session.flush()
     return user
 
 

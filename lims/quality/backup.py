@@ -4,7 +4,8 @@ verified restores (EU GMP Annex 11 §7; ISO/IEC 17025 7.11).
 A backup is a zip file holding one JSON-lines file per table (rows in primary
 key order, read in one snapshot transaction), every archived file under
 ``files/<sha256>``, and ``manifest.json`` with the schema revision, row counts
-and SHA-256 of every entry. A restore goes into an empty database only: it
+and SHA-256 of every entry. Binary columns (signing keys, stored certificate
+PDFs and DCCs) are written as base64 text. A restore goes into an empty database only: it
 checks every hash, inserts every row in one transaction, then verifies the
 audit chain (:func:`lims.audit.verify`) and the row counts before committing,
 and finally stores and re-hashes the files. Nothing is committed when a check
@@ -13,6 +14,8 @@ fails.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import io
 import json
@@ -24,7 +27,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Date, Table, func, select, text
+from sqlalchemy import Connection, Date, LargeBinary, Table, func, select, text
 from sqlalchemy.orm import Session
 
 from lims.audit import jsonable, log_event, verify
@@ -37,7 +40,9 @@ from lims.quality.archive import archive_path, file_sha256, iter_archive, store_
 from lims.quality.errors import QualityError
 from lims.quality.permissions import Permission, require
 
-FORMAT = "carbon-lims-backup/1"
+FORMAT = "carbon-lims-backup/2"
+#: Version 1 wrote binary columns as their hash only (their content was lost).
+_FORMATS = {FORMAT, "carbon-lims-backup/1"}
 _BATCH = 2000
 
 
@@ -52,6 +57,7 @@ class BackupManifest:
     schema_revision: str
     created_at: str
     backend: str
+    format: str = FORMAT
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, int] = field(default_factory=dict)
 
@@ -59,7 +65,7 @@ class BackupManifest:
         """The manifest as JSON text."""
         return json.dumps(
             {
-                "format": FORMAT,
+                "format": self.format,
                 "schema_revision": self.schema_revision,
                 "created_at": self.created_at,
                 "backend": self.backend,
@@ -77,9 +83,10 @@ class BackupManifest:
             raw = json.loads(data)
         except ValueError as exc:
             raise BackupError(f"{where}: manifest.json is not JSON") from exc
-        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        if not isinstance(raw, dict) or raw.get("format") not in _FORMATS:
             raise BackupError(f"{where}: not a carbon-lims backup (format {FORMAT} expected)")
         return cls(
+            format=str(raw["format"]),
             schema_revision=str(raw["schema_revision"]),
             created_at=str(raw["created_at"]),
             backend=str(raw["backend"]),
@@ -92,11 +99,23 @@ def _tables() -> list[Table]:
     return list(Base.metadata.sorted_tables)
 
 
+def _binary_columns(table: Table) -> set[str]:
+    return {c.name for c in table.columns if isinstance(c.type, LargeBinary)}
+
+
 def dump_rows(conn: Connection, table: Table) -> Iterator[dict[str, Any]]:
-    """Every row of ``table`` in primary-key order, as canonical JSON values."""
+    """Every row of ``table`` in primary-key order, as JSON values (bytes as base64)."""
+    binary = _binary_columns(table)
     query = select(table).order_by(*table.primary_key.columns)
     for row in conn.execute(query.execution_options(yield_per=_BATCH)).mappings():
-        yield {k: jsonable(v) for k, v in row.items()}
+        yield {
+            k: (
+                base64.b64encode(bytes(v)).decode("ascii")
+                if k in binary and v is not None
+                else jsonable(v)
+            )
+            for k, v in row.items()
+        }
 
 
 def _row_line(row: dict[str, Any]) -> bytes:
@@ -173,13 +192,23 @@ class RestoreReport:
     audit_events: int
 
 
-def _decode(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+def _decode(table: Table, row: dict[str, Any], manifest: BackupManifest) -> dict[str, Any]:
     out = dict(row)
     for col in table.columns:
         value = out.get(col.name)
         if value is None:
             continue
-        if isinstance(col.type, UTCDateTime):
+        if isinstance(col.type, LargeBinary):
+            if manifest.format != FORMAT:
+                raise BackupError(
+                    f"{table.name}.{col.name}: this backup ({manifest.format}) kept only the "
+                    "hash of binary data; it cannot restore it"
+                )
+            try:
+                out[col.name] = base64.b64decode(value, validate=True)
+            except (binascii.Error, TypeError) as exc:
+                raise BackupError(f"{table.name}.{col.name}: not base64 data") from exc
+        elif isinstance(col.type, UTCDateTime):
             out[col.name] = datetime.fromisoformat(value)
         elif isinstance(col.type, Date):
             out[col.name] = date.fromisoformat(value)
@@ -271,7 +300,7 @@ def restore(db: Database, archive_dir: Path, source: Path) -> RestoreReport:
                 counts[table.name] = 0
                 with zf.open(f"tables/{table.name}.jsonl") as fh:
                     for line in io.TextIOWrapper(fh, encoding="utf-8"):
-                        batch.append(_decode(table, json.loads(line)))
+                        batch.append(_decode(table, json.loads(line), manifest))
                         if len(batch) >= _BATCH:
                             conn.execute(table.insert(), batch)
                             counts[table.name] += len(batch)

@@ -132,11 +132,13 @@ def recall_list(
     )
     rows = session.execute(
         select(Customer.name, Equipment, Certificate.number, Certificate.valid_until)
-        .join(WorkOrderItem, WorkOrderItem.equipment_id == latest.c.equipment_id)
-        .join(Run, Run.work_order_item_id == WorkOrderItem.id)
+        .select_from(Certificate)
+        .join(Run, Run.id == Certificate.run_id)
+        .join(WorkOrderItem, WorkOrderItem.id == Run.work_order_item_id)
         .join(
-            Certificate,
-            (Certificate.run_id == Run.id) & (Certificate.valid_until == latest.c.valid_until),
+            latest,
+            (latest.c.equipment_id == WorkOrderItem.equipment_id)
+            & (latest.c.valid_until == Certificate.valid_until),
         )
         .join(Equipment, Equipment.id == WorkOrderItem.equipment_id)
         .join(WorkOrder, WorkOrder.id == WorkOrderItem.work_order_id)

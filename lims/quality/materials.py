@@ -1,6 +1,7 @@
 """Reference materials after receipt: opening, consumption, expiry and disposal.
 
-Receipt is :func:`lims.services.materials.receive_reference_material`. Each
+Receipt is :func:`receive_material` (the permission check around
+:func:`lims.services.materials.receive_reference_material`). Each
 event is also kept as an append-only :class:`ReferenceMaterialEvent`. Whether a
 material may be used is :meth:`ReferenceMaterial.usable_on` (expired, below its
 minimum, exhausted or disposed: no).
@@ -20,6 +21,7 @@ from lims.models.quality import ReferenceMaterialEvent
 from lims.models.users import User
 from lims.quality.errors import NotFoundError, QualityError
 from lims.quality.permissions import Permission, require
+from lims.services.materials import ReferenceMaterialInput, receive_reference_material
 from lims.units import UnitParseError, check_dimension, parse_unit
 
 _GONE = {ReferenceMaterialStatus.DISPOSED, ReferenceMaterialStatus.EXHAUSTED}
@@ -50,6 +52,17 @@ def _event(
     )
     session.add(ev)
     return ev
+
+
+def receive_material(
+    session: Session, actor: User, data: ReferenceMaterialInput
+) -> ReferenceMaterial:
+    """Record a received reference material with its certificate data (quality managers)."""
+    require(actor, Permission.MANAGE_REFERENCE_MATERIALS)
+    rm = receive_reference_material(session, data)
+    _event(session, rm, actor, "received", data.received_on, data.certificate_number)
+    session.flush()
+    return rm
 
 
 def open_material(session: Session, actor: User, tag: str, day: date) -> ReferenceMaterial:

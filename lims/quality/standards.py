@@ -180,6 +180,7 @@ def return_to_service(
     session: Session, actor: User, tag: str, reason: str, today: date
 ) -> MeasurementStandard:
     """Put a standard back in service with a reason; every member needs a valid certificate."""
+    require(actor, Permission.MANAGE_STANDARDS)  # refuse before revealing anything
     std = get_standard(session, tag)
     for member in std.members:
         cert = current_certificate(session, member.equipment_id)

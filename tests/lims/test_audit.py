@@ -17,8 +17,8 @@ from sqlalchemy import Connection, func, insert, select, text
 
 from lims.audit import AuditError, append_readings, verify
 from lims.db import Database
-from lims.models import AuditEvent, AuditHead, Customer, Equipment, Reading
-from tests.lims._lab import Lab, build_lab, get_user, reading_rows
+from lims.models import AuditEvent, AuditHead, Certificate, Customer, Equipment, Reading, Result
+from tests.lims._lab import Lab, build_lab, drop_guard, get_user, reading_rows
 from tests.lims.conftest import LabDb, problems_after
 
 LIMS = Path(sys.executable).with_name("lims")
@@ -207,6 +207,18 @@ def _audited_tamper(
             ],
         )
 
+    def copy_row(conn: Connection, model: Any, row_id: int, **changes: Any) -> None:
+        """Insert a plausible copy of a row with a new id (what a forger would do)."""
+        table = model.__table__
+        row = dict(conn.execute(select(table).where(table.c.id == row_id)).mappings().one())
+        conn.execute(insert(table), [{**row, "id": 900, **changes}])
+
+    def delete_certificate(conn: Connection) -> None:
+        drop_guard(conn, "signatures")  # its signature goes too, or the foreign key refuses
+        conn.execute(text("DELETE FROM signatures WHERE certificate_id = :i"), {"i": cert_id})
+        conn.execute(text("DELETE FROM certificates WHERE id = :i"), {"i": cert_id})
+
+    cert_id = lab.certificate_id
     return {
         "event-update": (
             "audit_events",
@@ -256,6 +268,28 @@ def _audited_tamper(
             ),
             f"results {lab.result_id}",
         ),
+        "certificate-delete": (
+            "certificates",
+            delete_certificate,
+            f"certificates {lab.certificate_id}: is missing but audit event",
+        ),
+        "certificate-insert": (
+            "certificates",
+            lambda c: copy_row(
+                c, Certificate, lab.certificate_id, number="CM2026-09999", sequence=9999
+            ),
+            "certificates 900: has no audit event",
+        ),
+        "result-delete": (
+            "results",
+            lambda c: c.execute(text("DELETE FROM results WHERE id = :i"), {"i": lab.result_id}),
+            f"results {lab.result_id}: is missing but audit event",
+        ),
+        "result-insert": (
+            "results",
+            lambda c: copy_row(c, Result, lab.result_id, item="forged item"),
+            "results 900: has no audit event",
+        ),
         "signature-delete": (
             "signatures",
             lambda c: c.execute(
@@ -275,7 +309,11 @@ TAMPER_CASES = [
     "equipment-delete",
     "customer-insert",
     "certificate-update",
+    "certificate-delete",
+    "certificate-insert",
     "result-update",
+    "result-delete",
+    "result-insert",
     "signature-delete",
 ]
 
@@ -336,6 +374,7 @@ def test_verify_detects_and_names_reading_tampering(lab_db: LabDb, case: str) ->
     edit, expected = _reading_tamper(lab)[case]
     problems = problems_after(db, "readings", edit)
     assert any(expected in p for p in problems), problems
+    assert _problems(db) == []  # rolled back: the next case starts intact
 
 
 def test_lims_audit_verify_command(tmp_path: Path) -> None:
@@ -370,3 +409,13 @@ def test_lims_audit_verify_command(tmp_path: Path) -> None:
 def test_equipment_model_is_audited() -> None:
     assert Equipment.__audited__
     assert Customer.__audited__
+
+
+def test_every_table_holding_lab_records_is_audited() -> None:
+    from lims.db.base import Base
+
+    unaudited = sorted(
+        m.class_.__tablename__ for m in Base.registry.mappers if not m.class_.__audited__
+    )
+    # the trail itself, the certificate-number counter, and readings (chained per run instead)
+    assert unaudited == ["audit_events", "audit_head", "certificate_sequences", "readings"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from lims.audit import append_readings
 from lims.db import Database
 from lims.db.base import Base
-from lims.models import Role, User
+from lims.models import LabAuthority, Role, SigningCredential, StoredFile, User
 from lims.quality.archive import archive_path, file_sha256
 from lims.quality.backup import BackupError, backup, dump_rows, restore
 from lims.quality.standards import record_external_certificate
@@ -49,6 +50,34 @@ def _populate(db: Database, archive: Path, tmp: Path) -> None:
                 }
                 for i in range(1, 51)
             ],
+        )
+        # Binary columns: a stored certificate PDF and a user's PKCS#12 signing key.
+        pdf_bytes = b"%PDF-1.7\n\x00\xff\xfe binary \x89PNG\r\n" + bytes(range(256))
+        s.add(
+            StoredFile(
+                sha256=hashlib.sha256(pdf_bytes).hexdigest(),
+                media_type="application/pdf",
+                size=len(pdf_bytes),
+                data=pdf_bytes,
+            )
+        )
+        ca = LabAuthority(
+            common_name="Test Lab CA",
+            certificate_pem="-----BEGIN CERTIFICATE-----\nx\n",
+            encrypted_key_pem="-----BEGIN ENCRYPTED PRIVATE KEY-----\nx\n",
+            fingerprint_sha256="f" * 64,
+        )
+        s.add(ca)
+        s.flush()
+        s.add(
+            SigningCredential(
+                user_id=lab.users[Role.TECHNICIAN].id,
+                authority_id=ca.id,
+                pkcs12=b"0\x82\x0a\x00" + bytes(range(255, -1, -1)),
+                certificate_pem="-----BEGIN CERTIFICATE-----\ny\n",
+                fingerprint_sha256="e" * 64,
+                not_after=datetime(2028, 1, 1, tzinfo=UTC),
+            )
         )
     pdf = tmp / "nim.pdf"
     pdf.write_bytes(b"%PDF-1.7 calibration certificate of EQ-1 \xe6\xa0\x87\n")
@@ -92,6 +121,15 @@ def _round_trip(source: Database, target: Database, tmp_path: Path) -> None:
         if name not in {"audit_events", "audit_head"}:
             assert after[name] == before[name], name
     assert report.rows["readings"] == 50
+    assert report.rows["stored_files"] == 1
+    assert report.rows["signing_credentials"] == 1
+    # binary columns come back byte for byte (not just their hash)
+    with source.read() as s1, target.read() as s2:
+        for model, col in ((StoredFile, "data"), (SigningCredential, "pkcs12")):
+            a = [getattr(r, col) for r in s1.query(model).all()]
+            b = [getattr(r, col) for r in s2.query(model).all()]
+            assert a == b, model
+            assert all(isinstance(x, bytes) and len(x) > 256 for x in b), model
     sha = next(iter(manifest.files))
     assert file_sha256(archive_path(archive_b, sha)) == sha
     assert archive_path(archive_b, sha).read_bytes() == archive_path(archive_a, sha).read_bytes()
@@ -189,3 +227,57 @@ def test_damaged_backup_is_refused(db: Database, tmp_path: Path) -> None:
         assert not (tmp_path / "b").exists()
     finally:
         target.dispose()
+
+
+def test_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from lims.cli.main import app
+    from lims.config import load_settings
+    from lims.db.migrate import upgrade
+    from tests.quality._build import PASSWORD
+
+    src_dir, dst_dir = tmp_path / "src", tmp_path / "dst"
+    src_dir.mkdir()
+    dst_dir.mkdir()
+    src_url = f"sqlite:///{src_dir / 'lims.sqlite3'}"
+    monkeypatch.setenv("LIMS_DATA_DIR", str(src_dir))
+    monkeypatch.setenv("LIMS_DATABASE_URL", src_url)
+    source = Database(src_url)
+    upgrade(source.engine)
+    _populate(source, load_settings().archive_dir, tmp_path)
+    before = _snapshot(source)
+    source.dispose()
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n", encoding="utf-8")
+    runner = CliRunner()
+    file = tmp_path / "b.zip"
+    auth = ["--password-file", str(pw)]
+    out = runner.invoke(app, ["backup", str(file), "--user", "technician", *auth])
+    assert out.exit_code != 0  # administrators only
+    assert "permission denied" in str(out.exception)
+    assert not file.exists()
+    out = runner.invoke(app, ["backup", str(file), "--user", "administrator", *auth])
+    assert out.exit_code == 0, out.output
+    assert "1 files" in out.output
+    # restore into an empty database in another data directory
+    dst_url = f"sqlite:///{dst_dir / 'lims.sqlite3'}"
+    monkeypatch.setenv("LIMS_DATA_DIR", str(dst_dir))
+    monkeypatch.setenv("LIMS_DATABASE_URL", dst_url)
+    out = runner.invoke(app, ["restore", str(file)])
+    assert out.exit_code == 0, out.output
+    assert "restored and verified" in out.output
+    out = runner.invoke(app, ["audit", "verify"])
+    assert out.exit_code == 0, out.output
+    target = Database(dst_url)
+    try:
+        after = _snapshot(target)
+    finally:
+        target.dispose()
+    for name in before:
+        if name not in {"audit_events", "audit_head"}:
+            assert after[name] == before[name], name
+    assert after["audit_events"] == before["audit_events"]
+    (sha,) = [r["file_sha256"] for r in after["external_certificates"]]
+    restored = archive_path(load_settings().archive_dir, sha)
+    assert file_sha256(restored) == sha

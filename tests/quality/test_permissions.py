@@ -7,18 +7,28 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.db import Database
-from lims.models import Role, User
+from lims.models import (
+    EquipmentStatus,
+    ExternalCertificate,
+    ImpactAssessment,
+    Incident,
+    MeasurementStandard,
+    Role,
+    User,
+)
 from lims.quality import accounts, incidents, materials, proficiency, standards, trace
 from lims.quality.audit_review import find_events
 from lims.quality.due import due_list
 from lims.quality.errors import PermissionDenied
-from lims.quality.permissions import Permission, require
+from lims.quality.permissions import Permission, can, require
 from lims.services.materials import ReferenceMaterialInput, receive_reference_material
+from lims.services.users import create_user
 from lims.units import parse_quantity
-from tests.quality._build import SYSTEM, add_standard, build_lab
+from tests.quality._build import PASSWORD, POLICY, SYSTEM, add_standard, build_lab
 
 T = Role.TECHNICIAN
 R = Role.REVIEWER
@@ -32,24 +42,87 @@ DAY = date(2026, 3, 1)
 Op = Callable[[Session, User, str], object]
 
 
-def _rm(s: Session, tag: str) -> None:
-    receive_reference_material(
-        s,
-        ReferenceMaterialInput(
-            tag=tag,
-            gbw_number="GBW08123",
-            name="氮中二氧化碳",
-            component="CO2",
-            certified=parse_quantity("400 umol/mol"),
-            expanded_uncertainty=parse_quantity("4 umol/mol"),
-            coverage_factor=2.0,
-            received_on=date(2026, 1, 1),
-            expires_on=date(2027, 1, 1),
-            cylinder_number=tag,
-            remaining=parse_quantity("10 MPa"),
-            minimum=parse_quantity("1 MPa"),
-        ),
+def _rm_input(tag: str) -> ReferenceMaterialInput:
+    return ReferenceMaterialInput(
+        tag=tag,
+        gbw_number="GBW08123",
+        name="氮中二氧化碳",
+        component="CO2",
+        certified=parse_quantity("400 umol/mol"),
+        expanded_uncertainty=parse_quantity("4 umol/mol"),
+        coverage_factor=2.0,
+        received_on=date(2026, 1, 1),
+        expires_on=date(2027, 1, 1),
+        cylinder_number=tag,
+        remaining=parse_quantity("10 MPa"),
+        minimum=parse_quantity("1 MPa"),
     )
+
+
+def _rm(s: Session, tag: str) -> None:
+    receive_reference_material(s, _rm_input(tag))
+
+
+def _std_out_of_service(s: Session, key: str) -> None:
+    """A standard out of service whose member holds a valid certificate."""
+    std_id, eq_id = add_standard(s, f"STD-{key}", f"EQ-{key}")
+    s.add(
+        ExternalCertificate(
+            equipment_id=eq_id,
+            issuer="NIM",
+            number=f"N-{key}",
+            calibrated_on=date(2026, 1, 5),
+            issued_on=date(2026, 1, 8),
+            valid_until=date(2027, 1, 4),
+        )
+    )
+    std = s.get(MeasurementStandard, std_id)
+    assert std is not None
+    std.status = EquipmentStatus.OUT_OF_SERVICE
+    std.status_reason = "repair"
+
+
+def _first_user_id(s: Session) -> int:
+    return int(s.scalars(select(User.id).order_by(User.id)).first() or 0)
+
+
+def _account(s: Session, key: str) -> None:
+    """A technician account named after the key, locked after failed logins."""
+    user = create_user(s, key.lower(), key, PASSWORD, [Role.TECHNICIAN], POLICY)
+    user.failed_logins = POLICY.lockout_threshold
+    user.locked_at = datetime(2026, 2, 1, tzinfo=UTC)
+
+
+def _incident(s: Session, key: str) -> None:
+    s.add(
+        Incident(
+            occurred_at=datetime(2026, 3, 1, tzinfo=UTC),
+            category="system_failure",
+            title=key,
+            description="x",
+            reported_by_id=_first_user_id(s),
+        )
+    )
+
+
+def _impact(s: Session, key: str) -> None:
+    _setup_std(s, key)
+    s.add(
+        ImpactAssessment(
+            resource_tag=f"STD-{key}",
+            resource_kind="standard",
+            finding=key,
+            found_on=DAY,
+            since=None,
+            opened_by_id=_first_user_id(s),
+            affected={"runs": [], "certificates": []},
+        )
+    )
+
+
+def _id_of(s: Session, model: type[Incident] | type[ImpactAssessment], key: str) -> int:
+    column = Incident.title if model is Incident else ImpactAssessment.finding
+    return int(s.scalars(select(model.id).where(column == key)).one())
 
 
 def _setup_std(s: Session, key: str) -> None:
@@ -141,6 +214,59 @@ OPERATIONS: dict[str, tuple[Callable[[Session, str], None] | None, Op, frozenset
         ),
         ALL - {U},
     ),
+    "close incident": (
+        _incident,
+        lambda s, u, k: incidents.close_incident(s, u, _id_of(s, Incident, k), "restarted"),
+        frozenset({Q}),
+    ),
+    "list incidents": (None, lambda s, u, k: incidents.list_incidents(s, u), ALL),
+    "receive material": (
+        None,
+        lambda s, u, k: materials.receive_material(s, u, _rm_input(f"RM-{k}")),
+        frozenset({Q}),
+    ),
+    "mark expired": (None, lambda s, u, k: materials.mark_expired(s, u, DAY), frozenset({Q})),
+    "back in service": (
+        _std_out_of_service,
+        lambda s, u, k: standards.return_to_service(s, u, f"STD-{k}", "repaired", DAY),
+        frozenset({Q}),
+    ),
+    "calibration history": (
+        _setup_std,
+        lambda s, u, k: standards.calibration_history(s, u, f"STD-{k}"),
+        ALL,
+    ),
+    "reverse trace": (_setup_std, lambda s, u, k: trace.reverse_trace(s, u, f"STD-{k}"), ALL),
+    "close impact record": (
+        _impact,
+        lambda s, u, k: trace.close_impact(s, u, _id_of(s, ImpactAssessment, k), "no effect"),
+        frozenset({Q}),
+    ),
+    "add user": (
+        None,
+        lambda s, u, k: accounts.add_user(
+            s, u, f"new{k.lower()}", "新用户", PASSWORD, [Role.TECHNICIAN], POLICY
+        ),
+        frozenset({D}),
+    ),
+    "authorize for a procedure": (
+        _account,
+        lambda s, u, k: accounts.authorize(
+            s, u, k.lower(), "jjg635", DAY, date(2027, 3, 1), competence_certificate="C-1"
+        ),
+        frozenset({Q}),
+    ),
+    "unlock account": (
+        _account,
+        lambda s, u, k: accounts.unlock_user(s, u, k.lower()),
+        frozenset({D}),
+    ),
+    "deactivate account": (
+        _account,
+        lambda s, u, k: accounts.deactivate_user(s, u, k.lower()),
+        frozenset({D}),
+    ),
+    "failed logins": (None, lambda s, u, k: accounts.failed_attempts(s, u), frozenset({Q, D})),
     "audit review": (None, lambda s, u, k: find_events(s, u), frozenset({Q, D, U})),
     "locked accounts": (None, lambda s, u, k: accounts.locked_accounts(s, u), frozenset({Q, D})),
     "due list": (None, lambda s, u, k: due_list(s, u, DAY), ALL),
@@ -174,6 +300,45 @@ def test_role_matrix_in_services(db: Database) -> None:
     assert wrong == []
     # each refusal names the user and says "permission denied"
     assert all(u in m and "permission denied" in m for u, m in messages)
+
+
+#: Permissions the services check elsewhere (signing, running, releasing tables, backups),
+#: and the roles that hold them.
+OTHER_PERMISSIONS: dict[Permission, frozenset[Role]] = {
+    Permission.RUN_PROCEDURE: frozenset({T}),
+    Permission.SIGN_PERFORMED: frozenset({T}),
+    Permission.SIGN_REVIEWED: frozenset({R}),
+    Permission.SIGN_APPROVED: frozenset({A}),
+    Permission.RELEASE_REGULATION_TABLE: frozenset({Q}),
+    Permission.BACKUP: frozenset({D}),
+    Permission.MANAGE_USERS: frozenset({D}),
+    Permission.MANAGE_AUTHORIZATIONS: frozenset({Q}),
+    Permission.VIEW_RECORDS: ALL,
+}
+
+
+def test_signing_running_and_admin_permissions_by_role(db: Database) -> None:
+    lab = build_lab(db)
+    got = {
+        (p, role): can(user, p, DAY) for p in OTHER_PERMISSIONS for role, user in lab.users.items()
+    }
+    expected = {(p, role): role in roles for p, roles in OTHER_PERMISSIONS.items() for role in Role}
+    assert sorted(k for k in expected if got[k] != expected[k]) == []
+
+
+def test_backup_is_for_administrators_only(db: Database, tmp_path: Path) -> None:
+    from lims.quality.backup import backup
+
+    lab = build_lab(db)
+    for role, user in sorted(lab.users.items()):
+        target = tmp_path / f"{role.value}.zip"
+        if role is D:
+            backup(db, user, tmp_path / "archive", target)
+            assert target.is_file()
+        else:
+            with pytest.raises(PermissionDenied, match="permission denied"):
+                backup(db, user, tmp_path / "archive", target)
+            assert not target.exists()
 
 
 def test_auditor_is_read_only() -> None:
