@@ -360,10 +360,12 @@ def _new_certificate(
     revision: int = 0,
     replaces: Certificate | None = None,
     reason: str | None = None,
+    valid_until: date | None = None,
 ) -> Certificate:
     year = today.year
     number, sequence = next_certificate_number(session, year)
-    valid_until = _valid_until(today, _verification_period(run))
+    if valid_until is None:
+        valid_until = _valid_until(today, _verification_period(run))
     replaced = (
         Replaces(replaces.number, reason or "", replaces.content_sha256)
         if replaces is not None
@@ -526,7 +528,8 @@ def sign_certificate(
                     document_from_record(cert.content), pdf, pdf_file_name=f"{number}.pdf"
                 )
                 cert.dcc_sha256 = _store(session, dcc, "application/xml")
-                cert.issued_at = utcnow()
+                # Issued at the approval signature's time, as its visible appearance shows.
+                cert.issued_at = result.signed_at
                 _supersede_original(cert, number)
                 run = session.get(Run, cert.run_id)
                 if run is not None and run.work_order_item is not None:
@@ -555,7 +558,11 @@ def _supersede_original(cert: Certificate, number: str) -> None:
 def amend_certificate(
     db: Database, actor: User, number: str, reason: str, *, today: date | None = None
 ) -> CertificateInfo:
-    """Draft an amendment: a new number that references and will supersede ``number``."""
+    """Draft an amendment: a new number that references and will supersede ``number``.
+
+    The amendment has its own date of issue but keeps the original's 有效期至: it
+    replaces the document, it does not verify the instrument again.
+    """
     if not (can(actor, Permission.SIGN_APPROVED) or can(actor, Permission.RECORD_FINDING)):
         require(actor, Permission.SIGN_APPROVED)
     if not reason.strip():
@@ -587,6 +594,9 @@ def amend_certificate(
             revision=original.revision + 1,
             replaces=original,
             reason=reason.strip(),
+            # The amendment replaces the document, not the verification: the instrument's
+            # validity still counts from the original issue, never from the amendment.
+            valid_until=original.valid_until,
         )
         return _info(session, cert)
 

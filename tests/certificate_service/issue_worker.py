@@ -1,4 +1,9 @@
-"""Worker process: draft and fully sign certificates for the given runs (concurrency test)."""
+"""Worker process: draft and fully sign certificates for the given runs (concurrency test).
+
+The worker connects and warms up first, prints ``ready`` and waits for a line on
+stdin: the test releases all workers at once, so their drafts (which take the
+numbers) really contend.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,11 @@ from tests.certificate_service.builder import PASSWORDS, POLICY, user
 def main(url: str, run_ids: list[int]) -> None:
     db = Database(url)
     try:
+        drafter = user(db, "zhang")  # connects and loads the models before the start line
+        print("ready", flush=True)
+        sys.stdin.readline()
         for run_id in run_ids:
-            number = draft_certificate(db, user(db, "zhang"), run_id).number
+            number = draft_certificate(db, drafter, run_id).number
             for username, meaning in (
                 ("zhang", Meaning.PERFORMED),
                 ("li", Meaning.REVIEWED),

@@ -103,6 +103,8 @@ def test_chain_per_type(
         assert cert.type.value == expected_type
         assert [sg.meaning.value for sg in sigs] == ["performed", "reviewed", "approved"]
         assert len({sg.signer_id for sg in sigs}) == 3
+        # Issued at the approval signature's (visible) time.
+        assert cert.issued_at == sigs[-1].signed_at
         assert all(sg.content_sha256 == cert.content_sha256 for sg in sigs)
         assert cert.pdf_sha256 == hashlib.sha256(pdf).hexdigest()
         assert cert.dcc_sha256 == hashlib.sha256(dcc).hexdigest()

@@ -57,15 +57,28 @@ def test_eight_processes_issue_gapless_numbers(pg_lab: tuple[str, Database]) -> 
             ],
             cwd=ROOT,
             env=env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for i in range(PROCESSES)
     ]
+    # Start line: every worker has connected and imported everything; release them together.
+    for w in workers:
+        assert w.stdout is not None
+        line = w.stdout.readline()
+        if line.strip() != "ready":
+            w.kill()
+            _out, err = w.communicate()
+            pytest.fail(f"worker did not start: {line!r} {err}")
+    for w in workers:
+        assert w.stdin is not None
+        w.stdin.write("go\n")
+        w.stdin.flush()
     printed: list[str] = []
     for w in workers:
-        out, err = w.communicate(timeout=600)
+        out, err = w.communicate(timeout=600)  # also closes stdin
         assert w.returncode == 0, err
         printed += out.split()
     with db.read() as s:

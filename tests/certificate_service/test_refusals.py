@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from lims.quality.errors import PermissionDenied
 from lims.services.certificates import (
     CertificateWorkflowError,
     amend_certificate,
+    certificate_dcc,
     certificate_info,
     certificate_pdf,
     draft_certificate,
@@ -150,6 +152,26 @@ def test_issued_certificate_is_read_only(lab: Database) -> None:
             )
 
 
+def test_withdrawn_certificate_cannot_come_back_in_plain_sql(lab: Database) -> None:
+    """The status only moves forward: a revoked certificate is never issued again."""
+    number = _issued(lab)
+    with pytest.raises(Exception, match="read-only"), lab.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE certificates SET status = 'draft' WHERE number = :n"), {"n": number}
+        )
+    revoke_certificate(lab, user(lab, "chen"), number, "standard out of tolerance")
+    for status in ("issued", "superseded", "draft"):
+        with pytest.raises(Exception, match="read-only"), lab.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE certificates SET status = :s WHERE number = :n"),
+                {"s": status, "n": number},
+            )
+    with lab.read() as s:
+        cert = s.scalars(select(Certificate).where(Certificate.number == number)).one()
+        assert cert.status is CertificateStatus.REVOKED
+        assert cert.status_reason == "standard out of tolerance"
+
+
 def test_tampered_pdf_fails_verification(lab: Database, tmp_path: Path) -> None:
     number = _issued(lab)
     pdf = certificate_pdf(lab, user(lab, "zhao"), number)
@@ -166,15 +188,56 @@ def test_tampered_pdf_fails_verification(lab: Database, tmp_path: Path) -> None:
     assert "neither a PDF nor a DCC" in garbage.problems[0]
 
 
+def _flip_positions(data: bytes, samples: int) -> list[int]:
+    """Spread positions over the file, plus its first and last bytes."""
+    step = max(1, len(data) // samples)
+    return sorted({*range(0, len(data), step), 1, 2, len(data) - 2, len(data) - 1})
+
+
+def test_flipping_any_byte_of_an_issued_file_fails_with_a_reason(lab: Database) -> None:
+    """What `lims certificate verify` runs, on the issued PDF and DCC with one bit flipped."""
+    number = _issued(lab)
+    viewer = user(lab, "zhao")
+    for kind, data in (
+        ("PDF", certificate_pdf(lab, viewer, number)),
+        ("DCC", certificate_dcc(lab, viewer, number)),
+    ):
+        assert verify_certificate_file(lab, data).ok
+        for pos in _flip_positions(data, 40):
+            tampered = bytearray(data)
+            tampered[pos] ^= 0x01
+            result = verify_certificate_file(lab, bytes(tampered), f"{kind}@{pos}")
+            assert not result.ok, f"{kind}: flip at byte {pos} went unnoticed"
+            assert result.problems, f"{kind}: flip at byte {pos} failed without a reason"
+            assert "INVALID" in result.summary()
+
+
 def test_amendment_supersedes_the_original(lab: Database) -> None:
     original = _issued(lab)
     old_pdf = certificate_pdf(lab, user(lab, "zhao"), original)
     with pytest.raises(CertificateWorkflowError, match="reason"):
         amend_certificate(lab, user(lab, "wang"), original, " ")
-    amendment = amend_certificate(lab, user(lab, "wang"), original, "serial number corrected")
+    # Drafted a month later: the amendment replaces the document, it does not re-verify
+    # the instrument, so its validity (有效期至) stays the original's.
+    amendment = amend_certificate(
+        lab,
+        user(lab, "wang"),
+        original,
+        "serial number corrected",
+        today=date.today() + timedelta(days=30),
+    )
     assert amendment.number != original
     assert amendment.replaces == original
     assert amendment.revision == 1
+    first = certificate_info(lab, user(lab, "zhao"), original)
+    assert first.valid_until is not None
+    assert amendment.valid_until == first.valid_until
+    with lab.read() as s:
+        content = s.scalars(
+            select(Certificate.content).where(Certificate.number == amendment.number)
+        ).one()
+    assert content["dates"]["valid_until"] == first.valid_until.isoformat()
+    assert content["dates"]["issue"] == (date.today() + timedelta(days=30)).isoformat()
     # Until the amendment is issued, the original stands.
     assert certificate_info(lab, user(lab, "zhao"), original).status is CertificateStatus.ISSUED
     with pytest.raises(CertificateWorkflowError, match="already waiting"):
