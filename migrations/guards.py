@@ -72,15 +72,36 @@ CERT_FIXED_COLUMNS_0004 = (
 )
 
 
+def _refused_update(changed: str, forward_only: bool) -> str:
+    """The SQL condition under which an UPDATE of a certificate row is refused."""
+    if not forward_only:
+        return f"OLD.status IN ({_FINAL}) AND ({changed} OR NEW.status NOT IN ({_FINAL}))"
+    # the transitions the application allows (lims.audit): issued -> superseded | revoked,
+    # superseded -> revoked; a revoked certificate keeps its status for good
+    forward = (
+        "NEW.status = OLD.status"
+        " OR (OLD.status = 'issued' AND NEW.status IN ('superseded', 'revoked'))"
+        " OR (OLD.status = 'superseded' AND NEW.status = 'revoked')"
+    )
+    return f"OLD.status IN ({_FINAL}) AND ({changed} OR NOT ({forward}))"
+
+
 def guard_issued_certificates(
-    bind: Connection, fixed_columns: tuple[str, ...] = _CERT_FIXED_COLUMNS
+    bind: Connection,
+    fixed_columns: tuple[str, ...] = _CERT_FIXED_COLUMNS,
+    forward_only: bool = False,
 ) -> None:
-    """Issued certificates: only the status may change (to superseded/revoked); no delete."""
+    """Issued certificates: only the status may change (to superseded/revoked); no delete.
+
+    With ``forward_only`` (revision 0006 on) the status only moves forward, as the
+    application allows it (issued -> superseded | revoked, superseded -> revoked), so
+    plain SQL cannot bring a superseded or revoked certificate back.
+    """
     if bind.dialect.name == "sqlite":
         changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in fixed_columns)
         bind.exec_driver_sql(
             "CREATE TRIGGER certificates_issued_update BEFORE UPDATE ON certificates "
-            f"WHEN OLD.status IN ({_FINAL}) AND ({changed} OR NEW.status NOT IN ({_FINAL})) "
+            f"WHEN {_refused_update(changed, forward_only)} "
             "BEGIN SELECT RAISE(ABORT, 'issued certificates are read-only: amend instead'); END"
         )
         bind.exec_driver_sql(
@@ -101,7 +122,7 @@ def guard_issued_certificates(
             IF TG_OP = 'DELETE' THEN
                 RAISE EXCEPTION 'certificates cannot be deleted';
             END IF;
-            IF OLD.status IN ({_FINAL}) AND ({changed} OR NEW.status NOT IN ({_FINAL})) THEN
+            IF {_refused_update(changed, forward_only)} THEN
                 RAISE EXCEPTION 'issued certificates are read-only: amend instead';
             END IF;
             RETURN NEW;

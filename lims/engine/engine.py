@@ -467,7 +467,10 @@ class _Runner:
             run = s.get(Run, self.run_id)
             assert run is not None
             previous = dict(run.provenance.get("rule_failures", {}))
-        previous.update({f.key: f.reason for f in failures})
+        fresh: set[str] = set()
+        for f in failures:  # several failures of one rule are reported together
+            previous[f.key] = f"{previous[f.key]}; {f.reason}" if f.key in fresh else f.reason
+            fresh.add(f.key)
         self._set_status(RunStatus.REFUSED, reason, rule_failures=previous)
 
     # ---------------------------------------------------------------- main

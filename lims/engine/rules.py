@@ -34,6 +34,7 @@ from lims.models import (
     User,
 )
 from lims.models.enums import RunStatus
+from lims.quality.permissions import Permission, permissions_of
 
 __all__ = [
     "ENVIRONMENT_READERS",
@@ -159,7 +160,8 @@ def check_reference_material(session: Session, tag: str, day: date) -> list[Rule
 def check_operator(
     session: Session, username: str, procedure_id: str, day: date
 ) -> list[RuleFailure]:
-    """The operator exists, is active and not locked, and is authorized for the procedure."""
+    """The operator exists, is active and not locked, holds a role that runs procedures
+    and is authorized for the procedure."""
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
     if user is None:
         return [RuleFailure("operator", f"用户不存在 unknown user {username!r}")]
@@ -171,6 +173,11 @@ def check_operator(
     if user.valid_until is not None and day > user.valid_until:
         out.append(
             RuleFailure("operator", f"账户过期 account {username} expired {user.valid_until}")
+        )
+    if Permission.RUN_PROCEDURE not in permissions_of(user):
+        roles = ", ".join(sorted(r.value for r in user.role_set)) or "no role"
+        out.append(
+            RuleFailure("operator", f"无操作权限 {username} ({roles}) may not run procedures")
         )
     auths = session.scalars(
         select(Authorization).where(

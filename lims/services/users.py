@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from lims.db.types import utcnow
 from lims.models.enums import Role
 from lims.models.users import Authorization, User, UserRole
+from lims.quality.permissions import Permission, permissions_of
 from lims.security import PasswordPolicy, hash_password
 
 
@@ -63,6 +64,9 @@ def grant_authorization(
     """Authorize a technician to perform a procedure between two dates (inclusive)."""
     if valid_until < valid_from:
         raise UserError("an authorization cannot end before it starts")
+    if Permission.RUN_PROCEDURE not in permissions_of(user):
+        roles = ", ".join(sorted(r.value for r in user.role_set)) or "no role"
+        raise UserError(f"{user.username} ({roles}) may not run procedures: not authorized")
     auth = Authorization(
         user_id=user.id,
         procedure_id=procedure_id,

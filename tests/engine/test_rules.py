@@ -23,6 +23,7 @@ from lims.engine import (
 )
 from lims.models import (
     AuditEvent,
+    Authorization,
     Equipment,
     ExternalCertificate,
     IntermediateCheck,
@@ -32,6 +33,7 @@ from lims.models import (
     RuleOverride,
     Run,
     RunStatus,
+    User,
 )
 from tests.engine import fakes
 from tests.engine.conftest import TODAY, start_run
@@ -105,6 +107,18 @@ def test_each_rule_failure_refuses_with_its_reason(lab: Database) -> None:
     _set_rm(lab, "RM-CO2-1000", **old)
     # unauthorized operator (wang is an approver without authorization)
     _expect(lab, "operator", "no authorization for procedure test-gas", operator="wang")
+    # an authorization outlives a change of role: the role is checked at every run
+    with lab.write(actor="test-setup") as s:
+        zhao = s.scalars(select(User).where(User.username == "zhao")).one()  # an auditor
+        s.add(
+            Authorization(
+                user_id=zhao.id,
+                procedure_id="test-gas",
+                valid_from=TODAY - timedelta(days=1),
+                valid_until=TODAY + timedelta(days=30),
+            )
+        )
+    _expect(lab, "operator", "(auditor) may not run procedures", operator="zhao")
     # environment out of range
     inst = fakes.bench(1000.0)
     inst["env"].temperature_c = 27.5
