@@ -41,12 +41,14 @@ from lims.engine import (
     bench_auto_answerer,
     discover_procedures,
 )
-from lims.engine.engine import with_stored_release
+from lims.engine.engine import ENVIRONMENT_ROLE, with_stored_release
 from lims.engine.rules import (
+    check_environment,
     check_operator,
     check_reference_material,
     check_regulation_table,
     check_standard,
+    read_environment,
 )
 from lims.models import WorkOrderItem
 from lims.models.enums import RunStatus
@@ -165,6 +167,31 @@ def _materials(parameters: Mapping[str, str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+def _environment_line(bench: BenchConfig, table: Any, roles: Mapping[str, str]) -> CheckLine:
+    """Read the bench's environment monitor now and check it against the table's limits.
+
+    The engine checks the environment again when the run starts (and records it); this
+    line tells the operator beforehand. Called on a worker thread (it talks to the monitor).
+    """
+    what = "环境条件 environment"
+    limits = table.environment
+    if not limits:
+        return CheckLine(f"{what}: 规程无要求 no limits in the table", True)
+    monitors = [n for n, c in bench.instruments.items() if c.role == ENVIRONMENT_ROLE]
+    if ENVIRONMENT_ROLE not in roles.values() or len(monitors) != 1:
+        return CheckLine(what, False, "无环境监测仪 no environment monitor is bound")
+    name = monitors[0]
+    only_monitor = dataclasses.replace(bench, instruments={name: bench.instruments[name]})
+    try:
+        with bench_instruments(only_monitor) as (opened, _sim):
+            values = read_environment(opened[name], limits)
+    except Exception as exc:  # shown on the checklist: the run cannot start without it
+        return CheckLine(what, False, f"环境读取失败 environment not readable: {exc}")
+    fails = check_environment(values, limits)
+    shown = ", ".join(f"{k} {v:.3g~P}" for k, v in values.items() if v is not None)
+    return CheckLine(f"{what} {shown}", not fails, "; ".join(f.reason for f in fails))
+
+
 def _preflight(
     db: Database,
     actor: User,
@@ -174,8 +201,9 @@ def _preflight(
     standards: list[str],
     materials: list[str],
     today: date,
+    roles: Mapping[str, str],
 ) -> list[CheckLine]:
-    """The engine's rule checks for a run, one line each (environment: checked at start)."""
+    """The engine's rule checks for a run, one line each (the environment read now)."""
     checks: list[CheckLine] = []
     with db.read() as s:
         for tag in standards:
@@ -208,6 +236,7 @@ def _preflight(
             "; ".join(f.reason for f in fails),
         )
     )
+    checks.append(_environment_line(bench, table, roles))
     return checks
 
 
@@ -233,7 +262,9 @@ def plan_run(db: Database, actor: User, item_id: int, bench_path: Path, today: d
     proc = _procedure(cls, params)
     standards = default_standards(db, bench)
     materials = _materials(params)
-    checks = _preflight(db, actor, procedure_id, table, bench, standards, materials, today)
+    checks = _preflight(
+        db, actor, procedure_id, table, bench, standards, materials, today, proc.roles
+    )
     return BenchPlan(
         item_id=item_id,
         procedure_id=procedure_id,
@@ -268,7 +299,7 @@ def plan_resume(
         if item is not None:
             setup = plot_setup(table, item.equipment)
     checks = _preflight(
-        db, actor, run.procedure_id, table, bench, run.standards, run.materials, today
+        db, actor, run.procedure_id, table, bench, run.standards, run.materials, today, proc.roles
     )
     names = [st.name for st in proc.steps()]
     if run.last_completed_step is not None and run.last_completed_step not in names:

@@ -23,7 +23,14 @@ class ControlChartWidget(pg.PlotWidget):  # type: ignore[misc]
         super().__init__(parent, axisItems={"bottom": pg.DateAxisItem()})
         self.setBackground("w")
         self.showGrid(x=True, y=True, alpha=0.3)
-        self.addLegend(offset=(10, 10))
+        # Two rows across the top, on white, above the data (see show_chart for the room).
+        self.addLegend(
+            offset=(10, 5),
+            colCount=3,
+            brush=pg.mkBrush(255, 255, 255, 230),
+            pen=pg.mkPen("#b0bec5"),
+            labelTextColor="#212121",
+        )
         self.setMenuEnabled(False)  # pyqtgraph's menus are English only
         drop_export_menu(self)
         self.chart: ControlChart | None = None
@@ -56,5 +63,11 @@ class ControlChartWidget(pg.PlotWidget):  # type: ignore[misc]
         ]
         self.plot(xs, ys, pen=pg.mkPen("#455a64", width=1), name="偏差 deviation")
         self.addItem(pg.ScatterPlotItem(xs, ys, size=9, brush=brushes, pen=None))
+        levels = [*ys, chart.upper_control, chart.lower_control]
+        if chart.acceptance is not None:
+            levels += [chart.acceptance, -chart.acceptance]
+        low, high = min(levels), max(levels)
+        span = (high - low) or 1.0
+        self.setYRange(low - 0.05 * span, high + 0.45 * span, padding=0)  # room for the legend
         self.setLabel("left", f"偏差 deviation ({short_unit(chart.unit)})")
         self.setTitle(f"{chart.standard_tag} · {chart.quantity}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -49,8 +50,13 @@ def demo_db(lab_settings: Settings) -> Iterator[Database]:
 
 @pytest.fixture(scope="session")
 def screenshot_dir(artifacts_dir: Path) -> Path:
-    """Where the views' screenshots go (printed so a person can find them)."""
-    folder = artifacts_dir / "screenshots"
+    """Where the views' screenshots go (printed so a person can find them).
+
+    ``artifacts/screenshots`` unless ``LIMS_SCREENSHOT_DIR`` names another folder (so that
+    two test runs at once do not overwrite each other's pictures).
+    """
+    chosen = os.environ.get("LIMS_SCREENSHOT_DIR")
+    folder = Path(chosen) if chosen else artifacts_dir / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     print(f"\nscreenshots: {folder}")
     return folder

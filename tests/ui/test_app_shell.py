@@ -90,8 +90,11 @@ def test_language_switch_and_remembered_layout(
     assert window.tabs.tabText(1) == f"{zh} {en}"
     window.switch_language(Lang.EN)
     assert window.tabs.tabText(1) == en
-    window.tabs.setCurrentIndex(1)
     window.resize(1280, 800)
+    window.tabs.setCurrentIndex(1)  # the view loads its board when first shown
+    settle(qtbot, gui.runner)
+    assert window.work_orders.tree.topLevelItemCount() == 3  # the demo's work orders
+    qtbot.wait(50)
     window.grab().save(str(screenshot_dir / "work_orders_english.png"))
     window.switch_language(Lang.ZH)
     assert window.tabs.tabText(1) == zh

@@ -82,6 +82,40 @@ def test_preflight_red_when_a_standard_is_out_of_service(
     assert not view.start_button.isEnabled()
 
 
+def test_preflight_red_when_the_environment_is_outside_the_limits(
+    qtbot: QtBot, gui: LimsApp, demo_db: Database, tmp_path: Path
+) -> None:
+    # The same bench in a damp room: JJG 635's table allows at most 80 % humidity.
+    text = (BENCHES / "gas-analyzer.toml").read_text(encoding="utf-8")
+    assert 'humidity = "45 %"' in text
+    damp = tmp_path / "damp-gas-analyzer.toml"
+    damp.write_text(text.replace('humidity = "45 %"', 'humidity = "92 %"'), encoding="utf-8")
+    window = log_in(qtbot, gui, ZHANG.username, ZHANG.password)
+    assert isinstance(window, MainWindow)
+    qtbot.addWidget(window)
+    view = window.bench
+    view.bench.addItem(damp.name, str(damp))
+    view.select_item(_co2_item(demo_db))
+    view.select_bench(damp.name)
+    view.preflight()
+    settle(qtbot, gui.runner, timeout=60_000)
+    plan = view.plan
+    assert plan is not None
+    bad = [c for c in plan.checks if not c.ok]
+    assert len(bad) == 1, [str(c) for c in plan.checks]
+    assert bad[0].what.startswith("环境条件 environment")
+    assert "humidity" in bad[0].reason
+    assert "80" in bad[0].reason  # the limit is named
+    red = [
+        view.checks.item(i)
+        for i in range(view.checks.count())
+        if view.checks.item(i).background().color() == RED
+    ]
+    assert len(red) == 1
+    assert "humidity" in red[0].text()
+    assert not view.start_button.isEnabled()
+
+
 def test_gas_analyzer_run_with_prompts_and_latency(
     qtbot: QtBot, gui: LimsApp, demo_db: Database, screenshot_dir: Path
 ) -> None:
@@ -93,6 +127,9 @@ def test_gas_analyzer_run_with_prompts_and_latency(
         view.checks.item(i).background().color() == GREEN for i in range(view.checks.count())
     )
     assert view.start_button.isEnabled()
+    env = [c for c in plan.checks if c.what.startswith("环境条件 environment")]
+    assert len(env) == 1
+    assert "temperature" in env[0].what  # read from the bench's monitor at preflight
 
     probe = LatencyProbe()
     probe.start()

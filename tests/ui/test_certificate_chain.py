@@ -19,7 +19,7 @@ from lims.services.demo import DEMO_USERS
 from tests.ui.conftest import log_in, settle
 from tests.ui.test_bench_view import FAST, _co2_item
 from ui.app import LimsApp
-from ui.i18n import Lang
+from ui.i18n import STRINGS, Lang
 from ui.main_window import MainWindow
 from ui.views.review import ReviewView, SignDialog
 
@@ -196,6 +196,7 @@ def test_bench_run_to_issued_certificate_with_three_signatures(
     history.pdf_dialog.close()
     window.grab().save(str(screenshot_dir / "history.png"))
     window.switch_language(Lang.EN)
+    assert history.message.text() == f"1 {STRINGS['history.found'][1]}"  # not left in Chinese
     window.grab().save(str(screenshot_dir / "history_english.png"))
     window.tabs.setCurrentWidget(window.review)
     settle(qtbot, gui.runner, timeout=60_000)

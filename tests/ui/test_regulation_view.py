@@ -55,7 +55,7 @@ def test_values_compare_and_release(
 
     view.select("jjg635", SHIPPED)
     settle(qtbot, gui.runner)
-    assert view.current is not None
+    assert view.current is not None, (view.message.text(), view.selected())
     assert view.current.version == SHIPPED
     marked = [
         view.values.item(r, 0).text()

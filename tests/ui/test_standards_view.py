@@ -156,8 +156,10 @@ def test_standards_view_shows_due_dates_history_chart_and_changes_status(
     sd = (sum((d - mean) ** 2 for d in devs) / (len(devs) - 1)) ** 0.5
     assert chart.upper_control == pytest.approx(mean + 3 * sd)
     window.resize(1280, 800)
+    qtbot.wait(100)  # the chart (created at first use) and the detail laid out
     window.grab().save(str(screenshot_dir / "standards.png"))
     view.inner.setCurrentIndex(1)
+    qtbot.wait(50)
     window.grab().save(str(screenshot_dir / "reference_materials.png"))
     view.inner.setCurrentIndex(0)
 

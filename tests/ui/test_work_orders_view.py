@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from PySide6.QtPrintSupport import QPrintPreviewWidget
 from pytestqt.qtbot import QtBot
 
 from lims.db import Database
@@ -53,6 +54,7 @@ def test_bad_input_refused_inline_then_good_input_saved(
     window = log_in(qtbot, gui, ZHANG.username, ZHANG.password)
     assert isinstance(window, MainWindow)
     qtbot.addWidget(window)
+    window.resize(1280, 800)  # the size of the screenshots, laid out before they are taken
     window.tabs.setCurrentIndex(1)  # a view loads when first shown
     settle(qtbot, gui.runner)
     view = window.work_orders
@@ -92,7 +94,7 @@ def test_bad_input_refused_inline_then_good_input_saved(
     assert view.message.is_error
     settle(qtbot, gui.runner)
     assert _numbers(demo_db) == before  # nothing was saved
-    window.resize(1280, 800)
+    qtbot.wait(50)  # the error lines laid out
     window.grab().save(str(screenshot_dir / "work_orders_refused.png"))
 
     _set(
@@ -121,6 +123,18 @@ def test_bad_input_refused_inline_then_good_input_saved(
     html_text = receipt_html(view.last_saved)
     for text in (expected, "Carbon Emission Monitoring Co.", "CA3000-0099", "jjg635"):
         assert text in html_text
+    view.print_button.click()  # the print preview shows the receipt's page
+    preview = view.preview
+    assert preview is not None
+    qtbot.waitUntil(preview.isVisible)
+    widget = preview.findChild(QPrintPreviewWidget)
+    assert widget is not None
+    widget.updatePreview()
+    assert widget.pageCount() >= 1
+    preview.resize(800, 900)
+    qtbot.wait(50)
+    preview.grab().save(str(screenshot_dir / "work_order_receipt_preview.png"))
+    preview.close()
     pdf = view.export_receipt()
     assert pdf.name == f"{expected}.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")

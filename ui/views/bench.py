@@ -59,6 +59,10 @@ DRAIN_INTERVAL_MS = 100
 DRAIN_BUDGET_S = 0.015
 
 
+#: Background of a result's verdict cell.
+_VERDICT_COLOURS = {"pass": GREEN, "fail": RED}
+
+
 def _show_value(v: Any) -> str:
     if isinstance(v, dict) and set(v) >= {"value", "unit"}:
         return f"{v['value']:.6g} {short_unit(v['unit'])}"
@@ -88,6 +92,7 @@ class PromptDialog(QDialog):
             self.message.error(prompt.error)
         layout.addWidget(self.message)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText(tr("common.ok"))
         buttons.accepted.connect(self.submit)
         layout.addWidget(buttons)
 
@@ -387,10 +392,11 @@ class BenchView(QWidget):
             mark = "✔" if c.ok else "✘"
             line = QListWidgetItem(f"{mark} {c.what}" + ("" if c.ok else f" — {c.reason}"))
             line.setBackground(GREEN if c.ok else RED)
+            line.setToolTip(line.text())  # a long line is cut at the list's edge
             self.checks.addItem(line)
         self.steps.clear()
         for name, title in plan.steps:
-            self.steps.addItem(f"○ {title} ({name})")
+            self.steps.addItem(f"○ {title.replace('percent_FS', '%FS')} ({name})")
         self.progress.setRange(0, len(plan.steps))
         self.progress.setValue(0)
         self.live.reset(plan.plot_unit, plan.plot_range, plan.band_halfwidth, plan.band_samples)
@@ -492,24 +498,31 @@ class BenchView(QWidget):
                 item.setBackground(QColor("#fff3c4"))
 
     def _show_results(self) -> None:
+        # The verdict before the values: the values are long, the verdict must stay in view.
         fill_table(
             self.results_table,
             [
                 tr("bench.col.point"),
                 tr("bench.col.item"),
-                tr("bench.col.values"),
                 tr("bench.col.verdict"),
+                tr("bench.col.values"),
             ],
             [
                 [
                     r.test_point,
                     r.item,
-                    "; ".join(f"{k}={_show_value(v)}" for k, v in r.values.items()),
                     r.verdict,
+                    "; ".join(f"{k}={_show_value(v)}" for k, v in r.values.items()),
                 ]
                 for r in self.results
             ],
         )
+        for row, r in enumerate(self.results):
+            cell = self.results_table.item(row, 2)
+            if r.verdict in _VERDICT_COLOURS:
+                cell.setBackground(_VERDICT_COLOURS[r.verdict])
+            values = self.results_table.item(row, 3)
+            values.setToolTip(values.text().replace("; ", "\n"))
 
     def _update_buttons(self) -> None:
         running = self.session is not None and self.session.running

@@ -115,6 +115,7 @@ class HistoryView(QWidget):
         self.detail: HistoryDetail | None = None
         self.verification: FileVerification | None = None
         self.pdf_dialog: PdfDialog | None = None
+        self._showing_count = False
 
         self.number = QLineEdit()
         self.customer = QLineEdit()
@@ -143,11 +144,13 @@ class HistoryView(QWidget):
             ("to", self.date_to),
             ("status", self.status),
         ]
+        # Two label-field pairs a row: the bilingual labels are long, the fields stay usable.
         for i, (key, widget) in enumerate(fields):
-            form.addWidget(self.labels[key], i // 3, (i % 3) * 2)
-            form.addWidget(widget, i // 3, (i % 3) * 2 + 1)
-        form.addWidget(self.search_button, 0, 6, 2, 1)
-        for column in (1, 3, 5):
+            form.addWidget(self.labels[key], i // 2, (i % 2) * 2)
+            form.addWidget(widget, i // 2, (i % 2) * 2 + 1)
+            widget.setMinimumWidth(widget.fontMetrics().horizontalAdvance("YYYY-MM-DD") + 24)
+        form.addWidget(self.search_button, 0, 4, 3, 1)
+        for column in (1, 3):
             form.setColumnStretch(column, 1)
         self.message = MessageLine()
         self.table = QTableWidget()
@@ -226,6 +229,8 @@ class HistoryView(QWidget):
         self._show_hits()
         self._show_detail()
         self._show_verification()
+        if self._showing_count:  # the count of hits follows the language too
+            self.message.info(f"{len(self.hits)} {tr('history.found')}")
 
     # -- search ------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -235,6 +240,7 @@ class HistoryView(QWidget):
     def criteria(self) -> Criteria | None:
         """The form's criteria, or None after marking each bad field (nothing searched)."""
         bad = False
+        self._showing_count = False  # the message line now says what is wrong, if anything
         dates: list[date | None] = []
         for w in (self.date_from, self.date_to):
             text = w.text().strip()
@@ -274,6 +280,7 @@ class HistoryView(QWidget):
         if c is None:
             return
         self.message.clear_message()
+        self._showing_count = False
         db, user = self.ctx.db, self.ctx.actor
         self.ctx.runner.submit(lambda: search(db, user, c), self._found, self._failed)
 
@@ -282,10 +289,12 @@ class HistoryView(QWidget):
         self.hits = hits
         self._show_hits()
         self.message.info(f"{len(hits)} {tr('history.found')}")
+        self._showing_count = True
         if keep is not None:
             self.select(keep)
 
     def _failed(self, exc: Exception) -> None:
+        self._showing_count = False
         self.message.error(str(exc))
 
     def _show_hits(self) -> None:

@@ -206,7 +206,12 @@ class RegulationView(QWidget):
         """Select a table version (its values then load)."""
         for i, v in enumerate(self.versions):
             if (v.procedure_id, v.version) == (procedure_id, version):
-                self.table.selectRow(i)
+                if self.selected() is v:
+                    # already selected (e.g. kept while the table refilled with its signals
+                    # blocked): Qt emits no change, so load the values here
+                    self._selected()
+                else:
+                    self.table.selectRow(i)
                 return
 
     def _selected(self) -> None:

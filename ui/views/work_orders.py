@@ -119,6 +119,12 @@ def save_receipt(db: Database, actor: User, data: ReceiptInput, today: date) -> 
         return receive_instruments(s, actor, data, today)
 
 
+def _narrow(combo: QComboBox) -> None:
+    """Size a combo box by a short text, not by its longest item (the popup shows them all)."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(12)
+
+
 class _Field:
     """A form field: its widget, its label and the line that shows its error."""
 
@@ -159,6 +165,7 @@ class WorkOrdersView(QWidget):
             if name == "customer_name":
                 combo = QComboBox()
                 combo.setEditable(True)
+                _narrow(combo)  # long customer names must not widen the form
                 combo.setCurrentText("")
                 w: QLineEdit | QComboBox = combo
             else:
@@ -171,6 +178,7 @@ class WorkOrdersView(QWidget):
             if name in ("kind", "procedure_id"):
                 w = QComboBox()
                 w.setEditable(True)
+                _narrow(w)
                 if name == "kind":
                     w.addItems(KINDS)
             elif name == "service":
@@ -210,6 +218,7 @@ class WorkOrdersView(QWidget):
         self.print_button.setEnabled(False)
         self.print_button.clicked.connect(self.preview_receipt)
         self.preview: QPrintPreviewDialog | None = None
+        self._receipt_doc: QTextDocument | None = None
 
         form_page = QWidget()
         fv = QVBoxLayout(form_page)
@@ -524,8 +533,11 @@ class WorkOrdersView(QWidget):
         """Show the receipt in a print preview (print from there)."""
         if self.last_saved is None:
             return
+        # The document is kept: a signal holds only a weak reference to a bound method,
+        # so a temporary document would be collected and the preview left blank.
+        self._receipt_doc = self._receipt_document()
         self.preview = QPrintPreviewDialog(self)
-        self.preview.paintRequested.connect(self._receipt_document().print_)
+        self.preview.paintRequested.connect(self._receipt_doc.print_)
         self.preview.open()
 
     def _refused(self, exc: Exception) -> None:
