@@ -317,14 +317,16 @@ class ChargingPileProcedure(Procedure):
         )
         d0 = ctx.taken[-1]  # the reading enter_value recorded
         pay0 = self._payment(ctx)
+        # after the charge the display cannot show less than before it
+        after = (d0.value.to("kWh"), plausible[1])
         energy = self.table.limit("display_energy").to("kWh")
         duration = (energy / (p["imax"] * p["nominal_voltage"])).to("s")
         e, n, i, u = self._charge(ctx, p["imax"], duration, "display")
         ctx.enter_value(
-            "pile.display_energy", zh, en, like="kWh", plausible=plausible, test_point="display"
+            "pile.display_energy", zh, en, like="kWh", plausible=after, test_point="display"
         )
         d1 = ctx.taken[-1]
-        pay1 = self._payment(ctx)
+        pay1 = self._payment(ctx, at_least=pay0.value)
         used = [d0, pay0, e, n, i, u, d1, pay1]
         std = e.value.to("kWh")
         shown = (d1.value - d0.value).to("kWh")
@@ -387,12 +389,20 @@ class ChargingPileProcedure(Procedure):
             },
         )
 
-    def _payment(self, ctx: StepContext) -> RecordedReading:
+    def _payment(self, ctx: StepContext, at_least: Any = None) -> RecordedReading:
+        def parse(text: str) -> Any:
+            amount = parse_money(text)
+            if at_least is not None and amount < at_least:
+                raise ValueError(
+                    f"{amount:~P} is less than the {at_least:~P} shown before the charge"
+                )
+            return amount
+
         amount = ctx.enter_text(
             "pile.payment_amount",
             "读取充电桩显示的付费金额（元）",
             "Read the payment amount shown on the pile (yuan)",
-            parse=parse_money,
+            parse=parse,
         )
         return ctx.take_reading("payment_amount", amount, source="operator", test_point="payment")
 

@@ -96,8 +96,15 @@ class GasAnalyzerCalibration(Procedure):
             raise ValueError("parameter 'resolution': must be positive and below the span")
         gases = {"zero": parse_gas("zero_gas", parsed["zero_gas"], zero=True)}
         for p in self.table.points:
-            if p.name != "zero":
-                gases[p.name] = parse_gas(f"gas_{p.name}", parsed[f"gas_{p.name}"], zero=False)
+            if p.name == "zero":
+                continue
+            g = parse_gas(f"gas_{p.name}", parsed[f"gas_{p.name}"], zero=False)
+            assert g.certified is not None
+            if g.certified > span:
+                raise ValueError(
+                    f"parameter 'gas_{p.name}': {g.certified:~P} is above the span {span:~P}"
+                )
+            gases[p.name] = g
         parsed["gases"] = gases
         parsed["span"] = span
         rule, tol = parsed.get("decision_rule"), parsed.get("tolerance")
@@ -122,6 +129,11 @@ class GasAnalyzerCalibration(Procedure):
                 ) from None
             if q.magnitude <= 0:
                 raise ValueError("parameter 'tolerance': must be positive")
+            if q >= span:
+                raise ValueError(
+                    f"parameter 'tolerance': ±{q:~P} is not a plausible tolerance on a span "
+                    f"of {span:~P} (it must be below the full scale)"
+                )
             parsed["tolerance"] = abs(q)
         elif tol:
             raise ValueError("parameter 'tolerance' given without a 'decision_rule'")

@@ -104,6 +104,8 @@ class RunOutcome:
     readings: list[tuple[str, str, Any, str]]
     prompts: list[PromptRequested] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    #: (prompt key, simulated seconds just before and just after the answer was formed)
+    answered: list[tuple[str, float, float]] = field(default_factory=list)
 
     def q(self, point: str, item: str, key: str) -> Any:
         v = self.results[(point, item)][key]
@@ -129,6 +131,7 @@ def run_procedure(
     bench = load_bench(bench_path)
     prompts: list[PromptRequested] = []
     messages: list[str] = []
+    answered: list[tuple[str, float, float]] = []
     given: dict[str, int] = {}
 
     def record(event: Event) -> None:
@@ -146,6 +149,12 @@ def run_procedure(
             auto = bench_auto_answerer(bench.auto, sim)
 
             def answer(prompt: PromptRequested) -> Any:
+                before = sim.clock.now()
+                value = _answer(prompt)
+                answered.append((prompt.key, before, sim.clock.now()))
+                return value
+
+            def _answer(prompt: PromptRequested) -> Any:
                 if answers and prompt.key in answers:
                     seq = answers[prompt.key]
                     if not isinstance(seq, list):
@@ -206,4 +215,5 @@ def run_procedure(
             readings,
             prompts,
             messages,
+            answered,
         )

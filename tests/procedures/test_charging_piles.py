@@ -145,7 +145,12 @@ def _check(
     assert out.verdicts[("payment", "payment_error")] == verdicts["payment"]
 
     offset = out.of("clock", "clock_error")[0].to("s").magnitude
-    assert abs(offset - clock) <= 1.0 + 1e-9  # both clocks shown to the second
+    # both clocks shown to the second (±1 s), and the simulated time that ran between the
+    # two readings (the bench runs at time_scale; the reference is read second)
+    _, p_before, p_after = [a for a in out.answered if a[0] == "pile.clock"][-1]
+    _, r_before, r_after = [a for a in out.answered if a[0] == "pile.reference_clock"][-1]
+    lo, hi = r_before - p_after, r_after - p_before
+    assert clock - hi - 1.0 - 1e-6 <= offset <= clock - lo + 1.0 + 1e-6, (offset, lo, hi)
     verdicts["clock"] = _zone(offset, clock_limit, 2 * 1 / math.sqrt(6))
     assert out.verdicts[("clock", "clock_error")] == verdicts["clock"]
     assert out.results[("Imin", "energy_error")]["unverified"]  # currents not verified
@@ -156,6 +161,7 @@ AC_PASS = [(3.2, 0.009), (16.0, 0.005), (32.0, 0.003)]  # the example pile
 AC_FAIL = [(3.2, 0.035), (32.0, 0.030)]
 AC_NEAR = [(3.2, 0.020), (32.0, 0.020)]  # at the class-2 MPE
 AC = {"imax": 7000 / 220, "imin": 6.0, "constant": 1000.0, "mpe": 2.0, "tariff": 1.20}
+DC = {"imax": 80.0, "imin": 8.0, "constant": 100.0, "mpe": 1.0, "tariff": 1.65}
 
 
 def test_ac_pile_passes(sqlite_lab: Database, tmp_path: Path) -> None:
@@ -209,9 +215,42 @@ def test_dc_charger_on_both_backends(db: Database, tmp_path: Path) -> None:
         standards=("STD-EV-001",),
     )
     assert out.status == RunStatus.COMPLETED, out.reason
-    dc = {"imax": 80.0, "imin": 8.0, "constant": 100.0, "mpe": 1.0, "tariff": 1.65}
-    v = _check(out, errors, std_mpe=0.05, clock=-40.0, clock_limit=180.0, **dc)
+    v = _check(out, errors, std_mpe=0.05, clock=-40.0, clock_limit=180.0, **DC)
     assert set(v.values()) == {"pass"}  # -40 s is within 3 min at subsequent verification
+
+
+def test_dc_charger_fails(sqlite_lab: Database, tmp_path: Path) -> None:
+    # class 1 (±1.0 %): +2.5 … +3.0 % everywhere, and the clock 400 s behind (> 3 min)
+    errors = [(10.0, 0.025), (80.0, 0.030)]
+    out = run_procedure(
+        sqlite_lab,
+        Jjg1149DcCharger(),
+        _bench(tmp_path, "dc-charger", errors, -400.0, 6000, "dc-fail"),
+        parameters={"verification": "subsequent"},
+        standards=("STD-EV-001",),
+    )
+    assert out.status == RunStatus.COMPLETED, out.reason
+    v = _check(out, errors, std_mpe=0.05, clock=-400.0, clock_limit=180.0, **DC)
+    assert set(v.values()) == {"fail"}
+
+
+def test_dc_charger_near_limit_undetermined(sqlite_lab: Database, tmp_path: Path) -> None:
+    # a coarse device (MPE 0.6 %) makes U > MPE/3: +1.0 % at the class-1 MPE 1.0 % lies
+    # between MPE − U and MPE + U, so every energy item is undetermined, never a pass
+    errors = [(10.0, 0.010), (80.0, 0.010)]
+    out = run_procedure(
+        sqlite_lab,
+        Jjg1149DcCharger(),
+        _bench(tmp_path, "dc-charger", errors, -40.0, 6000, "dc-near"),
+        parameters={"verification": "subsequent", "standard_mpe": "0.6 %"},
+        standards=("STD-EV-001",),
+    )
+    assert out.status == RunStatus.COMPLETED, out.reason
+    v = _check(out, errors, std_mpe=0.6, clock=-40.0, clock_limit=180.0, **DC)
+    for item in ("Imin", "0.5Imax", "Imax", "display", "payment"):
+        assert v[item] == "undetermined", item
+    assert "pass" not in {out.verdicts[k] for k in out.verdicts if k[0] != "clock"}
+    assert v["clock"] == "pass"
 
 
 def test_operator_entries_with_wrong_unit_or_magnitude_are_refused(
@@ -223,8 +262,9 @@ def test_operator_entries_with_wrong_unit_or_magnitude_are_refused(
         Jjg1148AcPile(),
         _bench(tmp_path, "ac-pile", AC_PASS, 2.5, 3000, "entries"),
         answers={
-            "pile.display_energy": ["12 kg", "5e9 kWh", "3", None, None],
-            "pile.payment_amount": ["12 kWh", "-3", None, None],
+            # after the charge: a display or an amount below the one before is refused
+            "pile.display_energy": ["12 kg", "5e9 kWh", "3", None, "0 kWh", None],
+            "pile.payment_amount": ["12 kWh", "-3", None, "0.00", None],
             "pile.clock": ["yesterday", None],
         },
         standards=("STD-EV-001",),
@@ -235,6 +275,12 @@ def test_operator_entries_with_wrong_unit_or_magnitude_are_refused(
     assert any("pile.display_energy" in e and "plausible" in e for e in errors)
     assert any("pile.display_energy" in e and "missing unit" in e for e in errors)
     assert any("pile.payment_amount" in e and "not an amount" in e for e in errors)
+    d0 = out.of("display", "pile.display_energy")[0]
+    assert d0.to("kWh").magnitude > 0  # the energy tests ran before the display test
+    assert any("pile.display_energy" in e and "0 kWh" in e and "plausible" in e for e in errors), (
+        errors
+    )
+    assert any("pile.payment_amount" in e and "before the charge" in e for e in errors), errors
     assert any("pile.clock" in e and "date and time" in e for e in errors)
     # the refused entries were not recorded: exactly two display readings, two amounts
     assert len(out.of("display", "pile.display_energy")) == 2

@@ -123,6 +123,10 @@ def test_errors_uncertainty_and_statement(outcome: tuple[Stored, dict[str, Any]]
             assert rel == pytest.approx(err / certified * 100, rel=1e-9)
             rsd = stored.q(point, "indication_error", "repeatability").to("percent").magnitude
             assert rsd == pytest.approx(statistics.stdev(means) / statistics.fmean(means) * 100)
+            # std of 3 means of 10 samples: a 4-sigma bound from the injected noise, plus the
+            # residual first-order approach left when the indication was declared stable
+            spread = 4 * p["noise"] / math.sqrt(10) + STABLE_SLOPE * tau
+            assert rsd < spread / ((1 + p["gain"]) * actual + p["offset"]) * 100, point
         verdict = stored.verdicts[(point, "indication_error")]
         if p["rule"] is None:
             assert verdict == "not_stated"
@@ -155,3 +159,38 @@ def test_rule_without_tolerance_or_unknown_rule_is_refused(lab: Database, tmp_pa
             run(lab, "gas-analyzer-cal", bench, ITEM, {"tolerance": "2 %FS"})
     finally:
         set_rule(lab, None)
+
+
+GOOD = {
+    "span": "100 umol/mol",
+    "zero_gas": "RM-N2-0001@1",
+    "gas_P20": "RM-CH4-0020@2; 20 umol/mol; U=0.2 umol/mol; k=2",
+    "gas_P50": "RM-CH4-0050@3; 50 umol/mol; U=0.5 umol/mol; k=2",
+    "gas_P80": "RM-CH4-0080@4; 80 umol/mol; U=0.8 umol/mol; k=2",
+}
+G8 = "ILAC-G8:09/2019-guard-band-U"
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"span": "100 kg"}, "'span'.*wrong dimension"),
+        ({"span": "100"}, "'span'.*missing unit"),
+        ({"span": "-100 umol/mol"}, "'span'.*positive"),
+        ({"resolution": "5 L"}, "'resolution'.*wrong dimension"),
+        ({"resolution": "500 umol/mol"}, "'resolution'.*below the span"),
+        ({"gas_P50": "RM-CH4-0050@3; 50 kg; U=0.5 umol/mol; k=2"}, "'gas_P50'.*dimension"),
+        ({"gas_P80": "RM-CH4-0080@4; 800 umol/mol; U=8 umol/mol; k=2"}, "above the span"),
+        ({"decision_rule": G8, "tolerance": "-2 %FS"}, "'tolerance'.*positive"),
+        ({"decision_rule": G8, "tolerance": "500 %FS"}, "not a plausible tolerance"),
+    ],
+)
+def test_entered_parameters_with_wrong_unit_or_impossible_magnitude_are_refused(
+    patch: dict[str, str], message: str
+) -> None:
+    from procedures.gas_analyzer_cal import GasAnalyzerCalibration
+
+    proc = GasAnalyzerCalibration()
+    assert proc.parse_parameters({**GOOD, "decision_rule": G8, "tolerance": "2 %FS"})
+    with pytest.raises(ValueError, match=message):
+        proc.parse_parameters({**GOOD, **patch})

@@ -231,6 +231,7 @@ def test_unverified_table_values_are_flagged(
     listed = stored.results[("table", "regulation_table")]["unverified_table_values"]
     assert "limits.mpe" in listed
     assert "limits.t90" in listed
+    assert "limits.verification_period" in listed  # 检定周期 not read [U]
     assert stored.results[("table", "regulation_table")]["table_released"] is False
 
 

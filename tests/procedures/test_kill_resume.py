@@ -33,6 +33,8 @@ from tests.procedures.gas_bench import demo_lab, derive, load
 ROOT = Path(__file__).resolve().parents[2]
 RUN_SCALE = 2500.0  # an uninterrupted run lasts ~2.5 s of wall time
 TRIALS = 20
+TRUE_T90_S = 30.0  # t90 of the analyzer in examples/benches/gas-analyzer.toml
+T90_TOLERANCE_S = 15.0
 
 
 class Zygote:
@@ -44,6 +46,9 @@ class Zygote:
             "LIMS_DATABASE_URL": db_url,
             "LIMS_DATA_DIR": str(tmp),
             "PYTHONUNBUFFERED": "1",
+            # a SIGKILLed run cannot remove its simulator's pseudo-terminal links: keep
+            # them inside the test's own directory
+            "TMPDIR": str(tmp),
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.procedures.kill_zygote"],
@@ -163,10 +168,15 @@ def trials(db_url: str, tmp: Path, n: int, seed: int, db: Database | None = None
             errors = point_errors(db, run_id)
             assert set(errors) == set(reference)
             for key, ref in reference.items():
+                if key == "T90":
+                    # A resumed run measures T90 afresh. At this time scale one wall
+                    # millisecond is 2.5 simulated seconds, so scheduler jitter on a busy
+                    # machine moves T90 by ~10 s: compare with the bench's true t90.
+                    assert errors[key] == pytest.approx(TRUE_T90_S, abs=T90_TOLERANCE_S), trial
+                    continue
                 # equal within noise: σ = 1 µmol/mol, means of 30 samples, plus the residual
                 # approach the stability test allows and the coarse sampling at this scale
-                tol = 6.0 if key == "T90" else 3.0
-                assert errors[key] == pytest.approx(ref, abs=tol), (trial, key)
+                assert errors[key] == pytest.approx(ref, abs=3.0), (trial, key)
         assert interrupted >= n * 3 // 4, f"only {interrupted} of {n} kills interrupted a run"
     finally:
         zygote.close()

@@ -13,6 +13,7 @@ from lims.db import Database
 from lims.security import PasswordPolicy
 from lims.services.demo import DEMO_USERS, seed_demo
 from tests.procedures.gas_bench import analyzer_bench
+from tests.procedures.simrun import derive_bench
 
 runner = CliRunner()
 
@@ -88,3 +89,51 @@ def test_auto_is_refused_on_a_real_bench(cli_lab: Database, tmp_path: Path) -> N
         execute_run(
             cli_lab, procedure_id="jjg635", bench_path=real, operator="zhang", item_id=1, auto=True
         )
+
+
+#: procedure → (example bench, work-order item of the demo lab, time_scale for the test)
+EVERY = {
+    "jjg635": ("gas-analyzer", 1, 1000),
+    "gas-analyzer-cal": ("ch4-analyzer", 2, 1000),
+    "jjg1037-gas-flowmeter": ("gas-flowmeter", 3, 1500),
+    "jjg1148-ac-pile": ("ac-pile", 4, 3000),
+    "jjg1149-dc-charger": ("dc-charger", 5, 6000),
+    "elemental-analyzer-cal": ("elemental-analyzer", 6, 6000),
+}
+#: result values that are plain numbers by nature (coverage factor, number of repeats)
+PLAIN = {"k", "n"}
+
+
+@pytest.fixture
+def sqlite_cli_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
+    from tests.procedures.gas_bench import demo_lab
+
+    url = f"sqlite:///{tmp_path / 'lims.sqlite3'}"
+    db = demo_lab(url)
+    monkeypatch.setenv("LIMS_DATABASE_URL", url)
+    monkeypatch.setenv("LIMS_DATA_DIR", str(tmp_path))
+    return db
+
+
+@pytest.mark.parametrize("procedure", sorted(EVERY))
+def test_json_shows_every_result_value_with_its_unit(
+    sqlite_cli_lab: Database, tmp_path: Path, procedure: str
+) -> None:
+    example, item, scale = EVERY[procedure]
+    bench = derive_bench(tmp_path, example, {("", "time_scale"): str(scale)}, procedure)
+    args = ["run", procedure, "--bench", str(bench), "--item", str(item), "--operator", "zhang"]
+    args += ["--password-file", str(_password(tmp_path, "zhang")), "--auto", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["status"] == "completed"
+    assert out["results"]
+    for r in out["results"]:
+        assert r["verdict"], r
+        for key, v in r["values"].items():
+            if isinstance(v, dict):
+                assert set(v) == {"value", "unit"}, (r["test_point"], key)
+                assert isinstance(v["value"], int | float), (r["test_point"], key)
+                assert v["unit"], (r["test_point"], key)
+            elif isinstance(v, int | float) and not isinstance(v, bool):
+                assert key in PLAIN, f"{r['test_point']}/{r['item']}: {key} = {v} has no unit"
