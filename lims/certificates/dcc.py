@@ -25,6 +25,7 @@ import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -155,9 +156,10 @@ def build_dcc(
     b.core_data(admin)
     b.items(admin)
     b.laboratory(admin)
-    b.resp_persons(admin, _pdf_signers(signed_pdf))
+    signers = _pdf_signers(signed_pdf)
+    b.resp_persons(admin, signers)
     b.customer(admin)
-    b.statements(admin)
+    b.statements(admin, _issue_date(doc, signers))
     results = b.sub(root, "measurementResults")
     b.measurement_result(results)
     document = b.sub(root, "document")
@@ -207,8 +209,32 @@ def verify_dcc(
                 problems.append("the DCC's content hash differs from the embedded PDF's")
             if report.content_record is not None:
                 problems += _compare_results(root, report.content_record)
+            problems += _compare_issue_date(root, report)
     ok = not errors and not problems
     return DccVerification(ok, errors, report, tuple(problems))
+
+
+def _compare_issue_date(root: Any, report: VerificationReport) -> list[str]:
+    """The DCC's date of issue against the approval signature of the embedded PDF."""
+    from lims.certificates.signing import issue_date_of
+
+    stated = root.findtext(
+        "dcc:administrativeData/dcc:statements/dcc:statement[@refType='lims_issueDate']/dcc:date",
+        None,
+        _NSMAP,
+    )
+    approval = next(
+        (s for s in report.signatures if s.meaning is Meaning.APPROVED and s.signed_at), None
+    )
+    if approval is None or approval.signed_at is None:
+        return []
+    expected = issue_date_of(approval.signed_at).isoformat()
+    if stated != expected:
+        return [
+            f"the DCC's date of issue {stated!r} differs from the approval signature's "
+            f"date {expected}"
+        ]
+    return []
 
 
 def _compare_results(root: Any, record: dict[str, Any]) -> list[str]:
@@ -313,6 +339,17 @@ class _Signer:
     meaning: Meaning
     user_id: str
     name: str
+    signed_at: datetime | None = None
+
+
+def _issue_date(doc: CertificateDocument, signers: list[_Signer]) -> date | None:
+    """The date of issue: the approval signature's (UTC) date, else the document's own."""
+    from lims.certificates.signing import issue_date_of
+
+    for signer in signers:
+        if signer.meaning is Meaning.APPROVED and signer.signed_at is not None:
+            return issue_date_of(signer.signed_at)
+    return doc.dates.issue
 
 
 def _pdf_signers(pdf: bytes) -> list[_Signer]:
@@ -332,7 +369,7 @@ def _pdf_signers(pdf: bytes) -> list[_Signer]:
                 continue
             cert = x509.load_der_x509_certificate(emb.signer_cert.dump())
             uid, name = _subject_identity(cert)
-            signers.append(_Signer(meaning, uid, name))
+            signers.append(_Signer(meaning, uid, name, emb.self_reported_timestamp))
     except Exception as exc:
         raise DccError(f"the signed PDF cannot be read: {exc}") from exc
     return signers
@@ -561,7 +598,7 @@ class _Builder:
         if conformity:
             self.sub(st, "conformity", conformity)
 
-    def statements(self, admin: Any) -> None:
+    def statements(self, admin: Any, issued_on: date | None) -> None:
         doc = self.doc
         sts = self.sub(admin, "statements")
         if doc.simulated:
@@ -605,15 +642,15 @@ class _Builder:
                 ),
                 date=doc.dates.valid_until.isoformat(),
             )
-        self._statement(
-            sts,
-            "lims_issueDate",
-            BiText(
-                f"签发日期 {doc.dates.issue.isoformat()}",
-                f"Date of issue {doc.dates.issue.isoformat()}",
-            ),
-            date=doc.dates.issue.isoformat(),
-        )
+        if issued_on is not None:  # a draft's DCC (before approval) has no date of issue
+            self._statement(
+                sts,
+                "lims_issueDate",
+                BiText(
+                    f"签发日期 {issued_on.isoformat()}", f"Date of issue {issued_on.isoformat()}"
+                ),
+                date=issued_on.isoformat(),
+            )
         if doc.replaces is not None:
             self._statement(
                 sts,

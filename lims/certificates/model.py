@@ -250,12 +250,18 @@ class Item:
 
 @dataclass(frozen=True)
 class CertificateDates:
-    """Receipt, performance and issue dates; ``valid_until`` only for a passed verification."""
+    """Receipt, performance and issue dates; ``valid_until`` only for a passed verification.
+
+    ``issue`` is ``None`` when the date of issue is that of the approval signature: the
+    content record is fixed by the first signature, before anyone knows when the approver
+    will sign, so the date is shown in the approval signature's appearance and recorded
+    with it (:func:`lims.certificates.signing.issue_date_of`).
+    """
 
     receipt: date
     performance_start: date
     performance_end: date
-    issue: date
+    issue: date | None = None
     valid_until: date | None = None
 
     def __post_init__(self) -> None:
@@ -270,7 +276,7 @@ class CertificateDates:
             ("issue", self.issue),
         ]
         for (a_name, a), (b_name, b) in itertools.pairwise(order):
-            if a > b:
+            if a is not None and b is not None and a > b:
                 raise CertificateDataError(f"dates.{b_name} ({b}) is before dates.{a_name} ({a})")
         if self.valid_until is not None and self.valid_until <= self.performance_end:
             raise CertificateDataError(

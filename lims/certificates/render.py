@@ -363,7 +363,12 @@ def _cover(doc: CertificateDocument, styles: _Styles) -> list[Flowable]:
         (_label("结论", "Conclusion"), doc.conclusion.text.joined("\n")),
         (_label("接收日期", "Date of receipt"), d.receipt.isoformat()),
         (_label(*_performed_label(doc)), perf),
-        (_label("签发日期", "Date of issue"), d.issue.isoformat()),
+        (
+            _label("签发日期", "Date of issue"),
+            d.issue.isoformat()
+            if d.issue is not None
+            else "见批准人签名（UTC 日期）\nthe date of the approval signature (UTC)",
+        ),
     ]
     if doc.certificate_type is CertificateType.VERIFICATION and d.valid_until is not None:
         rows.append((_label("有效期至", "Valid until"), d.valid_until.isoformat()))

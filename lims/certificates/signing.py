@@ -19,7 +19,7 @@ import io
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from lims.certificates.errors import SigningError
@@ -65,6 +65,11 @@ def read_content_record(pdf: bytes) -> tuple[bytes, str]:
     except Exception as exc:
         raise SigningError(f"not a readable certificate PDF: {exc}") from exc
     return data, hashlib.sha256(data).hexdigest()
+
+
+def issue_date_of(approved_at: datetime) -> date:
+    """The date of issue of a certificate approved at ``approved_at``: its UTC date."""
+    return approved_at.astimezone(UTC).date()
 
 
 def sign_pdf(
@@ -129,6 +134,8 @@ def sign_pdf(
         (f"{signed_at:%Y-%m-%d %H:%M:%S} UTC", 8),
         (f"{signature_reason(meaning)} · ID {signer.user_id}", 6.5),
     ]
+    if meaning is Meaning.APPROVED:
+        lines.append((f"签发日期 Date of issue {issue_date_of(signed_at).isoformat()}", 7.5))
     style = StaticStampStyle(
         background=_stamp_background(lines, x2 - x1, y2 - y1),
         background_opacity=1.0,

@@ -98,10 +98,14 @@ _SKIPPED_ITEMS = {"regulation_table"}
 
 @dataclass(frozen=True)
 class DraftInputs:
-    """What the certificate needs beyond the run: its number and dates."""
+    """What the certificate needs beyond the run: its number and dates.
+
+    ``drafted_on`` stands in for run dates the run lacks. The date of issue is not an
+    input: it is the approval signature's date (``CertificateDates.issue`` stays empty).
+    """
 
     number: str
-    issue_date: date
+    drafted_on: date
     valid_until: date | None = None
     revision: int = 0
     replaces: Replaces | None = None
@@ -495,7 +499,7 @@ def build_document(session: Session, run: Run, inputs: DraftInputs) -> Certifica
     order = item.work_order
     customer = order.customer
     contact = order.contact
-    started = _date(run.started_at, inputs.issue_date)
+    started = _date(run.started_at, inputs.drafted_on)
     ended = _date(run.ended_at, started)
     receipt = min(order.received_on, started)
     decision_rule = _decision_rule(current, item.decision_rule)
@@ -534,7 +538,7 @@ def build_document(session: Session, run: Run, inputs: DraftInputs) -> Certifica
             receipt=receipt,
             performance_start=started,
             performance_end=ended,
-            issue=max(inputs.issue_date, ended),
+            issue=None,
             valid_until=inputs.valid_until if kind is CertificateType.VERIFICATION else None,
         ),
         location=Location(

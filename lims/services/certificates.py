@@ -338,17 +338,17 @@ def _verification_period(run: Run) -> str:
     return DEFAULT_VERIFICATION_PERIOD
 
 
-def _valid_until(issue: date, period_text: str) -> date:
-    """The last day of validity: the issue date plus the period, minus one day."""
+def _valid_until(start: date, period_text: str) -> date:
+    """The last day of validity: ``start`` (the verification date) plus the period, less a day."""
     period = parse_quantity(period_text, "day")
     days = float(period.to("day").magnitude)
     if period.units == parse_quantity("1 year").units:
         years = round(float(period.magnitude))
         try:
-            return issue.replace(year=issue.year + years) - timedelta(days=1)
+            return start.replace(year=start.year + years) - timedelta(days=1)
         except ValueError:  # 29 February
-            return issue.replace(year=issue.year + years, day=28)
-    return issue + timedelta(days=round(days)) - timedelta(days=1)
+            return start.replace(year=start.year + years, day=28)
+    return start + timedelta(days=round(days)) - timedelta(days=1)
 
 
 def _new_certificate(
@@ -365,7 +365,9 @@ def _new_certificate(
     year = today.year
     number, sequence = next_certificate_number(session, year)
     if valid_until is None:
-        valid_until = _valid_until(today, _verification_period(run))
+        # 有效期 counts from the date of verification (the run's last day)
+        verified_on = run.ended_at.date() if run.ended_at is not None else today
+        valid_until = _valid_until(verified_on, _verification_period(run))
     replaced = (
         Replaces(replaces.number, reason or "", replaces.content_sha256)
         if replaces is not None
@@ -376,7 +378,7 @@ def _new_certificate(
         run,
         DraftInputs(
             number=number,
-            issue_date=today,
+            drafted_on=today,
             valid_until=valid_until,
             revision=revision,
             replaces=replaced,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import subprocess
-from datetime import date, timedelta
+from datetime import UTC, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from lims.certificates import Meaning, validate_dcc
 from lims.db import Database
-from lims.models import AuditEvent, Certificate, CertificateStatus, Signature, Verdict
+from lims.models import AuditEvent, Certificate, CertificateStatus, Run, Signature, Verdict
 from lims.quality.archive import archive_path
 from lims.services.certificates import (
     certificate_dcc,
@@ -108,15 +108,20 @@ def test_chain_per_type(
         assert all(sg.content_sha256 == cert.content_sha256 for sg in sigs)
         assert cert.pdf_sha256 == hashlib.sha256(pdf).hexdigest()
         assert cert.dcc_sha256 == hashlib.sha256(dcc).hexdigest()
-        issued_on = cert.issued_at.date() if cert.issued_at else None
+        assert cert.issued_at is not None
+        issued_on = cert.issued_at.astimezone(UTC).date()
         content = cert.content
+        # The content record is fixed before approval: its date of issue stays empty.
+        assert content["dates"]["issue"] is None
         if expected_type == "verification_certificate":
-            # 有效期至: one year (the default 检定周期) after the issue date, minus one day.
-            issue_day = date.fromisoformat(content["dates"]["issue"])
-            assert cert.valid_until == issue_day.replace(year=issue_day.year + 1) - timedelta(1)
+            # 有效期至: one year (the table's 检定周期) from the verification date, less a day.
+            run = s.get(Run, run_id)
+            assert run is not None
+            assert run.ended_at is not None
+            verified = run.ended_at.astimezone(UTC).date()
+            assert cert.valid_until == verified.replace(year=verified.year + 1) - timedelta(1)
         else:
             assert cert.valid_until is None
-        assert issued_on is not None
         # Each signature and every change of the certificate is in the audit trail.
         events = s.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
         signed = [e for e in events if e.table_name == "signatures"]
@@ -156,9 +161,22 @@ def test_chain_per_type(
     assert fonts
     assert all(re.split(r"\s+", f.strip())[-5] == "yes" for f in fonts), fonts
 
-    # Values: the rounded errors and U the regulation's rounding gives, in DB, PDF and DCC.
+    # The date of issue: the approval signature's UTC date, in the PDF body's words and the
+    # DCC; a DCC whose date was changed fails verification and says so.
+    assert "the date of the approval signature" in text
     assert not validate_dcc(dcc)
     root = etree.fromstring(dcc)
+    stated = root.find(".//dcc:statement[@refType='lims_issueDate']/dcc:date", DCC_NS)
+    assert stated is not None
+    assert stated.text == issued_on.isoformat()
+    other = (issued_on + timedelta(days=1)).isoformat().encode()
+    forged = dcc.replace(
+        f"<dcc:date>{issued_on.isoformat()}</dcc:date>".encode(),
+        b"<dcc:date>" + other + b"</dcc:date>",
+    )
+    assert forged != dcc
+    problems = verify_certificate_file(lab, forged).problems
+    assert any("date of issue" in p for p in problems), problems
     rows = root.findall(
         ".//dcc:result[@refType='lims_indication_error']/dcc:data/dcc:list/dcc:list", DCC_NS
     )
