@@ -4,7 +4,10 @@ Run: ``uv run python benchmarks/driver_overhead.py [--rounds R] [--slices S] [--
 [--warmup W]`` (R rounds of S slices of K queries per path).
 
 Both paths talk to the same simulated SCPI gas analyzer (the example gas-analyzer bench,
-served in-process on loopback) in the same run, each over a connection of its own:
+served on loopback by ``python -m drivers.sim`` in a process of its own, as a bench's
+instruments are, so that the server does not compete with the client for the GIL;
+``--in-process`` serves it from a thread of this process instead) in the same run, each
+over a connection of its own:
 
 * bare: ``float(resource.query("MEAS:CONC?"))`` on a pyvisa-py resource;
 * ours: ``ScpiGasAnalyzer.read_concentration()``: VisaTransport (lock held for the
@@ -25,10 +28,14 @@ for both figures; the target (ratio ≤ 1.10) is checked on the mean.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,14 +91,53 @@ def timed_round(bare: Callable[[], Any], ours: Callable[[], Any], slices: int, s
     )
 
 
-def measure(rounds: int, slices: int, size: int, warmup: int) -> list[Round]:
+BENCH = ROOT / "examples" / "benches" / "gas-analyzer.toml"
+
+
+@contextlib.contextmanager
+def served(in_process: bool) -> Iterator[dict[str, str]]:
+    """The example bench served on loopback; yields each instrument's address."""
+    if in_process:
+        with SimulatedBench(load_bench(BENCH)) as sim:
+            yield dict(sim.addresses)
+        return
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drivers.sim", str(BENCH)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        addresses: dict[str, str] = {}
+        for line in proc.stdout:
+            if line.startswith("ready"):
+                break
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) == 4:
+                addresses[fields[0]] = fields[3]
+        else:
+            raise SystemExit(f"the simulator stopped before it was ready (exit {proc.wait()})")
+        yield addresses
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def measure(
+    rounds: int, slices: int, size: int, warmup: int, in_process: bool = False
+) -> list[Round]:
     """Start the simulated bench, open both paths, warm up and time ``rounds`` rounds."""
-    bench = load_bench(ROOT / "examples" / "benches" / "gas-analyzer.toml")
-    with SimulatedBench(bench) as sim:
-        analyzer: Any = open_instruments(bench, sim.addresses)["analyzer"]
+    bench = load_bench(BENCH)
+    with served(in_process) as addresses:
+        analyzer: Any = open_instruments(bench, addresses)["analyzer"]
         rm = pyvisa.ResourceManager("@py")
         resource: Any = rm.open_resource(
-            sim.addresses["analyzer"], read_termination="\n", write_termination="\n", timeout=2000
+            addresses["analyzer"], read_termination="\n", write_termination="\n", timeout=2000
         )
         try:
 
@@ -119,11 +165,18 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=100, help="slices per round (default 100)")
     parser.add_argument("--size", type=int, default=10, help="queries per slice (default 10)")
     parser.add_argument("--warmup", type=int, default=1000, help="warm-up queries per path")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="serve the simulator from a thread of this process",
+    )
     args = parser.parse_args()
     if min(args.rounds, args.slices, args.size) < 1 or args.warmup < 0:
         parser.error("--rounds, --slices and --size must be ≥ 1, --warmup ≥ 0")
     load_before = os.getloadavg()[0]
-    rounds = measure(args.rounds, args.slices, args.size, args.warmup)
+    rounds = measure(args.rounds, args.slices, args.size, args.warmup, args.in_process)
+    where = "a thread of this process" if args.in_process else "a process of its own"
+    print(f"simulator served from {where}")
 
     print("µs/query    mean: bare    ours   ratio | typical: bare    ours   ratio")
     for i, r in enumerate(rounds, 1):

@@ -56,6 +56,11 @@ class Settings:
         return self.data_dir / "archive"
 
     @property
+    def anchor_file(self) -> Path:
+        """This installation's file of audit-chain anchors (see :mod:`lims.audit_anchors`)."""
+        return self.data_dir / "audit-anchors.jsonl"
+
+    @property
     def keys_dir(self) -> Path:
         """Where the lab CA and the users' PKCS#12 key files live."""
         return self.data_dir / "keys"

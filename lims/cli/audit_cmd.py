@@ -9,23 +9,46 @@ from typing import Annotated
 import typer
 
 from lims.audit import verify
-from lims.cli.common import CliError, console, database, err_console
+from lims.cli.common import CliError, console, database, err_console, settings
 
 app = typer.Typer(help="The audit trail: verify and review it.", no_args_is_help=True)
 
 
+def _anchor_file(given: Path | None) -> Path:
+    return given if given is not None else settings().anchor_file
+
+
 @app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    anchors: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchors",
+            help="Anchor file to check the chain against "
+            "(default: audit-anchors.jsonl in the data directory, when present).",
+        ),
+    ] = None,
+) -> None:
     """Walk the audit chain and check every record against it; name what was tampered with."""
+    from lims.audit_anchors import AnchorFileError, check_anchors, read_anchors
+
+    path = _anchor_file(anchors)
+    known = []
+    if anchors is not None or path.exists():
+        try:
+            known = read_anchors(path)
+        except AnchorFileError as exc:
+            raise CliError(str(exc)) from exc
     db = database()
     try:
         with db.read() as s:
             report = verify(s)
+            report.problems += check_anchors(s, known)
     finally:
         db.dispose()
     console.print(
         f"checked {report.events} audit events, {report.records} records, "
-        f"{report.readings} readings",
+        f"{report.readings} readings, {len(known)} anchors",
         highlight=False,
     )
     if report.ok:
@@ -34,6 +57,39 @@ def audit_verify() -> None:
     for problem in report.problems:
         err_console.print(f"[red]TAMPERED[/red] {problem}", highlight=False)
     raise typer.Exit(1)
+
+
+@app.command("anchor")
+def audit_anchor(
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", help="Append the anchor here (default: the data directory's anchor file)."
+        ),
+    ] = None,
+) -> None:
+    """Record the chain's newest event (id and SHA-256) outside the database.
+
+    Keep the printed line, or the file, where the database's administrators cannot
+    change it: `lims audit verify` then detects a cut or rewritten end of the chain.
+    """
+    from lims.audit_anchors import append_anchor, current_anchor
+
+    path = _anchor_file(file)
+    db = database()
+    try:
+        with db.read() as s:
+            anchor = current_anchor(s)
+    finally:
+        db.dispose()
+    if anchor is None:
+        raise CliError("the audit trail holds no event yet: nothing to anchor")
+    try:
+        append_anchor(path, anchor)
+    except OSError as exc:
+        raise CliError(f"{path}: cannot write the anchor: {exc}") from exc
+    console.print(anchor.to_line(), highlight=False)
+    console.print(f"anchored at audit event {anchor.event_id} in {path}", highlight=False)
 
 
 @app.command("show")

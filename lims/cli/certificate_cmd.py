@@ -105,7 +105,14 @@ def sign(
     db = database(s)
     try:
         info = sign_certificate(
-            db, number, as_user, password, meaning, policy_from(s), archive_dir=s.archive_dir
+            db,
+            number,
+            as_user,
+            password,
+            meaning,
+            policy_from(s),
+            archive_dir=s.archive_dir,
+            anchor_file=s.anchor_file,
         )
         _print_info(info, as_json)
     finally:

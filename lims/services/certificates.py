@@ -464,11 +464,13 @@ def sign_certificate(
     policy: PasswordPolicy,
     *,
     archive_dir: Path | None = None,
+    anchor_file: Path | None = None,
 ) -> CertificateInfo:
     """Sign ``number`` as ``username`` with ``meaning`` (password re-entered at each signing).
 
     The approval issues the certificate: its DCC is built, both files are kept
-    by hash in the database and, with ``archive_dir``, archived there too.
+    by hash in the database and, with ``archive_dir``, archived there too; with
+    ``anchor_file``, the audit chain is then anchored there (:mod:`lims.audit_anchors`).
     """
     from lims.quality.accounts import login
 
@@ -544,6 +546,13 @@ def sign_certificate(
     if archive_dir is not None and dcc is not None and pdf is not None:
         store_bytes(archive_dir, pdf)
         store_bytes(archive_dir, dcc)
+    if anchor_file is not None and dcc is not None:
+        from lims.audit_anchors import append_anchor, current_anchor
+
+        with db.read() as session:
+            anchor = current_anchor(session)
+        if anchor is not None:
+            append_anchor(anchor_file, anchor)
     return info
 
 

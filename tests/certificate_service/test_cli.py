@@ -65,6 +65,10 @@ def test_certificate_commands(lims: Cli) -> None:
     for who, meaning in (("zhang", "performed"), ("li", "reviewed"), ("wang", "approved")):
         r = lims.sign(number, who, meaning)
         assert r.code == 0, r.err
+    # The approval anchored the audit chain outside the database, at its newest event.
+    anchors = (tmp / "lab" / "audit-anchors.jsonl").read_text("utf-8").splitlines()
+    assert len(anchors) == 1
+    assert lims("audit", "verify").code == 0
     r = lims("certificate", "show", number, *lims.as_user("zhao"), "--json")
     shown = json.loads(r.out)
     assert shown["status"] == "issued"

@@ -152,6 +152,7 @@ class SignDialog(QDialog):
                 meaning,
                 ctx.policy,
                 archive_dir=ctx.settings.archive_dir,
+                anchor_file=ctx.settings.anchor_file,
             )
 
         ctx.runner.submit(work, self._done, self._refused)
