@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -111,6 +111,28 @@ def test_language_switch_and_remembered_layout(
     assert again.tabs.tabText(1) == zh  # language remembered
     assert again.tabs.currentIndex() == 1
     assert again.height() == 520  # not the default 800
+
+
+def test_texts_come_through_qt_translators(qtbot: QtBot, gui: LimsApp) -> None:
+    """The table answers Qt's translate(); Qt's own texts follow Chinese vs English."""
+    window = log_in(qtbot, gui, ZHANG.username, ZHANG.password)
+    assert isinstance(window, MainWindow)
+    zh, en = STRINGS["tab.bench"]
+
+    def qt_cancel() -> str:
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)  # text Qt translates
+        return box.button(QDialogButtonBox.StandardButton.Cancel).text()
+
+    assert QCoreApplication.translate("lims", "tab.bench") == f"{zh} {en}"
+    assert qt_cancel() == "取消"
+    window.switch_language(Lang.EN)
+    assert QCoreApplication.translate("lims", "tab.bench") == en
+    assert qt_cancel() == "Cancel"
+    window.switch_language(Lang.ZH)
+    assert QCoreApplication.translate("lims", "tab.bench") == zh
+    assert qt_cancel() == "取消"
+    # other contexts are not answered from the table
+    assert QCoreApplication.translate("elsewhere", "tab.bench") == "tab.bench"
 
 
 def test_log_out_returns_to_login(qtbot: QtBot, gui: LimsApp) -> None:
