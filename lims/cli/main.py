@@ -260,7 +260,9 @@ def demo(
                 summaries = run_demo_procedures(
                     db, s, benches=bench_dir, progress=progress, after_run=certify
                 )
-            console.print(summary_table(summaries))
+            # to a file or pipe rich assumes 80 columns: give the table room to stay readable
+            wide = None if console.is_terminal else max(console.width, 160)
+            console.print(summary_table(summaries), width=wide)
             console.print("issued certificates (signed: zhang → li → wang):")
             for c in issued:
                 console.print(f"  {c.number}  {c.type:<27} run {c.run_id}", highlight=False)

@@ -7,11 +7,13 @@ services check the permission; nothing is written when a value is refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session
 
 from lims.cli.common import (
     CliError,
@@ -23,6 +25,7 @@ from lims.cli.common import (
     session_user,
     settings,
 )
+from lims.models import User
 from lims.models.enums import Role
 from lims.quality.accounts import (
     add_user,
@@ -139,15 +142,27 @@ def users_deactivate(
     password_file: PasswordOpt = None,
 ) -> None:
     """Deactivate an account: it can no longer log in, sign or run (administrator)."""
+    _account_change(username, reason, user, password_file, deactivate_user, "deactivated")
+
+
+def _account_change(
+    username: str,
+    reason: str,
+    user: str,
+    password_file: Path | None,
+    change: Callable[[Session, User, str], object],
+    done: str,
+) -> None:
+    """Apply ``change`` to the account ``username`` as the logged-in user, with a reason."""
     if not reason.strip():
-        raise CliError("--reason: say why the account is deactivated")
+        raise CliError(f"--reason: say why the account is {done}")
     db, actor = session_user(user, password_file)
     try:
         with db.write(actor=actor, reason=reason) as s:
-            deactivate_user(s, actor, username)
+            change(s, actor, username)
     finally:
         db.dispose()
-    console.print(f"deactivated {username}", highlight=False)
+    console.print(f"{done} {username}", highlight=False)
 
 
 @users_app.command("failures")
@@ -193,15 +208,7 @@ def users_unlock(
     password_file: PasswordOpt = None,
 ) -> None:
     """Unlock an account after repeated failed logins (administrator)."""
-    if not reason.strip():
-        raise CliError("--reason: say why the account is unlocked")
-    db, actor = session_user(user, password_file)
-    try:
-        with db.write(actor=actor, reason=reason) as s:
-            unlock_user(s, actor, username)
-    finally:
-        db.dispose()
-    console.print(f"unlocked {username}", highlight=False)
+    _account_change(username, reason, user, password_file, unlock_user, "unlocked")
 
 
 @users_app.command("passwd")

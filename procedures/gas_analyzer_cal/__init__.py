@@ -36,7 +36,7 @@ from procedures.jjg635.gas import (
     error_budget,
     gas_parameters,
     measure_point,
-    parse_gas,
+    parse_span_and_gases,
 )
 
 __all__ = ["GasAnalyzerCalibration"]
@@ -89,24 +89,8 @@ class GasAnalyzerCalibration(Procedure):
     def parse_parameters(self, raw: dict[str, str]) -> dict[str, Any]:
         """Validate the parameters: gases, and the decision rule with its tolerance."""
         parsed = super().parse_parameters(raw)
-        span = parsed["span"].to(FRACTION)
-        if span.magnitude <= 0:
-            raise ValueError(f"parameter 'span': must be positive, got {span:~P}")
-        if not 0 < parsed["resolution"].to(FRACTION).magnitude < span.magnitude:
-            raise ValueError("parameter 'resolution': must be positive and below the span")
-        gases = {"zero": parse_gas("zero_gas", parsed["zero_gas"], zero=True)}
-        for p in self.table.points:
-            if p.name == "zero":
-                continue
-            g = parse_gas(f"gas_{p.name}", parsed[f"gas_{p.name}"], zero=False)
-            assert g.certified is not None
-            if g.certified > span:
-                raise ValueError(
-                    f"parameter 'gas_{p.name}': {g.certified:~P} is above the span {span:~P}"
-                )
-            gases[p.name] = g
-        parsed["gases"] = gases
-        parsed["span"] = span
+        parse_span_and_gases(self.table, parsed)
+        span = parsed["span"]
         rule, tol = parsed.get("decision_rule"), parsed.get("tolerance")
         if rule:
             if rule not in DECISION_RULES or rule == JJF_1094.id:

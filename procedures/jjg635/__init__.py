@@ -44,7 +44,7 @@ from procedures.jjg635.gas import (
     feed,
     gas_parameters,
     measure_point,
-    parse_gas,
+    parse_span_and_gases,
     settle,
 )
 
@@ -93,24 +93,7 @@ class Jjg635(Procedure):
     def parse_parameters(self, raw: dict[str, str]) -> dict[str, Any]:
         """Validate the parameters, including the gas texts and their plausibility."""
         parsed = super().parse_parameters(raw)
-        span = parsed["span"].to(FRACTION)
-        if span.magnitude <= 0:
-            raise ValueError(f"parameter 'span': must be positive, got {span:~P}")
-        if not 0 < parsed["resolution"].to(FRACTION).magnitude < span.magnitude:
-            raise ValueError("parameter 'resolution': must be positive and below the span")
-        gases = {"zero": parse_gas("zero_gas", parsed["zero_gas"], zero=True)}
-        for p in self.table.points:
-            if p.name == "zero":
-                continue
-            g = parse_gas(f"gas_{p.name}", parsed[f"gas_{p.name}"], zero=False)
-            assert g.certified is not None
-            if g.certified > span:
-                raise ValueError(
-                    f"parameter 'gas_{p.name}': {g.certified:~P} is above the span {span:~P}"
-                )
-            gases[p.name] = g
-        parsed["gases"] = gases
-        parsed["span"] = span
+        parse_span_and_gases(self.table, parsed)
         return parsed
 
     @classmethod

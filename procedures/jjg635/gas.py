@@ -46,6 +46,7 @@ __all__ = [
     "feed",
     "measure_point",
     "parse_gas",
+    "parse_span_and_gases",
     "settle",
 ]
 
@@ -112,6 +113,32 @@ def parse_gas(name: str, text: str, *, zero: bool) -> GasSpec:
     if big_u.magnitude <= 0 or not math.isfinite(k) or k <= 0:
         raise ValueError(f"parameter {name!r}: U and k must be positive")
     return GasSpec(m["tag"], port, value, big_u, k)
+
+
+def parse_span_and_gases(table: RegulationTable, parsed: dict[str, Any]) -> None:
+    """Check ``span`` and ``resolution`` and parse the gases of every table point, in place.
+
+    Sets ``parsed["span"]`` (in µmol/mol) and ``parsed["gases"]`` (point name → GasSpec);
+    a ValueError names the parameter that is impossible (no span, a gas above it).
+    """
+    span = parsed["span"].to(FRACTION)
+    if span.magnitude <= 0:
+        raise ValueError(f"parameter 'span': must be positive, got {span:~P}")
+    if not 0 < parsed["resolution"].to(FRACTION).magnitude < span.magnitude:
+        raise ValueError("parameter 'resolution': must be positive and below the span")
+    gases = {"zero": parse_gas("zero_gas", parsed["zero_gas"], zero=True)}
+    for p in table.points:
+        if p.name == "zero":
+            continue
+        g = parse_gas(f"gas_{p.name}", parsed[f"gas_{p.name}"], zero=False)
+        assert g.certified is not None
+        if g.certified > span:
+            raise ValueError(
+                f"parameter 'gas_{p.name}': {g.certified:~P} is above the span {span:~P}"
+            )
+        gases[p.name] = g
+    parsed["gases"] = gases
+    parsed["span"] = span
 
 
 def criteria_from_table(table: RegulationTable, span: Any) -> StabilityCriteria:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QSplitter,
@@ -113,7 +114,10 @@ class SignDialog(QDialog):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.message = MessageLine()
         form = QFormLayout()
-        form.addRow(tr("sign.certificate"), QLabel(f"{info.number} · {info.customer}"))
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        certificate = QLabel(f"{info.number} · {info.customer}")
+        certificate.setWordWrap(True)
+        form.addRow(tr("sign.certificate"), certificate)
         form.addRow(tr("sign.signer"), QLabel(f"{user.full_name} ({user.username})"))
         form.addRow(tr("sign.meaning"), self.meaning_label)
         form.addRow(tr("sign.password"), self.password)
@@ -128,7 +132,9 @@ class SignDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
-        self.setMinimumWidth(520)
+        # wrapped labels need their height for the width: let the layout size the dialog
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
+        self.setMinimumWidth(680)
 
     def submit(self) -> None:
         """Sign through the service on a worker thread; a refusal is shown here."""
