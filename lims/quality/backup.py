@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, Date, LargeBinary, Table, func, select, text
 from sqlalchemy.orm import Session
 
-from lims.audit import jsonable, log_event, verify
+from lims.audit import PendingEvent, append_events, jsonable, log_event, verify
 from lims.db import Database
 from lims.db.base import Base
 from lims.db.migrate import current_revision, head_revision, upgrade
@@ -48,6 +48,10 @@ _BATCH = 2000
 
 class BackupError(QualityError):
     """A backup that cannot be written, or a restore that cannot be done or verified."""
+
+
+#: Who a restore's audit event names (a restore runs before any lab account exists).
+RESTORE_ACTOR = "system:restore"
 
 
 @dataclass
@@ -321,6 +325,26 @@ def restore(db: Database, archive_dir: Path, source: Path) -> RestoreReport:
                 tx.rollback()
                 problems = "; ".join(str(p) for p in report.problems[:5])
                 raise BackupError(f"restored data fails audit verification: {problems}")
+            # the restore itself goes on the record, chained after the restored trail
+            append_events(
+                conn,
+                [
+                    PendingEvent(
+                        actor=RESTORE_ACTOR,
+                        action="restore",
+                        table_name="database",
+                        record_id=source.name,
+                        changes={},
+                        state={
+                            "file": str(source),
+                            "sha256": file_sha256(source),
+                            "backup_created_at": manifest.created_at,
+                            "audit_events_verified": report.events,
+                        },
+                        reason="restore from backup, verified",
+                    )
+                ],
+            )
             tx.commit()
         for sha in manifest.files:
             stored = store_bytes(archive_dir, zf.read(f"files/{sha}"))

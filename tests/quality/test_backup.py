@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from lims.audit import append_readings
+from lims.audit import append_readings, verify
 from lims.db import Database
 from lims.db.base import Base
 from lims.models import LabAuthority, Role, SigningCredential, StoredFile, User
 from lims.quality.archive import archive_path, file_sha256
-from lims.quality.backup import BackupError, backup, dump_rows, restore
+from lims.quality.backup import RESTORE_ACTOR, BackupError, backup, dump_rows, restore
 from lims.quality.standards import record_external_certificate
 from tests.conftest import pg_available
 from tests.quality._build import (
@@ -114,9 +114,17 @@ def _round_trip(source: Database, target: Database, tmp_path: Path) -> None:
     assert len(manifest.files) == 1
     report = restore(target, archive_b, target_file)
     after = _snapshot(target)
-    # the backup event is written after the snapshot: everything before it is reproduced
-    assert after["audit_events"] == before["audit_events"][: len(after["audit_events"])]
-    assert len(after["audit_events"]) == len(before["audit_events"]) - 1
+    # the backup event is written after the snapshot: everything before it is reproduced,
+    # then the restore is recorded, chained after the restored trail
+    *restored, restore_event = after["audit_events"]
+    assert restored == before["audit_events"][: len(restored)]
+    assert len(restored) == len(before["audit_events"]) - 1
+    assert restore_event["action"] == "restore"
+    assert restore_event["actor"] == RESTORE_ACTOR
+    assert restore_event["prev_sha256"] == restored[-1]["sha256"]
+    assert restore_event["state"]["sha256"] == file_sha256(target_file)
+    with target.read() as s:
+        assert verify(s).ok
     for name in before:
         if name not in {"audit_events", "audit_head"}:
             assert after[name] == before[name], name
@@ -277,7 +285,9 @@ def test_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.MonkeyP
     for name in before:
         if name not in {"audit_events", "audit_head"}:
             assert after[name] == before[name], name
-    assert after["audit_events"] == before["audit_events"]
+    *restored, restore_event = after["audit_events"]
+    assert restored == before["audit_events"]
+    assert (restore_event["action"], restore_event["record_id"]) == ("restore", file.name)
     (sha,) = [r["file_sha256"] for r in after["external_certificates"]]
     restored = archive_path(load_settings().archive_dir, sha)
     assert file_sha256(restored) == sha
