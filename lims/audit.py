@@ -151,6 +151,22 @@ def event_sha256(
     return sha256_hex(canonical_json(payload))
 
 
+def stored_event_sha256(ev: AuditEvent) -> str:
+    """What ``ev``'s hash must be, computed from its stored content."""
+    return event_sha256(
+        event_id=ev.id,
+        occurred_at=ev.occurred_at,
+        actor=ev.actor,
+        action=ev.action,
+        table_name=ev.table_name,
+        record_id=ev.record_id,
+        changes=ev.changes,
+        state=ev.state,
+        reason=ev.reason,
+        prev_sha256=ev.prev_sha256,
+    )
+
+
 def reading_chain_sha256(prev: str, reading: dict[str, Any]) -> str:
     """Chain hash of one reading (``reading`` holds its content columns)."""
     return sha256_hex(prev + canonical_json(reading))
@@ -516,19 +532,7 @@ def verify(session: Session) -> VerifyReport:
                     "inserted or deleted",
                 )
             else:
-                digest = event_sha256(
-                    event_id=ev.id,
-                    occurred_at=ev.occurred_at,
-                    actor=ev.actor,
-                    action=ev.action,
-                    table_name=ev.table_name,
-                    record_id=ev.record_id,
-                    changes=ev.changes,
-                    state=ev.state,
-                    reason=ev.reason,
-                    prev_sha256=ev.prev_sha256,
-                )
-                if digest != ev.sha256:
+                if stored_event_sha256(ev) != ev.sha256:
                     first_break = AuditProblem(
                         "chain", f"audit event {ev.id}", "content does not match its hash: altered"
                     )

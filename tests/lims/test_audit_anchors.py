@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from lims.audit import event_sha256, log_event, verify
+from lims.audit import log_event, stored_event_sha256, verify
 from lims.audit_anchors import (
     Anchor,
     AnchorFileError,
@@ -60,18 +60,9 @@ def _rewrite_last(db: Database) -> None:
     with db.read() as s:
         ev = s.get(AuditEvent, row["id"])
         assert ev is not None
-        digest = event_sha256(
-            event_id=ev.id,
-            occurred_at=ev.occurred_at,
-            actor=ev.actor,
-            action=ev.action,
-            table_name=ev.table_name,
-            record_id=ev.record_id,
-            changes=ev.changes,
-            state=ev.state,
-            reason="nothing happened",
-            prev_sha256=ev.prev_sha256,
-        )
+        s.expunge(ev)
+    ev.reason = "nothing happened"  # detached: only to hash the forged content
+    digest = stored_event_sha256(ev)
     with db.engine.begin() as conn:
         conn.execute(
             text("UPDATE audit_events SET reason = 'nothing happened', sha256 = :h WHERE id = :i"),

@@ -29,7 +29,9 @@ from lims.models import (
     WorkOrderItem,
 )
 from lims.security import PasswordPolicy
+from lims.services.materials import ReferenceMaterialInput
 from lims.services.users import create_user
+from lims.units import parse_quantity
 
 POLICY = PasswordPolicy(min_length=10, max_age_days=180, lockout_threshold=3)
 PASSWORD = "Bench#2026-xx"
@@ -197,3 +199,24 @@ def add_in_house_certificate(s: Session, equipment_id: int, run_id: int, day: da
     s.add(cert)
     s.flush()
     return cert.id
+
+
+def cylinder_input(
+    tag: str, *, expires: date = date(2027, 1, 1), unit: str = "MPa"
+) -> ReferenceMaterialInput:
+    """A CO2-in-N2 cylinder (400 µmol/mol, U = 4, k = 2) holding 10 ``unit``, minimum 1."""
+    return ReferenceMaterialInput(
+        tag=tag,
+        gbw_number="GBW08123",
+        name="氮中二氧化碳",
+        component="CO2",
+        certified=parse_quantity("400 umol/mol"),
+        expanded_uncertainty=parse_quantity("4 umol/mol"),
+        coverage_factor=2.0,
+        received_on=date(2026, 1, 1),
+        expires_on=expires,
+        certificate_number=f"CERT-{tag}",
+        cylinder_number=tag,
+        remaining=parse_quantity(f"10 {unit}"),
+        minimum=parse_quantity(f"1 {unit}"),
+    )

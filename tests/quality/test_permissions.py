@@ -25,10 +25,10 @@ from lims.quality.audit_review import find_events
 from lims.quality.due import due_list
 from lims.quality.errors import PermissionDenied
 from lims.quality.permissions import Permission, can, require
-from lims.services.materials import ReferenceMaterialInput, receive_reference_material
+from lims.services.materials import receive_reference_material
 from lims.services.users import create_user
 from lims.units import parse_quantity
-from tests.quality._build import PASSWORD, POLICY, SYSTEM, add_standard, build_lab
+from tests.quality._build import PASSWORD, POLICY, SYSTEM, add_standard, build_lab, cylinder_input
 
 T = Role.TECHNICIAN
 R = Role.REVIEWER
@@ -42,25 +42,8 @@ DAY = date(2026, 3, 1)
 Op = Callable[[Session, User, str], object]
 
 
-def _rm_input(tag: str) -> ReferenceMaterialInput:
-    return ReferenceMaterialInput(
-        tag=tag,
-        gbw_number="GBW08123",
-        name="氮中二氧化碳",
-        component="CO2",
-        certified=parse_quantity("400 umol/mol"),
-        expanded_uncertainty=parse_quantity("4 umol/mol"),
-        coverage_factor=2.0,
-        received_on=date(2026, 1, 1),
-        expires_on=date(2027, 1, 1),
-        cylinder_number=tag,
-        remaining=parse_quantity("10 MPa"),
-        minimum=parse_quantity("1 MPa"),
-    )
-
-
 def _rm(s: Session, tag: str) -> None:
-    receive_reference_material(s, _rm_input(tag))
+    receive_reference_material(s, cylinder_input(tag))
 
 
 def _std_out_of_service(s: Session, key: str) -> None:
@@ -222,7 +205,7 @@ OPERATIONS: dict[str, tuple[Callable[[Session, str], None] | None, Op, frozenset
     "list incidents": (None, lambda s, u, k: incidents.list_incidents(s, u), ALL),
     "receive material": (
         None,
-        lambda s, u, k: materials.receive_material(s, u, _rm_input(f"RM-{k}")),
+        lambda s, u, k: materials.receive_material(s, u, cylinder_input(f"RM-{k}")),
         frozenset({Q}),
     ),
     "mark expired": (None, lambda s, u, k: materials.mark_expired(s, u, DAY), frozenset({Q})),

@@ -29,7 +29,6 @@ from lims.quality import incidents, materials, proficiency, standards
 from lims.quality.archive import archive_path, file_sha256
 from lims.quality.due import due_list, recall_list
 from lims.quality.errors import QualityError
-from lims.services.materials import ReferenceMaterialInput
 from lims.units import parse_quantity
 from tests.quality._build import (
     PASSWORD,
@@ -39,6 +38,7 @@ from tests.quality._build import (
     add_run,
     add_standard,
     build_lab,
+    cylinder_input,
 )
 
 DAY = date(2026, 3, 1)
@@ -47,24 +47,6 @@ Q, T = Role.QUALITY_MANAGER, Role.TECHNICIAN
 
 def _lab(db: Database) -> Lab:
     return build_lab(db, [T, Q, Role.AUDITOR])
-
-
-def _rm(tag: str, *, expires: date = date(2027, 1, 1), unit: str = "MPa") -> ReferenceMaterialInput:
-    return ReferenceMaterialInput(
-        tag=tag,
-        gbw_number="GBW08123",
-        name="氮中二氧化碳",
-        component="CO2",
-        certified=parse_quantity("400 umol/mol"),
-        expanded_uncertainty=parse_quantity("4 umol/mol"),
-        coverage_factor=2.0,
-        received_on=date(2026, 1, 1),
-        expires_on=expires,
-        certificate_number=f"CERT-{tag}",
-        cylinder_number=tag,
-        remaining=parse_quantity(f"10 {unit}"),
-        minimum=parse_quantity(f"1 {unit}"),
-    )
 
 
 # --------------------------------------------------------------------------- standards
@@ -229,8 +211,8 @@ def test_reference_material_below_minimum_or_expired_cannot_be_used(db: Database
     lab = _lab(db)
     qm, tech = lab.users[Q], lab.users[T]
     with db.write(actor=qm, reason="received") as s:
-        materials.receive_material(s, qm, _rm("RM-P"))
-        materials.receive_material(s, qm, _rm("RM-OLD", expires=date(2026, 2, 28)))
+        materials.receive_material(s, qm, cylinder_input("RM-P"))
+        materials.receive_material(s, qm, cylinder_input("RM-OLD", expires=date(2026, 2, 28)))
         rm = materials.get_material(s, "RM-P")
         assert (rm.certified_value, rm.expanded_uncertainty, rm.coverage_factor) == (400, 4, 2)
     with db.write(actor=tech, reason="opened") as s:
@@ -303,8 +285,8 @@ def test_due_list_within_horizon(
             done = date(2025, 9, 12) if tag == "STD-SOON" else date(2026, 2, 1)
             s.add(IntermediateCheck(standard_id=std_id, performed_on=done, passed=True))
     with db.write(actor=qm, reason="received") as s:
-        materials.receive_material(s, qm, _rm("RM-SOON", expires=date(2026, 3, 31)))
-        materials.receive_material(s, qm, _rm("RM-FAR", expires=date(2026, 9, 1)))
+        materials.receive_material(s, qm, cylinder_input("RM-SOON", expires=date(2026, 3, 31)))
+        materials.receive_material(s, qm, cylinder_input("RM-FAR", expires=date(2026, 9, 1)))
     with db.read() as s:
         items = due_list(s, lab.users[Role.AUDITOR], DAY, 30)
         wide = due_list(s, lab.users[Role.AUDITOR], DAY, 100)
