@@ -215,7 +215,8 @@ def verify_dcc(
 
 
 def _compare_issue_date(root: Any, report: VerificationReport) -> list[str]:
-    """The DCC's date of issue against the approval signature of the embedded PDF."""
+    """The DCC's date of issue against the embedded PDF: the date its signed content record
+    states, or (records without one) its approval signature's UTC date."""
     from lims.certificates.signing import issue_date_of
 
     stated = root.findtext(
@@ -223,17 +224,18 @@ def _compare_issue_date(root: Any, report: VerificationReport) -> list[str]:
         None,
         _NSMAP,
     )
-    approval = next(
-        (s for s in report.signatures if s.meaning is Meaning.APPROVED and s.signed_at), None
-    )
-    if approval is None or approval.signed_at is None:
-        return []
-    expected = issue_date_of(approval.signed_at).isoformat()
+    dates = (report.content_record or {}).get("dates") or {}
+    if dates.get("issue"):
+        expected, source = str(dates["issue"]), "the signed content record's"
+    else:
+        approval = next(
+            (s.signed_at for s in report.signatures if s.meaning is Meaning.APPROVED), None
+        )
+        if approval is None:
+            return []
+        expected, source = issue_date_of(approval).isoformat(), "the approval signature's"
     if stated != expected:
-        return [
-            f"the DCC's date of issue {stated!r} differs from the approval signature's "
-            f"date {expected}"
-        ]
+        return [f"the DCC's date of issue {stated!r} differs from {source} date {expected}"]
     return []
 
 
@@ -343,13 +345,16 @@ class _Signer:
 
 
 def _issue_date(doc: CertificateDocument, signers: list[_Signer]) -> date | None:
-    """The date of issue: the approval signature's (UTC) date, else the document's own."""
+    """The date of issue: the one the signed body states (records drafted by earlier
+    releases carry one), else the approval signature's UTC date; ``None`` before approval."""
     from lims.certificates.signing import issue_date_of
 
+    if doc.dates.issue is not None:
+        return doc.dates.issue
     for signer in signers:
         if signer.meaning is Meaning.APPROVED and signer.signed_at is not None:
             return issue_date_of(signer.signed_at)
-    return doc.dates.issue
+    return None
 
 
 def _pdf_signers(pdf: bytes) -> list[_Signer]:

@@ -167,6 +167,27 @@ def test_verify_dcc_and_tampering(dccs: dict[CertificateType, bytes], pki: Pki) 
     assert not wrong_root.ok
 
 
+def test_a_record_with_its_own_date_of_issue_keeps_it(
+    signed: dict[CertificateType, SignedCase], dccs: dict[CertificateType, bytes], pki: Pki
+) -> None:
+    """Records drafted by earlier releases state their date of issue in the signed body: the
+    DCC states that date (not the approval's), and verification holds it to it."""
+    doc = signed[CertificateType.VERIFICATION].doc
+    assert doc.dates.issue is not None  # the example record carries one
+    xml = dccs[CertificateType.VERIFICATION]
+    root = etree.fromstring(xml)
+    path = "dcc:administrativeData/dcc:statements/dcc:statement[@refType='lims_issueDate']"
+    stated = root.findtext(f"{path}/dcc:date", None, NS)
+    assert stated == doc.dates.issue.isoformat()
+    forged = xml.replace(
+        f"<dcc:date>{stated}</dcc:date>".encode(), b"<dcc:date>2099-01-01</dcc:date>"
+    )
+    assert forged != xml
+    result = verify_dcc(forged, [pki.ca.certificate])
+    assert not result.ok
+    assert "differs from the signed content record's date" in result.summary()
+
+
 def test_amendment_links_the_replaced_certificate(pki: Pki) -> None:
     doc = example_document(CertificateType.VERIFICATION, number="AMD-2", amendment_of="AMD-1")
     pdf = render_pdf(doc)
