@@ -25,6 +25,8 @@ _KNOWN_KEYS = {
     "password_min_length",
     "password_max_age_days",
     "lockout_threshold",
+    "due_warning_days",
+    "low_stock_percent",
 }
 
 
@@ -43,6 +45,10 @@ class Settings:
     password_min_length: int = 10
     password_max_age_days: int = 180
     lockout_threshold: int = 5
+    #: Standards, checks and reference materials due within this many days are flagged.
+    due_warning_days: int = 30
+    #: A reference material is low when less than this many percent above its minimum is left.
+    low_stock_percent: int = 50
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -79,6 +85,8 @@ class Settings:
             "password_min_length": str(self.password_min_length),
             "password_max_age_days": str(self.password_max_age_days),
             "lockout_threshold": str(self.lockout_threshold),
+            "due_warning_days": str(self.due_warning_days),
+            "low_stock_percent": str(self.low_stock_percent),
         }
 
 
@@ -186,4 +194,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         password_min_length=_int_setting(raw, "password_min_length", 10, where),
         password_max_age_days=_int_setting(raw, "password_max_age_days", 180, where),
         lockout_threshold=_int_setting(raw, "lockout_threshold", 5, where),
+        due_warning_days=_int_setting(raw, "due_warning_days", 30, where),
+        low_stock_percent=_int_setting(raw, "low_stock_percent", 50, where),
     )

@@ -72,10 +72,10 @@ class HomeCount:
 
 @dataclass(frozen=True)
 class HomeSettings:
-    """Thresholds: due within ``warning_days``; stock low below ``low_stock_factor`` x minimum."""
+    """Due within ``warning_days``; low when under ``low_stock_percent`` % above the minimum."""
 
     warning_days: int = 30
-    low_stock_factor: float = 1.5
+    low_stock_percent: int = 50
 
 
 def _count(session: Session, query: object) -> int:
@@ -182,7 +182,7 @@ def _materials(session: Session, today: date, cfg: HomeSettings) -> list[HomeCou
     low = select(func.count(ReferenceMaterial.id)).where(
         usable,
         and_(ReferenceMaterial.remaining.is_not(None), ReferenceMaterial.minimum.is_not(None)),
-        ReferenceMaterial.remaining < ReferenceMaterial.minimum * cfg.low_stock_factor,
+        ReferenceMaterial.remaining < ReferenceMaterial.minimum * (1 + cfg.low_stock_percent / 100),
     )
     n_expired, n_low = _count(session, expired), _count(session, low)
     return [

@@ -191,7 +191,7 @@ def test_quality_manager_standards_materials_checks_incidents_impacts(db: Databa
         std = s.get(MeasurementStandard, std_id)
         assert std is not None
         std.intermediate_check_interval_days = 3650
-    cfg = HomeSettings(warning_days=30, low_stock_factor=1.5)
+    cfg = HomeSettings(warning_days=30, low_stock_percent=50)
     counts = _counts(db, qm, cfg)
     assert counts[T.STANDARDS_OVERDUE] == 1
     assert counts[T.STANDARDS_DUE] == 1
