@@ -1,16 +1,22 @@
-"""The live plot of a run: readings per quantity and the stability band, drawn cheaply.
+"""The live plot of a run: one panel per kind of quantity, each with its own vertical axis
+labelled with the quantities and their unit, readings drawn cheaply.
 
 Drawing is what costs the GUI thread most during a run, so the plot keeps to what is
-cheap to repaint: the vertical extent is the item's range (fixed), the horizontal
-extent grows in steps, there is no grid, and the title and legend are ordinary widgets
-outside the plot. Points are added as they come and drawn by :meth:`LivePlot.redraw`,
-which the bench view calls at most ten times a second.
+cheap to repaint: the plan's quantity has the item's range as fixed vertical extent, the
+horizontal extent (reading number, shared by the panels) grows in steps, there is no
+grid, and the legend is an ordinary widget. A curve is broken where its readings stop
+(a new step, or readings of other quantities in between), never bridged by a line. The
+stability band is drawn around the mean of the latest readings of the current step.
+Points are added as they come and drawn by :meth:`LivePlot.redraw`, which the bench view
+calls at most ten times a second.
 """
 
 from __future__ import annotations
 
 import html
+import math
 from collections import deque
+from dataclasses import dataclass, field
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -24,23 +30,49 @@ from ui.widgets import drop_export_menu, short_unit
 MAX_POINTS = 2000
 #: How far the horizontal extent reaches beyond the last point when it grows.
 X_HEADROOM = 0.25
+#: A jump of more reading numbers than this between two points of a curve breaks it.
+GAP_READINGS = 20
 _COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f")
 
 
+@dataclass
+class _Curve:
+    item: pg.PlotDataItem
+    xs: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_POINTS))
+    ys: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_POINTS))
+    step: str = ""
+    last_seq: int = -1
+    colour: str = ""
+
+
+@dataclass
+class _Panel:
+    plot: pg.PlotItem
+    unit: str
+    names: list[str] = field(default_factory=list)
+
+
 class LivePlot(QGroupBox):
-    """Curves of readings (one per quantity) with the stability band of the latest one."""
+    """Curves of readings (one per quantity), panels per kind, the band on the plan's."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("live_plot")
         self.legend = QLabel()
-        self.plot = pg.PlotWidget()
-        self.plot.setBackground("w")
-        self.plot.setMenuEnabled(False)
-        drop_export_menu(self.plot)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.setDownsampling(auto=True, mode="peak")
-        self.plot.setClipToView(True)
+        self.legend.setWordWrap(True)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground("w")
+        drop_export_menu(self.view)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.view, 1)
+        self.panels: dict[str, _Panel] = {}
+        self.curves: dict[str, _Curve] = {}
+        self.readings = 0
+        self.unit: str | None = None
+        self.y_range: tuple[float, float] | None = None
+        self.band_halfwidth: float | None = None
+        self.band_samples = 20
         self.band = pg.LinearRegionItem(
             (0.0, 0.0),
             orientation="horizontal",
@@ -49,15 +81,7 @@ class LivePlot(QGroupBox):
             pen=pg.mkPen("#2e7d32", width=1, style=Qt.PenStyle.DashLine),
         )
         self.band.setZValue(-10)
-        self.band.hide()
-        self.plot.addItem(self.band)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.legend)
-        layout.addWidget(self.plot, 1)
-        self.curves: dict[str, tuple[pg.PlotDataItem, deque[float], deque[float]]] = {}
-        self.readings = 0
-        self.band_halfwidth: float | None = None
-        self.band_samples = 20
+        self._band_panel: _Panel | None = None
         self._latest: str | None = None
         self._x_max = 0.0
         self._dirty = False
@@ -66,6 +90,8 @@ class LivePlot(QGroupBox):
     def retranslate(self) -> None:
         """Set the texts in the current language."""
         self.setTitle(tr("bench.readings"))
+        for panel in self.panels.values():
+            self._label(panel)
         self._show_legend()
 
     def reset(
@@ -75,38 +101,80 @@ class LivePlot(QGroupBox):
         band_halfwidth: float | None,
         band_samples: int,
     ) -> None:
-        """Forget the curves; set the unit, the fixed vertical extent and the band."""
-        for curve, _xs, _ys in self.curves.values():
-            self.plot.removeItem(curve)
+        """Forget the curves and panels; set the plan's unit, its fixed extent and the band."""
+        if self._band_panel is not None:
+            self._band_panel.plot.removeItem(self.band)
+            self._band_panel = None
+        self.view.clear()
+        self.panels.clear()
         self.curves.clear()
         self.readings = 0
         self._latest = None
         self._x_max = 0.0
+        self.unit = unit
+        self.y_range = y_range
         self.band_halfwidth = band_halfwidth
         self.band_samples = band_samples
-        self.band.hide()
-        self.plot.setLabel("left", short_unit(unit))
-        self.plot.disableAutoRange()
-        if y_range is not None:
-            low, high = y_range
-            self.plot.setYRange(low, high, padding=0.03)
-        else:
-            self.plot.enableAutoRange(axis="y")
-        self.plot.setXRange(0, 100, padding=0)
         self._show_legend()
+
+    def _panel(self, p: PlotPoint) -> _Panel:
+        unit = p.unit if p.unit is not None else (self.unit or "")
+        kind = p.kind or unit
+        panel = self.panels.get(kind)
+        if panel is not None:
+            return panel
+        if self.panels:
+            self.view.nextRow()
+        plot = self.view.addPlot()
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        plot.hideButtons()
+        plot.getAxis("left").setWidth(72)
+        first = next(iter(self.panels.values()), None)
+        if first is not None:
+            plot.setXLink(first.plot)
+        plot.setXRange(0, max(100.0, self._x_max), padding=0)
+        panel = _Panel(plot, unit)
+        if self.y_range is not None and self.unit is not None and unit == self.unit:
+            plot.disableAutoRange(axis="y")
+            plot.setYRange(*self.y_range, padding=0.03)
+        else:
+            plot.enableAutoRange(axis="y")
+        if unit == self.unit and self.band_halfwidth is not None and self._band_panel is None:
+            plot.addItem(self.band)
+            self.band.hide()
+            self._band_panel = panel
+        self.panels[kind] = panel
+        return panel
+
+    def _label(self, panel: _Panel) -> None:
+        names = ", ".join(panel.names)
+        unit = short_unit(panel.unit)
+        panel.plot.setLabel("left", f"{names} ({unit})" if unit else names)
+        panel.plot.setLabel("bottom", tr("bench.reading_no"))
 
     def add(self, p: PlotPoint) -> None:
         """Take one point (drawn at the next :meth:`redraw`)."""
         self.readings += 1
-        entry = self.curves.get(p.quantity)
-        if entry is None:
-            pen = pg.mkPen(_COLOURS[len(self.curves) % len(_COLOURS)], width=1.5)
-            curve = self.plot.plot([], [], pen=pen)
-            entry = (curve, deque(maxlen=MAX_POINTS), deque(maxlen=MAX_POINTS))
-            self.curves[p.quantity] = entry
+        curve = self.curves.get(p.quantity)
+        if curve is None:
+            panel = self._panel(p)
+            colour = _COLOURS[len(self.curves) % len(_COLOURS)]
+            item = panel.plot.plot([], [], pen=pg.mkPen(colour, width=1.5), connect="finite")
+            curve = _Curve(item, colour=colour, step=p.step)
+            self.curves[p.quantity] = curve
+            panel.names.append(p.quantity)
+            self._label(panel)
             self._show_legend()
-        entry[1].append(float(p.seq))
-        entry[2].append(p.y)
+        elif p.step != curve.step or p.seq - curve.last_seq > GAP_READINGS:
+            curve.xs.append(float(p.seq) - 0.5)  # a break: the line is not drawn across
+            curve.ys.append(math.nan)
+        curve.xs.append(float(p.seq))
+        curve.ys.append(p.y)
+        curve.step = p.step
+        curve.last_seq = p.seq
         self._latest = p.quantity
         self._dirty = True
 
@@ -116,32 +184,50 @@ class LivePlot(QGroupBox):
             return
         self._dirty = False
         first, last = None, 0.0
-        for curve, xs, ys in self.curves.values():
-            curve.setData(list(xs), list(ys))
-            if xs:
-                first = xs[0] if first is None else min(first, xs[0])
-                last = max(last, xs[-1])
+        for c in self.curves.values():
+            c.item.setData(list(c.xs), list(c.ys), connect="finite")
+            if c.xs:
+                first = c.xs[0] if first is None else min(first, c.xs[0])
+                last = max(last, c.xs[-1])
         if last > self._x_max:
             start = first or 0.0
             self._x_max = last + max(50.0, (last - start) * X_HEADROOM)
-            self.plot.setXRange(start, self._x_max, padding=0)
+            for panel in self.panels.values():
+                panel.plot.setXRange(start, self._x_max, padding=0)
         self._draw_band()
 
+    def band_centre(self) -> float | None:
+        """Where the band is drawn: the mean of the latest readings of the current step."""
+        panel = self._band_panel
+        if panel is None or self.band_halfwidth is None:
+            return None
+        if not panel.names:
+            return None
+        latest = max(panel.names, key=lambda name: self.curves[name].last_seq)
+        ys: list[float] = []
+        for y in reversed(self.curves[latest].ys):
+            if math.isnan(y):  # the current segment only
+                break
+            ys.append(y)
+            if len(ys) == self.band_samples:
+                break
+        return sum(ys) / len(ys) if ys else None
+
     def _draw_band(self) -> None:
-        if self.band_halfwidth is None or self._latest is None:
+        centre = self.band_centre()
+        if centre is None or self.band_halfwidth is None:
             return
-        ys = list(self.curves[self._latest][2])[-self.band_samples :]
-        centre = sum(ys) / len(ys)
         self.band.setRegion((centre - self.band_halfwidth, centre + self.band_halfwidth))
         self.band.show()
 
     def _show_legend(self) -> None:
         items = [
-            f"<span style='color:{_COLOURS[i % len(_COLOURS)]}'>━</span> {html.escape(name)}"
-            for i, name in enumerate(self.curves)
+            f"<span style='color:{c.colour}'>━</span> {html.escape(name)}"
+            for name, c in self.curves.items()
         ]
         if self.band_halfwidth is not None:
             items.append(
-                f"<span style='color:#2e7d32'>▮</span> {tr('bench.band')} ±{self.band_halfwidth:g}"
+                f"<span style='color:#2e7d32'>▮</span> {tr('bench.band')} "
+                f"±{self.band_halfwidth:g} {html.escape(short_unit(self.unit))}"
             )
         self.legend.setText(" &nbsp; ".join(items))

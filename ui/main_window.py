@@ -1,22 +1,32 @@
-"""The main window: one tab per view, the user menu, the language switch, remembered layout."""
+"""The main window: one tab per view (enabled by the permission matrix, a tooltip saying why
+not), the user menu, the language switch, remembered layout."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from PySide6.QtCore import QSettings, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QShowEvent
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QWidget
 
+from lims.quality.permissions import Permission
+from ui.access import refusal, roles_text
 from ui.context import AppContext
 from ui.i18n import Lang, set_language, tr, translator
 from ui.login import ChangePasswordDialog
+from ui.views.audit import AuditView
 from ui.views.bench import BenchView
 from ui.views.history import HistoryView
+from ui.views.home import HomeView
+from ui.views.quality import QualityView
 from ui.views.regulation import RegulationView
 from ui.views.review import ReviewView
 from ui.views.standards import StandardsView
+from ui.views.users import UsersView
 from ui.views.work_orders import WorkOrdersView
+
+P = Permission
 
 
 class View(Protocol):
@@ -25,6 +35,38 @@ class View(Protocol):
     def retranslate(self) -> None: ...
 
     def refresh(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """A tab: its key, its title's text key and the permissions that open it (any of)."""
+
+    key: str
+    title: str
+    needs: tuple[Permission, ...]
+
+
+#: The tabs in order. A tab whose permissions the user lacks is disabled, with the reason.
+VIEWS = (
+    ViewSpec("home", "tab.home", ()),
+    ViewSpec("bench", "tab.bench", (P.RUN_PROCEDURE,)),
+    ViewSpec("work_orders", "tab.work_orders", (P.VIEW_RECORDS,)),
+    ViewSpec("review", "tab.review", (P.SIGN_PERFORMED, P.SIGN_REVIEWED, P.SIGN_APPROVED)),
+    ViewSpec("history", "tab.history", (P.VIEW_RECORDS,)),
+    ViewSpec("standards", "tab.standards", (P.VIEW_RECORDS,)),
+    ViewSpec("regulation", "tab.regulation", (P.VIEW_RECORDS,)),
+    ViewSpec("quality", "tab.quality", (P.RECORD_FINDING, P.CLOSE_INCIDENT)),
+    ViewSpec("audit", "tab.audit", (P.REVIEW_AUDIT,)),
+    ViewSpec("users", "tab.users", (P.MANAGE_USERS, P.MANAGE_AUTHORIZATIONS)),
+)
+
+
+def mnemonic(text: str, letter: str) -> str:
+    """``text`` with an Alt+``letter`` mnemonic: ``&User`` in English, ``用户(&U)`` otherwise."""
+    if translator.lang is Lang.EN:
+        i = text.lower().find(letter.lower())
+        return f"{text[:i]}&{text[i:]}" if i >= 0 else f"{text} (&{letter})"
+    return f"{text} (&{letter.upper()})"
 
 
 class MainWindow(QMainWindow):
@@ -41,22 +83,33 @@ class MainWindow(QMainWindow):
         set_language(Lang(stored) if stored in {x.value for x in Lang} else Lang.BILINGUAL)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("tabs")
+        self.home = HomeView(ctx)
         self.standards = StandardsView(ctx)
         self.work_orders = WorkOrdersView(ctx)
         self.bench = BenchView(ctx)
         self.regulation = RegulationView(ctx)
         self.review = ReviewView(ctx)
         self.history = HistoryView(ctx)
+        self.quality = QualityView(ctx)
+        self.audit = AuditView(ctx)
+        self.users = UsersView(ctx)
+        self.by_key: dict[str, QWidget] = {
+            "home": self.home,
+            "bench": self.bench,
+            "work_orders": self.work_orders,
+            "review": self.review,
+            "history": self.history,
+            "standards": self.standards,
+            "regulation": self.regulation,
+            "quality": self.quality,
+            "audit": self.audit,
+            "users": self.users,
+        }
         self.bench.drafted.connect(self._drafted)
-        self.bench.recovery_offered.connect(lambda _n: self.tabs.setCurrentWidget(self.bench))
-        self.views: list[tuple[str, QWidget]] = [
-            ("tab.standards", self.standards),
-            ("tab.work_orders", self.work_orders),
-            ("tab.bench", self.bench),
-            ("tab.review", self.review),
-            ("tab.history", self.history),
-            ("tab.regulation", self.regulation),
-        ]
+        self.bench.recovery_offered.connect(lambda _n: self.show_view("bench"))
+        self.home.navigate.connect(self.show_view)
+        self.work_orders.registered.connect(self.bench.refresh)
+        self.views: list[tuple[str, QWidget]] = [(s.title, self.by_key[s.key]) for s in VIEWS]
         for _key, view in self.views:
             self.tabs.addTab(view, "")
         self.setCentralWidget(self.tabs)
@@ -73,7 +126,8 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self._splitters_restored = False
         tab = self.settings.value("tab", 0)
-        self.tabs.setCurrentIndex(int(tab) if str(tab).isdigit() else 0)  # type: ignore[call-overload]
+        index = int(tab) if str(tab).isdigit() else 0  # type: ignore[call-overload]
+        self.tabs.setCurrentIndex(index if self.tabs.isTabEnabled(index) else 0)
         self._loaded: set[int] = set()
         self.tabs.currentChanged.connect(self._tab_shown)
 
@@ -83,9 +137,18 @@ class MainWindow(QMainWindow):
         self.passwd_action = QAction(self)
         self.passwd_action.triggered.connect(self.change_password)
         self.logout_action = QAction(self)
+        self.logout_action.setShortcut(QKeySequence("Ctrl+Shift+Q"))
         self.logout_action.triggered.connect(self.log_out)
         self.user_menu.addAction(self.passwd_action)
         self.user_menu.addAction(self.logout_action)
+        self.view_menu = bar.addMenu("")
+        self.view_actions: list[QAction] = []
+        for i, spec in enumerate(VIEWS):
+            action = QAction(self)
+            action.setShortcut(QKeySequence(f"Ctrl+{(i + 1) % 10}"))
+            action.triggered.connect(lambda _=False, k=spec.key: self.show_view(k))
+            self.view_menu.addAction(action)
+            self.view_actions.append(action)
         self.lang_menu = bar.addMenu("")
         self.lang_group = QActionGroup(self)
         self.lang_actions: dict[Lang, QAction] = {}
@@ -100,19 +163,26 @@ class MainWindow(QMainWindow):
     def retranslate(self) -> None:
         """Set every text in the current language, here and in every view."""
         self.setWindowTitle(tr("app.title"))
-        for i, (key, view) in enumerate(self.views):
-            self.tabs.setTabText(i, tr(key))
+        user = self.ctx.user
+        for i, (spec, (_key, view)) in enumerate(zip(VIEWS, self.views, strict=True)):
+            self.tabs.setTabText(i, tr(spec.title))
+            reason = refusal(user, spec.needs) if spec.needs else None
+            self.tabs.setTabEnabled(i, reason is None)
+            self.tabs.setTabToolTip(i, reason or "")
+            self.view_actions[i].setText(tr(spec.title))
+            self.view_actions[i].setEnabled(reason is None)
             view.retranslate()  # type: ignore[attr-defined]
-        self.user_menu.setTitle(tr("menu.user"))
-        self.passwd_action.setText(tr("menu.passwd"))
-        self.logout_action.setText(tr("menu.logout"))
-        self.lang_menu.setTitle(tr("menu.language"))
+        self.user_menu.setTitle(mnemonic(tr("menu.user"), "u"))
+        self.view_menu.setTitle(mnemonic(tr("menu.view"), "v"))
+        self.passwd_action.setText(mnemonic(tr("menu.passwd"), "p"))
+        self.logout_action.setText(mnemonic(tr("menu.logout"), "o"))
+        self.lang_menu.setTitle(mnemonic(tr("menu.language"), "l"))
         for lang, action in self.lang_actions.items():
             action.setText(tr(f"lang.{lang.value}"))
-        user = self.ctx.user
         if user is not None:
-            roles = ", ".join(sorted(r.value for r in user.role_set))
-            self.user_label.setText(f"{tr('status.logged_in')}: {user.full_name} ({roles})")
+            self.user_label.setText(
+                f"{tr('status.logged_in')}: {user.full_name} ({roles_text(user)})"
+            )
 
     def switch_language(self, lang: Lang) -> None:
         """Show every text in ``lang`` and remember the choice."""
@@ -121,6 +191,16 @@ class MainWindow(QMainWindow):
         self.settings.setValue("language", lang.value)
         self.retranslate()
 
+    def show_view(self, key: str) -> None:
+        """Bring the view ``key`` to the front (``materials``: the reference-material stock)."""
+        if key == "materials":
+            self.standards.inner.setCurrentIndex(1)
+            key = "standards"
+        view = self.by_key[key]
+        index = self.tabs.indexOf(view)
+        if self.tabs.isTabEnabled(index):
+            self.tabs.setCurrentIndex(index)
+
     def refresh_all(self) -> None:
         """Load the shown view's data, and the bench's (it offers interrupted runs).
 
@@ -128,14 +208,18 @@ class MainWindow(QMainWindow):
         """
         self._loaded = {self.tabs.currentIndex()}
         self.views[self.tabs.currentIndex()][1].refresh()  # type: ignore[attr-defined]
-        if self.bench is not self.tabs.currentWidget():
-            self._loaded.add(self.tabs.indexOf(self.bench))
+        bench = self.tabs.indexOf(self.bench)
+        if self.bench is not self.tabs.currentWidget() and self.tabs.isTabEnabled(bench):
+            self._loaded.add(bench)
             self.bench.refresh()
 
     def _tab_shown(self, index: int) -> None:
-        if self.ctx.user is not None and index >= 0 and index not in self._loaded:
+        if self.ctx.user is None or index < 0:
+            return
+        view = self.views[index][1]
+        if index not in self._loaded or view is self.home:
             self._loaded.add(index)
-            self.views[index][1].refresh()  # type: ignore[attr-defined]
+            view.refresh()  # type: ignore[attr-defined]
 
     def _drafted(self, number: str) -> None:
         """Show the new draft in the review queue, where it is signed."""
@@ -162,7 +246,13 @@ class MainWindow(QMainWindow):
         return [w for w in self.findChildren(QSplitter) if w.objectName()]
 
     def log_out(self) -> None:
-        """Forget the user and tell the application (which shows the login and closes this)."""
+        """Forget the user and tell the application (which shows the login and closes this).
+
+        A run still going is paused first (after the operator confirms), never aborted.
+        """
+        if not self.bench.confirm_leave():
+            return
+        self.bench.shutdown()
         self.ctx.user = None
         self.logged_out.emit()
 
@@ -177,7 +267,10 @@ class MainWindow(QMainWindow):
                     splitter.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        """Remember the layout when the window closes (a run still going is aborted)."""
+        """Ask before closing during a run (the run is paused, never aborted); save the layout."""
+        if not self.bench.confirm_leave():
+            event.ignore()
+            return
         self.bench.shutdown()
         self.save_layout()
         super().closeEvent(event)

@@ -8,11 +8,19 @@ from typing import Any
 
 @dataclass(frozen=True)
 class PlotPoint:
-    """A reading reduced to what the live plot draws (converted off the GUI thread)."""
+    """A reading reduced to what the live plot draws (converted off the GUI thread).
+
+    ``unit`` is the unit ``y`` is in (None: the plan's plot unit, or no unit known);
+    ``kind`` groups quantities of one dimension on one axis; a change of ``step``
+    starts a new segment of the curve (the plot does not bridge the gap).
+    """
 
     quantity: str
     seq: int
     y: float
+    unit: str | None = None
+    kind: str = ""
+    step: str = ""
 
 
 def plot_value(value: Any, unit: str | None) -> float | None:
@@ -24,4 +32,30 @@ def plot_value(value: Any, unit: str | None) -> float | None:
             return float(value.magnitude) if hasattr(value, "magnitude") else float(value)
         return float(value.to(unit).magnitude)
     except Exception:  # another dimension (a time, a temperature), or not a number
+        return None
+
+
+def plot_point(
+    quantity: str, seq: int, value: Any, plot_unit: str | None, step: str = ""
+) -> PlotPoint | None:
+    """A reading as a plot point on the axis of its kind of quantity.
+
+    A reading of the plan's unit's dimension is converted to that unit; any other
+    quantity keeps its own unit and gets an axis of its dimension. None for a value
+    that is no number (a text, a date).
+    """
+    if hasattr(value, "units") and hasattr(value, "magnitude"):
+        try:
+            if plot_unit is not None and value.check(plot_unit):
+                value = value.to(plot_unit)
+            unit = str(value.units)
+            kind = str(value.dimensionality)
+            # fractions and counts are all dimensionless: one axis per unit among them
+            kind = unit if kind == "dimensionless" else kind
+            return PlotPoint(quantity, seq, float(value.magnitude), unit, kind, step)
+        except (TypeError, ValueError):
+            return None
+    try:
+        return PlotPoint(quantity, seq, float(value), "", "", step)
+    except (TypeError, ValueError):
         return None

@@ -87,29 +87,30 @@ def test_language_switch_and_remembered_layout(
     window = log_in(qtbot, gui, ZHANG.username, ZHANG.password)
     assert isinstance(window, MainWindow)
     zh, en = STRINGS["tab.work_orders"]
-    assert window.tabs.tabText(1) == f"{zh} {en}"
+    wo = window.tabs.indexOf(window.work_orders)
+    assert window.tabs.tabText(wo) == f"{zh} {en}"
     window.switch_language(Lang.EN)
-    assert window.tabs.tabText(1) == en
+    assert window.tabs.tabText(wo) == en
     window.resize(1280, 800)
-    window.tabs.setCurrentIndex(1)  # the view loads its board when first shown
+    window.tabs.setCurrentIndex(wo)  # the view loads its board when first shown
     settle(qtbot, gui.runner)
     assert window.work_orders.tree.topLevelItemCount() == 3  # the demo's work orders
     qtbot.wait(50)
     window.grab().save(str(screenshot_dir / "work_orders_english.png"))
     window.switch_language(Lang.ZH)
-    assert window.tabs.tabText(1) == zh
+    assert window.tabs.tabText(wo) == zh
     assert window.windowTitle() == STRINGS["app.title"][0]
     # The offscreen screen is 800 x 800: the restored width is clamped to it, the height is not.
     window.resize(700, 520)
     assert window.height() == 520
-    window.tabs.setCurrentIndex(1)
+    window.tabs.setCurrentIndex(wo)
     window.close()  # saves the layout into the data directory
     assert gui.ctx.ui_settings_file.exists()
 
     again = MainWindow(gui.ctx)
     qtbot.addWidget(again)
-    assert again.tabs.tabText(1) == zh  # language remembered
-    assert again.tabs.currentIndex() == 1
+    assert again.tabs.tabText(wo) == zh  # language remembered
+    assert again.tabs.currentIndex() == wo
     assert again.height() == 520  # not the default 800
 
 

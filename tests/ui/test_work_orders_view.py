@@ -55,7 +55,7 @@ def test_bad_input_refused_inline_then_good_input_saved(
     assert isinstance(window, MainWindow)
     qtbot.addWidget(window)
     window.resize(1280, 800)  # the size of the screenshots, laid out before they are taken
-    window.tabs.setCurrentIndex(1)  # a view loads when first shown
+    window.tabs.setCurrentWidget(window.work_orders)  # a view loads when first shown
     settle(qtbot, gui.runner)
     view = window.work_orders
     before = _numbers(demo_db)

@@ -6,27 +6,24 @@ from __future__ import annotations
 import gc
 import queue
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTableWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -35,6 +32,7 @@ from lims.engine.events import (
     Event,
     Message,
     PromptRequested,
+    ReadingsCommitted,
     ResultRecorded,
     StateChanged,
     StepFinished,
@@ -43,12 +41,13 @@ from lims.engine.events import (
 from lims.models.enums import RunStatus
 from lims.quality.permissions import Permission, can
 from lims.services.work_orders import InterruptedRun, interrupted_runs, status_board
-from lims.units import UnitParseError, parse_quantity
 from ui.context import AppContext
 from ui.i18n import tr
 from ui.paths import bench_files
+from ui.prompt_panel import PromptPanel
 from ui.readings import PlotPoint
-from ui.widgets import GREEN, RED, MessageLine, fill_table, short_unit
+from ui.results_table import ResultLine, ResultsTable, VerdictBanner, line_from_values, overall
+from ui.widgets import GREEN, RED, MessageLine
 
 if TYPE_CHECKING:  # the bench machinery is imported on a worker thread at first use
     from ui.bench_session import BenchPlan, BenchSession
@@ -58,62 +57,28 @@ if TYPE_CHECKING:  # the bench machinery is imported on a worker thread at first
 DRAIN_INTERVAL_MS = 100
 DRAIN_BUDGET_S = 0.015
 
-
-#: Background of a result's verdict cell.
-_VERDICT_COLOURS = {"pass": GREEN, "fail": RED}
-
-
-def _show_value(v: Any) -> str:
-    if isinstance(v, dict) and set(v) >= {"value", "unit"}:
-        return f"{v['value']:.6g} {short_unit(v['unit'])}"
-    if hasattr(v, "magnitude"):
-        return f"{v:.6g~P}".replace("percent_FS", "%FS")
-    return str(v)
+#: Run states after which nothing more happens.
+FINAL = (RunStatus.COMPLETED, RunStatus.ABORTED, RunStatus.FAILED, RunStatus.REFUSED)
+#: Keyboard shortcuts of the run's controls.
+SHORTCUTS = {"preflight": "F5", "start": "F6", "pause": "F7", "abort": "F8"}
 
 
-class PromptDialog(QDialog):
-    """An operator prompt: confirm, or enter a value (with its unit checked before sending)."""
+def status_text(status: RunStatus) -> str:
+    """A run state in words."""
+    return tr(f"run.status.{status.value}")
 
-    def __init__(self, prompt: PromptRequested, session: BenchSession, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.setObjectName("prompt_dialog")
-        self.prompt = prompt
-        self.session = session
-        self.setWindowTitle(tr("bench.prompt"))
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"{prompt.text_zh}\n{prompt.text_en}"))
-        self.value = QLineEdit()
-        if prompt.kind != "confirm":
-            if prompt.unit:
-                self.value.setPlaceholderText(f"… {prompt.unit}")
-            layout.addWidget(self.value)
-        self.message = MessageLine()
-        if prompt.error:
-            self.message.error(prompt.error)
-        layout.addWidget(self.message)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText(tr("common.ok"))
-        buttons.accepted.connect(self.submit)
-        layout.addWidget(buttons)
 
-    def submit(self) -> None:
-        """Check a value's unit inline, then answer the prompt."""
-        p = self.prompt
-        answer: Any = True
-        if p.kind != "confirm":
-            text = self.value.text().strip()
-            if not text:
-                self.message.error(tr("bench.value_required"))
-                return
-            if p.kind == "value" and p.unit:
-                try:
-                    parse_quantity(text, p.unit)
-                except UnitParseError as exc:
-                    self.message.error(str(exc))
-                    return
-            answer = text
-        self.session.answer(p.prompt_id, answer)
-        self.accept()
+def _bench_names(paths: list[Path]) -> list[tuple[str, str]]:
+    """(bench name, file) of each bench file; a file that cannot be read keeps its file name."""
+    from drivers.bench import load_bench
+
+    out = []
+    for p in paths:
+        try:
+            out.append((load_bench(p).name, str(p)))
+        except Exception:  # shown by its file name; the preflight names the problem
+            out.append((p.name, str(p)))
+    return out
 
 
 class BenchView(QWidget):
@@ -129,37 +94,64 @@ class BenchView(QWidget):
         self.ctx = ctx
         self.setObjectName("bench_view")
         self.plan: BenchPlan | None = None
+        self.auto_keys: frozenset[str] = frozenset()
         self.session: BenchSession | None = None
-        self.prompt_dialog: PromptDialog | None = None
         self.results: list[ResultRecorded] = []
+        self.lines: list[ResultLine] = []
         self.status: RunStatus | None = None
         self.status_reason = ""
+        self.drafted_run: int | None = None
+        self.leaving = False
+        #: Asks the operator a yes/no question (replaced in tests).
+        self.confirm: Callable[[str, str], bool] = self._ask
 
         self.item = QComboBox()
         self.item.setObjectName("bench_item")
+        self.item.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.item.setMinimumContentsLength(36)
+        self.item.currentIndexChanged.connect(self._choice_changed)
         self.bench = QComboBox()
-        for path in bench_files():
-            self.bench.addItem(path.name, str(path))
+        self.bench.setObjectName("bench_file")
+        self.bench.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.bench.currentIndexChanged.connect(self._choice_changed)
         self.auto = QCheckBox()
+        self.refresh_button = QPushButton()
+        self.refresh_button.clicked.connect(self.refresh)
         self.check_button = QPushButton()
         self.check_button.clicked.connect(self.preflight)
         self.start_button = QPushButton()
-        self.start_button.clicked.connect(self.start_run)
+        self.start_button.clicked.connect(lambda: self.start_run())
         self.pause_button = QPushButton()
         self.pause_button.clicked.connect(self.pause)
         self.resume_button = QPushButton()
         self.resume_button.clicked.connect(self.resume)
         self.abort_button = QPushButton()
+        self.abort_button.setObjectName("abort")
         self.abort_button.clicked.connect(self.abort)
         self.draft_button = QPushButton()
         self.draft_button.setObjectName("draft")
         self.draft_button.clicked.connect(self.draft_certificate)
-        self.drafted_run: int | None = None
+        self.shortcuts: dict[str, QAction] = {}
+        for key, slot in (
+            ("preflight", self.preflight),
+            ("start", lambda: self.start_run()),
+            ("pause", self._pause_or_resume),
+            ("abort", self.abort),
+        ):
+            action = QAction(self)
+            action.setShortcut(QKeySequence(SHORTCUTS[key]))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+            self.shortcuts[key] = action
         top = QHBoxLayout()
         self.item_label, self.bench_label = QLabel(), QLabel()
-        for w in (self.item_label, self.item, self.bench_label, self.bench, self.auto):
-            top.addWidget(w)
-        top.addStretch(1)
+        top.addWidget(self.item_label)
+        top.addWidget(self.item, 3)
+        top.addWidget(self.bench_label)
+        top.addWidget(self.bench, 1)
+        top.addWidget(self.auto)
+        top.addWidget(self.refresh_button)
         controls = QHBoxLayout()
         for b in (
             self.check_button,
@@ -172,10 +164,12 @@ class BenchView(QWidget):
             controls.addWidget(b)
         controls.addStretch(1)
         self.state_label = QLabel()
+        self.state_label.setObjectName("run_state")
         controls.addWidget(self.state_label)
 
         self.checks_box = QGroupBox()
         self.checks = QListWidget()
+        self.checks.setWordWrap(True)
         QVBoxLayout(self.checks_box).addWidget(self.checks)
         self.steps_box = QGroupBox()
         self.steps = QListWidget()
@@ -191,9 +185,11 @@ class BenchView(QWidget):
         self._live: LivePlot | None = None  # built at first use (pyqtgraph)
         self.plot_placeholder = QGroupBox()
         self.results_box = QGroupBox()
-        self.results_table = QTableWidget()
-        self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        QVBoxLayout(self.results_box).addWidget(self.results_table)
+        self.banner = VerdictBanner()
+        self.results_table = ResultsTable()
+        rl = QVBoxLayout(self.results_box)
+        rl.addWidget(self.banner)
+        rl.addWidget(self.results_table, 1)
         right = QSplitter()
         right.setObjectName("bench_plot_split")
         right.setOrientation(Qt.Orientation.Vertical)
@@ -218,16 +214,18 @@ class BenchView(QWidget):
         self.recover_button.clicked.connect(self.recover)
         self.later_button = QPushButton()
         self.later_button.clicked.connect(self.recovery_box.hide)
-        rl = QHBoxLayout(self.recovery_box)
-        rl.addWidget(self.recovery_label, 1)
-        rl.addWidget(self.recovery_runs)
-        rl.addWidget(self.recover_button)
-        rl.addWidget(self.later_button)
+        recovery = QHBoxLayout(self.recovery_box)
+        recovery.addWidget(self.recovery_label, 1)
+        recovery.addWidget(self.recovery_runs)
+        recovery.addWidget(self.recover_button)
+        recovery.addWidget(self.later_button)
         self.recovery_box.hide()
+        self.prompt_panel = PromptPanel(self._answer)
         layout = QVBoxLayout(self)
         layout.addWidget(self.recovery_box)
         layout.addLayout(top)
         layout.addLayout(controls)
+        layout.addWidget(self.prompt_panel)
         layout.addWidget(split, 1)
         layout.addWidget(self.message)
 
@@ -263,11 +261,15 @@ class BenchView(QWidget):
         self.item_label.setText(tr("bench.item"))
         self.bench_label.setText(tr("bench.bench"))
         self.auto.setText(tr("bench.auto"))
-        self.check_button.setText(tr("bench.preflight"))
-        self.start_button.setText(tr("bench.start"))
-        self.pause_button.setText(tr("bench.pause"))
-        self.resume_button.setText(tr("bench.resume"))
-        self.abort_button.setText(tr("bench.abort"))
+        self.refresh_button.setText(tr("common.refresh"))
+        for key, button in (
+            ("preflight", self.check_button),
+            ("start", self.start_button),
+            ("pause", self.pause_button),
+            ("abort", self.abort_button),
+        ):
+            button.setText(f"{tr(f'bench.{key}')} ({SHORTCUTS[key]})")
+        self.resume_button.setText(f"{tr('bench.resume')} ({SHORTCUTS['pause']})")
         self.draft_button.setText(tr("bench.draft"))
         self.checks_box.setTitle(tr("bench.checklist"))
         self.steps_box.setTitle(tr("bench.steps"))
@@ -280,42 +282,66 @@ class BenchView(QWidget):
         self.recovery_label.setText(tr("bench.recovery_text"))
         self.recover_button.setText(tr("bench.recover"))
         self.later_button.setText(tr("bench.later"))
+        self.prompt_panel.retranslate()
+        self._show_state()
         self._show_results()
+        self._update_buttons()
 
     # -- items -------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Reload the work-order items on a worker thread."""
+        """Reload the work-order items and the benches on a worker thread."""
         db, actor = self.ctx.db, self.ctx.actor
-
         busy = self.session is not None and self.session.running
         can_run = can(actor, Permission.RUN_PROCEDURE)
+        files = bench_files()
 
-        def load() -> tuple[list[tuple[str, int]], list[InterruptedRun]]:
+        def load() -> tuple[list[tuple[str, int]], list[InterruptedRun], list[tuple[str, str]]]:
             with db.read() as s:
                 items = [
-                    (f"{wo.number} #{it.item_id} {it.description} ({it.procedure_id})", it.item_id)
+                    (
+                        f"{wo.number} #{it.item_id} · {it.description} · {it.model} "
+                        f"{it.serial_number} · {it.procedure_id}",
+                        it.item_id,
+                    )
                     for wo in status_board(s, actor)
                     for it in wo.items
                 ]
                 runs = [] if busy or not can_run else interrupted_runs(s, actor)
-            return items, runs
+            return items, runs, _bench_names(files)
 
         self.ctx.runner.submit(load, self._loaded, lambda e: self.message.error(str(e)))
 
-    def _loaded(self, result: tuple[list[tuple[str, int]], list[InterruptedRun]]) -> None:
-        items, runs = result
+    def _loaded(
+        self, result: tuple[list[tuple[str, int]], list[InterruptedRun], list[tuple[str, str]]]
+    ) -> None:
+        items, runs, benches = result
         self._items_loaded(items)
+        self._benches_loaded(benches)
         self.interrupted = runs
         self.recovery_runs.clear()
         for r in runs:
             step = r.last_completed_step or "—"
             self.recovery_runs.addItem(
-                f"#{r.run_id} {r.procedure_id} · {r.bench_name} · {r.status.value} · {step}",
+                f"#{r.run_id} {r.procedure_id} · {r.bench_name} · {status_text(r.status)} · "
+                f"{tr('bench.last_step')}: {step}",
                 r.run_id,
             )
         self.recovery_box.setVisible(bool(runs))
         if runs:
             self.recovery_offered.emit(len(runs))
+
+    def _benches_loaded(self, benches: list[tuple[str, str]]) -> None:
+        chosen = self.bench.currentData()
+        self.bench.blockSignals(True)
+        known = {self.bench.itemData(i) for i in range(self.bench.count())}
+        for name, path in benches:
+            if path not in known:
+                self.bench.addItem(name, path)
+                self.bench.setItemData(self.bench.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        i = self.bench.findData(chosen)
+        if i >= 0:
+            self.bench.setCurrentIndex(i)
+        self.bench.blockSignals(False)
 
     def recover(self) -> None:
         """Prepare the chosen interrupted run for resumption (preflight again)."""
@@ -327,30 +353,47 @@ class BenchView(QWidget):
         chosen = self.bench.currentData()
         files = [str(p) for p in bench_files()]
 
-        def work() -> BenchPlan:
+        def work() -> tuple[BenchPlan, frozenset[str]]:
             from drivers.bench import load_bench
             from ui.bench_session import plan_resume
 
             path = next((f for f in files if load_bench(Path(f)).name == run.bench_name), chosen)
             if path is None:
                 raise ValueError(f"no bench file named {run.bench_name!r}")
-            return plan_resume(db, actor, run, Path(path), today)
+            return plan_resume(db, actor, run, Path(path), today), _auto_keys(Path(path))
 
-        self.ctx.runner.submit(work, self._recovery_planned, self._plan_failed)
+        self.ctx.runner.submit(work, lambda r: self._recovery_planned(r, run), self._plan_failed)
 
-    def _recovery_planned(self, plan: BenchPlan) -> None:
+    def _recovery_planned(
+        self, result: tuple[BenchPlan, frozenset[str]], run: InterruptedRun
+    ) -> None:
+        plan = result[0]
+        self.item.blockSignals(True)
+        self.bench.blockSignals(True)
         self.select_item(plan.item_id)
-        self.select_bench(plan.bench_path.name)
-        self._planned(plan)
+        self.select_bench(str(plan.bench_path))
+        self.item.blockSignals(False)
+        self.bench.blockSignals(False)
+        self._planned(result)
+        names = [name for name, _title in plan.steps]
+        done = names.index(run.last_completed_step) + 1 if run.last_completed_step in names else 0
+        for row in range(done):
+            self._mark_step(row, "✔")
+        self.progress.setValue(done)
         self.recovery_box.hide()
 
     def _items_loaded(self, items: list[tuple[str, int]]) -> None:
         current = self.item.currentData()
+        self.item.blockSignals(True)
         self.item.clear()
         for label, item_id in items:
             self.item.addItem(label, item_id)
+            self.item.setItemData(self.item.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
         if current is not None:
             self.select_item(int(current))
+        self.item.blockSignals(False)
+        if self.item.currentData() != current:
+            self._choice_changed()
 
     def select_item(self, item_id: int) -> None:
         """Choose the work-order item with this id."""
@@ -359,14 +402,39 @@ class BenchView(QWidget):
             self.item.setCurrentIndex(i)
 
     def select_bench(self, name: str) -> None:
-        """Choose the bench file called ``name``."""
-        i = self.bench.findText(name)
-        if i >= 0:
-            self.bench.setCurrentIndex(i)
+        """Choose a bench by its name, its file name or its file's path."""
+        for i in range(self.bench.count()):
+            path = str(self.bench.itemData(i))
+            if name in (self.bench.itemText(i), path, Path(path).name):
+                self.bench.setCurrentIndex(i)
+                return
+
+    def _choice_changed(self, _index: int = 0) -> None:
+        """Another item or bench: forget the plan, the results and the finished run."""
+        if self.session is not None and self.session.running:
+            return  # the combos are disabled during a run
+        self.plan = None
+        self.session = None
+        self.status = None
+        self.status_reason = ""
+        self.results.clear()
+        self.lines.clear()
+        self.checks.clear()
+        self.steps.clear()
+        self.progress.setValue(0)
+        self.prompt_panel.clear()
+        self.message.clear_message()
+        if self._live is not None:
+            self._live.reset(None, None, None, 20)
+        self._show_state()
+        self._show_results()
+        self._update_buttons()
 
     # -- preflight ---------------------------------------------------------------------
     def preflight(self) -> None:
         """Prepare the run and check the rules (on a worker thread)."""
+        if self.session is not None and self.session.running:
+            return
         item_id, bench = self.item.currentData(), self.bench.currentData()
         if item_id is None or bench is None:
             self.message.error(tr("bench.choose"))
@@ -374,15 +442,23 @@ class BenchView(QWidget):
         db, actor, today = self.ctx.db, self.ctx.actor, self.ctx.today()
         self.message.info(tr("common.loading"))
 
-        def work() -> BenchPlan:
+        def work() -> tuple[BenchPlan, frozenset[str]]:
             from ui.bench_session import plan_run
 
-            return plan_run(db, actor, int(item_id), Path(bench), today)
+            path = Path(bench)
+            return plan_run(db, actor, int(item_id), path, today), _auto_keys(path)
 
         self.ctx.runner.submit(work, self._planned, self._plan_failed)
 
-    def _planned(self, plan: BenchPlan) -> None:
+    def _planned(self, result: tuple[BenchPlan, frozenset[str]]) -> None:
+        plan, self.auto_keys = result
         self.plan = plan
+        self.session = None
+        self.status = None
+        self.results.clear()
+        self.lines.clear()
+        self._show_results()
+        self._show_state()
         resumed = f" · {tr('bench.resuming')} #{plan.resume_run_id}" if plan.resume_run_id else ""
         self.message.info(
             f"{plan.procedure_id} · {plan.procedure_title} · {plan.bench_name}{resumed}"
@@ -392,15 +468,17 @@ class BenchView(QWidget):
             mark = "✔" if c.ok else "✘"
             line = QListWidgetItem(f"{mark} {c.what}" + ("" if c.ok else f" — {c.reason}"))
             line.setBackground(GREEN if c.ok else RED)
-            line.setToolTip(line.text())  # a long line is cut at the list's edge
+            line.setToolTip(line.text())
             self.checks.addItem(line)
         self.steps.clear()
-        for name, title in plan.steps:
-            self.steps.addItem(f"○ {title.replace('percent_FS', '%FS')} ({name})")
+        for _name, title in plan.steps:
+            self.steps.addItem(f"○ {title.replace('percent_FS', '%FS')}")
         self.progress.setRange(0, len(plan.steps))
         self.progress.setValue(0)
         self.live.reset(plan.plot_unit, plan.plot_range, plan.band_halfwidth, plan.band_samples)
         self.auto.setEnabled(plan.simulated)
+        if not plan.simulated:
+            self.auto.setChecked(False)
         self._update_buttons()
 
     def _plan_failed(self, exc: Exception) -> None:
@@ -411,10 +489,13 @@ class BenchView(QWidget):
     # -- running -----------------------------------------------------------------------
     def start_run(self, time_scale: float | None = None) -> None:
         """Start the planned run (only when every preflight check passed)."""
+        if self.session is not None and self.session.running:
+            return
         if self.plan is None or not self.plan.ready:
             self.message.error(tr("bench.not_ready"))
             return
         self.results.clear()
+        self.lines.clear()
         self._show_results()
         self.live.reset(
             self.plan.plot_unit,
@@ -422,11 +503,12 @@ class BenchView(QWidget):
             self.plan.band_halfwidth,
             self.plan.band_samples,
         )
-        from ui.bench_session import BenchSession  # loaded already by the preflight
+        from ui.bench_watch import WatchedSession  # loaded already by the preflight
 
         gc.freeze()  # what the preflight loaded stays: no full collection walks it mid-run
 
-        self.session = BenchSession(
+        self.leaving = False
+        self.session = WatchedSession(
             self.ctx.db,
             self.plan,
             self.ctx.actor.username,
@@ -454,6 +536,7 @@ class BenchView(QWidget):
             except queue.Empty:
                 break
             if isinstance(ev, PlotPoint):
+                self._run_moved_on()
                 self.live.add(ev)
             else:
                 self._on_event(ev)
@@ -461,32 +544,58 @@ class BenchView(QWidget):
             self._live.redraw()
         if not session.running and session.events.empty():
             self.timer.stop()
+            self.prompt_panel.clear()
             self._update_buttons()
+
+    def _run_moved_on(self) -> None:
+        """The run went on: a prompt still shown was answered already (automatically)."""
+        if self.prompt_panel.prompt is not None:
+            self.prompt_panel.clear()
 
     def _on_event(self, ev: Event | BaseException) -> None:
         if isinstance(ev, BaseException):
             self.message.error(str(ev))
         elif isinstance(ev, StepStarted):
+            self._run_moved_on()
             self._mark_step(ev.index - 1, "▶")
         elif isinstance(ev, StepFinished):
+            self._run_moved_on()
             self._mark_step(ev.index - 1, "✔")
             self.progress.setValue(ev.index)
         elif isinstance(ev, ResultRecorded):
+            self._run_moved_on()
             self.results.append(ev)
+            self.lines.append(line_from_values(ev.test_point, ev.item, ev.values, ev.verdict))
             self._show_results()
         elif isinstance(ev, StateChanged):
             self.status = ev.new
             self.status_reason = ev.reason
-            self.state_label.setText(f"{tr('std.col.status')}: {ev.new.value} {ev.reason}")
+            if ev.new in FINAL:
+                self.prompt_panel.clear()
             if ev.new in (RunStatus.REFUSED, RunStatus.FAILED):
-                self.message.error(f"{ev.new.value}: {ev.reason}")
+                self.message.error(f"{status_text(ev.new)}: {ev.reason}")
+            self._show_state()
+            self._show_results()
             self._update_buttons()
         elif isinstance(ev, PromptRequested):
-            assert self.session is not None
-            self.prompt_dialog = PromptDialog(ev, self.session, self)
-            self.prompt_dialog.open()
+            answered_by_bench = (
+                self.session is not None
+                and self.session.auto
+                and ev.key in self.auto_keys
+                and not ev.error
+            )
+            if answered_by_bench:
+                self.prompt_panel.clear()
+            else:
+                self.prompt_panel.show_prompt(ev)
         elif isinstance(ev, Message) and ev.level != "info":
             self.message.error(ev.text)
+        elif isinstance(ev, ReadingsCommitted):
+            pass  # durable now; nothing to draw
+
+    def _answer(self, prompt_id: int, value: object) -> None:
+        if self.session is not None:
+            self.session.answer(prompt_id, value)
 
     def _mark_step(self, row: int, mark: str) -> None:
         item = self.steps.item(row)
@@ -497,48 +606,39 @@ class BenchView(QWidget):
             else:
                 item.setBackground(QColor("#fff3c4"))
 
+    def _show_state(self) -> None:
+        if self.status is None:
+            self.state_label.setText("")
+            return
+        reason = f" — {self.status_reason}" if self.status_reason else ""
+        self.state_label.setText(f"{tr('std.col.status')}: {status_text(self.status)}{reason}")
+        self.state_label.setToolTip(self.state_label.text())
+
     def _show_results(self) -> None:
-        # The verdict before the values: the values are long, the verdict must stay in view.
-        fill_table(
-            self.results_table,
-            [
-                tr("bench.col.point"),
-                tr("bench.col.item"),
-                tr("bench.col.verdict"),
-                tr("bench.col.values"),
-            ],
-            [
-                [
-                    r.test_point,
-                    r.item,
-                    r.verdict,
-                    "; ".join(f"{k}={_show_value(v)}" for k, v in r.values.items()),
-                ]
-                for r in self.results
-            ],
-        )
-        for row, r in enumerate(self.results):
-            cell = self.results_table.item(row, 2)
-            if r.verdict in _VERDICT_COLOURS:
-                cell.setBackground(_VERDICT_COLOURS[r.verdict])
-            values = self.results_table.item(row, 3)
-            values.setToolTip(values.text().replace("; ", "\n"))
+        self.results_table.show_lines(self.lines)
+        finished = self.status in FINAL and self.lines
+        self.banner.show_verdict(overall(self.lines) if finished else None)
 
     def _update_buttons(self) -> None:
         running = self.session is not None and self.session.running
+        self.item.setEnabled(not running)
+        self.bench.setEnabled(not running)
+        self.refresh_button.setEnabled(not running)
         self.start_button.setEnabled(self.plan is not None and self.plan.ready and not running)
         self.check_button.setEnabled(not running)
         self.pause_button.setEnabled(running and self.status is RunStatus.RUNNING)
         self.resume_button.setEnabled(running and self.status is RunStatus.PAUSED)
         self.abort_button.setEnabled(running)
+        user = self.ctx.user
+        may_draft = user is not None and can(user, Permission.SIGN_PERFORMED)
         self.draft_button.setEnabled(
             not running
             and self.status is RunStatus.COMPLETED
             and self.finished_run_id is not None
             and self.finished_run_id != self.drafted_run
-            and self.ctx.user is not None
-            and can(self.ctx.user, Permission.SIGN_PERFORMED)
+            and may_draft
         )
+        self.draft_button.setToolTip("" if may_draft else tr("perm.sign_performed"))
 
     @property
     def finished_run_id(self) -> int | None:
@@ -573,23 +673,58 @@ class BenchView(QWidget):
 
         self.ctx.runner.submit(work, done, failed)
 
+    # -- control -----------------------------------------------------------------------
+    def _ask(self, title: str, text: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self)
+        yes = box.addButton(tr("common.yes"), QMessageBox.ButtonRole.YesRole)
+        no = box.addButton(tr("common.no"), QMessageBox.ButtonRole.NoRole)
+        box.setDefaultButton(no)
+        box.setEscapeButton(no)
+        box.exec()
+        return box.clickedButton() is yes
+
+    def _pause_or_resume(self) -> None:
+        if self.status is RunStatus.PAUSED:
+            self.resume()
+        else:
+            self.pause()
+
     def pause(self) -> None:
         """Ask the run to hold at its next safe point."""
-        if self.session is not None:
+        if self.session is not None and self.session.running:
             self.session.pause()
 
     def resume(self) -> None:
         """Continue the paused run."""
-        if self.session is not None:
+        if self.session is not None and self.session.running:
             self.session.resume()
 
     def abort(self) -> None:
-        """Abort the run at once."""
-        if self.session is not None:
+        """Abort the run at once, after the operator confirms (data so far are kept)."""
+        if self.session is None or not self.session.running:
+            return
+        if self.confirm(tr("bench.abort.title"), tr("bench.abort.text")):
             self.session.abort()
 
+    def confirm_leave(self) -> bool:
+        """May the window close (or the user log out)? During a run, ask; yes pauses it."""
+        if self.session is None or not self.session.running or self.leaving:
+            return True
+        if not self.confirm(tr("bench.leave.title"), tr("bench.leave.text")):
+            return False
+        self.leaving = True
+        self.session.pause()
+        return True
+
     def shutdown(self) -> None:
-        """Abort a run still going and wait for its thread (the window is closing)."""
+        """The window is closing: a run still going is paused (resumable), never aborted."""
         if self.session is not None and self.session.running:
-            self.session.abort()
-            self.session.join(30)
+            self.session.pause()
+            self.timer.stop()
+
+
+def _auto_keys(bench_path: Path) -> frozenset[str]:
+    """The prompts a simulated bench answers itself (its file's ``[auto]`` table)."""
+    from drivers.bench import load_bench
+
+    return frozenset(load_bench(bench_path).auto)

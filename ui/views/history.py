@@ -423,9 +423,9 @@ class HistoryView(QWidget):
                 [
                     f"{e.occurred_at:%Y-%m-%d %H:%M:%S}",
                     e.actor,
-                    e.action,
-                    e.record,
-                    _changes_text(e.changes),
+                    action_text(e.action),
+                    _record_text(e.record, d.number),
+                    changes_text(e.changes),
                     e.reason,
                 ]
                 for e in d.trail
@@ -502,7 +502,23 @@ class HistoryView(QWidget):
         self.verify_result.setStyleSheet(f"background: {colour.name()}; padding: 4px;")
 
 
-def _changes_text(changes: dict[str, object]) -> str:
+def _record_text(record: str, number: str) -> str:
+    """A trail entry's record by name: the certificate's number, or its signature."""
+    table = record.partition(":")[0]
+    if table == "certificates":
+        return number
+    return f"{number} · {tr('audit.table.' + table) if table == 'signatures' else record}"
+
+
+def action_text(action: str) -> str:
+    """An audit action in words (``create`` → 新建 created); unknown ones as recorded."""
+    try:
+        return tr(f"audit.action.{action}")
+    except KeyError:
+        return action
+
+
+def changes_text(changes: dict[str, object]) -> str:
     parts = []
     for key, value in changes.items():
         if isinstance(value, list) and len(value) == 2:

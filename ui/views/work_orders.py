@@ -6,6 +6,7 @@ import html
 from datetime import date
 from pathlib import Path
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QPageSize, QPdfWriter, QTextDocument
 from PySide6.QtPrintSupport import QPrintPreviewDialog
 from PySide6.QtWidgets import (
@@ -138,8 +139,13 @@ class _Field:
         self.error.hide()
 
     def text(self) -> str:
+        """The text typed, or the value behind a choice shown in words (an instrument kind)."""
         w = self.widget
-        return w.currentText() if isinstance(w, QComboBox) else w.text()
+        if not isinstance(w, QComboBox):
+            return w.text()
+        i = w.findText(w.currentText())
+        data = w.itemData(i) if i >= 0 else None
+        return str(data) if isinstance(data, str) else w.currentText()
 
     def set_error(self, message: str | None) -> None:
         self.error.setText(message or "")
@@ -149,6 +155,9 @@ class _Field:
 
 class WorkOrdersView(QWidget):
     """Receive instruments (customer, instruments, work order) and watch the status board."""
+
+    #: Emitted with the number of a work order just registered (the bench offers its items).
+    registered = Signal(str)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -180,7 +189,8 @@ class WorkOrdersView(QWidget):
                 w.setEditable(True)
                 _narrow(w)
                 if name == "kind":
-                    w.addItems(KINDS)
+                    for kind in KINDS:
+                        w.addItem("", kind)
             elif name == "service":
                 w = QComboBox()
                 for kind in ServiceKind:
@@ -286,6 +296,10 @@ class WorkOrdersView(QWidget):
         assert isinstance(service, QComboBox)
         for i in range(service.count()):
             service.setItemText(i, tr(f"service.{service.itemData(i)}"))
+        kind = self.field("kind").widget
+        assert isinstance(kind, QComboBox)
+        for i in range(len(KINDS)):
+            kind.setItemText(i, tr(f"kind.{kind.itemData(i)}"))
         self.add_button.setText(tr("wo.add_item"))
         self.remove_button.setText(tr("wo.remove_item"))
         self.pending_label.setText(tr("wo.pending"))
@@ -508,6 +522,7 @@ class WorkOrdersView(QWidget):
         self.message.info(f"{tr('wo.saved')}: {row.number} · {row.customer} · {len(row.items)}")
         self.print_button.setEnabled(True)
         self.refresh()
+        self.registered.emit(row.number)
 
     def _receipt_document(self) -> QTextDocument:
         assert self.last_saved is not None

@@ -1,0 +1,170 @@
+"""The bench's results: one typed row per result (point, reference, indication, error,
+limit, U (k), verdict) and the overall verdict banner.
+
+The table is built against :class:`ResultLine`. :func:`line_from_values` fills a line
+from a result event's named values (``reference``, ``indication``, ``error``, ``mpe`` or
+``limit``, ``expanded_uncertainty`` with ``k``) until the typed result records of the
+engine supply the same fields directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QWidget
+
+from lims.models.enums import Verdict
+from ui.i18n import tr
+from ui.widgets import AMBER, GREEN, RED, fill_table, short_unit
+
+#: How bad each verdict is (the overall verdict is the worst).
+_SEVERITY = {
+    Verdict.PASS: 0,
+    Verdict.NOT_STATED: 1,
+    Verdict.CONDITIONAL_PASS: 2,
+    Verdict.UNDETERMINED: 3,
+    Verdict.CONDITIONAL_FAIL: 4,
+    Verdict.FAIL: 5,
+}
+_COLOURS = {Verdict.PASS: GREEN, Verdict.FAIL: RED, Verdict.CONDITIONAL_FAIL: RED}
+
+
+def verdict_text(verdict: Verdict | str) -> str:
+    """A verdict in words (合格 pass, 不合格 fail …), never the stored value."""
+    try:
+        return tr(f"verdict.{Verdict(verdict).value}")
+    except ValueError:
+        return str(verdict)
+
+
+@dataclass(frozen=True)
+class ResultLine:
+    """One row of the results table (texts already formatted with their units)."""
+
+    point: str
+    item: str
+    reference: str
+    indication: str
+    error: str
+    limit: str
+    uncertainty: str  # "U (k=2)"
+    verdict: Verdict
+    details: str = ""  # every value of the result, for the tooltip
+
+
+def format_value(v: Any) -> str:
+    """A value as people write it: a quantity with its short unit, a number, a text."""
+    if isinstance(v, Mapping) and {"value", "unit"} <= set(v):
+        return f"{v['value']:.6g} {short_unit(v['unit'])}".strip()
+    if hasattr(v, "magnitude") and hasattr(v, "units"):
+        return f"{v.magnitude:.6g} {short_unit(str(v.units))}".strip()
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "" if v is None else str(v)
+
+
+def _first(values: Mapping[str, Any], *names: str) -> str:
+    for n in names:
+        if n in values and values[n] is not None:
+            return format_value(values[n])
+    return ""
+
+
+def line_from_values(
+    point: str, item: str, values: Mapping[str, Any], verdict: Verdict | str
+) -> ResultLine:
+    """A row from a result's named values (what is absent stays empty)."""
+    u = _first(values, "expanded_uncertainty", "expanded_uncertainty_fs", "u")
+    k = _first(values, "k", "coverage")
+    try:
+        v = Verdict(verdict)
+    except ValueError:
+        v = Verdict.NOT_STATED
+    return ResultLine(
+        point=point,
+        item=item,
+        reference=_first(values, "reference", "reference_amount", "nominal"),
+        indication=_first(values, "indication", "mean", "value"),
+        error=_first(values, "error", "error_fs", "repeatability"),
+        limit=_first(values, "mpe", "limit", "repeatability_limit", "tolerance"),
+        uncertainty=f"{u} (k={k})" if u and k else u,
+        verdict=v,
+        details="\n".join(f"{key} = {format_value(val)}" for key, val in values.items()),
+    )
+
+
+def overall(lines: Sequence[ResultLine]) -> Verdict | None:
+    """The worst verdict of the lines (None when there are none)."""
+    return max((ln.verdict for ln in lines), key=lambda v: _SEVERITY[v], default=None)
+
+
+class ResultsTable(QTableWidget):
+    """The results, the verdict column coloured; every value in a row's tooltip."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("results_table")
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.lines: list[ResultLine] = []
+
+    def show_lines(self, lines: Sequence[ResultLine]) -> None:
+        """Show ``lines`` (the headers in the current language)."""
+        self.lines = list(lines)
+        headers = [
+            tr(k)
+            for k in (
+                "results.point",
+                "results.reference",
+                "results.indication",
+                "results.error",
+                "results.limit",
+                "results.uncertainty",
+                "bench.col.verdict",
+            )
+        ]
+        rows = [
+            [
+                f"{ln.point} · {ln.item}" if ln.item and ln.item != ln.point else ln.point,
+                ln.reference,
+                ln.indication,
+                ln.error,
+                ln.limit,
+                ln.uncertainty,
+                verdict_text(ln.verdict),
+            ]
+            for ln in self.lines
+        ]
+        fill_table(self, headers, rows)
+        for r, ln in enumerate(self.lines):
+            cell = self.item(r, 6)
+            if cell is not None and ln.verdict in _COLOURS:
+                cell.setBackground(_COLOURS[ln.verdict])
+            for c in range(self.columnCount()):
+                item = self.item(r, c)
+                if item is not None:
+                    item.setToolTip(ln.details)
+
+
+class VerdictBanner(QLabel):
+    """The run's overall verdict in large letters (hidden until the run has results)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("verdict_banner")
+        self.verdict: Verdict | None = None
+        self.hide()
+
+    def show_verdict(self, verdict: Verdict | None) -> None:
+        """Show ``verdict`` (None hides the banner)."""
+        self.verdict = verdict
+        if verdict is None:
+            self.hide()
+            return
+        colour = _COLOURS.get(verdict, AMBER).name()
+        self.setStyleSheet(
+            f"background: {colour}; font-size: 15pt; font-weight: bold; padding: 6px;"
+        )
+        self.setText(f"{tr('results.overall')}: {verdict_text(verdict)}")
+        self.show()
