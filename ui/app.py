@@ -84,6 +84,7 @@ class LimsApp(QObject):
 
     def _logged_out(self) -> None:
         old, self.window = self.window, None
+        self.runner.forget_pending()  # answers for the old window would reach deleted widgets
         self.start()  # before the window closes, so the application never has no window
         if old is not None:
             old.close()

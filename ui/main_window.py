@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self.bench.drafted.connect(self._drafted)
         self.bench.recovery_offered.connect(lambda _n: self.show_view("bench"))
         self.home.navigate.connect(self.show_view)
+        self.standards.impact_opened.connect(self._impact_opened)
         self.work_orders.registered.connect(self.bench.refresh)
         self.views: list[tuple[str, QWidget]] = [(s.title, self.by_key[s.key]) for s in VIEWS]
         for _key, view in self.views:
@@ -220,6 +221,12 @@ class MainWindow(QMainWindow):
         if index not in self._loaded or view is self.home:
             self._loaded.add(index)
             view.refresh()  # type: ignore[attr-defined]
+
+    def _impact_opened(self, impact_id: int) -> None:
+        """Show the impact assessment a finding has just opened."""
+        self.quality.pending_impact = impact_id
+        self.show_view("quality")
+        self.quality.refresh()
 
     def _drafted(self, number: str) -> None:
         """Show the new draft in the review queue, where it is signed."""

@@ -29,11 +29,11 @@ GREEN = QColor("#bfe5bf")
 DUE_SOON_DAYS = 30
 
 
-def due_colour(days_left: int | None) -> QColor:
-    """Red when overdue (or nothing valid), amber when due within 30 days, else green."""
+def due_colour(days_left: int | None, soon: int = DUE_SOON_DAYS) -> QColor:
+    """Red when overdue (or nothing valid), amber when due within ``soon`` days, else green."""
     if days_left is None or days_left < 0:
         return RED
-    if days_left <= DUE_SOON_DAYS:
+    if days_left <= soon:
         return AMBER
     return GREEN
 

@@ -62,6 +62,7 @@ class Runner(QObject):
         self._pool.setMaxThreadCount(max_threads)
         self._pending: dict[int, _Task] = {}
         self._next = 0
+        self._generation = 0
 
     @property
     def pending(self) -> int:
@@ -77,17 +78,26 @@ class Runner(QObject):
         """Call ``fn()`` on a worker thread; then ``on_done(result)`` or ``on_error(exc)``."""
         key = self._next
         self._next += 1
+        generation = self._generation
 
         def finish(callback: Callable[[Any], None], value: Any) -> None:
             self._pending.pop(key, None)
             self.busy_changed.emit(len(self._pending))
-            callback(value)
+            if generation == self._generation:  # not for a window closed meanwhile
+                callback(value)
 
         signals = _Signals(lambda r: finish(on_done, r), lambda e: finish(on_error, e))
         task = _Task(fn, signals)
         self._pending[key] = task
         self.busy_changed.emit(len(self._pending))
         self._pool.start(task)
+
+    def forget_pending(self) -> None:
+        """The calls submitted so far still run, but their results are not delivered.
+
+        For logging out: the window that asked for them is about to be deleted.
+        """
+        self._generation += 1
 
     def wait(self, msecs: int = 30_000) -> bool:
         """Block until the pool is idle (for shutting down; never called while drawing)."""

@@ -25,8 +25,9 @@ from lims.services.work_orders import status_board
 from tests.ui.conftest import log_in, settle
 from tests.ui.latency import LatencyProbe
 from ui.app import LimsApp
+from ui.i18n import STRINGS
 from ui.main_window import MainWindow
-from ui.views.bench import BenchView, PromptDialog
+from ui.views.bench import BenchView
 from ui.widgets import GREEN, RED
 
 ZHANG = next(u for u in DEMO_USERS if u.username == "zhang")
@@ -57,6 +58,7 @@ def _open_bench(qtbot: QtBot, gui: LimsApp, db: Database) -> BenchView:
     view = window.bench
     view.select_item(_co2_item(db))
     view.select_bench("gas-analyzer.toml")
+    settle(qtbot, gui.runner)
     view.preflight()
     settle(qtbot, gui.runner, timeout=60_000)
     return view
@@ -141,18 +143,19 @@ def test_gas_analyzer_run_with_prompts_and_latency(
     while view.session is not None and (view.session.running or not view.session.events.empty()):
         assert time.monotonic() < deadline, "the run did not finish in time"
         qtbot.wait(20)
-        dlg = view.prompt_dialog
-        if isinstance(dlg, PromptDialog) and dlg.isVisible():
-            p = dlg.prompt
+        panel = view.prompt_panel
+        p = panel.prompt
+        if p is not None:
+            assert panel.isVisible()
             if p.kind == "value":
                 if not refused_once:
-                    dlg.value.setText("21.5 bananas")
-                    dlg.submit()
-                    assert dlg.isVisible()
-                    assert "bananas" in dlg.message.text()
+                    panel.value.setText("21.5 bananas")
+                    assert not panel.submit()
+                    assert panel.prompt is p  # still asked
+                    assert "bananas" in panel.message.text()
                     refused_once = True
-                dlg.value.setText(f"21.5 {p.unit}")
-            dlg.submit()
+                panel.value.setText(f"21.5 {p.unit}")
+            assert panel.submit()
             answered.append(p.key)
     probe.stop()
     view.drain()
@@ -255,6 +258,18 @@ def test_pause_resume_abort(qtbot: QtBot, gui: LimsApp, demo_db: Database) -> No
     assert not view.pause_button.isEnabled()
     view.resume_button.click()
     qtbot.waitUntil(lambda: view.status is RunStatus.RUNNING, timeout=60_000)
+    asked: list[str] = []
+
+    def answer(answer: bool) -> object:
+        return lambda title, _text: asked.append(title) or answer
+
+    view.confirm = answer(False)  # type: ignore[assignment]
+    view.abort_button.click()  # asked, and the operator says no: the run goes on
+    assert asked == [" ".join(STRINGS["bench.abort.title"])]
+    qtbot.wait(300)
+    assert view.session is not None
+    assert view.session.running
+    view.confirm = answer(True)  # type: ignore[assignment]
     view.abort_button.click()
     qtbot.waitUntil(lambda: view.session is not None and not view.session.running, timeout=60_000)
     view.drain()

@@ -76,7 +76,8 @@ def test_values_compare_and_release(
     dlg.submit()
     assert dlg.message.is_error
     assert gui.runner.pending == 0
-    dlg.reason.setText("checked against JJG 635-2011")
+    dlg.set_value("reason", "checked against JJG 635-2011")
+    dlg.set_value("password", CHEN.password)
     dlg.submit()
     settle(qtbot, gui.runner)
     assert dlg.isVisible()
@@ -108,10 +109,18 @@ def test_values_compare_and_release(
     view.ask_release()
     dlg = view.reason_dialog
     assert dlg is not None
-    dlg.reason.setText("核对 JJG 635-2011 表1 checked against Table 1")
+    dlg.set_value("reason", "核对 JJG 635-2011 表1 checked against Table 1")
+    dlg.set_value("password", "not-the-password")
     dlg.submit()
     settle(qtbot, gui.runner)
-    assert not dlg.isVisible()
+    assert dlg.isVisible()  # the e-signature needs the password: refused, nothing released
+    assert dlg.message.is_error
+    assert not next(v for v in view.versions if v.version == "2026.2").released
+    dlg.set_value("password", CHEN.password)
+    dlg.grab().save(str(screenshot_dir / "task_release_table.png"))
+    dlg.submit()
+    settle(qtbot, gui.runner)
+    assert not dlg.isVisible(), dlg.message.text()
     assert not view.message.is_error, view.message.text()
     settle(qtbot, gui.runner)
     released = next(v for v in view.versions if v.version == "2026.2")

@@ -115,6 +115,8 @@ def test_standards_view_shows_due_dates_history_chart_and_changes_status(
     window = log_in(qtbot, gui, CHEN.username, CHEN.password)
     assert isinstance(window, MainWindow)
     qtbot.addWidget(window)
+    window.show_view("standards")  # a view loads when first shown
+    settle(qtbot, gui.runner)
     view = window.standards
     table = view.table
     expected_days = {
@@ -192,6 +194,8 @@ def test_back_in_service_refused_with_the_services_reason(
     window = log_in(qtbot, gui, CHEN.username, CHEN.password)
     assert isinstance(window, MainWindow)
     qtbot.addWidget(window)
+    window.show_view("standards")  # a view loads when first shown
+    settle(qtbot, gui.runner)
     view = window.standards
     view.select("STD-EA-001")
     settle(qtbot, gui.runner)

@@ -3,15 +3,12 @@ step progress, operator prompts, pause/resume/abort and the results as they come
 
 from __future__ import annotations
 
-import gc
-import queue
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -29,14 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from lims.engine.events import (
-    Event,
-    Message,
-    PromptRequested,
-    ReadingsCommitted,
     ResultRecorded,
-    StateChanged,
-    StepFinished,
-    StepStarted,
 )
 from lims.models.enums import RunStatus
 from lims.quality.permissions import Permission, can
@@ -45,27 +34,13 @@ from ui.context import AppContext
 from ui.i18n import tr
 from ui.paths import bench_files
 from ui.prompt_panel import PromptPanel
-from ui.readings import PlotPoint
-from ui.results_table import ResultLine, ResultsTable, VerdictBanner, line_from_values, overall
+from ui.results_table import ResultLine, ResultsTable, VerdictBanner
+from ui.views.bench_run import DRAIN_INTERVAL_MS, SHORTCUTS, BenchRunMixin, status_text
 from ui.widgets import GREEN, RED, MessageLine
 
 if TYPE_CHECKING:  # the bench machinery is imported on a worker thread at first use
     from ui.bench_session import BenchPlan, BenchSession
     from ui.live_plot import LivePlot
-
-#: How often the run's events are drawn (10 Hz), and the most work one tick may do.
-DRAIN_INTERVAL_MS = 100
-DRAIN_BUDGET_S = 0.015
-
-#: Run states after which nothing more happens.
-FINAL = (RunStatus.COMPLETED, RunStatus.ABORTED, RunStatus.FAILED, RunStatus.REFUSED)
-#: Keyboard shortcuts of the run's controls.
-SHORTCUTS = {"preflight": "F5", "start": "F6", "pause": "F7", "abort": "F8"}
-
-
-def status_text(status: RunStatus) -> str:
-    """A run state in words."""
-    return tr(f"run.status.{status.value}")
 
 
 def _bench_names(paths: list[Path]) -> list[tuple[str, str]]:
@@ -81,7 +56,7 @@ def _bench_names(paths: list[Path]) -> list[tuple[str, str]]:
     return out
 
 
-class BenchView(QWidget):
+class BenchView(BenchRunMixin, QWidget):
     """Run a procedure on a bench for a work-order item."""
 
     #: Emitted when interrupted runs of the user are found (offered for recovery).
@@ -485,242 +460,6 @@ class BenchView(QWidget):
         self.plan = None
         self.message.error(str(exc))
         self._update_buttons()
-
-    # -- running -----------------------------------------------------------------------
-    def start_run(self, time_scale: float | None = None) -> None:
-        """Start the planned run (only when every preflight check passed)."""
-        if self.session is not None and self.session.running:
-            return
-        if self.plan is None or not self.plan.ready:
-            self.message.error(tr("bench.not_ready"))
-            return
-        self.results.clear()
-        self.lines.clear()
-        self._show_results()
-        self.live.reset(
-            self.plan.plot_unit,
-            self.plan.plot_range,
-            self.plan.band_halfwidth,
-            self.plan.band_samples,
-        )
-        from ui.bench_watch import WatchedSession  # loaded already by the preflight
-
-        gc.freeze()  # what the preflight loaded stays: no full collection walks it mid-run
-
-        self.leaving = False
-        self.session = WatchedSession(
-            self.ctx.db,
-            self.plan,
-            self.ctx.actor.username,
-            auto=self.auto.isChecked(),
-            time_scale=time_scale or None,
-            run_date=self.ctx.today(),
-        )
-        self.session.start()
-        self.timer.start()
-        self._update_buttons()
-
-    def drain(self) -> None:
-        """Take the events that arrived since the last tick and draw them.
-
-        At most :data:`DRAIN_BUDGET_S` of work per tick: what is left waits for the next
-        tick, so a burst of readings never holds the GUI thread.
-        """
-        session = self.session
-        if session is None:
-            return
-        deadline = time.perf_counter() + DRAIN_BUDGET_S
-        while time.perf_counter() < deadline:
-            try:
-                ev = session.events.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(ev, PlotPoint):
-                self._run_moved_on()
-                self.live.add(ev)
-            else:
-                self._on_event(ev)
-        if self._live is not None:
-            self._live.redraw()
-        if not session.running and session.events.empty():
-            self.timer.stop()
-            self.prompt_panel.clear()
-            self._update_buttons()
-
-    def _run_moved_on(self) -> None:
-        """The run went on: a prompt still shown was answered already (automatically)."""
-        if self.prompt_panel.prompt is not None:
-            self.prompt_panel.clear()
-
-    def _on_event(self, ev: Event | BaseException) -> None:
-        if isinstance(ev, BaseException):
-            self.message.error(str(ev))
-        elif isinstance(ev, StepStarted):
-            self._run_moved_on()
-            self._mark_step(ev.index - 1, "▶")
-        elif isinstance(ev, StepFinished):
-            self._run_moved_on()
-            self._mark_step(ev.index - 1, "✔")
-            self.progress.setValue(ev.index)
-        elif isinstance(ev, ResultRecorded):
-            self._run_moved_on()
-            self.results.append(ev)
-            self.lines.append(line_from_values(ev.test_point, ev.item, ev.values, ev.verdict))
-            self._show_results()
-        elif isinstance(ev, StateChanged):
-            self.status = ev.new
-            self.status_reason = ev.reason
-            if ev.new in FINAL:
-                self.prompt_panel.clear()
-            if ev.new in (RunStatus.REFUSED, RunStatus.FAILED):
-                self.message.error(f"{status_text(ev.new)}: {ev.reason}")
-            self._show_state()
-            self._show_results()
-            self._update_buttons()
-        elif isinstance(ev, PromptRequested):
-            answered_by_bench = (
-                self.session is not None
-                and self.session.auto
-                and ev.key in self.auto_keys
-                and not ev.error
-            )
-            if answered_by_bench:
-                self.prompt_panel.clear()
-            else:
-                self.prompt_panel.show_prompt(ev)
-        elif isinstance(ev, Message) and ev.level != "info":
-            self.message.error(ev.text)
-        elif isinstance(ev, ReadingsCommitted):
-            pass  # durable now; nothing to draw
-
-    def _answer(self, prompt_id: int, value: object) -> None:
-        if self.session is not None:
-            self.session.answer(prompt_id, value)
-
-    def _mark_step(self, row: int, mark: str) -> None:
-        item = self.steps.item(row)
-        if item is not None:
-            item.setText(mark + item.text()[1:])
-            if mark == "✔":
-                item.setBackground(GREEN)
-            else:
-                item.setBackground(QColor("#fff3c4"))
-
-    def _show_state(self) -> None:
-        if self.status is None:
-            self.state_label.setText("")
-            return
-        reason = f" — {self.status_reason}" if self.status_reason else ""
-        self.state_label.setText(f"{tr('std.col.status')}: {status_text(self.status)}{reason}")
-        self.state_label.setToolTip(self.state_label.text())
-
-    def _show_results(self) -> None:
-        self.results_table.show_lines(self.lines)
-        finished = self.status in FINAL and self.lines
-        self.banner.show_verdict(overall(self.lines) if finished else None)
-
-    def _update_buttons(self) -> None:
-        running = self.session is not None and self.session.running
-        self.item.setEnabled(not running)
-        self.bench.setEnabled(not running)
-        self.refresh_button.setEnabled(not running)
-        self.start_button.setEnabled(self.plan is not None and self.plan.ready and not running)
-        self.check_button.setEnabled(not running)
-        self.pause_button.setEnabled(running and self.status is RunStatus.RUNNING)
-        self.resume_button.setEnabled(running and self.status is RunStatus.PAUSED)
-        self.abort_button.setEnabled(running)
-        user = self.ctx.user
-        may_draft = user is not None and can(user, Permission.SIGN_PERFORMED)
-        self.draft_button.setEnabled(
-            not running
-            and self.status is RunStatus.COMPLETED
-            and self.finished_run_id is not None
-            and self.finished_run_id != self.drafted_run
-            and may_draft
-        )
-        self.draft_button.setToolTip("" if may_draft else tr("perm.sign_performed"))
-
-    @property
-    def finished_run_id(self) -> int | None:
-        """The id of the run this view last watched, once it has ended."""
-        session = self.session
-        if session is None or session.running or session.handle is None:
-            return None
-        return session.handle.run_id
-
-    def draft_certificate(self) -> None:
-        """Draft the certificate of the completed run (worker thread)."""
-        run_id = self.finished_run_id
-        if run_id is None or self.status is not RunStatus.COMPLETED:
-            return
-        db, actor, today = self.ctx.db, self.ctx.actor, self.ctx.today()
-        self.draft_button.setEnabled(False)
-
-        def work() -> str:
-            from lims.services.certificates import draft_certificate
-
-            return draft_certificate(db, actor, run_id, today=today).number
-
-        def done(number: str) -> None:
-            self.drafted_run = run_id
-            self.message.info(f"{tr('bench.drafted')}: {number}")
-            self._update_buttons()
-            self.drafted.emit(number)
-
-        def failed(exc: Exception) -> None:
-            self.message.error(str(exc))
-            self._update_buttons()
-
-        self.ctx.runner.submit(work, done, failed)
-
-    # -- control -----------------------------------------------------------------------
-    def _ask(self, title: str, text: str) -> bool:
-        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self)
-        yes = box.addButton(tr("common.yes"), QMessageBox.ButtonRole.YesRole)
-        no = box.addButton(tr("common.no"), QMessageBox.ButtonRole.NoRole)
-        box.setDefaultButton(no)
-        box.setEscapeButton(no)
-        box.exec()
-        return box.clickedButton() is yes
-
-    def _pause_or_resume(self) -> None:
-        if self.status is RunStatus.PAUSED:
-            self.resume()
-        else:
-            self.pause()
-
-    def pause(self) -> None:
-        """Ask the run to hold at its next safe point."""
-        if self.session is not None and self.session.running:
-            self.session.pause()
-
-    def resume(self) -> None:
-        """Continue the paused run."""
-        if self.session is not None and self.session.running:
-            self.session.resume()
-
-    def abort(self) -> None:
-        """Abort the run at once, after the operator confirms (data so far are kept)."""
-        if self.session is None or not self.session.running:
-            return
-        if self.confirm(tr("bench.abort.title"), tr("bench.abort.text")):
-            self.session.abort()
-
-    def confirm_leave(self) -> bool:
-        """May the window close (or the user log out)? During a run, ask; yes pauses it."""
-        if self.session is None or not self.session.running or self.leaving:
-            return True
-        if not self.confirm(tr("bench.leave.title"), tr("bench.leave.text")):
-            return False
-        self.leaving = True
-        self.session.pause()
-        return True
-
-    def shutdown(self) -> None:
-        """The window is closing: a run still going is paused (resumable), never aborted."""
-        if self.session is not None and self.session.running:
-            self.session.pause()
-            self.timer.stop()
 
 
 def _auto_keys(bench_path: Path) -> frozenset[str]:

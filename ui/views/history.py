@@ -29,9 +29,13 @@ from lims.db import Database
 from lims.models.enums import CertificateStatus
 from lims.models.users import User
 from lims.quality.permissions import Permission, can, require
+from ui.access import gate, refusal
 from ui.context import AppContext
+from ui.dialogs import ReasonDialog
 from ui.i18n import tr
 from ui.pdf_preview import PdfDialog
+from ui.results_table import verdict_text
+from ui.views.certificate_actions import CertificateActionsMixin
 from ui.views.review import meaning_text, status_text
 from ui.widgets import GREEN, RED, MessageLine, fill_table
 
@@ -104,7 +108,7 @@ def verify_issued(db: Database, viewer: User, number: str) -> FileVerification:
     return verify_certificate_file(db, certificate_pdf(db, viewer, number), f"{number}.pdf")
 
 
-class HistoryView(QWidget):
+class HistoryView(CertificateActionsMixin, QWidget):
     """Search form and results | the selected certificate's chain, trail and checks."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
@@ -116,6 +120,9 @@ class HistoryView(QWidget):
         self.verification: FileVerification | None = None
         self.pdf_dialog: PdfDialog | None = None
         self._showing_count = False
+        #: A certificate to select once the next search has answered (a new amendment).
+        self.select_after: str | None = None
+        self.printed_pages = 0
 
         self.number = QLineEdit()
         self.customer = QLineEdit()
@@ -182,6 +189,33 @@ class HistoryView(QWidget):
         for b in (self.open_button, self.verify_button, self.verify_file_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
+        self.amend_button = QPushButton()
+        self.amend_button.setObjectName("amend")
+        self.amend_button.clicked.connect(lambda: self.ask_change("amend"))
+        self.revoke_button = QPushButton()
+        self.revoke_button.setObjectName("revoke")
+        self.revoke_button.clicked.connect(lambda: self.ask_change("revoke"))
+        self.redraft_button = QPushButton()
+        self.redraft_button.setObjectName("redraft")
+        self.redraft_button.clicked.connect(self.redraft)
+        self.export_pdf_button = QPushButton()
+        self.export_pdf_button.clicked.connect(lambda: self.ask_export("pdf"))
+        self.export_dcc_button = QPushButton()
+        self.export_dcc_button.clicked.connect(lambda: self.ask_export("dcc"))
+        self.print_button = QPushButton()
+        self.print_button.clicked.connect(self.ask_print)
+        actions = QHBoxLayout()
+        for b in (
+            self.amend_button,
+            self.revoke_button,
+            self.redraft_button,
+            self.export_pdf_button,
+            self.export_dcc_button,
+            self.print_button,
+        ):
+            actions.addWidget(b)
+        actions.addStretch(1)
+        self.reason_dialog: ReasonDialog | None = None
         self.chain_box = QGroupBox()
         self.chain = QTableWidget()
         self.chain.setObjectName("history_chain")
@@ -199,6 +233,7 @@ class HistoryView(QWidget):
         rv = QVBoxLayout(right)
         rv.addWidget(self.info)
         rv.addLayout(buttons)
+        rv.addLayout(actions)
         rv.addWidget(self.verify_result)
         rv.addWidget(self.chain_box, 1)
         rv.addWidget(self.trail_box, 2)
@@ -224,6 +259,12 @@ class HistoryView(QWidget):
         self.open_button.setText(tr("history.open_pdf"))
         self.verify_button.setText(tr("history.verify"))
         self.verify_file_button.setText(tr("history.verify_file"))
+        self.amend_button.setText(tr("history.amend"))
+        self.revoke_button.setText(tr("history.revoke"))
+        self.redraft_button.setText(tr("history.redraft"))
+        self.export_pdf_button.setText(tr("history.export_pdf"))
+        self.export_dcc_button.setText(tr("history.export_dcc"))
+        self.print_button.setText(tr("history.print"))
         self.chain_box.setTitle(tr("history.chain"))
         self.trail_box.setTitle(tr("history.trail"))
         self._show_hits()
@@ -286,6 +327,8 @@ class HistoryView(QWidget):
 
     def _found(self, hits: list[CertificateHit]) -> None:
         keep = self.detail.number if self.detail is not None else None
+        if self.select_after is not None:
+            keep, self.select_after = self.select_after, None
         self.hits = hits
         self._show_hits()
         self.message.info(f"{len(hits)} {tr('history.found')}")
@@ -379,7 +422,8 @@ class HistoryView(QWidget):
         self.info.setText(
             f"<b>{c.number}</b> · {tr(f'cert.type.{c.type.value}')} · "
             f"{status_text(c.status)}{reason}{simulated}<br>"
-            f"{c.customer} · {c.instrument} · {c.serial_number} · {c.overall_verdict}<br>"
+            f"{c.customer} · {c.instrument} · {c.serial_number} · "
+            f"{verdict_text(c.overall_verdict)}<br>"
             f"{tr('review.signatures')}: {signed or '—'}"
         )
         fill_table(
@@ -434,9 +478,26 @@ class HistoryView(QWidget):
         self.trail_message.setText("" if d.may_review_audit else tr("history.no_audit"))
 
     def _update_buttons(self) -> None:
-        has = self.detail is not None
+        d, user = self.detail, self.ctx.user
+        has = d is not None
         self.open_button.setEnabled(has)
         self.verify_button.setEnabled(has)
+        status = d.info.status if d is not None else None
+        issued = status is CertificateStatus.ISSUED
+        gate(
+            self.amend_button,
+            refusal(user, (Permission.SIGN_APPROVED, Permission.RECORD_FINDING)),
+            enabled=issued,
+        )
+        gate(self.revoke_button, refusal(user, (Permission.RECORD_FINDING,)), enabled=issued)
+        gate(
+            self.redraft_button,
+            refusal(user, (Permission.SIGN_PERFORMED,)),
+            enabled=status is CertificateStatus.REJECTED,
+        )
+        for b in (self.export_pdf_button, self.print_button):
+            b.setEnabled(has)
+        self.export_dcc_button.setEnabled(issued or status is CertificateStatus.SUPERSEDED)
 
     # -- PDF and verification ----------------------------------------------------------
     def open_pdf(self) -> None:

@@ -114,6 +114,8 @@ class QualityView(QWidget):
         self.setObjectName("quality_view")
         self.data = QualityData([], [], [])
         self.dialog: FormDialog | ReasonDialog | None = None
+        #: An impact assessment to select once the list has loaded (one just opened).
+        self.pending_impact: int | None = None
         self.inner = QTabWidget()
         # impacts
         self.impacts = _table("impacts")
@@ -208,10 +210,14 @@ class QualityView(QWidget):
 
     def _loaded(self, data: QualityData) -> None:
         chosen = self.selected_impact()
+        keep = chosen.id if chosen is not None else None
+        if self.pending_impact is not None:
+            keep, self.pending_impact = self.pending_impact, None
+            self.inner.setCurrentIndex(0)
         self.data = data
         self._show()
-        if chosen is not None:
-            self.select_impact(chosen.id)
+        if keep is not None:
+            self.select_impact(keep)
 
     def _show(self) -> None:
         fill_table(

@@ -4,6 +4,8 @@ the release by a quality manager with a reason."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -19,18 +21,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lims.quality.permissions import Permission, can
+from lims.quality.permissions import Permission
+from lims.services.reauth import signed_release
 from lims.services.regulation_tables import (
     TableEntry,
     TableVersion,
     ValueChange,
     compare_tables,
     list_tables,
-    release_table,
     table_entries,
 )
+from ui.access import gate, refusal
 from ui.context import AppContext
-from ui.dialogs import ReasonDialog
+from ui.forms import Field, FormDialog
 from ui.i18n import tr
 from ui.widgets import AMBER, GREEN, RED, MessageLine, fill_table
 
@@ -52,7 +55,7 @@ class RegulationView(QWidget):
         self.current: TableVersion | None = None
         self.entries: list[TableEntry] = []
         self.changes: list[ValueChange] | None = None
-        self.reason_dialog: ReasonDialog | None = None
+        self.reason_dialog: FormDialog | None = None
 
         self.table = QTableWidget()
         self.table.setObjectName("regulation_tables")
@@ -142,7 +145,7 @@ class RegulationView(QWidget):
     def refresh(self) -> None:
         """Reload the table versions on a worker thread."""
         db, actor = self.ctx.db, self.ctx.actor
-        self.release_button.setEnabled(can(actor, Permission.RELEASE_REGULATION_TABLE))
+        gate(self.release_button, refusal(actor, (Permission.RELEASE_REGULATION_TABLE,)))
         self.ctx.runner.submit(lambda: list_tables(db, actor), self._loaded, self._failed)
 
     def _loaded(self, versions: list[TableVersion]) -> None:
@@ -321,32 +324,38 @@ class RegulationView(QWidget):
 
     # -- release -----------------------------------------------------------------------
     def ask_release(self) -> None:
-        """Open the reason dialog to release the selected version (quality manager)."""
+        """Release the selected version with a reason and the password entered again."""
         chosen = self.selected()
         if chosen is None:
             self.message.error(tr("reg.select"))
             return
-        title = tr("reg.release.title")
-        self.reason_dialog = ReasonDialog(
-            title,
-            f"{title}: {chosen.procedure_id} {chosen.version}",
-            lambda reason, dlg: self._release(chosen, reason, dlg),
-            self,
-        )
-        self.reason_dialog.open()
-
-    def _release(self, chosen: TableVersion, reason: str, dlg: ReasonDialog) -> None:
-        db, actor = self.ctx.db, self.ctx.actor
+        ctx = self.ctx
+        username = ctx.actor.username
         pid, version = chosen.procedure_id, chosen.version
+        fields = [
+            Field("reason", "common.reason"),
+            Field("password", "sign.password", "password"),
+        ]
+
+        def work(v: dict[str, Any]) -> TableVersion:
+            return signed_release(
+                ctx.db, username, v["password"], ctx.policy, pid, version, v["reason"]
+            )
 
         def done(v: TableVersion) -> None:
-            dlg.succeeded()
             self.message.info(f"{tr('reg.released')}: {v.procedure_id} {v.version}")
             self.current = None
             self.refresh()
 
-        self.ctx.runner.submit(
-            lambda: release_table(db, actor, pid, version, reason),
+        title = tr("reg.release.title")
+        self.reason_dialog = FormDialog(
+            ctx,
+            f"{title}: {pid} {version}",
+            fields,
+            work,
             done,
-            lambda exc: dlg.refused(str(exc)),
+            self,
+            intro=f"{tr('reg.release.meaning')}\n{pid} {version} · {chosen.procedure_title}",
+            ok_text=tr("sign.button"),
         )
+        self.reason_dialog.open()

@@ -30,10 +30,12 @@ from lims.db import Database
 from lims.models.enums import CertificateStatus
 from lims.models.users import User
 from lims.quality.permissions import Permission, can
+from ui.access import refusal
 from ui.context import AppContext
 from ui.dialogs import ReasonDialog
 from ui.i18n import tr
 from ui.pdf_preview import PdfPreview
+from ui.results_table import verdict_text
 from ui.widgets import AMBER, GREEN, MessageLine, fill_table
 
 if TYPE_CHECKING:  # the certificate service (PDF, signing) loads on a worker thread
@@ -302,7 +304,7 @@ class ReviewView(QWidget):
                 c.serial_number,
                 status_text(c.status),
                 meaning_text(c.next_meaning) if c.next_meaning else "",
-                c.overall_verdict,
+                verdict_text(c.overall_verdict),
             ]
             for c in self.shown
         ]
@@ -313,8 +315,10 @@ class ReviewView(QWidget):
             item = self.table.item(i, 5)
             if item is not None and user is not None:
                 item.setBackground(GREEN if may_sign(user, c) else AMBER)
-        if not self.shown and self.queue is not None:
+        if not self.shown:
             self.info.setText(tr("review.empty"))
+        elif self.selected is None:
+            self.info.setText(f"{len(self.shown)} {tr('review.waiting')}")
 
     def select(self, number: str) -> bool:
         """Select the certificate ``number`` if it is in the list shown."""
@@ -377,6 +381,12 @@ class ReviewView(QWidget):
             can(user, Permission.SIGN_REVIEWED) or can(user, Permission.SIGN_APPROVED)
         )
         self.reject_button.setEnabled(bool(can_reject and s is not None and s.info.status in OPEN))
+        reason = refusal(user, (Permission.SIGN_REVIEWED, Permission.SIGN_APPROVED))
+        self.reject_button.setToolTip(reason or "")
+        if user is not None and s is not None and not signable:
+            self.sign_button.setToolTip(tr("review.cannot_sign"))
+        else:
+            self.sign_button.setToolTip("")
 
     # -- actions -----------------------------------------------------------------------
     def ask_sign(self) -> None:

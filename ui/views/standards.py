@@ -3,11 +3,9 @@ intermediate-check control chart, out-of-service actions, reference-material sto
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -23,185 +21,33 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lims.db import Database
-from lims.models.users import User
-from lims.quality.due import due_list
-from lims.quality.errors import QualityError
-from lims.quality.materials import get_material
-from lims.quality.standards import (
-    ControlChart,
-    calibration_history,
-    control_chart,
-    get_standard,
-    return_to_service,
-    take_out_of_service,
-)
+from lims.quality.permissions import Permission
+from lims.quality.standards import return_to_service, take_out_of_service
+from ui.access import gate, refusal
 from ui.context import AppContext
 from ui.dialogs import ReasonDialog
+from ui.forms import FormDialog
 from ui.i18n import tr
-from ui.widgets import MessageLine, due_colour, fill_table, short_unit
+from ui.views import standards_tasks as tasks
+from ui.views.standards_data import (
+    MaterialRow,
+    Overview,
+    StandardDetail,
+    StandardRow,
+    load_detail,
+    load_overview,
+)
+from ui.widgets import AMBER, RED, MessageLine, due_colour, fill_table, short_unit
 
 if TYPE_CHECKING:
     from ui.control_chart import ControlChartWidget
 
-#: A horizon long enough to list every standard and material with its due date.
-_ALL_DAYS = 365 * 100
-
-
-@dataclass(frozen=True)
-class StandardRow:
-    """One standard in the table."""
-
-    tag: str
-    name_zh: str
-    name_en: str
-    status: str
-    certificate_due: date | None  # None: a member has no certificate
-    check_due: date | None
-    days_left: int | None  # to the earliest due date; None when a certificate is missing
-
-
-@dataclass(frozen=True)
-class MaterialRow:
-    """One reference-material unit in stock."""
-
-    tag: str
-    gbw_number: str
-    name: str
-    value: str
-    lot: str
-    remaining: str
-    status: str
-    expires_on: date
-    days_left: int
-
-
-@dataclass(frozen=True)
-class CertificateRow:
-    """One certificate of a standard's member."""
-
-    number: str
-    issuer: str
-    equipment: str
-    calibrated_on: date
-    valid_until: date
-    revision: int
-
-
-@dataclass(frozen=True)
-class StandardDetail:
-    """Everything the detail panel shows."""
-
-    tag: str
-    name_zh: str
-    name_en: str
-    status: str
-    status_reason: str
-    measurand: str
-    range_text: str
-    uncertainty_text: str
-    history: list[CertificateRow]
-    charts: list[ControlChart] = field(default_factory=list)
-    chart_problems: list[str] = field(default_factory=list)
-
-
-def load_overview(
-    db: Database, actor: User, today: date
-) -> tuple[list[StandardRow], list[MaterialRow]]:
-    """Standards with their next due dates and the reference materials in stock."""
-    with db.read() as s:
-        items = due_list(s, actor, today, within_days=_ALL_DAYS)
-        cert_due: dict[str, date | None] = {}
-        check_due: dict[str, date] = {}
-        missing: set[str] = set()
-        material_tags: list[str] = []
-        for it in items:
-            if it.kind == "standard_certificate":
-                prev = cert_due.get(it.tag)
-                cert_due[it.tag] = it.due_on if prev is None else min(prev, it.due_on)
-            elif it.kind == "no_certificate":
-                missing.add(it.tag)
-            elif it.kind == "intermediate_check":
-                check_due[it.tag] = it.due_on
-            elif it.kind == "reference_material":
-                material_tags.append(it.tag)
-        standards: list[StandardRow] = []
-        for tag in sorted(set(cert_due) | missing | set(check_due)):
-            std = get_standard(s, tag)
-            cd = None if tag in missing else cert_due.get(tag)
-            dues = [d for d in (cd, check_due.get(tag)) if d is not None]
-            days = None if tag in missing or not dues else (min(dues) - today).days
-            standards.append(
-                StandardRow(
-                    tag, std.name_zh, std.name_en, std.status.value, cd, check_due.get(tag), days
-                )
-            )
-        materials: list[MaterialRow] = []
-        for tag in sorted(material_tags):
-            rm = get_material(s, tag)
-            unit = short_unit(rm.unit)
-            remaining = (
-                f"{rm.remaining:g} {short_unit(rm.remaining_unit)}".strip()
-                if rm.remaining is not None
-                else ""
-            )
-            materials.append(
-                MaterialRow(
-                    rm.tag,
-                    rm.gbw_number,
-                    rm.name,
-                    f"{rm.certified_value:g} ± {rm.expanded_uncertainty:g} {unit} "
-                    f"(k={rm.coverage_factor:g})",
-                    " / ".join(x for x in (rm.lot, rm.cylinder_number) if x),
-                    remaining,
-                    rm.status.value,
-                    rm.expires_on,
-                    (rm.expires_on - today).days,
-                )
-            )
-    return standards, materials
-
-
-def load_detail(db: Database, actor: User, tag: str) -> StandardDetail:
-    """A standard's details, certificate history and control charts."""
-    with db.read() as s:
-        std = get_standard(s, tag)
-        history = [
-            CertificateRow(
-                c.number,
-                c.issuer,
-                c.equipment.asset_tag or c.equipment.serial_number,
-                c.calibrated_on,
-                c.valid_until,
-                c.revision,
-            )
-            for c in calibration_history(s, actor, tag)
-        ]
-        quantities = sorted({c.quantity for c in std.checks if c.measured is not None})
-        charts: list[ControlChart] = []
-        problems: list[str] = []
-        for q in quantities:
-            try:
-                charts.append(control_chart(s, actor, tag, q))
-            except QualityError as exc:
-                problems.append(str(exc))
-        return StandardDetail(
-            std.tag,
-            std.name_zh,
-            std.name_en,
-            std.status.value,
-            std.status_reason,
-            std.measurand,
-            std.range_text,
-            std.uncertainty_text,
-            history,
-            charts,
-            problems,
-        )
-
 
 class StandardsView(QWidget):
     """The standards table with detail, and the reference-material stock."""
+
+    #: Emitted with the id of the impact assessment a finding opened.
+    impact_opened = Signal(int)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -211,6 +57,8 @@ class StandardsView(QWidget):
         self.materials: list[MaterialRow] = []
         self.detail: StandardDetail | None = None
         self.reason_dialog: ReasonDialog | None = None
+        self.dialog: FormDialog | None = None
+        self.equipment: list[tuple[str, str]] = []
 
         self.inner = QTabWidget()
         # Standards page: table | detail
@@ -223,18 +71,33 @@ class StandardsView(QWidget):
         self.refresh_button = QPushButton()
         self.refresh_button.clicked.connect(self.refresh)
         self.out_button = QPushButton()
-        self.out_button.clicked.connect(lambda: self.ask_status_change(out=True))
+        self.out_button.setObjectName("out_of_service")
+        self.out_button.clicked.connect(self.ask_finding)
         self.back_button = QPushButton()
         self.back_button.clicked.connect(lambda: self.ask_status_change(out=False))
+        self.register_button = QPushButton()
+        self.register_button.setObjectName("register_standard")
+        self.register_button.clicked.connect(self.ask_register)
+        self.certificate_button = QPushButton()
+        self.certificate_button.setObjectName("new_certificate")
+        self.certificate_button.clicked.connect(self.ask_certificate)
+        self.check_button = QPushButton()
+        self.check_button.setObjectName("intermediate_check")
+        self.check_button.clicked.connect(self.ask_check)
         self.message = MessageLine()
         buttons = QHBoxLayout()
-        for b in (self.refresh_button, self.out_button, self.back_button):
+        for b in (self.refresh_button, self.register_button, self.certificate_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
+        buttons2 = QHBoxLayout()
+        for b in (self.check_button, self.out_button, self.back_button):
+            buttons2.addWidget(b)
+        buttons2.addStretch(1)
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.addWidget(self.table)
         lv.addLayout(buttons)
+        lv.addLayout(buttons2)
         lv.addWidget(self.message)
 
         self.info = QLabel()
@@ -273,7 +136,33 @@ class StandardsView(QWidget):
         self.materials_table = QTableWidget()
         self.materials_table.setObjectName("materials_table")
         self.materials_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.inner.addTab(self.materials_table, "")
+        self.materials_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.materials_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.materials_warning = QLabel()
+        self.materials_warning.setObjectName("materials_warning")
+        self.materials_warning.setWordWrap(True)
+        self.receive_button = QPushButton()
+        self.receive_button.setObjectName("receive_material")
+        self.receive_button.clicked.connect(self.ask_receive)
+        self.open_button = QPushButton()
+        self.open_button.clicked.connect(lambda: self.ask_material("open"))
+        self.consume_button = QPushButton()
+        self.consume_button.setObjectName("consume")
+        self.consume_button.clicked.connect(lambda: self.ask_material("consume"))
+        self.dispose_button = QPushButton()
+        self.dispose_button.clicked.connect(lambda: self.ask_material("dispose"))
+        self.materials_message = MessageLine()
+        page = QWidget()
+        mv = QVBoxLayout(page)
+        mv.addWidget(self.materials_warning)
+        mv.addWidget(self.materials_table, 1)
+        row = QHBoxLayout()
+        for b in (self.receive_button, self.open_button, self.consume_button, self.dispose_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        mv.addLayout(row)
+        mv.addWidget(self.materials_message)
+        self.inner.addTab(page, "")
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.inner)
@@ -297,6 +186,13 @@ class StandardsView(QWidget):
         self.refresh_button.setText(tr("common.refresh"))
         self.out_button.setText(tr("std.out"))
         self.back_button.setText(tr("std.back"))
+        self.register_button.setText(tr("std.register"))
+        self.certificate_button.setText(tr("std.new_certificate"))
+        self.check_button.setText(tr("std.check"))
+        self.receive_button.setText(tr("rm.receive"))
+        self.open_button.setText(tr("rm.open"))
+        self.consume_button.setText(tr("rm.consume"))
+        self.dispose_button.setText(tr("rm.dispose"))
         self.history_box.setTitle(tr("std.history"))
         self.chart_box.setTitle(tr("std.chart"))
         self._show_standards()
@@ -304,14 +200,28 @@ class StandardsView(QWidget):
         self._show_detail()
 
     # -- loading -----------------------------------------------------------------------
+    def _gate(self) -> None:
+        user = self.ctx.user
+        manage = refusal(user, (Permission.MANAGE_STANDARDS,))
+        for b in (self.register_button, self.certificate_button, self.back_button):
+            gate(b, manage)
+        gate(self.check_button, refusal(user, (Permission.RECORD_INTERMEDIATE_CHECK,)))
+        gate(self.out_button, refusal(user, (Permission.RECORD_FINDING,)))
+        gate(self.receive_button, refusal(user, (Permission.MANAGE_REFERENCE_MATERIALS,)))
+        gate(self.dispose_button, refusal(user, (Permission.MANAGE_REFERENCE_MATERIALS,)))
+        for b in (self.open_button, self.consume_button):
+            gate(b, refusal(user, (Permission.USE_REFERENCE_MATERIALS,)))
+
     def refresh(self) -> None:
         """Reload the tables on a worker thread."""
+        self._gate()
         db, actor, today = self.ctx.db, self.ctx.actor, self.ctx.today()
         self.ctx.runner.submit(lambda: load_overview(db, actor, today), self._loaded, self._failed)
 
-    def _loaded(self, result: tuple[list[StandardRow], list[MaterialRow]]) -> None:
+    def _loaded(self, result: Overview) -> None:
         selected = self.selected_tag()
-        self.standards, self.materials = result
+        self.standards, self.materials = result.standards, result.materials
+        self.equipment = result.equipment
         self._show_standards()
         self._show_materials()
         if selected is not None:
@@ -360,7 +270,7 @@ class StandardsView(QWidget):
         fill_table(self.table, headers, rows)
         self.table.blockSignals(False)
         for i, r in enumerate(self.standards):
-            colour = due_colour(r.days_left)
+            colour = due_colour(r.days_left, self.ctx.settings.due_warning_days)
             for c in (2, 3, 4):
                 self._cell(self.table, i, c).setBackground(colour)
 
@@ -394,10 +304,31 @@ class StandardsView(QWidget):
             for m in self.materials
         ]
         fill_table(self.materials_table, headers, rows)
+        settings = self.ctx.settings
         for i, m in enumerate(self.materials):
-            colour = due_colour(m.days_left)
+            colour = due_colour(m.days_left, settings.due_warning_days)
             for c in (7, 8):
                 self._cell(self.materials_table, i, c).setBackground(colour)
+            if m.low(settings.low_stock_percent):
+                self._cell(self.materials_table, i, 5).setBackground(AMBER)
+        expired = [m.tag for m in self.materials if m.days_left < 0]
+        soon = [m.tag for m in self.materials if 0 <= m.days_left <= settings.due_warning_days]
+        low = [m.tag for m in self.materials if m.low(settings.low_stock_percent)]
+        warnings = []
+        if expired:
+            warnings.append(f"{tr('home.materials_expired')}: {', '.join(expired)}")
+        if soon:
+            warnings.append(
+                f"{tr('rm.expiring')} {settings.due_warning_days} {tr('rm.days')}: "
+                f"{', '.join(soon)}"
+            )
+        if low:
+            warnings.append(f"{tr('home.materials_low')}: {', '.join(low)}")
+        self.materials_warning.setText("\n".join(warnings))
+        self.materials_warning.setStyleSheet(
+            f"background: {(RED if expired else AMBER).name()}; padding: 4px;" if warnings else ""
+        )
+        self.materials_warning.setVisible(bool(warnings))
 
     # -- selection and detail ----------------------------------------------------------
     def selected_tag(self) -> str | None:
@@ -468,7 +399,10 @@ class StandardsView(QWidget):
         )
         today = self.ctx.today()
         for i, c in enumerate(d.history):
-            self._cell(self.history, i, 4).setBackground(due_colour((c.valid_until - today).days))
+            days = (c.valid_until - today).days
+            self._cell(self.history, i, 4).setBackground(
+                due_colour(days, self.ctx.settings.due_warning_days)
+            )
         self.chart_choice.blockSignals(True)
         self.chart_choice.clear()
         for ch in d.charts:
@@ -482,6 +416,91 @@ class StandardsView(QWidget):
     def _chart_chosen(self, index: int) -> None:
         if self.detail is not None and 0 <= index < len(self.detail.charts):
             self.chart.show_chart(self.detail.charts[index])
+
+    # -- tasks -------------------------------------------------------------------------
+    def _open(self, dialog: FormDialog) -> FormDialog:
+        self.dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _saved(self, what: object) -> None:
+        self.message.info(f"{tr('users.saved')}: {what}")
+        self.refresh()
+        self._selected()
+
+    def ask_register(self) -> FormDialog:
+        """Register a new measurement standard with its equipment."""
+        return self._open(tasks.register_standard_dialog(self.ctx, self._saved, self))
+
+    def ask_certificate(self) -> FormDialog:
+        """Record a new external certificate of one of the lab's pieces of equipment."""
+        dialog = tasks.external_certificate_dialog(self.ctx, self.equipment, self._saved, self)
+        tag = self.selected_tag()
+        std = next((r for r in self.standards if r.tag == tag), None)
+        if std is not None and self.detail is not None and self.detail.history:
+            dialog.set_value("equipment", self.detail.history[-1].equipment)
+        return self._open(dialog)
+
+    def ask_check(self) -> FormDialog | None:
+        """Enter an intermediate check of the selected standard."""
+        tag = self.selected_tag()
+        if tag is None:
+            self.message.error(tr("std.select"))
+            return None
+
+        def done(passed: bool) -> None:
+            self._saved(f"{tag} · {tr('std.check_passed' if passed else 'std.check_failed')}")
+
+        return self._open(tasks.intermediate_check_dialog(self.ctx, tag, done, self))
+
+    def ask_finding(self) -> FormDialog | None:
+        """Out of tolerance: out of service, and an impact assessment of what it affects."""
+        tag = self.selected_tag()
+        if tag is None:
+            self.message.error(tr("std.select"))
+            return None
+
+        def done(impact_id: int) -> None:
+            self._saved(f"{tag} · {tr('std.impact_opened')}")
+            self.impact_opened.emit(impact_id)
+
+        return self._open(tasks.finding_dialog(self.ctx, tag, done, self))
+
+    def ask_receive(self) -> FormDialog:
+        """Record a received reference material."""
+        return self._open(tasks.receive_material_dialog(self.ctx, self._material_saved, self))
+
+    def selected_material(self) -> MaterialRow | None:
+        """The reference material selected in the stock table."""
+        model = self.materials_table.selectionModel()
+        rows = model.selectedRows() if model is not None else []
+        if not rows or rows[0].row() >= len(self.materials):
+            return None
+        return self.materials[rows[0].row()]
+
+    def select_material(self, tag: str) -> None:
+        """Select the reference material ``tag`` in the stock table."""
+        for i, m in enumerate(self.materials):
+            if m.tag == tag:
+                self.materials_table.selectRow(i)
+                return
+
+    def ask_material(self, action: str) -> FormDialog | None:
+        """Open, consume or dispose of the selected reference material."""
+        m = self.selected_material()
+        if m is None:
+            self.materials_message.error(tr("rm.select"))
+            return None
+        make: Any = {
+            "open": tasks.open_dialog,
+            "consume": tasks.consume_dialog,
+            "dispose": tasks.dispose_dialog,
+        }[action]
+        return self._open(make(self.ctx, m.tag, self._material_saved, self))
+
+    def _material_saved(self, what: object) -> None:
+        self.materials_message.info(f"{tr('users.saved')}: {what}")
+        self.refresh()
 
     # -- out of service / back in service ----------------------------------------------
     def ask_status_change(self, *, out: bool) -> None:
