@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
-    QLayout,
     QLineEdit,
     QVBoxLayout,
     QWidget,
@@ -53,8 +52,6 @@ class ReasonDialog(QDialog):
         layout.addWidget(self.reason)
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
-        # the wrapped prompt needs its height for the width: the layout sizes the dialog
-        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         self.setMinimumWidth(420)
 
     def submit(self) -> None:

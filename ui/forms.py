@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLayout,
     QLineEdit,
     QVBoxLayout,
     QWidget,
@@ -97,7 +96,6 @@ class FormDialog(QDialog):
             widget.setObjectName(f"field_{f.key}")
             self.widgets[f.key] = widget
             label = QLabel(tr(f.label) + ("" if f.required else f" ({tr('form.optional')})"))
-            label.setWordWrap(True)
             form.addRow(label, widget)
         self.intro = QLabel(intro)
         self.intro.setWordWrap(True)
@@ -115,8 +113,6 @@ class FormDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
-        # wrapped labels need their height for the width: the layout sizes the dialog
-        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         self.setMinimumWidth(560)
 
     @staticmethod

@@ -7,7 +7,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLabel,
-    QLayout,
     QLineEdit,
     QVBoxLayout,
     QWidget,
@@ -66,7 +65,6 @@ class LoginDialog(QDialog):
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
         self.setMinimumWidth(460)
-        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -87,6 +85,7 @@ class LoginDialog(QDialog):
         self.username.setReadOnly(on)
         if hasattr(self, "buttons"):
             self.retranslate()
+            self.adjustSize()
 
     def try_login(self) -> None:
         """Check the credentials on a worker thread; accept on success.

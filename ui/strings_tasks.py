@@ -37,7 +37,7 @@ TASK_STRINGS: dict[str, tuple[str, str]] = {
     "access.signed_out": ("未登录", "Not signed in"),
     "tab.audit": ("审计追踪", "Audit trail"),
     "tab.quality": ("质量管理", "Quality"),
-    "tab.users": ("用户与授权", "Users and authorizations"),
+    "tab.users": ("用户与授权", "Users"),
     "menu.view": ("视图", "View"),
     "audit.user": ("操作人", "User"),
     "audit.from": ("起始日期", "From"),

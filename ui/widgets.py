@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QTableWidget, QTableWidgetItem, QWidget
 
 from lims.units import UnitParseError, parse_unit
 
@@ -59,13 +59,19 @@ class MessageLine(QLabel):
         """Show ``text`` as an error."""
         self.is_error = True
         self.setStyleSheet("color: #b00020; font-weight: bold;")
-        self.setText(text)
+        self._show(text)
 
     def info(self, text: str) -> None:
         """Show ``text`` as a confirmation."""
         self.is_error = False
         self.setStyleSheet("color: #1b5e20;")
+        self._show(text)
+
+    def _show(self, text: str) -> None:
         self.setText(text)
+        dialog = self.window()
+        if isinstance(dialog, QDialog):  # a dialog grows with its message, never cuts it
+            dialog.adjustSize()
 
     def clear_message(self) -> None:
         """Show nothing."""

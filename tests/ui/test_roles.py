@@ -139,20 +139,20 @@ def test_administrator_adds_deactivates_and_unlocks(
         username="sun",
         full_name="孙强",
         roles=["technician"],
-        password="Sun#Bench-2026",
-        confirm="Sun#Bench-2027",
+        password="Lab#Bench-2026x",
+        confirm="Lab#Bench-2027x",
     )
     dlg.submit()
     settle(qtbot, gui.runner)
     assert dlg.isVisible()  # the confirmation differs: refused inline
     assert dlg.message.is_error
-    dlg.set_value("password", "Sun#Bench-2026")  # cleared after the refusal
-    dlg.set_value("confirm", "Sun#Bench-2026")
+    dlg.set_value("password", "Lab#Bench-2026x")  # cleared after the refusal
+    dlg.set_value("confirm", "Lab#Bench-2026x")
     dlg.grab().save(str(screenshot_dir / "task_add_user.png"))
     dlg.submit()
     settle(qtbot, gui.runner)
     assert not dlg.isVisible(), dlg.message.text()
-    assert login(demo_db, "sun", "Sun#Bench-2026", gui.ctx.policy).username == "sun"
+    assert login(demo_db, "sun", "Lab#Bench-2026x", gui.ctx.policy).username == "sun"
     settle(qtbot, gui.runner)
     row = [u.username for u in view.staff.users].index("sun")
     view.users_table.selectRow(row)

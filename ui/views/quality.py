@@ -377,7 +377,7 @@ class QualityView(QWidget):
                     ctx.actor,
                     impact_id,
                     cert.number,
-                    v["disposition"],
+                    Disposition(v["disposition"]),
                     notified_on=parse_day(v, "notified_on"),
                     notification=v["notification"],
                 )

@@ -242,7 +242,7 @@ class UsersView(QWidget):
                     v["username"],
                     v["full_name"],
                     v["password"],
-                    v["roles"],
+                    [Role(r) for r in v["roles"]],
                     ctx.policy,
                     full_name_en=v["full_name_en"],
                     valid_until=until,
