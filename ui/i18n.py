@@ -109,6 +109,30 @@ def tr(key: str) -> str:
     return translator.text(key)
 
 
+#: Where the stored values of the shared vocabulary have their words (first match wins).
+VOCABULARY = (
+    "role.",
+    "status.",
+    "run.status.",
+    "verdict.",
+    "cert.status.",
+    "cert.type.",
+    "service.",
+    "kind.",
+    "meaning.",
+    "reg.status.",
+    "impact.disposition.",
+)
+
+
+def vocabulary_text(value: str) -> str | None:
+    """A stored vocabulary value (a role, a status, a verdict …) in words; None if unknown."""
+    for prefix in VOCABULARY:
+        if prefix + value in STRINGS:
+            return tr(prefix + value)
+    return None
+
+
 def set_language(lang: Lang) -> None:
     """Switch the application's language (widgets then call their ``retranslate``)."""
     translator.lang = lang

@@ -32,7 +32,7 @@ from lims.quality.permissions import Permission, can, require
 from ui.access import gate, refusal
 from ui.context import AppContext
 from ui.dialogs import ReasonDialog
-from ui.i18n import tr
+from ui.i18n import tr, vocabulary_text
 from ui.pdf_preview import PdfDialog
 from ui.results_table import verdict_text
 from ui.views.certificate_actions import CertificateActionsMixin
@@ -580,15 +580,17 @@ def action_text(action: str) -> str:
 
 
 def changes_text(changes: dict[str, object]) -> str:
+    """Recorded changes as ``field = old → new``; stored vocabulary values in words."""
     parts = []
     for key, value in changes.items():
         if isinstance(value, list) and len(value) == 2:
-            parts.append(f"{key}: {_short(value[0])} → {_short(value[1])}")
+            parts.append(f"{key} = {_short(value[0])} → {_short(value[1])}")
         else:
-            parts.append(f"{key}: {_short(value)}")
+            parts.append(f"{key} = {_short(value)}")
     return "; ".join(parts)
 
 
 def _short(value: object) -> str:
-    text = str(value)
+    words = vocabulary_text(value) if isinstance(value, str) else None
+    text = words if words is not None else str(value)
     return text if len(text) <= 40 else text[:12] + "…"
