@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QApplication
 
@@ -91,10 +91,17 @@ class LimsApp(QObject):
             old.deleteLater()
 
     def shutdown(self) -> None:
-        """Wait for pending service calls (the window saves its layout when it closes)."""
+        """Wait for pending service calls, then delete the window (it saves its layout when
+        it closes) while Qt still runs, not at the interpreter's exit."""
         if self.window is not None:
             self.window.close()
         self.runner.wait()
+        self.runner.forget_pending()
+        if self.window is not None:
+            self.window.deleteLater()
+            self.window = None
+        QCoreApplication.processEvents()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:

@@ -1,11 +1,14 @@
 """The bilingual string table: Chinese first with English beside it, or one language alone.
 
-Every user-facing text of the application is looked up here by key with :func:`tr`,
-through Qt's translation system: a :class:`TableTranslator` installed in the Qt
-application answers ``QCoreApplication.translate("lims", key)`` from the table, and
+Every user-facing text of the application is looked up here by key with :func:`tr`;
 Qt's own catalogue (``qtbase_zh_CN.qm``, shipped with Qt) translates the texts Qt draws
 itself (standard buttons, context menus, the print preview) while Chinese is shown.
 Widgets rebuild their texts in ``retranslate()`` when the language changes.
+
+The table is deliberately not a ``QTranslator`` subclass installed in Qt: PySide6 passes
+a null disambiguation to a Python ``translate`` override as ``None`` without taking a
+reference, so every call Qt makes (for its own texts too) takes one reference from
+``None`` until the interpreter aborts ("deallocating None"); a long session crashed.
 """
 
 from __future__ import annotations
@@ -16,9 +19,6 @@ from PySide6.QtCore import QCoreApplication, QLibraryInfo, QTranslator
 
 from ui.strings_tasks import TASK_STRINGS
 from ui.strings_views import VIEW_STRINGS
-
-#: The translation context of the application's own texts.
-CONTEXT = "lims"
 
 
 class Lang(StrEnum):
@@ -53,40 +53,20 @@ class Translator:
 translator = Translator()
 
 
-class TableTranslator(QTranslator):
-    """A Qt translator answering the ``lims`` context from :data:`STRINGS`."""
-
-    def translate(  # type: ignore[override]
-        self, context: str, source: str, disambiguation: str | None = None, n: int = -1
-    ) -> str | None:
-        """The text of key ``source`` in the current language; ``None`` for other contexts."""
-        if context != CONTEXT or source not in STRINGS:
-            return None
-        return translator.text(source)
-
-    def isEmpty(self) -> bool:  # noqa: N802 (Qt override)
-        """Never empty: it holds the whole table."""
-        return False
-
-
 class _Installed:
     """The translators installed in the running Qt application."""
 
-    table: TableTranslator | None = None
     qt_chinese: QTranslator | None = None
     app: QCoreApplication | None = None
 
 
 def _install(lang: Lang) -> None:
-    """Install the table translator, and Qt's Chinese catalogue unless English alone."""
+    """Install Qt's Chinese catalogue unless English alone is shown."""
     app = QCoreApplication.instance()
     if app is None:
         return
     if _Installed.app is not app:  # a new application (tests create several in turn)
-        _Installed.table, _Installed.qt_chinese, _Installed.app = None, None, app
-    if _Installed.table is None:
-        _Installed.table = TableTranslator(app)
-        app.installTranslator(_Installed.table)
+        _Installed.qt_chinese, _Installed.app = None, app
     if lang is Lang.EN:
         if _Installed.qt_chinese is not None:
             app.removeTranslator(_Installed.qt_chinese)
@@ -104,8 +84,6 @@ def tr(key: str) -> str:
     """The text of ``key`` in the application's current language (KeyError if unknown)."""
     if key not in STRINGS:
         raise KeyError(key)
-    if _Installed.table is not None and _Installed.app is QCoreApplication.instance():
-        return QCoreApplication.translate(CONTEXT, key)
     return translator.text(key)
 
 

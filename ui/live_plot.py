@@ -19,8 +19,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtWidgets import QGraphicsRectItem, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from ui.i18n import tr
 from ui.readings import PlotPoint
@@ -47,6 +47,7 @@ class _Curve:
 
 @dataclass
 class _Panel:
+    widget: pg.PlotWidget
     plot: pg.PlotItem
     unit: str
     names: list[str] = field(default_factory=list)
@@ -60,9 +61,10 @@ class LivePlot(QGroupBox):
         self.setObjectName("live_plot")
         self.legend = QLabel()
         self.legend.setWordWrap(True)
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("w")
-        drop_export_menu(self.view)
+        self.view = QWidget()  # one plot per kind of quantity, stacked
+        self.stack = QVBoxLayout(self.view)
+        self.stack.setContentsMargins(0, 0, 0, 0)
+        self.stack.setSpacing(2)
         layout = QVBoxLayout(self)
         layout.addWidget(self.legend)
         layout.addWidget(self.view, 1)
@@ -73,14 +75,8 @@ class LivePlot(QGroupBox):
         self.y_range: tuple[float, float] | None = None
         self.band_halfwidth: float | None = None
         self.band_samples = 20
-        self.band = pg.LinearRegionItem(
-            (0.0, 0.0),
-            orientation="horizontal",
-            movable=False,
-            brush=pg.mkBrush(46, 125, 50, 45),
-            pen=pg.mkPen("#2e7d32", width=1, style=Qt.PenStyle.DashLine),
-        )
-        self.band.setZValue(-10)
+        self.band: QGraphicsRectItem | None = None  # made with the panel it is drawn on
+        self.band_region: tuple[float, float] | None = None
         self._band_panel: _Panel | None = None
         self._latest: str | None = None
         self._x_max = 0.0
@@ -102,10 +98,12 @@ class LivePlot(QGroupBox):
         band_samples: int,
     ) -> None:
         """Forget the curves and panels; set the plan's unit, its fixed extent and the band."""
-        if self._band_panel is not None:
-            self._band_panel.plot.removeItem(self.band)
-            self._band_panel = None
-        self.view.clear()
+        self._band_panel = None
+        self.band = None
+        self.band_region = None
+        for panel in self.panels.values():
+            self.stack.removeWidget(panel.widget)
+            panel.widget.deleteLater()
         self.panels.clear()
         self.curves.clear()
         self.readings = 0
@@ -123,28 +121,34 @@ class LivePlot(QGroupBox):
         panel = self.panels.get(kind)
         if panel is not None:
             return panel
-        if self.panels:
-            self.view.nextRow()
-        plot = self.view.addPlot()
+        widget = pg.PlotWidget()
+        widget.setBackground("w")
+        drop_export_menu(widget)
+        self.stack.addWidget(widget, 1)
+        plot = widget.getPlotItem()
         plot.setMenuEnabled(False)
         plot.setMouseEnabled(x=False, y=False)
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
         plot.hideButtons()
         plot.getAxis("left").setWidth(72)
-        first = next(iter(self.panels.values()), None)
-        if first is not None:
-            plot.setXLink(first.plot)
         plot.setXRange(0, max(100.0, self._x_max), padding=0)
-        panel = _Panel(plot, unit)
+        panel = _Panel(widget, plot, unit)
         if self.y_range is not None and self.unit is not None and unit == self.unit:
             plot.disableAutoRange(axis="y")
             plot.setYRange(*self.y_range, padding=0.03)
         else:
             plot.enableAutoRange(axis="y")
         if unit == self.unit and self.band_halfwidth is not None and self._band_panel is None:
-            plot.addItem(self.band)
+            # A plain Qt rectangle (no Python overrides): cheap to repaint, safe at exit.
+            self.band = QGraphicsRectItem(QRectF(0.0, 0.0, 0.0, 0.0))
+            self.band.setBrush(pg.mkBrush(46, 125, 50, 45))
+            pen = pg.mkPen("#2e7d32", width=1, style=Qt.PenStyle.DashLine)
+            pen.setCosmetic(True)
+            self.band.setPen(pen)
+            self.band.setZValue(-10)
             self.band.hide()
+            plot.addItem(self.band, ignoreBounds=True)
             self._band_panel = panel
         self.panels[kind] = panel
         return panel
@@ -215,9 +219,12 @@ class LivePlot(QGroupBox):
 
     def _draw_band(self) -> None:
         centre = self.band_centre()
-        if centre is None or self.band_halfwidth is None:
+        if centre is None or self.band_halfwidth is None or self.band is None:
             return
-        self.band.setRegion((centre - self.band_halfwidth, centre + self.band_halfwidth))
+        low, high = centre - self.band_halfwidth, centre + self.band_halfwidth
+        self.band_region = (low, high)
+        start = min((c.xs[0] for c in self.curves.values() if c.xs), default=0.0)
+        self.band.setRect(QRectF(start, low, max(self._x_max - start, 1.0), high - low))
         self.band.show()
 
     def _show_legend(self) -> None:

@@ -46,9 +46,9 @@ def plot_point(
     """
     if hasattr(value, "units") and hasattr(value, "magnitude"):
         try:
-            if plot_unit is not None and value.check(plot_unit):
-                value = value.to(plot_unit)
             unit = str(value.units)
+            if plot_unit is not None and value.check(plot_unit):
+                value, unit = value.to(plot_unit), plot_unit  # the plan's unit, as written
             kind = str(value.dimensionality)
             # fractions and counts are all dimensionless: one axis per unit among them
             kind = unit if kind == "dimensionless" else kind

@@ -81,10 +81,9 @@ def gui(qapp: object, demo_db: Database, lab_settings: Settings) -> Iterator[obj
     finally:
         if app.window is not None:
             app.window.bench.confirm = lambda _title, _text: True  # a run left going pauses
-            app.window.close()
         if app.login_dialog is not None:
             app.login_dialog.close()
-        app.runner.wait()
+        app.shutdown()  # windows deleted while Qt runs (see LimsApp.shutdown)
         set_language(Lang.BILINGUAL)
 
 

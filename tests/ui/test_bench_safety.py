@@ -10,6 +10,7 @@ import math
 import time
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -232,8 +233,9 @@ def test_live_plot_axes_gaps_and_band(qtbot: QtBot, screenshot_dir: Path) -> Non
     assert len(breaks) == 1  # between the two steps, not bridged
     assert xs[breaks[0]] == len(currents) + 0.5
     # the band: around the mean of the current step's last 5 readings (only 3 so far)
-    assert plot.band_centre() == (20.0 + 20.1 + 19.9) / 3
-    low, high = plot.band.getRegion()
-    assert (low + high) / 2 == (20.0 + 20.1 + 19.9) / 3
-    assert high - low == 0.1
+    assert plot.band_centre() == pytest.approx((20.0 + 20.1 + 19.9) / 3)
+    assert plot.band_region is not None
+    low, high = plot.band_region
+    assert (low + high) / 2 == pytest.approx((20.0 + 20.1 + 19.9) / 3)
+    assert high - low == pytest.approx(0.1)
     plot.grab().save(str(screenshot_dir / "live_plot_axes.png"))

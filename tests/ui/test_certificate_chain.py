@@ -16,6 +16,7 @@ from lims.certificates.model import Meaning
 from lims.db import Database
 from lims.models.enums import CertificateStatus, RunStatus
 from lims.services.demo import DEMO_USERS
+from lims.services.home import HomeTopic
 from tests.ui.conftest import log_in, settle
 from tests.ui.test_bench_view import FAST, _co2_item
 from ui.app import LimsApp
@@ -24,6 +25,15 @@ from ui.main_window import MainWindow
 from ui.views.review import ReviewView, SignDialog
 
 USERS = {u.username: u for u in DEMO_USERS}
+
+
+def detail_pages(pdf: Path) -> int:
+    """Pages of a PDF, counted by Qt PDF."""
+    from PySide6.QtPdf import QPdfDocument
+
+    doc = QPdfDocument()
+    doc.load(str(pdf))
+    return int(doc.pageCount())
 
 
 def _switch_user(qtbot: QtBot, gui: LimsApp, window: MainWindow, username: str) -> MainWindow:
@@ -75,7 +85,7 @@ def _sign(
 
 
 def test_bench_run_to_issued_certificate_with_three_signatures(
-    qtbot: QtBot, gui: LimsApp, demo_db: Database, screenshot_dir: Path
+    qtbot: QtBot, gui: LimsApp, demo_db: Database, screenshot_dir: Path, tmp_path: Path
 ) -> None:
     # 1. zhang runs item 1 (jjg635) on the simulated gas-analyzer bench.
     window = log_in(qtbot, gui, "zhang", USERS["zhang"].password)
@@ -115,6 +125,41 @@ def test_bench_run_to_issued_certificate_with_three_signatures(
     assert review.preview.page_count >= 1
     assert not bench.draft_button.isEnabled()  # one certificate per run
 
+    # li sends the first draft back; zhang redrafts the run from the history (a new number).
+    rejected = number
+    window = _switch_user(qtbot, gui, window, "li")
+    review = _open_review(qtbot, gui, window, rejected)
+    review.reject_button.click()
+    assert review.reason_dialog is not None
+    review.reason_dialog.reason.setText("环境温度记录缺失 the room temperature is not recorded")
+    review.reason_dialog.submit()
+    settle(qtbot, gui.runner, timeout=60_000)
+    window = _switch_user(qtbot, gui, window, "zhang")
+    window.show_view("home")
+    settle(qtbot, gui.runner)
+    assert window.home.count(HomeTopic.REJECTED_DRAFTS) == 1
+    window.show_view("history")
+    settle(qtbot, gui.runner, timeout=60_000)
+    history = window.history
+    history.number.setText(rejected)
+    history.search()
+    settle(qtbot, gui.runner)
+    assert history.select(rejected)
+    settle(qtbot, gui.runner)
+    assert history.redraft_button.isEnabled()
+    assert not history.amend_button.isEnabled()  # a technician does not amend
+    history.redraft_button.click()
+    settle(qtbot, gui.runner, timeout=120_000)
+    assert history.detail is not None
+    number = history.detail.number
+    assert number != rejected
+    assert history.detail.info.status is CertificateStatus.DRAFT
+    window.show_view("review")
+    settle(qtbot, gui.runner, timeout=60_000)
+    review = window.review
+    assert review.select(number)
+    settle(qtbot, gui.runner, timeout=60_000)
+
     review.sign_button.click()  # a wrong password is refused inline, nothing signed
     dlg = review.sign_dialog
     assert isinstance(dlg, SignDialog)
@@ -142,9 +187,17 @@ def test_bench_run_to_issued_certificate_with_three_signatures(
 
     # 3. li reviews, 4. wang approves (each sees it only when it is their turn).
     window = _switch_user(qtbot, gui, window, "li")
+    window.show_view("home")
+    settle(qtbot, gui.runner)
+    assert window.home.count(HomeTopic.AWAITING_SIGNATURE) == 1
+    window.grab().save(str(screenshot_dir / "home_li_waiting.png"))
     review = _open_review(qtbot, gui, window, number)
     _sign(qtbot, gui, review, Meaning.REVIEWED, USERS["li"].password, screenshot_dir)
     window = _switch_user(qtbot, gui, window, "wang")
+    window.show_view("home")
+    settle(qtbot, gui.runner)
+    assert window.home.count(HomeTopic.AWAITING_SIGNATURE) == 1
+    window.grab().save(str(screenshot_dir / "home_wang_waiting.png"))
     review = _open_review(qtbot, gui, window, number)
     assert review.selected is not None
     assert review.selected.info.next_meaning is Meaning.APPROVED
@@ -198,6 +251,44 @@ def test_bench_run_to_issued_certificate_with_three_signatures(
     window.switch_language(Lang.EN)
     assert history.message.text() == f"1 {STRINGS['history.found'][1]}"  # not left in Chinese
     window.grab().save(str(screenshot_dir / "history_english.png"))
-    window.tabs.setCurrentWidget(window.review)
+    assert not window.tabs.isTabEnabled(window.tabs.indexOf(window.review))  # read-only role
+    assert not history.amend_button.isEnabled()
+    assert history.amend_button.toolTip()
+
+    # 6. Export and print (anyone who may read records), then wang amends it.
+    history.export("pdf", tmp_path / "issued.pdf")
+    history.export("dcc", tmp_path / "issued.xml")
     settle(qtbot, gui.runner, timeout=60_000)
-    assert window.review.queue == []  # nothing waits any more
+    assert (tmp_path / "issued.pdf").read_bytes().startswith(b"%PDF")
+    assert b"digitalCalibrationCertificate" in (tmp_path / "issued.xml").read_bytes()
+    from PySide6.QtPrintSupport import QPrinter
+
+    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    printer.setOutputFileName(str(tmp_path / "printed.pdf"))
+    history.print_to(printer)
+    settle(qtbot, gui.runner, timeout=60_000)
+    assert history.printed_pages == detail_pages(tmp_path / "issued.pdf") >= 1
+    assert (tmp_path / "printed.pdf").read_bytes().startswith(b"%PDF")
+    window = _switch_user(qtbot, gui, window, "wang")
+    window.show_view("history")
+    settle(qtbot, gui.runner, timeout=60_000)
+    history = window.history
+    history.number.setText(number)
+    history.search()
+    settle(qtbot, gui.runner)
+    assert history.select(number)
+    settle(qtbot, gui.runner)
+    assert history.amend_button.isEnabled()
+    assert not history.revoke_button.isEnabled()  # revoking is the quality manager's
+    history.ask_change("amend")
+    assert history.reason_dialog is not None
+    history.reason_dialog.reason.setText("客户地址更正 customer's address corrected")
+    history.reason_dialog.submit()
+    settle(qtbot, gui.runner, timeout=120_000)
+    assert history.detail is not None
+    amendment = history.detail.info
+    assert amendment.number != number
+    assert amendment.replaces == number
+    assert amendment.status is CertificateStatus.DRAFT
+    window.grab().save(str(screenshot_dir / "task_amend.png"))
