@@ -218,7 +218,9 @@ class MainWindow(QMainWindow):
         if self.ctx.user is None or index < 0:
             return
         view = self.views[index][1]
-        if index not in self._loaded or view is self.home:
+        # what waits for someone is counted again whenever it is looked at
+        again = (self.home, self.review, self.quality, self.users)
+        if index not in self._loaded or view in again:
             self._loaded.add(index)
             view.refresh()  # type: ignore[attr-defined]
 

@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 class CertificateActionsMixin:
     """The certificate actions of the history view (see the module docstring)."""
 
+    def _show_new(self, number: str) -> None:
+        """Search for the certificate just made (an amendment, a redraft) and select it."""
+        for field in (self.customer, self.serial, self.date_from, self.date_to):
+            field.clear()
+        self.status.setCurrentIndex(0)
+        self.number.setText(number)
+        self.select_after = number
+        self.search()
+
     # -- amend, revoke, redraft, export, print -----------------------------------------
     def ask_change(self, kind: str) -> None:
         """Amend (a new certificate that supersedes) or revoke the selected one, with a reason."""
@@ -42,8 +51,7 @@ class CertificateActionsMixin:
                 dlg.succeeded()
                 self.message.info(f"{tr(f'history.{kind}d')}: {info.number}")
                 self._showing_count = False
-                self.select_after = info.number
-                self.search()
+                self._show_new(info.number)
 
             self.ctx.runner.submit(work, done, lambda exc: dlg.refused(str(exc)))
 
@@ -65,8 +73,7 @@ class CertificateActionsMixin:
 
         def done(info: CertificateInfo) -> None:
             self.message.info(f"{tr('bench.drafted')}: {info.number}")
-            self.select_after = info.number
-            self.search()
+            self._show_new(info.number)
 
         self.ctx.runner.submit(work, done, self._failed)
 
