@@ -111,6 +111,15 @@ def vocabulary_text(value: str) -> str | None:
     return None
 
 
+def name_text(prefix: str, name: str) -> str:
+    """A procedure's name for a quantity or a result (``indication.sample``) in words: from
+    the table when it has one (``prefix.name``), else spelt out, never as the key."""
+    key = f"{prefix}.{name}"
+    if key in STRINGS:
+        return tr(key)
+    return name.replace(".", " · ").replace("_", " ")
+
+
 def set_language(lang: Lang) -> None:
     """Switch the application's language (widgets then call their ``retranslate``)."""
     translator.lang = lang

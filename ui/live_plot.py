@@ -22,7 +22,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QGraphicsRectItem, QGroupBox, QLabel, QVBoxLayout, QWidget
 
-from ui.i18n import tr
+from ui.i18n import STRINGS, name_text, tr
 from ui.readings import PlotPoint
 from ui.widgets import drop_export_menu, short_unit
 
@@ -50,6 +50,7 @@ class _Panel:
     widget: pg.PlotWidget
     plot: pg.PlotItem
     unit: str
+    kind: str
     names: list[str] = field(default_factory=list)
 
 
@@ -133,7 +134,7 @@ class LivePlot(QGroupBox):
         plot.hideButtons()
         plot.getAxis("left").setWidth(72)
         plot.setXRange(0, max(100.0, self._x_max), padding=0)
-        panel = _Panel(widget, plot, unit)
+        panel = _Panel(widget, plot, unit, kind)
         if self.y_range is not None and self.unit is not None and unit == self.unit:
             plot.disableAutoRange(axis="y")
             plot.setYRange(*self.y_range, padding=0.03)
@@ -154,9 +155,10 @@ class LivePlot(QGroupBox):
         return panel
 
     def _label(self, panel: _Panel) -> None:
-        names = ", ".join(panel.names)
         unit = short_unit(panel.unit)
-        panel.plot.setLabel("left", f"{names} ({unit})" if unit else names)
+        kind = tr(f"axis.{panel.kind}") if f"axis.{panel.kind}" in STRINGS else ""
+        what = kind or ", ".join(name_text("qty", n) for n in panel.names)
+        panel.plot.setLabel("left", f"{what} ({unit})" if unit else what)
         panel.plot.setLabel("bottom", tr("bench.reading_no"))
 
     def add(self, p: PlotPoint) -> None:
@@ -229,7 +231,7 @@ class LivePlot(QGroupBox):
 
     def _show_legend(self) -> None:
         items = [
-            f"<span style='color:{c.colour}'>━</span> {html.escape(name)}"
+            f"<span style='color:{c.colour}'>━</span> {html.escape(name_text('qty', name))}"
             for name, c in self.curves.items()
         ]
         if self.band_halfwidth is not None:

@@ -23,6 +23,39 @@ class PlotPoint:
     step: str = ""
 
 
+#: Kinds of quantity that get an axis of their own, each named (tried in this order).
+AXIS_KINDS = (
+    ("temperature", "degC"),
+    ("time", "s"),
+    ("current", "A"),
+    ("voltage", "V"),
+    ("energy", "J"),
+    ("power", "W"),
+    ("pressure", "Pa"),
+    ("flow", "m^3/s"),
+    ("mass", "g"),
+    ("frequency", "Hz"),
+    ("length", "m"),
+)
+
+
+def axis_kind(value: Any) -> str:
+    """The kind of a quantity for its axis: a named kind, a fraction or a count (both are
+    dimensionless), or else its dimensionality."""
+    for name, unit in AXIS_KINDS:
+        try:
+            if value.check(unit):
+                return name
+        except Exception:  # a unit this registry does not know: try the next
+            continue
+    dims = str(value.dimensionality)
+    if dims != "dimensionless":
+        return dims
+    # µmol/mol, %, ppm are fractions; a plain number (pulses, a count) is a count
+    scale = float((1 * value.units).to("dimensionless").magnitude)
+    return "count" if scale == 1.0 else "fraction"
+
+
 def plot_value(value: Any, unit: str | None) -> float | None:
     """A reading in the plot's unit; None when it is of another dimension (or no number)."""
     try:
@@ -49,10 +82,7 @@ def plot_point(
             unit = str(value.units)
             if plot_unit is not None and value.check(plot_unit):
                 value, unit = value.to(plot_unit), plot_unit  # the plan's unit, as written
-            kind = str(value.dimensionality)
-            # fractions and counts are all dimensionless: one axis per unit among them
-            kind = unit if kind == "dimensionless" else kind
-            return PlotPoint(quantity, seq, float(value.magnitude), unit, kind, step)
+            return PlotPoint(quantity, seq, float(value.magnitude), unit, axis_kind(value), step)
         except (TypeError, ValueError):
             return None
     try:

@@ -11,23 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QWidget
 
 from lims.models.enums import Verdict
-from ui.i18n import tr
+from ui.i18n import name_text, tr
 from ui.widgets import AMBER, GREEN, RED, fill_table, short_unit
 
-#: How bad each verdict is (the overall verdict is the worst).
-_SEVERITY = {
-    Verdict.PASS: 0,
-    Verdict.NOT_STATED: 1,
-    Verdict.CONDITIONAL_PASS: 2,
-    Verdict.UNDETERMINED: 3,
-    Verdict.CONDITIONAL_FAIL: 4,
-    Verdict.FAIL: 5,
-}
+if TYPE_CHECKING:
+    from lims.services.demo_runs import OverallVerdict
+
 _COLOURS = {Verdict.PASS: GREEN, Verdict.FAIL: RED, Verdict.CONDITIONAL_FAIL: RED}
 
 
@@ -95,9 +89,16 @@ def line_from_values(
     )
 
 
-def overall(lines: Sequence[ResultLine]) -> Verdict | None:
-    """The worst verdict of the lines (None when there are none)."""
-    return max((ln.verdict for ln in lines), key=lambda v: _SEVERITY[v], default=None)
+def overall(lines: Sequence[ResultLine]) -> OverallVerdict | None:
+    """The run's verdict from its rows (the lab's one rule for it); None without rows."""
+    from lims.services.demo_runs import overall_verdict
+
+    return overall_verdict(ln.verdict for ln in lines) if lines else None
+
+
+def overall_text(verdict: OverallVerdict) -> str:
+    """A run's overall verdict in words."""
+    return tr(f"overall.{verdict.name.lower()}")
 
 
 class ResultsTable(QTableWidget):
@@ -126,7 +127,9 @@ class ResultsTable(QTableWidget):
         ]
         rows = [
             [
-                f"{ln.point} · {ln.item}" if ln.item and ln.item != ln.point else ln.point,
+                f"{ln.point} · {name_text('item', ln.item)}"
+                if ln.item and ln.item != ln.point
+                else ln.point,
                 ln.reference,
                 ln.indication,
                 ln.error,
@@ -153,18 +156,21 @@ class VerdictBanner(QLabel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("verdict_banner")
-        self.verdict: Verdict | None = None
+        self.verdict: OverallVerdict | None = None
         self.hide()
 
-    def show_verdict(self, verdict: Verdict | None) -> None:
+    def show_verdict(self, verdict: OverallVerdict | None) -> None:
         """Show ``verdict`` (None hides the banner)."""
+        from lims.services.demo_runs import OverallVerdict
+
         self.verdict = verdict
         if verdict is None:
             self.hide()
             return
-        colour = _COLOURS.get(verdict, AMBER).name()
+        colours = {OverallVerdict.PASS: GREEN, OverallVerdict.FAIL: RED}
+        colour = colours.get(verdict, AMBER).name()
         self.setStyleSheet(
             f"background: {colour}; font-size: 15pt; font-weight: bold; padding: 6px;"
         )
-        self.setText(f"{tr('results.overall')}: {verdict_text(verdict)}")
+        self.setText(f"{tr('results.overall')}: {overall_text(verdict)}")
         self.show()
