@@ -21,14 +21,21 @@ from sqlalchemy.orm import Session
 from lims.audit import AuditProblem, canonical_json, verify
 from lims.db import Database
 from lims.models.audit import AuditEvent
-from lims.models.certificates import Certificate
-from lims.models.equipment import Equipment, ExternalCertificate, MeasurementStandard
-from lims.models.lab import Customer
+from lims.models.certificates import Certificate, Signature
+from lims.models.equipment import (
+    Equipment,
+    ExternalCertificate,
+    IntermediateCheck,
+    MeasurementStandard,
+    StandardMember,
+)
+from lims.models.lab import Contact, Customer, LabProfile
 from lims.models.materials import ReferenceMaterial
-from lims.models.quality import ImpactAssessment, Incident
-from lims.models.runs import Run
-from lims.models.users import Authorization, User
-from lims.models.work import RegulationTable, WorkOrder, WorkOrderItem
+from lims.models.pki import LabAuthority, SigningCredential
+from lims.models.quality import ImpactAssessment, Incident, ReferenceMaterialEvent
+from lims.models.runs import Result, RuleOverride, Run, RunResource
+from lims.models.users import Authorization, User, UserRole
+from lims.models.work import ProcedureVersion, RegulationTable, WorkOrder, WorkOrderItem
 from lims.quality.errors import QualityError
 from lims.quality.permissions import Permission, require
 
@@ -103,11 +110,49 @@ NAMERS: dict[str, Namer] = {
     "work_orders": _names(WorkOrder, lambda w: w.number),
     "work_order_items": _names(WorkOrderItem, lambda i: f"{i.work_order.number} #{i.id}"),
     "customers": _names(Customer, lambda c: c.name),
+    "procedure_versions": _names(ProcedureVersion, lambda v: f"{v.procedure_id} {v.version}"),
     "regulation_tables": _names(RegulationTable, lambda t: f"{t.procedure_id} {t.version}"),
     "authorizations": _names(Authorization, lambda a: f"{a.user.username} · {a.procedure_id}"),
     "impact_assessments": _names(ImpactAssessment, lambda i: f"{i.resource_tag} #{i.id}"),
     "incidents": _names(Incident, lambda i: i.title),
+    "user_roles": _names(UserRole, lambda r: r.user.username),
+    "signing_credentials": _names(SigningCredential, lambda c: _username(c, "user_id")),
+    "signatures": _names(Signature, lambda g: f"{g.certificate.number} · {g.printed_name}"),
+    "lab_authorities": _names(LabAuthority, lambda a: a.common_name),
+    "lab_profile": _names(LabProfile, lambda p: f"{p.name_zh} {p.name_en}"),
+    "contacts": _names(Contact, lambda c: c.name),
+    "results": _names(Result, lambda r: f"#{r.run_id} {r.test_point}"),
+    "run_resources": _names(RunResource, lambda r: f"#{r.run_id} {r.tag}"),
+    "rule_overrides": _names(RuleOverride, lambda o: f"#{o.run_id} {o.rule}"),
+    "intermediate_checks": _names(
+        IntermediateCheck, lambda c: f"{c.standard.tag} {c.performed_on.isoformat()}"
+    ),
+    "standard_members": _names(
+        StandardMember, lambda m: f"{m.standard.tag} · {m.equipment.asset_tag or m.equipment_id}"
+    ),
+    "reference_material_events": _names(
+        ReferenceMaterialEvent, lambda e: f"{_material_tag(e)} {e.happened_on.isoformat()}"
+    ),
 }
+
+#: Tables whose records are keyed by a name already (a procedure id, a file's SHA-256).
+NAMED_BY_KEY = {"procedures", "stored_files", "certificate_sequences", "database"}
+
+
+def _username(row: Any, column: str) -> str:
+    from sqlalchemy.orm import object_session
+
+    session = object_session(row)
+    user = session.get(User, getattr(row, column)) if session is not None else None
+    return user.username if user is not None else str(getattr(row, column))
+
+
+def _material_tag(event: ReferenceMaterialEvent) -> str:
+    from sqlalchemy.orm import object_session
+
+    session = object_session(event)
+    rm = session.get(ReferenceMaterial, event.reference_material_id) if session else None
+    return rm.tag if rm is not None else str(event.reference_material_id)
 
 
 def record_names(session: Session, events: Iterable[AuditEvent]) -> dict[tuple[str, str], str]:
@@ -156,7 +201,7 @@ def review_trail(db: Database, actor: User, f: TrailFilter) -> TrailPage:
             events = list(s.scalars(query.offset(offset).limit(MAX_ROWS + 1)))
             names = record_names(s, events)
             for ev in events:
-                name = names.get((ev.table_name, ev.record_id), f"{ev.table_name}:{ev.record_id}")
+                name = names.get((ev.table_name, ev.record_id)) or _fallback(ev)
                 if record and record != ev.record_id and record.lower() not in name.lower():
                     continue
                 rows.append(_row(ev, name))
@@ -164,6 +209,13 @@ def review_trail(db: Database, actor: User, f: TrailFilter) -> TrailPage:
                 break
             offset += len(events)
     return TrailPage(rows[:MAX_ROWS], len(rows) > MAX_ROWS)
+
+
+def _fallback(ev: AuditEvent) -> str:
+    """A record without a namer: its key when that is a name, else ``table:id``."""
+    if ev.table_name in NAMED_BY_KEY or not ev.record_id.isdigit():
+        return ev.record_id[:16] if ev.table_name == "stored_files" else ev.record_id
+    return f"{ev.table_name}:{ev.record_id}"
 
 
 def _row(ev: AuditEvent, name: str) -> TrailRow:

@@ -104,6 +104,10 @@ def test_trail_names_records_filters_and_exports(db: Database, tmp_path: Path) -
         run = add_run(s, lab, TODAY, [])
         cert_id = add_certificate(s, run, issued=False)
         number = s.get(Certificate, cert_id).number  # type: ignore[union-attr]
+    everything = review_trail(db, auditor, TrailFilter()).rows
+    assert {r.table_name for r in everything} >= {"users", "user_roles", "certificates", "runs"}
+    unnamed = [r for r in everything if r.record_name == f"{r.table_name}:{r.record_id}"]
+    assert [(r.table_name, r.record_id) for r in unnamed] == []  # every record by its name
     page = review_trail(db, auditor, TrailFilter(table="certificates"))
     assert {r.record_name for r in page.rows} == {number}
     assert not any(r.record_name.startswith("certificates:") for r in page.rows)
