@@ -211,8 +211,7 @@ class MainWindow(QMainWindow):
         self.views[self.tabs.currentIndex()][1].refresh()  # type: ignore[attr-defined]
         bench = self.tabs.indexOf(self.bench)
         if self.bench is not self.tabs.currentWidget() and self.tabs.isTabEnabled(bench):
-            self._loaded.add(bench)
-            self.bench.refresh()
+            self.bench.refresh(benches=False)  # the benches load when the bench is shown
 
     def _tab_shown(self, index: int) -> None:
         if self.ctx.user is None or index < 0:

@@ -263,12 +263,13 @@ class BenchView(BenchRunMixin, QWidget):
         self._update_buttons()
 
     # -- items -------------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Reload the work-order items and the benches on a worker thread."""
+    def refresh(self, *, benches: bool = True) -> None:
+        """Reload the work-order items, interrupted runs and (unless told not to, as at
+        login, when the bench is not shown yet) the benches' names, on a worker thread."""
         db, actor = self.ctx.db, self.ctx.actor
         busy = self.session is not None and self.session.running
         can_run = can(actor, Permission.RUN_PROCEDURE)
-        files = bench_files()
+        files = bench_files() if benches else []
 
         def load() -> tuple[list[tuple[str, int]], list[InterruptedRun], list[tuple[str, str]]]:
             with db.read() as s:
