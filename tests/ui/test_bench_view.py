@@ -55,6 +55,7 @@ def _open_bench(qtbot: QtBot, gui: LimsApp, db: Database) -> BenchView:
     qtbot.addWidget(window)
     window.resize(1280, 800)
     window.tabs.setCurrentWidget(window.bench)
+    settle(qtbot, gui.runner)  # the bench loads its benches when first shown
     view = window.bench
     view.select_item(_co2_item(db))
     view.select_bench("gas-analyzer.toml")

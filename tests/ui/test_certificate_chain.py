@@ -93,6 +93,7 @@ def test_bench_run_to_issued_certificate_with_three_signatures(
     qtbot.addWidget(window)
     window.resize(1280, 800)
     window.tabs.setCurrentWidget(window.bench)
+    settle(qtbot, gui.runner)  # the bench loads its benches when first shown
     bench = window.bench
     item = _co2_item(demo_db)
     bench.select_item(item)
