@@ -43,6 +43,7 @@ class _Curve:
     step: str = ""
     last_seq: int = -1
     colour: str = ""
+    dirty: bool = False
 
 
 @dataclass
@@ -181,6 +182,7 @@ class LivePlot(QGroupBox):
         curve.ys.append(p.y)
         curve.step = p.step
         curve.last_seq = p.seq
+        curve.dirty = True
         self._latest = p.quantity
         self._dirty = True
 
@@ -191,7 +193,9 @@ class LivePlot(QGroupBox):
         self._dirty = False
         first, last = None, 0.0
         for c in self.curves.values():
-            c.item.setData(list(c.xs), list(c.ys), connect="finite")
+            if c.dirty:  # only what changed: a panel without news is not repainted
+                c.dirty = False
+                c.item.setData(list(c.xs), list(c.ys), connect="finite")
             if c.xs:
                 first = c.xs[0] if first is None else min(first, c.xs[0])
                 last = max(last, c.xs[-1])
