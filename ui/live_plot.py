@@ -30,6 +30,8 @@ from ui.widgets import drop_export_menu, short_unit
 MAX_POINTS = 2000
 #: How far the horizontal extent reaches beyond the last point when it grows.
 X_HEADROOM = 0.25
+#: Readings a kind of quantity needs before it gets a panel (the plan's has one at once).
+MIN_POINTS = 5
 #: A jump of more reading numbers than this between two points of a curve breaks it.
 GAP_READINGS = 20
 _COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f")
@@ -71,6 +73,7 @@ class LivePlot(QGroupBox):
         layout.addWidget(self.legend)
         layout.addWidget(self.view, 1)
         self.panels: dict[str, _Panel] = {}
+        self._waiting: dict[str, list[PlotPoint]] = {}
         self.curves: dict[str, _Curve] = {}
         self.readings = 0
         self.unit: str | None = None
@@ -107,6 +110,7 @@ class LivePlot(QGroupBox):
             self.stack.removeWidget(panel.widget)
             panel.widget.deleteLater()
         self.panels.clear()
+        self._waiting.clear()
         self.curves.clear()
         self.readings = 0
         self._latest = None
@@ -163,8 +167,25 @@ class LivePlot(QGroupBox):
         panel.plot.setLabel("bottom", tr("bench.reading_no"))
 
     def add(self, p: PlotPoint) -> None:
-        """Take one point (drawn at the next :meth:`redraw`)."""
+        """Take one point (drawn at the next :meth:`redraw`).
+
+        A kind of quantity other than the plan's gets its panel once it has
+        :data:`MIN_POINTS` readings: a single entered value (a displayed temperature) or a
+        few derived times are no stream worth a plot of their own.
+        """
         self.readings += 1
+        kind = p.kind or (p.unit if p.unit is not None else (self.unit or ""))
+        if kind not in self.panels and (p.unit is None or p.unit != self.unit):
+            waiting = self._waiting.setdefault(kind, [])
+            waiting.append(p)
+            if len(waiting) < MIN_POINTS:
+                return
+            del self._waiting[kind]
+            for early in waiting[:-1]:
+                self._add(early)
+        self._add(p)
+
+    def _add(self, p: PlotPoint) -> None:
         curve = self.curves.get(p.quantity)
         if curve is None:
             panel = self._panel(p)
