@@ -250,8 +250,16 @@ class LivePlot(QGroupBox):
             return
         low, high = centre - self.band_halfwidth, centre + self.band_halfwidth
         self.band_region = (low, high)
-        start = min((c.xs[0] for c in self.curves.values() if c.xs), default=0.0)
-        self.band.setRect(QRectF(start, low, max(self._x_max - start, 1.0), high - low))
+        panel = self._band_panel
+        assert panel is not None  # a band has a panel
+        latest = self.curves[max(panel.names, key=lambda name: self.curves[name].last_seq)]
+        start = latest.xs[0]
+        for x, y in zip(reversed(latest.xs), reversed(latest.ys), strict=True):
+            if math.isnan(y):  # the band spans the current step's readings only
+                break
+            start = x
+        end = latest.xs[-1]
+        self.band.setRect(QRectF(start, low, max(end - start, 1.0), high - low))
         self.band.show()
 
     def _show_legend(self) -> None:

@@ -207,8 +207,10 @@ def test_closing_during_a_run_pauses_it(qtbot: QtBot, gui: LimsApp, demo_db: Dat
 
 
 def test_live_plot_axes_gaps_and_band(qtbot: QtBot, screenshot_dir: Path) -> None:
+    from ui.app import qt_application
     from ui.live_plot import LivePlot
 
+    qt_application()  # the bundled CJK font
     plot = LivePlot()
     qtbot.addWidget(plot)
     plot.resize(900, 700)
