@@ -191,8 +191,8 @@ def _belt_actions(model: BeltModel) -> dict[str, Callable[..., Any]]:
         return ureg.Quantity(model.feed(kg, kg_s), "s")
 
     def chain(on: Any) -> Any:
-        model.set_chain(_flag(on))
-        return model.chain_on
+        """Lay or lift the chain; returns the simulated time it happened."""
+        return ureg.Quantity(model.set_chain(_flag(on)), "s")
 
     return {"feed": feed, "chain": chain}
 

@@ -109,11 +109,12 @@ class BeltModel:
             self.feed_until = self.t + mass_kg / rate_kg_s
             return self.feed_until
 
-    def set_chain(self, on: bool) -> None:
-        """Lay the test chain on the belt (True) or lift it off."""
+    def set_chain(self, on: bool) -> float:
+        """Lay the test chain on the belt (True) or lift it off; returns the simulated time."""
         with self.lock:
             self._advance()
             self.chain_on = on
+            return self.t
 
     def reset(self) -> None:
         """Zero the resettable totalizer."""
