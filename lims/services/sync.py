@@ -54,28 +54,20 @@ from lims.db.migrate import current_revision, head_revision
 from lims.models import (
     AuditEvent,
     DatabaseIdentity,
-    MeasurementStandard,
-    Procedure,
-    ProcedureVersion,
     Reading,
-    ReferenceMaterial,
-    RegulationTable,
     Result,
     RuleOverride,
     Run,
     RunOrigin,
     RunResource,
     RunSite,
-    SiteVisit,
     SyncedAuditEvent,
     SyncImport,
     User,
-    WorkOrder,
-    WorkOrderItem,
 )
-from lims.models.equipment import Equipment
 from lims.quality.errors import QualityError
 from lims.quality.permissions import Permission, require
+from lims.services.sync_mapping import Mapper, columns
 
 __all__ = [
     "SyncConflictError",
@@ -258,121 +250,6 @@ def _common_prefix(lab: Session, events: list[AuditEvent]) -> int:
     return lo
 
 
-# --------------------------------------------------------------------------- mapping
-
-
-class _Mapper:
-    """Maps a laptop run's references to the lab's records by natural keys."""
-
-    def __init__(self, lab: Session, src: Session) -> None:
-        self.lab = lab
-        self.src = src
-        self.conflicts: list[str] = []
-
-    def user(self, user_id: int | None, where: str) -> int | None:
-        if user_id is None:
-            return None
-        u = self.src.get(User, user_id)
-        found = (
-            self.lab.scalars(select(User.id).where(User.username == u.username)).one_or_none()
-            if u
-            else None
-        )
-        if found is None:
-            self.conflicts.append(f"{where}: user {u.username if u else user_id} not in the lab")
-        return found
-
-    def procedure_version(self, pv_id: int, where: str) -> int | None:
-        pv = self.src.get(ProcedureVersion, pv_id)
-        assert pv is not None
-        table = self.src.get(RegulationTable, pv.regulation_table_id)
-        assert table is not None
-        lab_table = self.lab.scalars(
-            select(RegulationTable).where(
-                RegulationTable.procedure_id == pv.procedure_id,
-                RegulationTable.version == table.version,
-            )
-        ).one_or_none()
-        if lab_table is not None and lab_table.sha256 != table.sha256:
-            self.conflicts.append(
-                f"{where}: regulation table {table.procedure_id} {table.version} differs in the lab"
-            )
-            return None
-        found = self.lab.scalars(
-            select(ProcedureVersion.id).where(
-                ProcedureVersion.procedure_id == pv.procedure_id,
-                ProcedureVersion.version == pv.version,
-                ProcedureVersion.source_sha256 == pv.source_sha256,
-            )
-        ).one_or_none()
-        if found is not None:
-            return found
-        if self.lab.get(Procedure, pv.procedure_id) is None:  # the procedure as registered there
-            proc = self.src.get(Procedure, pv.procedure_id)
-            assert proc is not None
-            self.lab.add(Procedure(**_columns(proc, "created_at")))
-            self.lab.flush()
-        if lab_table is None:
-            released_by = self.user(table.released_by_id, where)
-            lab_table = RegulationTable(
-                **_columns(table, "id", "released_by_id"), released_by_id=released_by
-            )
-            self.lab.add(lab_table)
-            self.lab.flush()
-        new = ProcedureVersion(**_columns(pv, "id", "regulation_table_id"))
-        new.regulation_table_id = lab_table.id
-        self.lab.add(new)
-        self.lab.flush()
-        return new.id
-
-    def item(self, item_id: int | None, where: str) -> int | None:
-        if item_id is None:
-            return None
-        item = self.src.get(WorkOrderItem, item_id)
-        assert item is not None
-        order = self.src.get(WorkOrder, item.work_order_id)
-        eq = self.src.get(Equipment, item.equipment_id)
-        assert order is not None
-        assert eq is not None
-        found = self.lab.scalars(
-            select(WorkOrderItem.id)
-            .join(WorkOrder, WorkOrder.id == WorkOrderItem.work_order_id)
-            .join(Equipment, Equipment.id == WorkOrderItem.equipment_id)
-            .where(
-                WorkOrder.number == order.number,
-                Equipment.serial_number == eq.serial_number,
-                WorkOrderItem.procedure_id == item.procedure_id,
-            )
-        ).all()
-        if len(found) != 1:
-            self.conflicts.append(
-                f"{where}: work order {order.number} item for serial {eq.serial_number} "
-                f"{'not in the lab' if not found else 'is ambiguous in the lab'}"
-            )
-            return None
-        return found[0]
-
-    def resource(self, kind: str, tag: str, where: str) -> int | None:
-        model: Any = MeasurementStandard if kind == "standard" else ReferenceMaterial
-        found = self.lab.scalars(select(model.id).where(model.tag == tag)).one_or_none()
-        if found is None:
-            self.conflicts.append(f"{where}: {kind.replace('_', ' ')} {tag} not in the lab")
-        return int(found) if found is not None else None
-
-    def visit(self, visit_id: int, where: str) -> int | None:
-        v = self.src.get(SiteVisit, visit_id)
-        assert v is not None
-        found = self.lab.scalars(select(SiteVisit.id).where(SiteVisit.uid == v.uid)).one_or_none()
-        if found is None:
-            self.conflicts.append(f"{where}: site visit {v.uid} not in the lab")
-        return found
-
-
-def _columns(obj: Any, *skip: str) -> dict[str, Any]:
-    """The mapped column values of ``obj`` (without ``skip``)."""
-    return {a.key: getattr(obj, a.key) for a in obj.__mapper__.column_attrs if a.key not in skip}
-
-
 # --------------------------------------------------------------------------- push
 
 
@@ -446,7 +323,7 @@ def push(lab: Database, laptop: Database, actor: User) -> SyncReport:
                 runs={},
                 imported_by=actor.username,
             )
-            mapper = _Mapper(s, ls)
+            mapper = Mapper(s, ls)
             staged = [_stage_run(ls, mapper, rid) for rid in new_runs]
             conflicts += mapper.conflicts
             if conflicts:
@@ -491,14 +368,14 @@ class _StagedRun:
     visit_id: int | None
 
 
-def _stage_run(ls: Session, mapper: _Mapper, rid: int) -> _StagedRun:
+def _stage_run(ls: Session, mapper: Mapper, rid: int) -> _StagedRun:
     run = ls.get(Run, rid)
     assert run is not None
     where = f"laptop run {rid}"
-    columns = _columns(run, "id")
-    columns["procedure_version_id"] = mapper.procedure_version(run.procedure_version_id, where)
-    columns["work_order_item_id"] = mapper.item(run.work_order_item_id, where)
-    columns["operator_id"] = mapper.user(run.operator_id, where)
+    values = columns(run, "id")
+    values["procedure_version_id"] = mapper.procedure_version(run.procedure_version_id, where)
+    values["work_order_item_id"] = mapper.item(run.work_order_item_id, where)
+    values["operator_id"] = mapper.user(run.operator_id, where)
     resources = []
     for r in ls.scalars(select(RunResource).where(RunResource.run_id == rid)):
         found = mapper.resource(r.kind, r.tag, where)
@@ -511,7 +388,7 @@ def _stage_run(ls: Session, mapper: _Mapper, rid: int) -> _StagedRun:
             overrides.append((o, qm))
     site = ls.get(RunSite, rid)
     visit = mapper.visit(site.visit_id, where) if site is not None else None
-    return _StagedRun(run, columns, resources, overrides, visit)
+    return _StagedRun(run, values, resources, overrides, visit)
 
 
 def _store_segment(s: Session, imp: SyncImport, segment: list[AuditEvent], anchor: str) -> None:
@@ -526,7 +403,7 @@ def _store_segment(s: Session, imp: SyncImport, segment: list[AuditEvent], ancho
                 import_id=imp.id,
                 source_uid=imp.source_uid,
                 source_event_id=ev.id,
-                **_columns(ev, "id"),
+                **columns(ev, "id"),
             )
             for ev in segment
         ]
@@ -557,7 +434,7 @@ def _write_run(
         report.readings += append_readings(s, run.id, readings)
     mapped: dict[int, int] = {}
     for r in ls.scalars(select(Result).where(Result.run_id == rid).order_by(Result.id)):
-        new = Result(**_columns(r, "id", "run_id", "corrects_id"), run_id=run.id)
+        new = Result(**columns(r, "id", "run_id", "corrects_id"), run_id=run.id)
         new.corrects_id = mapped.get(r.corrects_id) if r.corrects_id is not None else None
         s.add(new)
         s.flush()
@@ -565,13 +442,13 @@ def _write_run(
     for res, found in st.resources:
         s.add(
             RunResource(
-                **_columns(res, "id", "run_id", "resource_id"), run_id=run.id, resource_id=found
+                **columns(res, "id", "run_id", "resource_id"), run_id=run.id, resource_id=found
             )
         )
     for o, qm in st.overrides:
         s.add(
             RuleOverride(
-                **_columns(o, "id", "run_id", "quality_manager_id"),
+                **columns(o, "id", "run_id", "quality_manager_id"),
                 run_id=run.id,
                 quality_manager_id=qm,
             )
