@@ -19,6 +19,7 @@ from lims.cli import (
     db_cmd,
     gui_cmd,
     keys_cmd,
+    onsite_cmd,
     quality_cmd,
     rm_cmd,
     run_cmd,
@@ -55,6 +56,8 @@ app.add_typer(trace_cmd.app, name="trace")
 app.add_typer(backup_cmd.backup_app, name="backup")
 app.add_typer(backup_cmd.restore_app, name="restore")
 app.add_typer(sim_cmd.app, name="sim")
+app.add_typer(onsite_cmd.site_app, name="site")
+app.add_typer(onsite_cmd.sync_app, name="sync")
 app.command("gui")(gui_cmd.gui)
 app.command("run", help=run_cmd.HELP)(run_cmd.run_command)
 app.add_typer(quality_cmd.users_app, name="users")

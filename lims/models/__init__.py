@@ -25,6 +25,16 @@ from lims.models.equipment import (
 )
 from lims.models.lab import Contact, Customer, LabProfile
 from lims.models.materials import ReferenceMaterial
+from lims.models.onsite import (
+    Checkout,
+    DatabaseIdentity,
+    RunOrigin,
+    RunSite,
+    Site,
+    SiteVisit,
+    SyncedAuditEvent,
+    SyncImport,
+)
 from lims.models.pki import LabAuthority, SigningCredential, StoredFile
 from lims.models.quality import (
     ImpactAssessment,
@@ -50,8 +60,10 @@ __all__ = [
     "CertificateSequence",
     "CertificateStatus",
     "CertificateType",
+    "Checkout",
     "Contact",
     "Customer",
+    "DatabaseIdentity",
     "Equipment",
     "EquipmentStatus",
     "ExternalCertificate",
@@ -75,14 +87,20 @@ __all__ = [
     "Role",
     "RuleOverride",
     "Run",
+    "RunOrigin",
     "RunResource",
+    "RunSite",
     "RunStatus",
     "ServiceKind",
     "Signature",
     "SignatureMeaning",
     "SigningCredential",
+    "Site",
+    "SiteVisit",
     "StandardMember",
     "StoredFile",
+    "SyncImport",
+    "SyncedAuditEvent",
     "User",
     "UserRole",
     "Verdict",
