@@ -33,6 +33,14 @@ from lims.models.quality import (
     ReferenceMaterialEvent,
 )
 from lims.models.runs import Reading, Result, RuleOverride, Run, RunResource
+from lims.models.traceability import (
+    ComparisonResult,
+    ComparisonRound,
+    CustomerNotification,
+    ImpactDisposition,
+    IntervalDecision,
+    ScopeVersion,
+)
 from lims.models.users import Authorization, User, UserRole
 from lims.models.work import (
     Procedure,
@@ -50,14 +58,19 @@ __all__ = [
     "CertificateSequence",
     "CertificateStatus",
     "CertificateType",
+    "ComparisonResult",
+    "ComparisonRound",
     "Contact",
     "Customer",
+    "CustomerNotification",
     "Equipment",
     "EquipmentStatus",
     "ExternalCertificate",
     "ImpactAssessment",
+    "ImpactDisposition",
     "Incident",
     "IntermediateCheck",
+    "IntervalDecision",
     "ItemStatus",
     "LabAuthority",
     "LabProfile",
@@ -77,6 +90,7 @@ __all__ = [
     "Run",
     "RunResource",
     "RunStatus",
+    "ScopeVersion",
     "ServiceKind",
     "Signature",
     "SignatureMeaning",
