@@ -22,6 +22,7 @@ from lims.cli import (
     quality_cmd,
     rm_cmd,
     run_cmd,
+    scope_cmd,
     sim_cmd,
     standards_cmd,
     trace_cmd,
@@ -52,6 +53,7 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(rm_cmd.app, name="rm")
 app.add_typer(standards_cmd.app, name="standards")
 app.add_typer(trace_cmd.app, name="trace")
+app.add_typer(scope_cmd.app, name="scope")
 app.add_typer(backup_cmd.backup_app, name="backup")
 app.add_typer(backup_cmd.restore_app, name="restore")
 app.add_typer(sim_cmd.app, name="sim")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from lims.calc._common import is_relative_unit
 from lims.quality.errors import QualityError
 from lims.units import UnitParseError, from_storage, parse_quantity, to_storage
 
@@ -67,8 +68,11 @@ class CalibratedRange:
             )
 
     def same_dimension(self, q: Any) -> bool:
-        """Whether ``q`` is a quantity this range can contain."""
-        return bool(q.dimensionality == self.low.dimensionality)
+        """Whether ``q`` is a quantity this range can contain (a relative % never matches an
+        absolute fraction such as µmol/mol, although both are dimensionless)."""
+        return bool(q.dimensionality == self.low.dimensionality) and (
+            is_relative_unit(q.units) == is_relative_unit(self.low.units)
+        )
 
     def contains(self, low: Any, high: Any) -> bool:
         """Whether ``low`` … ``high`` (same dimension) lies inside this range."""
