@@ -20,6 +20,7 @@ from lims.cli import (
     gui_cmd,
     intervals_cmd,
     keys_cmd,
+    pt_cmd,
     quality_cmd,
     rm_cmd,
     run_cmd,
@@ -66,6 +67,8 @@ app.add_typer(quality_cmd.incident_app, name="incident")
 app.add_typer(quality_cmd.pt_app, name="pt")
 for _command in quality_cmd.rm_life_app.registered_commands:
     rm_cmd.app.registered_commands.append(_command)
+for _command in pt_cmd.app.registered_commands:
+    quality_cmd.pt_app.registered_commands.append(_command)
 config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 units_app = typer.Typer(help="Check how a quantity or unit is understood.", no_args_is_help=True)
