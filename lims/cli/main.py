@@ -20,6 +20,7 @@ from lims.cli import (
     gui_cmd,
     intervals_cmd,
     keys_cmd,
+    override_cmd,
     pt_cmd,
     quality_cmd,
     rm_cmd,
@@ -57,6 +58,7 @@ app.add_typer(standards_cmd.app, name="standards")
 app.add_typer(trace_cmd.app, name="trace")
 app.add_typer(scope_cmd.app, name="scope")
 app.add_typer(intervals_cmd.app, name="intervals")
+app.add_typer(override_cmd.app, name="override")
 app.add_typer(backup_cmd.backup_app, name="backup")
 app.add_typer(backup_cmd.restore_app, name="restore")
 app.add_typer(sim_cmd.app, name="sim")

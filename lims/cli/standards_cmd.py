@@ -22,6 +22,15 @@ from lims.cli.common import (
 from lims.cli.common import settings as cli_settings
 from lims.quality.dcc_intake import DccReading, read_dcc
 from lims.quality.due import due_list, recall_list
+from lims.quality.oot import (
+    CHANNELS,
+    DISPOSITIONS,
+    OotImpact,
+    decide_certificate,
+    impact_of,
+    open_problems,
+    record_notification,
+)
 from lims.quality.permissions import Permission, require
 from lims.quality.standard_certificates import (
     CertificateData,
@@ -38,6 +47,7 @@ from lims.quality.standards import (
     return_to_service,
     take_out_of_service,
 )
+from lims.quality.trace import close_impact, record_out_of_tolerance
 from lims.units import parse_quantity
 
 app = typer.Typer(
@@ -367,3 +377,134 @@ def certificate_list(
                 console.print(f"  {v.describe()}", highlight=False)
     finally:
         db.dispose()
+
+
+def _print_impact(impact: OotImpact) -> None:
+    since = impact.since.isoformat() if impact.since else "the whole history"
+    console.print(
+        f"impact record {impact.id} ({impact.status}): {impact.tag} out of tolerance "
+        f"found {impact.found_on}, since {since}: {impact.finding}",
+        highlight=False,
+    )
+    console.print(f"  runs: {', '.join(map(str, impact.runs)) or 'none'}", highlight=False)
+    for c in impact.certificates:
+        notified = "; notified " + ", ".join(c.notified) if c.notified else ""
+        console.print(
+            f"  {c.number:<16} run {c.run_id:<6} {c.customer or '—'}  via {' → '.join(c.via)}  "
+            f"decision: {c.disposition or 'PENDING 待定'}{notified}",
+            highlight=False,
+        )
+
+
+@app.command("oot")
+def standards_oot(
+    tag: Annotated[str, typer.Argument(help="Standard, member instrument or material tag.")],
+    finding: Annotated[str, typer.Option(help="What was found out of tolerance.")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    since: Annotated[
+        str | None, typer.Option(help="Last day it is known right (YYYY-MM-DD); default all.")
+    ] = None,
+    found_on: Annotated[str | None, typer.Option(help="Day found (default today).")] = None,
+    keep_in_service: Annotated[
+        bool, typer.Option("--keep-in-service", help="Do not take it out of service.")
+    ] = False,
+) -> None:
+    """Out-of-tolerance finding: every affected run and certificate (reverse trace), audited."""
+    day = parse_date(found_on, "--found-on") if found_on else date.today()
+    start = parse_date(since, "--since") if since else None
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason=f"out of tolerance: {finding}") as s:
+            rec = record_out_of_tolerance(
+                s,
+                actor,
+                tag,
+                finding=finding,
+                found_on=day,
+                since=start,
+                take_out_of_service=not keep_in_service,
+            )
+            impact = impact_of(s, actor, rec.id)
+    finally:
+        db.dispose()
+    _print_impact(impact)
+
+
+@app.command("oot-show")
+def standards_oot_show(
+    impact_id: Annotated[int, typer.Argument(help="The impact record.")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+) -> None:
+    """An impact record: affected certificates, decisions, customer notifications."""
+    db, actor = session_user(user, password_file)
+    try:
+        with db.read() as s:
+            impact = impact_of(s, actor, impact_id)
+            problems = open_problems(s, impact_id)
+    finally:
+        db.dispose()
+    _print_impact(impact)
+    for p in problems:
+        console.print(f"  open: {p}", highlight=False)
+
+
+@app.command("oot-decide")
+def standards_oot_decide(
+    impact_id: Annotated[int, typer.Argument(help="The impact record.")],
+    certificate: Annotated[str, typer.Argument(help="The affected certificate's number.")],
+    disposition: Annotated[str, typer.Option(help=f"One of {', '.join(DISPOSITIONS)}.")],
+    reason: Annotated[str, typer.Option(help="Why (audited).")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+) -> None:
+    """Decide what happens to one affected certificate (quality manager)."""
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason=reason) as s:
+            decide_certificate(s, actor, impact_id, certificate, disposition, reason)
+    finally:
+        db.dispose()
+    console.print(f"{certificate}: {disposition}", highlight=False)
+
+
+@app.command("oot-notify")
+def standards_oot_notify(
+    impact_id: Annotated[int, typer.Argument(help="The impact record.")],
+    certificate: Annotated[str, typer.Argument(help="The affected certificate's number.")],
+    channel: Annotated[str, typer.Option(help=f"One of {', '.join(CHANNELS)}.")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    on: Annotated[str | None, typer.Option(help="Day notified (default today).")] = None,
+    reference: Annotated[str, typer.Option(help="Letter number, e-mail id, …")] = "",
+) -> None:
+    """Record that the certificate's customer was notified (quality manager)."""
+    day = parse_date(on, "--on") if on else date.today()
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason=f"customer notified of {certificate}") as s:
+            record_notification(
+                s, actor, impact_id, certificate, notified_on=day, channel=channel,
+                reference=reference,
+            )  # fmt: skip
+    finally:
+        db.dispose()
+    console.print(f"{certificate}: customer notified {day} by {channel}", highlight=False)
+
+
+@app.command("oot-close")
+def standards_oot_close(
+    impact_id: Annotated[int, typer.Argument(help="The impact record.")],
+    conclusion: Annotated[str, typer.Option(help="The conclusion (audited).")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+) -> None:
+    """Close an impact record once every certificate is decided and customers notified."""
+    db, actor = session_user(user, password_file)
+    try:
+        with db.write(actor=actor, reason=conclusion) as s:
+            close_impact(s, actor, impact_id, conclusion)
+    finally:
+        db.dispose()
+    console.print(f"impact record {impact_id} closed / 已关闭", highlight=False)

@@ -223,7 +223,10 @@ def record_out_of_tolerance(
 def close_impact(
     session: Session, actor: User, impact_id: int, conclusion: str
 ) -> ImpactAssessment:
-    """Close an impact record with its conclusion (customers informed, certificates recalled...)."""
+    """Close an impact record with its conclusion; refused while an affected certificate has
+    no decision or a customer affected by one is not notified (:mod:`lims.quality.oot`)."""
+    from lims.quality.oot import open_problems
+
     require(actor, Permission.RECORD_FINDING)
     if not conclusion.strip():
         raise QualityError("--conclusion: closing an impact record needs a conclusion")
@@ -232,6 +235,9 @@ def close_impact(
         raise NotFoundError(f"impact record {impact_id} does not exist")
     if record.status == "closed":
         raise QualityError(f"impact record {impact_id} is closed already")
+    problems = open_problems(session, impact_id)
+    if problems:
+        raise QualityError(f"impact record {impact_id} cannot close: {'; '.join(problems)}")
     record.status = "closed"
     record.conclusion = conclusion.strip()
     record.closed_by_id = actor.id
