@@ -264,7 +264,8 @@ def _standard_series(
                         f"证书 certificate {cert.number}",
                     )
                 )
-        out.append((quantity, unit, points, float(mine[-1].limit or 0.0)))
+        shown = f"{nominal.units:~P}"
+        out.append((quantity, shown, points, float(mine[-1].limit or 0.0)))
     return out
 
 
