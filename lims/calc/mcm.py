@@ -16,7 +16,8 @@ coverage interval is the probabilistically symmetric one (§7.7).
 :func:`compare_with_gum` is the validation of §8: the GUM interval y ± U is
 validated when both end-point differences d_low and d_high are within δ of the GUM
 u(y). So that the MCM's own scatter does not decide the outcome, the MCM runs to a
-fifth of that δ (:data:`VALIDATION_TOLERANCE_SHARE`).
+fifth of that δ (:data:`VALIDATION_TOLERANCE_SHARE`), or until the end-point
+differences lie beyond δ (or within it) by more than twice their own scatter.
 
 Random numbers come from a seeded :class:`numpy.random.Generator` (PCG64), so a
 result can be reproduced exactly.
@@ -72,6 +73,12 @@ class McmInput:
             raise CalcError(f"MCM input {self.name!r}: contribution must be finite and ≥ 0")
         if math.isnan(self.dof) or self.dof <= 0:
             raise CalcError(f"MCM input {self.name!r}: degrees of freedom must be > 0 or inf")
+
+    @property
+    def finite_variance(self) -> bool:
+        """False for a t input with ν ≤ 2, whose variance (and so u(y)) does not exist."""
+        t_like = self.distribution in (Distribution.STUDENT_T, Distribution.NORMAL)
+        return not (t_like and self.dof <= 2)
 
     def sample(self, rng: np.random.Generator, m: int) -> NDArray[np.float64]:
         """``m`` draws of cᵢ·δᵢ."""
@@ -148,6 +155,8 @@ class McmResult:
     delta: float
     """The tolerance the run stopped at (or aimed for)."""
     converged: bool
+    decided_early: bool
+    """Stopped before the tolerance because the caller's question was settled."""
     seed: int
     seconds: float
 
@@ -160,13 +169,20 @@ def adaptive_mcm(
     n_dig: int = 2,
     tolerance: float | None = None,
     max_trials: int = 5_000_000,
+    watch_moments: bool = True,
+    decided: Callable[[float, float, float], bool] | None = None,
 ) -> McmResult:
     """Adaptive Monte Carlo (JCGM 101 §7.9) with batches of max(100/(1 − p), 10⁴) trials.
 
     Stops when 2·s of y, u(y), y_low and y_high (standard deviations of the batch
     results over √h) are all ≤ δ, or when ``max_trials`` is reached (``converged``
     False). δ comes from u(y) with ``n_dig`` significant digits unless an absolute
-    ``tolerance`` is given. The returned figures come from all trials together.
+    ``tolerance`` is given. With ``watch_moments`` False (an input without a variance,
+    e.g. t with ν ≤ 2) only the interval's end points are watched: u(y) does not exist
+    then and its batch values never settle. ``decided(low, high, spread)`` may end the
+    run early (after at least 10 batches) once the question the run answers is settled
+    beyond the end points' scatter (``decided_early``). The returned figures come from
+    all trials together.
     """
     if tolerance is not None and (not math.isfinite(tolerance) or tolerance <= 0):
         raise CalcError(f"MCM: the tolerance must be positive, got {tolerance!r}")
@@ -177,7 +193,7 @@ def adaptive_mcm(
     m = max(math.ceil(100.0 / (1.0 - p)), 10_000)
     batches: list[NDArray[np.float64]] = []
     stats: list[tuple[float, float, float, float]] = []
-    converged = False
+    converged = stopped_early = False
     delta = math.nan
     while True:
         batch = np.sort(sample(rng, m))
@@ -190,6 +206,8 @@ def adaptive_mcm(
         if h >= 2:
             arr = np.array(stats)
             spread = 2.0 * arr.std(axis=0, ddof=1) / math.sqrt(h)
+            if not watch_moments:
+                spread = spread[2:]
             u_all = float(np.sqrt(np.mean(arr[:, 1] ** 2)))
             if tolerance is not None:
                 delta = tolerance
@@ -198,6 +216,12 @@ def adaptive_mcm(
             if np.all(spread <= delta):
                 converged = True
                 break
+            if decided is not None and h >= 10:
+                ends = 2.0 * arr[:, 2:].std(axis=0, ddof=1) / math.sqrt(h)
+                mean_low, mean_high = arr[:, 2].mean(), arr[:, 3].mean()
+                if decided(float(mean_low), float(mean_high), float(ends.max())):
+                    stopped_early = True
+                    break
         if h * m >= max_trials:
             break
     values = np.sort(np.concatenate(batches))
@@ -213,6 +237,7 @@ def adaptive_mcm(
         batches=len(batches),
         delta=tolerance if tolerance is not None else numerical_tolerance(u, n_dig),
         converged=converged,
+        decided_early=stopped_early,
         seed=seed,
         seconds=time.perf_counter() - start,
     )
@@ -254,14 +279,22 @@ def compare_with_gum(
     """
     prob = p if p is not None else coverage_probability_of_k(k)
     delta = numerical_tolerance(u_c, n_dig)
+    big_u = k * u_c
+
+    def settled(low: float, high: float, spread: float) -> bool:
+        # the GUM interval's validation no longer depends on the MCM's own scatter
+        margins = (abs(y - big_u - low) - delta, abs(y + big_u - high) - delta)
+        return any(m > 2 * spread for m in margins) or all(m < -2 * spread for m in margins)
+
     result = adaptive_mcm(
         linear_model(y, inputs),
         prob,
         seed=seed,
         tolerance=delta * VALIDATION_TOLERANCE_SHARE,
         max_trials=max_trials,
+        watch_moments=all(x.finite_variance for x in inputs),
+        decided=settled,
     )
-    big_u = k * u_c
     return GumMcmComparison(
         gum_low=y - big_u,
         gum_high=y + big_u,

@@ -62,7 +62,7 @@ def test_jcgm_101_9_2_2_normal_inputs() -> None:
     """Y = X1+X2+X3+X4, Xi ~ N(0, 1): GUM and MCM both give [-3.92, 3.92]; validated."""
     inputs = [McmInput(f"X{i}", D.NORMAL, 1.0) for i in range(1, 5)]
     c = compare_with_gum(0.0, 2.0, 1.96, inputs, p=0.95)
-    assert c.mcm.converged
+    assert c.mcm.converged or c.mcm.decided_early
     assert c.mcm.u == pytest.approx(2.00, abs=0.01)
     assert c.mcm.low == pytest.approx(-3.92, abs=0.02)
     assert c.mcm.high == pytest.approx(3.92, abs=0.02)
