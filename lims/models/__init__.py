@@ -43,6 +43,14 @@ from lims.models.quality import (
     ReferenceMaterialEvent,
 )
 from lims.models.runs import Reading, Result, RuleOverride, Run, RunResource
+from lims.models.traceability import (
+    ComparisonResult,
+    ComparisonRound,
+    CustomerNotification,
+    ImpactDisposition,
+    IntervalDecision,
+    ScopeVersion,
+)
 from lims.models.users import Authorization, User, UserRole
 from lims.models.work import (
     Procedure,
@@ -61,15 +69,20 @@ __all__ = [
     "CertificateStatus",
     "CertificateType",
     "Checkout",
+    "ComparisonResult",
+    "ComparisonRound",
     "Contact",
     "Customer",
+    "CustomerNotification",
     "DatabaseIdentity",
     "Equipment",
     "EquipmentStatus",
     "ExternalCertificate",
     "ImpactAssessment",
+    "ImpactDisposition",
     "Incident",
     "IntermediateCheck",
+    "IntervalDecision",
     "ItemStatus",
     "LabAuthority",
     "LabProfile",
@@ -91,6 +104,7 @@ __all__ = [
     "RunResource",
     "RunSite",
     "RunStatus",
+    "ScopeVersion",
     "ServiceKind",
     "Signature",
     "SignatureMeaning",
