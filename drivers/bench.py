@@ -29,6 +29,7 @@ from drivers.bench_sections import (
     TableReader,
 )
 from drivers.errors import InstrumentConnectionError, InstrumentError
+from drivers.io_record import IoObserver
 from drivers.registry import DRIVERS, MANUAL, ROLES
 from drivers.roles import Instrument
 
@@ -467,13 +468,17 @@ def load_bench(path: str | Path) -> BenchConfig:
 
 
 def open_instruments(
-    bench: BenchConfig, addresses: Mapping[str, str] | None = None
+    bench: BenchConfig,
+    addresses: Mapping[str, str] | None = None,
+    *,
+    io_observer: IoObserver | None = None,
 ) -> dict[str, Instrument]:
     """Connect every instrument of ``bench`` that has a driver and check it answers.
 
     ``addresses`` overrides the bench file's addresses (a :class:`SimulatedBench`
-    provides them). Each driver is connected and asked :meth:`identify`; if any fails,
-    those already opened are closed and the error is raised.
+    provides them). ``io_observer`` is added to every driver before its first exchange
+    (see :mod:`drivers.io_record`). Each driver is connected and asked :meth:`identify`;
+    if any fails, those already opened are closed and the error is raised.
     """
     opened: dict[str, Instrument] = {}
     try:
@@ -488,6 +493,8 @@ def open_instruments(
                 )
             driver = spec.cls.open(name, address, cfg.timeout_s)
             opened[name] = driver
+            if io_observer is not None:
+                driver.add_io_observer(io_observer)
             driver.identify()
     except InstrumentError:
         for driver in opened.values():

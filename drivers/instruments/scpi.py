@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from drivers.errors import InstrumentProtocolError
 from drivers.instruments.base import check_unit, parse_float, parse_idn, quantity
+from drivers.io_record import ObservableDriver
 from drivers.roles import InstrumentIdentity
 from drivers.transport import LineTransport, VisaTransport
 
 __all__ = ["ScpiGasAnalyzer", "ScpiLoad", "ScpiPileTester"]
 
 
-class _ScpiInstrument:
+class _ScpiInstrument(ObservableDriver):
     """Common SCPI behaviour: ``*IDN?`` identity, numeric queries."""
 
     default_timeout_s = 2.0
@@ -125,9 +127,10 @@ class ScpiPileTester(_ScpiInstrument):
     def read_pulses(self) -> Any:
         """Pulses counted from the pile (count)."""
         command = "MEAS:PULS?"
-        value = self._number(command)
+        reply = self.transport.query(command)
+        value = parse_float(self.name, command, reply)
         if value != int(value) or value < 0:
-            raise ValueError(f"{self.name}: {command!r}: pulse count {value!r} is not a count")
+            raise InstrumentProtocolError(self.name, command, reply.encode(), "not a count")
         return quantity(int(value), "count")
 
     def read_energy_error(self) -> Any:
@@ -171,7 +174,11 @@ class ScpiLoad(_ScpiInstrument):
 
     def output_is_on(self) -> bool:
         """Whether the load is switched on."""
-        return self._number("OUTP?") == 1
+        reply = self.transport.query("OUTP?")
+        state = parse_float(self.name, "OUTP?", reply)
+        if state not in (0, 1):
+            raise InstrumentProtocolError(self.name, "OUTP?", reply.encode(), "expected 0 or 1")
+        return state == 1
 
     def safe_state(self) -> None:
         """Output off, current setpoint zero."""
