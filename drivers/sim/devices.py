@@ -36,6 +36,12 @@ def _nr3(value: float) -> str:
     return f"{value:+.6E}"
 
 
+def _ascii_problem(value: str) -> str | None:
+    if not value.isascii() or not value.isprintable():
+        return "printable ASCII only"
+    return None
+
+
 class LineDevice:
     """A line-protocol device: one reply line (or none) per command line."""
 
@@ -45,6 +51,11 @@ class LineDevice:
         self.identity = identity
         self.overrange = overrange
         self.errors: list[str] = []
+
+    @staticmethod
+    def identity_problem(value: str) -> str | None:
+        """Why ``value`` cannot be an identity field in this protocol (None: it can)."""
+        return _ascii_problem(value)
 
     def handle(self, line: str) -> str | None:
         """Answer one command line."""
@@ -56,6 +67,11 @@ class LineDevice:
 
 
 class _Scpi(LineDevice):
+    @staticmethod
+    def identity_problem(value: str) -> str | None:
+        """``*IDN?`` fields are separated by commas."""
+        return _ascii_problem(value) or ("no commas in a *IDN? field" if "," in value else None)
+
     def __init__(self, identity: tuple[str, str, str, str], overrange: Callable[[], bool]) -> None:
         super().__init__(identity, overrange)
         self.commands: dict[str, Callable[[str], str | None]] = {}
@@ -167,6 +183,13 @@ class AlicatDevice(LineDevice):
 
     terminator = b"\r"
 
+    @staticmethod
+    def identity_problem(value: str) -> str | None:
+        """The ``M*`` record separates its fields by spaces."""
+        if any(c.isspace() for c in value):
+            return "no spaces in an Alicat M* field"
+        return _ascii_problem(value)
+
     def __init__(
         self,
         identity: tuple[str, str, str, str],
@@ -222,6 +245,11 @@ class ElementalDevice(LineDevice):
 
     terminator = b"\r\n"
 
+    @staticmethod
+    def identity_problem(value: str) -> str | None:
+        """The ``ID;`` record separates its fields by semicolons."""
+        return _ascii_problem(value) or ("no ';' in an ID field" if ";" in value else None)
+
     def __init__(
         self,
         model: ElementalModel,
@@ -260,6 +288,13 @@ class ModbusDevice:
     """A register-map device: ``read(address, count)`` fills registers, ``write`` acts."""
 
     size = 300
+
+    @staticmethod
+    def identity_problem(value: str) -> str | None:
+        """Each identity field has 8 registers: 16 ASCII characters."""
+        return _ascii_problem(value) or (
+            "at most 16 characters in the identity registers" if len(value) > 16 else None
+        )
 
     def __init__(self, identity: tuple[str, str, str, str], overrange: Callable[[], bool]) -> None:
         self.identity = identity

@@ -268,6 +268,10 @@ class SimulatedBench:
         if spec.cls is None:
             return
         device = self._device(cfg)
+        for key, value in zip(("manufacturer", "model", "serial"), device.identity, strict=False):
+            problem = device.identity_problem(value)
+            if problem is not None:
+                raise self._fail(f"instruments.{cfg.name}.sim.identity.{key}", problem)
         self._devices[cfg.name] = device
         faults = self.faults[cfg.name]
         backend: Any
