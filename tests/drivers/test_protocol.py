@@ -303,3 +303,87 @@ def test_scripted_timeout_propagates() -> None:
     t = ScriptedTransport([("MEAS:CONC?", InstrumentTimeout("co2", "MEAS:CONC?", 1.0))])
     with pytest.raises(InstrumentTimeout, match=r"co2: 'MEAS:CONC\?': no reply within 1 s"):
         ScpiGasAnalyzer(t, name="co2").read_concentration()
+
+
+# --- unparseable replies: the documented InstrumentError naming the command (issue #13) ----
+
+
+@pytest.mark.parametrize("reply", ["12.5", "-3", "abc", "+7.061E+3x"])
+def test_garbled_pulse_count_is_a_protocol_error(reply: str) -> None:
+    t = ScriptedTransport([("MEAS:PULS?", reply)])
+    with pytest.raises(InstrumentProtocolError, match=r"tester: 'MEAS:PULS\?'") as err:
+        ScpiPileTester(t, name="tester").read_pulses()
+    assert err.value.raw == reply.encode()
+    t.assert_consumed()
+
+
+def test_load_output_state_must_be_0_or_1() -> None:
+    t = ScriptedTransport([("OUTP?", "0"), ("OUTP?", "2"), ("OUTP?", "ON")])
+    load = ScpiLoad(t, name="load")
+    assert not load.output_is_on()
+    for raw in (b"2", b"ON"):
+        with pytest.raises(InstrumentProtocolError, match=r"load: 'OUTP\?'") as err:
+            load.output_is_on()
+        assert err.value.raw == raw
+    t.assert_consumed()
+
+
+def test_modbus_non_finite_concentration_is_a_protocol_error() -> None:
+    nan = list(struct.unpack(">HH", struct.pack(">f", float("nan"))))
+    inf = list(struct.unpack(">HH", struct.pack(">f", float("inf"))))
+    t = ScriptedRegisters([("read_input", 0, 3, [*nan, 0]), ("read_input", 0, 3, [*inf, 0])])
+    a = ModbusGasAnalyzer(t, name="ch4")
+    for _ in range(2):
+        with pytest.raises(InstrumentProtocolError, match="ch4: 'concentration"):
+            a.read_concentration()
+    t.assert_consumed()
+
+
+def test_short_register_reply_is_a_protocol_error() -> None:
+    # registers above 255 once made building the error's raw bytes itself fail
+    t = ScriptedRegisters([("read_input", 0, 7, [0, 6000, 0, 50000])])
+    with pytest.raises(InstrumentProtocolError, match="wrong register count") as err:
+        ModbusFlowStandard(t, name="std").read_flow()
+    assert err.value.raw == bytes.fromhex("0000 1770 0000 c350")
+    t.assert_consumed()
+
+
+def test_alicat_echoing_another_setpoint_is_a_protocol_error() -> None:
+    t = ScriptedTransport(
+        [
+            ("AS 0.5000", "A +101.33 +023.50 +0.5012 +0.5010 +1.5000 N2"),
+            ("AS 9.0000", "A +101.33 +023.50 +5.0000 +5.0000 +5.0000 N2"),
+        ]
+    )
+    m = AlicatMfc(t, name="mfc")
+    with pytest.raises(InstrumentProtocolError, match="mfc: 'AS 0.5000'.*echoed setpoint 1.5"):
+        m.set_flow(ureg.Quantity(0.5, "L/min"))
+    with pytest.raises(ValueError, match="refused \\(full scale 5.0\\)"):  # clamped
+        m.set_flow(ureg.Quantity(9, "L/min"))
+    t.assert_consumed()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "RES;0001;S1;2.0 g;C=1",  # mass not in mg
+        "RES;0001;;2.000 mg;C=1",  # no sample id
+        "RES;0001;S1;2.000 mg;C=x",  # value not a number
+        "RES;0001;S1;2.000 mg;Q=1",  # unknown element
+        "RESULT 0001",  # not a record
+    ],
+)
+def test_garbled_elemental_record_is_a_protocol_error(line: str) -> None:
+    t = ScriptedTransport([(None, line)])
+    with pytest.raises(InstrumentProtocolError, match="ea: '<result record>'") as err:
+        SerialElementalAnalyzer(t, name="ea").read_result()
+    assert err.value.raw == line.encode()
+
+
+def test_garbled_identities_are_protocol_errors() -> None:
+    t = ScriptedTransport([("A??M*", "A M* Acme X1"), ("ID?", "ID;Acme;X1")])
+    with pytest.raises(InstrumentProtocolError, match=r"mfc: 'A\?\?M\*'"):
+        AlicatMfc(t, name="mfc").identify()
+    with pytest.raises(InstrumentProtocolError, match=r"ea: 'ID\?'"):
+        SerialElementalAnalyzer(t, name="ea").identify()
+    t.assert_consumed()
