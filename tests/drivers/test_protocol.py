@@ -356,9 +356,9 @@ def test_alicat_echoing_another_setpoint_is_a_protocol_error() -> None:
         ]
     )
     m = AlicatMfc(t, name="mfc")
-    with pytest.raises(InstrumentProtocolError, match="mfc: 'AS 0.5000'.*echoed setpoint 1.5"):
+    with pytest.raises(InstrumentProtocolError, match=r"mfc: 'AS 0.5000'.*echoed setpoint 1.5"):
         m.set_flow(ureg.Quantity(0.5, "L/min"))
-    with pytest.raises(ValueError, match="refused \\(full scale 5.0\\)"):  # clamped
+    with pytest.raises(ValueError, match=r"refused \(full scale 5.0\)"):  # clamped
         m.set_flow(ureg.Quantity(9, "L/min"))
     t.assert_consumed()
 
