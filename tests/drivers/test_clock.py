@@ -45,9 +45,9 @@ def test_virtual_clock_moves_only_when_told() -> None:
     # the start counts whole seconds, so that displays truncated to the second agree
     assert clock.datetime() == dt.datetime(2026, 3, 1, 9, 0, 0, tzinfo=dt.UTC)
     for bad in (-1.0, float("nan"), float("inf")):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="finite non-negative"):
             clock.advance(bad)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="finite and non-negative"):
             clock.set(bad)
     assert clock.now() == 3600.0
 
@@ -58,7 +58,7 @@ def test_wall_clock_is_scaled_real_time() -> None:
     time.sleep(0.1)
     elapsed = time.monotonic() - w0
     assert clock.now() - t0 == pytest.approx(600.0 * elapsed, rel=0.2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive number"):
         WallClock(0.0)
 
 
@@ -77,7 +77,8 @@ def test_clock_file_shared_between_processes(tmp_path: Path) -> None:
         """,
         str(path),
     )
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdin is not None
+    assert child.stdout is not None
     try:
         child.stdin.write("read\n")
         child.stdin.flush()
@@ -163,7 +164,8 @@ def test_sim_process_with_a_virtual_clock() -> None:
     with SimProcess(GAS, virtual_clock=True) as proc:
         assert isinstance(proc.clock, VirtualClock)
         path = proc.clock.path
-        assert path is not None and path.exists()
+        assert path is not None
+        assert path.exists()
         client = SimControlClient(proc.control_address)
         try:
             assert client.time()[0] == 0.0
