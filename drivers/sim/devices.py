@@ -77,10 +77,18 @@ class _Scpi(LineDevice):
         self.commands: dict[str, Callable[[str], str | None]] = {}
 
     def handle(self, line: str) -> str | None:
-        header, _, arg = line.strip().partition(" ")
+        """Answer a program message: units separated by ``;``, carried out in order, the
+        replies of its queries joined by ``;`` (IEEE 488.2)."""
+        replies = [r for unit in line.split(";") if (r := self._unit(unit)) is not None]
+        return ";".join(replies) if replies else None
+
+    def _unit(self, unit: str) -> str | None:
+        header, _, arg = unit.strip().partition(" ")
         header = header.upper()
         if header == "*IDN?":
             return ",".join(self.identity)
+        if header == "*OPC?":
+            return "1"  # every command is complete when the next unit is read
         if header == "SYST:ERR?":
             return self.errors.pop(0) if self.errors else '0,"No error"'
         fn = self.commands.get(header)

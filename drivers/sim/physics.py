@@ -352,7 +352,9 @@ class PileModel:
     bench started) truncated to the display resolution, the payment amount = displayed
     energy × tariff rounded to 0.01 yuan, and its clock runs ``clock_offset`` ahead of true
     time. The verification device integrates the standard energy ∫P dt and counts the
-    pile's pulses during a test.
+    pile's pulses during a test; where between two pulses the pile's register stands when
+    a test starts is drawn uniformly for that start (its phase, which the device cannot
+    see), so a test's count depends on the test alone.
     """
 
     def __init__(self, clock: Clock) -> None:
@@ -377,6 +379,7 @@ class PileModel:
         self.t = clock.now()
         self.pile_energy = self.std_energy = 0.0
         self.pile_energy_at_start = self.pile_energy_at_stop = 0.0
+        self.pulse_phase = 0.0  # fraction of a pulse the register held at the test start
 
     def configure_pile(self, sim: dict[str, Any]) -> None:
         """Take the pile's physics."""
@@ -444,6 +447,7 @@ class PileModel:
             self.test_running = True
             self.std_energy = 0.0
             self.pile_energy_at_start = self.pile_energy
+            self.pulse_phase = self.rng.uniform("pulse_phase", self.t)
 
     def stop_test(self) -> None:
         """Stop the energy test."""
@@ -458,10 +462,8 @@ class PileModel:
         with self.lock:
             pile, std = self._project(self.clock.now())
             end = pile if self.test_running else self.pile_energy_at_stop
-            pulses = math.floor(end * self.constant) - math.floor(
-                self.pile_energy_at_start * self.constant
-            )
-            return std, max(pulses, 0)
+            registered = (end - self.pile_energy_at_start) * self.constant
+            return std, max(math.floor(self.pulse_phase + registered), 0)
 
     def display_energy(self) -> float:
         """Energy on the pile's display (kWh, truncated to the display resolution)."""
@@ -488,6 +490,7 @@ class PileModel:
         "std_energy",
         "pile_energy_at_start",
         "pile_energy_at_stop",
+        "pulse_phase",
     )
 
     def state(self) -> dict[str, Any]:

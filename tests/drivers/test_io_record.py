@@ -86,21 +86,23 @@ def test_visa_tcp(inst: dict[str, Any], observe: Callable[[str], Recorder]) -> N
     value = inst["analyzer"].read_concentration()
     inst["analyzer"].safe_state()
     after = datetime.now(UTC)
-    query, write = rec.take()
+    query, command = rec.take()
     ok(query, "analyzer", "query", b"MEAS:CONC?\n")
     assert query.received.endswith(b"\n")
     assert float(query.received) == value.to("umol/mol").magnitude
-    assert before <= query.at <= write.at <= after
-    ok(write, "analyzer", "write", b"CAL:ABOR\n")
-    assert write.received == b""
+    assert before <= query.at <= command.at <= after
+    # a state change is acknowledged by the operation-complete query
+    ok(command, "analyzer", "query", b"CAL:ABOR;*OPC?\n")
+    assert command.received == b"1\n"
 
 
 def test_visa_asrl(inst: dict[str, Any], observe: Callable[[str], Recorder]) -> None:
     rec = observe("load")
     inst["load"].set_current(Q(12.5, "A"))
     assert not inst["load"].output_is_on()
-    write, query = rec.take()
-    ok(write, "load", "write", b"CURR 12.5000\n")
+    command, query = rec.take()
+    ok(command, "load", "query", b"CURR 12.5000;*OPC?\n")
+    assert command.received == b"1\n"
     ok(query, "load", "query", b"OUTP?\n")
     assert query.received == b"0\n"
 

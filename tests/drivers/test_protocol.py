@@ -45,7 +45,7 @@ def test_scpi_gas_analyzer() -> None:
             ("*IDN?", "Acme,X1,42,2.1"),
             ("MEAS:CONC?", "+1.00450E+03"),
             ("SENS:RANG?", "+2.000000E+03"),
-            ("CAL:ABOR", None),
+            ("CAL:ABOR;*OPC?", "1"),
             ("MEAS:CONC?", "9.9E37"),
             ("MEAS:CONC?", "abc"),
         ]
@@ -67,15 +67,15 @@ def test_scpi_gas_analyzer() -> None:
 def test_scpi_pile_tester() -> None:
     t = ScriptedTransport(
         [
-            ("CONF:CONS 1000", None),
-            ("TEST:STAR", None),
+            ("CONF:CONS 1000;*OPC?", "1"),
+            ("TEST:STAR;*OPC?", "1"),
             ("MEAS:ENER?", "+7.040000E+00"),
             ("MEAS:VOLT?", "+2.200000E+02"),
             ("MEAS:CURR?", "+3.200000E+01"),
             ("MEAS:PULS?", "7061"),
             ("MEAS:ERR?", "+3.000000E-01"),
-            ("TEST:STOP", None),
-            ("TEST:STOP", None),
+            ("TEST:STOP;*OPC?", "1"),
+            ("TEST:STOP;*OPC?", "1"),
         ]
     )
     d = ScpiPileTester(t, name="tester")
@@ -97,12 +97,12 @@ def test_scpi_pile_tester() -> None:
 def test_scpi_load() -> None:
     t = ScriptedTransport(
         [
-            ("CURR 16.0000", None),
-            ("OUTP ON", None),
+            ("CURR 16.0000;*OPC?", "1"),
+            ("OUTP ON;*OPC?", "1"),
             ("OUTP?", "1"),
             ("MEAS:CURR?", "+1.600000E+01"),
-            ("OUTP OFF", None),
-            ("CURR 0.0000", None),
+            ("OUTP OFF;*OPC?", "1"),
+            ("CURR 0.0000;*OPC?", "1"),
         ]
     )
     load = ScpiLoad(t, name="load")
@@ -387,3 +387,27 @@ def test_garbled_identities_are_protocol_errors() -> None:
     with pytest.raises(InstrumentProtocolError, match=r"ea: 'ID\?'"):
         SerialElementalAnalyzer(t, name="ea").identify()
     t.assert_consumed()
+
+
+def test_state_change_not_acknowledged_is_a_protocol_error() -> None:
+    t = ScriptedTransport([("TEST:STAR;*OPC?", "0"), ("OUTP ON;*OPC?", "")])
+    with pytest.raises(InstrumentProtocolError, match=r"tester: 'TEST:STAR;\*OPC\?'"):
+        ScpiPileTester(t, name="tester").start_energy_test()
+    with pytest.raises(InstrumentProtocolError, match=r"load: 'OUTP ON;\*OPC\?'"):
+        ScpiLoad(t, name="load").set_output(True)
+    t.assert_consumed()
+
+
+def test_simulated_scpi_device_answers_program_messages() -> None:
+    from drivers.sim.clock import VirtualClock
+    from drivers.sim.devices import ScpiLoadDevice
+    from drivers.sim.physics import PileModel
+
+    model = PileModel(VirtualClock())
+    model.max_current = 63.0
+    device = ScpiLoadDevice(model, ("Acme", "X1", "42", "2.1"), lambda: False)
+    assert device.handle("CURR 16;OUTP ON;*OPC?") == "1"
+    assert (model.current, model.on) == (16.0, True)
+    assert device.handle("OUTP?;CURR?") == "1;+1.600000E+01"
+    assert device.handle("OUTP OFF") is None
+    assert device.handle("BOGUS;SYST:ERR?") == '-113,"Undefined header"'
