@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from drivers.bench import FAULT_KINDS, BenchConfig, InstrumentConfig
 from drivers.errors import BenchFileError
@@ -36,9 +36,22 @@ from drivers.sim.physics import (
 )
 from drivers.units import parse_quantity, ureg
 
-__all__ = ["SNAPSHOT_VERSION", "SimulatedBench"]
+__all__ = ["SNAPSHOT_VERSION", "SimulatedBench", "StatefulModel"]
 
 SNAPSHOT_VERSION = 1
+
+
+class StatefulModel(Protocol):
+    """A physics model whose memory a snapshot carries (see :mod:`drivers.sim.physics`)."""
+
+    def state(self) -> dict[str, Any]:
+        """What the model remembers (JSON-able)."""
+        ...
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take a :meth:`state`."""
+        ...
+
 
 _MODELS = {
     "scpi-gas-analyzer": "NDIR-2000",
@@ -83,6 +96,7 @@ class SimulatedBench:
         self.faults: dict[str, FaultState] = {}
         self._peek: dict[str, dict[str, Callable[[], Any]]] = {}
         self._devices: dict[str, Any] = {}
+        self._stateful: dict[str, StatefulModel] = {}
         self._act: dict[str, dict[str, Callable[..., Any]]] = {}
         self._servers: list[Any] = []
         self._modbus: ModbusLoop | None = None
@@ -130,6 +144,7 @@ class SimulatedBench:
         for cfg in by_role.get("gas_dilutor", []):
             s = GasSupplyModel(self.clock, cfg.sim, cfg.cylinders, self._noise(cfg.name))
             self.supplies[cfg.name] = s
+            self.register_model(cfg.name, s)
             self._peek[cfg.name].update(
                 port=lambda s=s: s.port,  # type: ignore[misc]  # loop-bound lambda
                 flow=lambda s=s: ureg.Quantity(s.setpoint, "L/min"),  # type: ignore[misc]  # loop-bound lambda
@@ -138,6 +153,7 @@ class SimulatedBench:
             supply = self.supplies[cfg.sim["gas_source"]]
             a = GasAnalyzerModel(self.clock, cfg.sim, supply, self._noise(cfg.name))
             self.analyzers[cfg.name] = a
+            self.register_model(cfg.name, a)
             self._peek[cfg.name]["indication"] = lambda a=a: ureg.Quantity(  # type: ignore[misc]  # loop-bound lambda
                 a.indication(), "umol/mol"
             )
@@ -145,6 +161,7 @@ class SimulatedBench:
             f = FlowModel(self.clock)
             f.configure_controller(cfg.sim, self._noise(cfg.name))
             self.flows[cfg.name] = f
+            self.register_model(cfg.name, f)
             self._peek[cfg.name]["true_flow"] = lambda f=f: ureg.Quantity(f.flow, "L/min")  # type: ignore[misc]  # loop-bound lambda
         for cfg in by_role.get("flowmeter_under_test", []):
             f = self.flows[cfg.sim["flow_source"]]
@@ -169,6 +186,7 @@ class SimulatedBench:
             p = PileModel(self.clock)
             p.configure_pile(cfg.sim)
             self.piles[cfg.name] = p
+            self.register_model(cfg.name, p)
             load = cfg.sim["load"]
             if load in self.piles:
                 raise self._fail(
@@ -202,6 +220,7 @@ class SimulatedBench:
         for cfg in by_role.get("elemental_analyzer", []):
             e = ElementalModel(self.clock, cfg.sim, self._noise(cfg.name))
             self.elementals[cfg.name] = e
+            self.register_model(cfg.name, e)
             self._peek[cfg.name]["pending"] = lambda e=e: len(e.queue)  # type: ignore[misc]  # loop-bound lambda
             self._act[cfg.name]["analyze"] = self._analyze_action(cfg.name, e)
         for cfg in by_role.get("environment_monitor", []):
@@ -419,16 +438,14 @@ class SimulatedBench:
 
     # --- time and memory ----------------------------------------------------------
 
-    def _models(self) -> dict[str, Any]:
-        """Every stateful model once, under the name of the instrument that owns it."""
-        out: dict[str, Any] = {}
-        seen: set[int] = set()
-        for group in (self.supplies, self.analyzers, self.flows, self.piles, self.elementals):
-            for name, model in group.items():
-                if id(model) not in seen:
-                    seen.add(id(model))
-                    out[name] = model
-        return out
+    def register_model(self, name: str, model: StatefulModel) -> None:
+        """Include ``model`` (owned by instrument ``name``) in snapshots; a model shared by
+        several instruments is registered once."""
+        if all(m is not model for m in self._stateful.values()):
+            self._stateful[name] = model
+
+    def _models(self) -> dict[str, StatefulModel]:
+        return dict(self._stateful)
 
     def snapshot(self) -> dict[str, Any]:
         """What the simulated instruments remember now, as JSON-able data.
