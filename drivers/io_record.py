@@ -77,8 +77,9 @@ class IoObservers:
         self.callbacks = (*self.callbacks, callback)
 
     def remove(self, callback: IoObserver) -> None:
-        """Stop reporting to ``callback`` (nothing if it was not added)."""
-        self.callbacks = tuple(c for c in self.callbacks if c is not callback)
+        """Stop reporting to ``callback`` (nothing if it was not added); a bound method
+        matches the same method of the same object (``queue.put``)."""
+        self.callbacks = tuple(c for c in self.callbacks if c != callback)
 
     def emit(self, exchange: IoExchange) -> None:
         """Give ``exchange`` to every observer; a failing observer is logged, not raised."""

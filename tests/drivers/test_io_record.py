@@ -254,6 +254,13 @@ def test_observers_added_removed_and_failing(
         env.remove_io_observer(observer)
     env.read_temperature()
     assert len(first.exchanges) == 1
+    # a bound method is removed by the same method of the same object
+    queued: list[IoExchange] = []
+    env.add_io_observer(queued.append)
+    env.read_temperature()
+    env.remove_io_observer(queued.append)
+    env.read_temperature()
+    assert len(queued) == 1
 
 
 def test_open_instruments_observes_from_the_first_exchange(bench: BenchConfig) -> None:
