@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -42,17 +43,24 @@ class SimProcess:
     """A simulated bench served by a child process (use as a context manager).
 
     ``virtual_clock``: the child's simulated time is :attr:`clock` (a
-    :class:`~drivers.sim.clock.VirtualClock` shared through a file), moved only by this
-    process; otherwise the child runs in scaled wall time (``time_scale``, default the
-    bench file's).
+    :class:`~drivers.sim.clock.VirtualClock` shared through a file, at 0 s and dated
+    ``clock_start`` — default now — when the child starts), moved only by this process;
+    otherwise the child runs in scaled wall time (``time_scale``, default the bench
+    file's).
     """
 
     def __init__(
-        self, bench_path: Path, time_scale: float | None = None, *, virtual_clock: bool = False
+        self,
+        bench_path: Path,
+        time_scale: float | None = None,
+        *,
+        virtual_clock: bool = False,
+        clock_start: datetime | None = None,
     ) -> None:
         self.bench_path = bench_path
         self.time_scale = time_scale
         self.virtual_clock = virtual_clock
+        self.clock_start = clock_start
         self.clock: Any = None
         self.addresses: dict[str, str] = {}
         self.control_address = ""
@@ -71,7 +79,7 @@ class SimProcess:
 
             self._clock_dir = tempfile.mkdtemp(prefix="carbon-simclock-")
             clock_path = Path(self._clock_dir) / "clock"
-            self.clock = VirtualClock.create(clock_path)
+            self.clock = VirtualClock.create(clock_path, start=self.clock_start)
             command += ["--clock", str(clock_path)]
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self._proc = subprocess.Popen(
