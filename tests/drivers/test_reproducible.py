@@ -13,6 +13,7 @@ same simulated times on a fresh bench.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -343,7 +344,7 @@ def test_snapshot_carries_what_the_instruments_remember(
     t_k = original[k][0]
     assert snapshots[k]["time"] == t_k
     with started(bench, at=t_k) as resumed:
-        resumed.sim.restore(snapshots[k])
+        resumed.sim.restore(json.loads(json.dumps(snapshots[k])))  # as stored with the run
         again = run_steps(resumed, steps, first=k)
     assert again == original[k:]
     # without the snapshot these steps answer otherwise: the memory is real
