@@ -27,7 +27,10 @@ from drivers.instruments.onsite import (
 )
 from drivers.instruments.scpi import ScpiGasAnalyzer, ScpiLoad, ScpiPileTester
 
-__all__ = ["DRIVERS", "ROLES", "DriverSpec"]
+__all__ = ["DRIVERS", "MANUAL", "ROLES", "DriverSpec"]
+
+MANUAL = "manual"
+"""The driver of equipment the operator reads by eye (a balance, a thermometer)."""
 
 
 @dataclass(frozen=True)
@@ -35,12 +38,14 @@ class DriverSpec:
     """One registered driver.
 
     ``transport`` is one of ``visa-tcp``, ``visa-asrl``, ``serial``, ``modbus-tcp``,
-    ``modbus-rtu`` or ``none`` (an instrument under test whose only interface is a pulse
-    output counted by a standard; it has no driver class).
+    ``modbus-rtu`` or ``none`` (no driver class: an instrument under test whose only
+    interface is a pulse output counted by a standard, or equipment read by eye).
+    ``role`` None: the driver serves whichever role the bench file gives
+    (:data:`MANUAL`).
     """
 
     name: str
-    role: str
+    role: str | None
     cls: Any
     transport: str
     description: str
@@ -65,8 +70,10 @@ ROLES: dict[str, Any] = {
     "flowmeter_under_test": None,
     "charging_pile": None,
     "flue_duct": None,
+    "thermometer": None,
 }
-"""Bench-file role names → role Protocol (None: a device under test with a pulse output only)."""
+"""Bench-file role names → role Protocol (None: no driver interface — a device under test
+with a pulse output only, or equipment the operator reads by eye)."""
 
 DRIVERS: dict[str, DriverSpec] = {
     spec.name: spec
@@ -210,6 +217,13 @@ DRIVERS: dict[str, DriverSpec] = {
             None,
             "none",
             "charging pile under test, pulse output counted by the verification device",
+        ),
+        DriverSpec(
+            MANUAL,
+            None,
+            None,
+            "none",
+            "equipment the operator reads by eye (balance, thermometer)",
         ),
     )
 }

@@ -35,7 +35,8 @@ from typing import Any
 
 from drivers.errors import InstrumentOverrange
 from drivers.instruments.base import quantity, regs_to_float32, regs_to_uint32
-from drivers.instruments.modbus import CONTROL_ADDRESS, _bytes, _ModbusInstrument
+from drivers.instruments.modbus import CONTROL_ADDRESS, _ModbusInstrument
+from drivers.transport import registers_bytes
 
 __all__ = ["ModbusBeltScale", "ModbusCemsAnalyzer", "ModbusFlowMonitor", "ModbusStackProbe"]
 
@@ -52,7 +53,7 @@ class ModbusBeltScale(_ModbusInstrument):
     def _block(self, what: str) -> list[int]:
         regs = self.transport.read_registers(0, 9, what, inputs=True)
         if regs[8] & 0x2:
-            raise InstrumentOverrange(self.name, what, _bytes(regs))
+            raise InstrumentOverrange(self.name, what, registers_bytes(regs))
         return regs
 
     def read_totalized(self) -> Any:
@@ -90,7 +91,7 @@ class ModbusCemsAnalyzer(_ModbusInstrument):
     def _block(self, what: str, over_bit: int) -> list[int]:
         regs = self.transport.read_registers(0, 5, what, inputs=True)
         if regs[4] & over_bit:
-            raise InstrumentOverrange(self.name, what, _bytes(regs))
+            raise InstrumentOverrange(self.name, what, registers_bytes(regs))
         return regs
 
     def read_concentration(self) -> Any:
@@ -122,7 +123,7 @@ class ModbusFlowMonitor(_ModbusInstrument):
     def _block(self, what: str) -> list[int]:
         regs = self.transport.read_registers(0, 10, what, inputs=True)
         if regs[9] & 0x1:
-            raise InstrumentOverrange(self.name, what, _bytes(regs))
+            raise InstrumentOverrange(self.name, what, registers_bytes(regs))
         return regs
 
     def read_velocity(self) -> Any:
@@ -160,7 +161,7 @@ class ModbusStackProbe(_ModbusInstrument):
     def _block(self, what: str) -> list[int]:
         regs = self.transport.read_registers(0, 6, what, inputs=True)
         if regs[5] & 0x1:
-            raise InstrumentOverrange(self.name, what, _bytes(regs))
+            raise InstrumentOverrange(self.name, what, registers_bytes(regs))
         return regs
 
     def read_velocity(self) -> Any:

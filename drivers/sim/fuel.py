@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.sim.physics import SimClock
+from drivers.sim.clock import Clock as SimClock
 
 __all__ = [
     "FARADAY",

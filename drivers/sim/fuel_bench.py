@@ -9,14 +9,15 @@ dilutors) and while it serves its instruments (:func:`fuel_device`).
 from __future__ import annotations
 
 import math
-import random
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from drivers.bench import InstrumentConfig
 from drivers.sim import fuel_devices as fdev
+from drivers.sim.clock import Clock as SimClock
 from drivers.sim.fuel import CalorimeterModel, SulfurModel, WeighingModel
+from drivers.sim.noise import Noise
 from drivers.sim.onsite import (
     BeltModel,
     CemsAnalyzerModel,
@@ -24,7 +25,7 @@ from drivers.sim.onsite import (
     FlueModel,
     StackProbeModel,
 )
-from drivers.sim.physics import GasAnalyzerModel, SimClock
+from drivers.sim.physics import GasAnalyzerModel
 from drivers.units import parse_quantity, ureg
 
 if TYPE_CHECKING:
@@ -54,11 +55,11 @@ class FlueGasAnalyzerModel(GasAnalyzerModel):
     flue's continuously varying CO2 in steps of at most 1 s.
     """
 
-    def __init__(self, clock: SimClock, sim: dict[str, Any], flue: FlueModel, seed: int) -> None:
+    def __init__(self, clock: SimClock, sim: dict[str, Any], flue: FlueModel, noise: Noise) -> None:
         self.flue = flue
         self.clock = clock
         self.lock = threading.Lock()
-        self.rng = random.Random(seed)
+        self.noise = noise
         self.component = sim["component"]
         self.range = _si(sim["range"], "umol/mol")
         self.gain = _si(sim["gain_error"], "")
@@ -82,6 +83,23 @@ class FlueGasAnalyzerModel(GasAnalyzerModel):
             self.c = c + (self.c - c) * math.exp(-step / self.tau)
             self.t += step
         self.y = self.target(self.c)
+
+    def sensor(self, now: float) -> float:
+        """Sensor value at ``now``: the lag integrated along the flue's CO2."""
+        with self.lock:
+            self._advance(now)
+            return self.y
+
+    def state(self) -> dict[str, Any]:
+        """What this model remembers (JSON-able)."""
+        with self.lock:
+            return {"t": self.t, "c": self.c}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take a :meth:`state`."""
+        with self.lock:
+            self.t, self.c = float(state["t"]), float(state["c"])
+            self.y = self.target(self.c)
 
 
 def _si(q: Any, unit: str) -> float:

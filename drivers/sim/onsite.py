@@ -12,8 +12,9 @@ import random
 import threading
 from typing import Any
 
+from drivers.sim.clock import Clock as SimClock
 from drivers.sim.fuel import WeighingModel
-from drivers.sim.physics import GasSupplyModel, SimClock
+from drivers.sim.physics import GasSupplyModel
 
 __all__ = [
     "STANDARD_PRESSURE_KPA",
