@@ -19,6 +19,7 @@ from lims.cli import (
     db_cmd,
     gui_cmd,
     keys_cmd,
+    portal_cmd,
     quality_cmd,
     rm_cmd,
     run_cmd,
@@ -60,6 +61,7 @@ app.command("run", help=run_cmd.HELP)(run_cmd.run_command)
 app.add_typer(quality_cmd.users_app, name="users")
 app.add_typer(quality_cmd.incident_app, name="incident")
 app.add_typer(quality_cmd.pt_app, name="pt")
+portal_cmd.register(app)
 for _command in quality_cmd.rm_life_app.registered_commands:
     rm_cmd.app.registered_commands.append(_command)
 config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)

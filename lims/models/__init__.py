@@ -2,6 +2,7 @@
 
 from lims.models.audit import AuditEvent, AuditHead
 from lims.models.certificates import Certificate, CertificateSequence, Signature
+from lims.models.customer_accounts import CustomerAccount, CustomerApiToken
 from lims.models.enums import (
     CertificateStatus,
     CertificateType,
@@ -52,6 +53,8 @@ __all__ = [
     "CertificateType",
     "Contact",
     "Customer",
+    "CustomerAccount",
+    "CustomerApiToken",
     "Equipment",
     "EquipmentStatus",
     "ExternalCertificate",
