@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from lims.db.types import utcnow
 from lims.portal.criteria import CriteriaError, parse_criteria, parse_int
-from lims.portal.customer import send_file
+from lims.portal.customer import NOT_FOUND, send_file
 from lims.portal.state import portal_state
 from lims.portal.web import client_key, json_error
 from lims.quality.due import RecallItem
@@ -117,7 +117,7 @@ async def get_endpoint(request: Request) -> Response:
     try:
         found = await run_in_threadpool(load)
     except NotFoundError:
-        return json_error(404, "not found")
+        return json_error(404, NOT_FOUND)
     return JSONResponse(_entry(found), headers={"cache-control": "no-store"})
 
 

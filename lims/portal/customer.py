@@ -43,10 +43,12 @@ from lims.services.customer_certificates import (
     recall,
 )
 
-__all__ = ["download_name", "routes"]
+__all__ = ["NOT_FOUND", "download_name", "routes", "send_file"]
 
 log = logging.getLogger("lims.portal")
 PAGE_SIZE = 25
+#: The one answer for a certificate that is not the customer's, or does not exist.
+NOT_FOUND = "没有这份证书 No such certificate in your account."
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -211,7 +213,7 @@ async def certificate(request: Request) -> Response:
     try:
         found = await run_in_threadpool(load)
     except NotFoundError:
-        return error_page(request, 404, "没有这份证书 No such certificate in your account.")
+        return error_page(request, 404, NOT_FOUND)
     return page(request, "certificate.html", {"c": found}, principal=principal, private=True)
 
 
@@ -240,7 +242,7 @@ async def send_file(
     try:
         data = await run_in_threadpool(load)
     except NotFoundError:
-        return error_page(request, 404, "没有这份证书 No such certificate in your account.")
+        return error_page(request, 404, NOT_FOUND)
     return Response(
         data,
         media_type=kind.media_type,
