@@ -9,9 +9,10 @@ from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from lims.certificates.fonts import FONT_PATH
 from lims.portal.forms import FormError, read_form
 from lims.portal.state import portal_state
 from lims.portal.web import client_key, csrf_ok, current_principal, error_page, page, rate_limited
@@ -133,6 +134,15 @@ async def status_list(request: Request) -> Response:
     )
 
 
+async def cjk_font(_request: Request) -> Response:
+    """The CJK font the certificates embed, for browsers without one (no external assets)."""
+    return FileResponse(
+        FONT_PATH,
+        media_type="font/ttf",
+        headers={"cache-control": "public, max-age=604800"},
+    )
+
+
 async def robots(_request: Request) -> Response:
     """Search engines index nothing here."""
     return Response("User-agent: *\nDisallow: /\n", media_type="text/plain")
@@ -146,4 +156,5 @@ routes = [
     Route("/lab-ca.pem", ca_certificates),
     Route("/status-list", status_list),
     Route("/robots.txt", robots),
+    Route("/fonts/cjk.ttf", cjk_font),
 ]

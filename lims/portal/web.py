@@ -141,12 +141,15 @@ def rate_limited(request: Request, limiter: RateLimiter, *keys: str) -> Response
 
 
 def same_origin(request: Request) -> bool:
-    """False when the browser says the request comes from another site."""
+    """False when the browser says the request comes from another site.
+
+    Browsers may send ``Origin: null`` (privacy settings, sandboxed frames): that
+    says nothing, and the CSRF token and the SameSite cookie decide.
+    """
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
-        return origin is None
-    expected = f"{request.url.scheme}://{request.url.netloc}"
-    return origin == expected
+        return True
+    return origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
 def csrf_ok(request: Request, submitted: str) -> bool:

@@ -307,7 +307,7 @@ _VERDICT_TEXT = {
 class SignatureLine:
     """One signature of an uploaded file as the page lists it."""
 
-    meaning: str
+    meaning: BiText | None
     signer: str
     signed_at: datetime | None
     ok: bool
@@ -336,7 +336,7 @@ def verify_upload(db: Database, data: bytes, filename: str) -> UploadVerificatio
     )
     file_problems = tuple(p for p in result.problems if not p.startswith(status_notes))
     signatures = tuple(
-        SignatureLine(s.meaning.value if s.meaning else "?", s.signer_name, s.signed_at, s.ok)
+        SignatureLine(s.meaning.statement if s.meaning else None, s.signer_name, s.signed_at, s.ok)
         for s in (report.signatures if report is not None else ())
     )
     intact = report is not None and report.ok

@@ -62,7 +62,7 @@ def test_every_page_has_the_security_headers_and_no_inline_code(
         assert h["content-security-policy"] == CONTENT_SECURITY_POLICY, path
         assert h["x-content-type-options"] == "nosniff"
         assert h["x-frame-options"] == "DENY"
-        assert h["referrer-policy"] == "no-referrer"
+        assert h["referrer-policy"] == "same-origin"  # no address leaves the site
         assert "server" not in h
         assert "strict-transport-security" not in h  # plain HTTP: no HSTS
 
