@@ -80,7 +80,7 @@ def serve(
 ) -> None:
     """Serve the verification page and the customer portal (Ctrl-C stops it)."""
     from lims.portal.config import PortalConfig
-    from lims.portal.server import run
+    from lims.portal.server import database_problem, run
 
     s = settings()
     config = PortalConfig.from_settings(
@@ -90,6 +90,9 @@ def serve(
         status_list_file=status_list,
         max_upload_bytes=max_upload_mib * 1024 * 1024,
     )
+    problem = database_problem(config)
+    if problem is not None:
+        raise CliError(problem, exit_code=3)
     console.print(
         f"portal on http://{host}:{port}/ (database {s.redacted_url()}, read-only); "
         "Ctrl-C stops it",

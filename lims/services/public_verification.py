@@ -26,7 +26,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
@@ -44,8 +44,10 @@ from lims.services.signing_keys import trust_roots
 
 __all__ = [
     "CERTIFICATE_TYPE_TEXT",
+    "DEFAULT_PORTAL_URL",
     "HashCheck",
     "LabHeader",
+    "PortalHint",
     "PublicCertificate",
     "PublicState",
     "UploadVerdict",
@@ -54,6 +56,7 @@ __all__ = [
     "lab_header",
     "mask_name",
     "mask_serial",
+    "portal_hint",
     "public_certificate",
     "published_status_list",
     "verification_address",
@@ -378,3 +381,34 @@ def published_status_list(path: Path | None) -> bytes | None:
 def verification_address(base_url: str, number: str, content_sha256: str) -> str:
     """The verification page of a certificate: what its QR code points at."""
     return f"{base_url.rstrip('/')}/v/{quote(number, safe='')}?h={content_sha256}"
+
+
+#: Where ``lims portal serve`` listens by default.
+DEFAULT_PORTAL_URL = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class PortalHint:
+    """How to open a lab's portal: the command, and one certificate's verification address."""
+
+    command: str
+    verification_address: str | None
+
+
+def portal_hint(db: Database, data_dir: Path, base_url: str = DEFAULT_PORTAL_URL) -> PortalHint:
+    """The command that serves the portal on ``data_dir``'s lab, and the QR address of its
+    newest issued certificate (None when none is issued)."""
+    parts = urlsplit(base_url)
+    command = (
+        f"LIMS_DATA_DIR={data_dir} lims portal serve --host {parts.hostname or '127.0.0.1'} "
+        f"--port {parts.port or 8080}"
+    )
+    with db.read() as session:
+        newest = session.execute(
+            select(Certificate.number, Certificate.content_sha256)
+            .where(Certificate.status == CertificateStatus.ISSUED)
+            .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+            .limit(1)
+        ).one_or_none()
+    address = verification_address(base_url, newest[0], newest[1]) if newest else None
+    return PortalHint(command, address)
