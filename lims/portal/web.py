@@ -10,10 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from lims.certificates.model import BiText
 from lims.portal.protection import RateLimiter
 from lims.portal.state import PortalState, portal_state
 from lims.services.customer_accounts import CustomerPrincipal, principal_for_account
+from lims.vocabulary import BiText
 
 __all__ = [
     "client_key",

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session, aliased
 
-from lims.certificates.model import BiText
 from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus, CertificateType
 from lims.models.equipment import Equipment
@@ -29,6 +28,7 @@ from lims.quality.due import RecallItem, customer_recall_list
 from lims.quality.errors import NotFoundError, QualityError
 from lims.services.customer_accounts import CustomerPrincipal
 from lims.services.public_verification import PublicState
+from lims.vocabulary import BiText
 
 __all__ = [
     "VISIBLE_STATUSES",

@@ -32,8 +32,6 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.certificates.model import BiText
-from lims.certificates.model import CertificateType as DocumentType
 from lims.db import Database
 from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus, CertificateType
@@ -41,9 +39,9 @@ from lims.models.lab import LabProfile
 from lims.models.runs import Run
 from lims.services.certificates import verify_certificate_file
 from lims.services.signing_keys import trust_roots
+from lims.vocabulary import BiText
 
 __all__ = [
-    "CERTIFICATE_TYPE_TEXT",
     "DEFAULT_PORTAL_URL",
     "HashCheck",
     "LabHeader",
@@ -66,12 +64,6 @@ __all__ = [
 #: Longest certificate number looked up (the column holds 64 characters).
 MAX_NUMBER_LENGTH = 64
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-
-CERTIFICATE_TYPE_TEXT: dict[CertificateType, BiText] = {
-    CertificateType.VERIFICATION: DocumentType.VERIFICATION.caption,
-    CertificateType.NONCONFORMITY: DocumentType.NON_CONFORMITY.caption,
-    CertificateType.CALIBRATION: DocumentType.CALIBRATION.caption,
-}
 
 
 class PublicState(StrEnum):
@@ -164,7 +156,7 @@ class PublicCertificate:
     @property
     def type_caption(self) -> BiText | None:
         """The certificate type in Chinese and English."""
-        return CERTIFICATE_TYPE_TEXT.get(self.type) if self.type is not None else None
+        return self.type.caption if self.type is not None else None
 
 
 def mask_name(name: str) -> str:
