@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -145,3 +146,36 @@ def test_no_draft_or_rejected_certificate_reaches_a_customer(
     headers = {"authorization": f"Bearer {portal_lab.env_token}"}
     r = client.get(f"/api/v1/certificates/{portal_lab.draft}", headers=headers)
     assert r.status_code == 404
+
+
+def test_recall_lists_only_the_customers_instruments(
+    client: TestClient, portal_lab: PortalLab
+) -> None:
+    db = lab_db(portal_lab)
+    with db.read() as s:
+        valid = {
+            c.number: c.valid_until
+            for c in s.scalars(select(Certificate).where(Certificate.status == "issued"))
+        }
+    db.dispose()
+    for token, number, serial in (
+        (portal_lab.env_token, portal_lab.amendment, "CA2000-0001"),
+        (portal_lab.power_token, portal_lab.other, "CA2000-7001"),
+    ):
+        headers = {"authorization": f"Bearer {token}"}
+        body = client.get("/api/v1/recall", params={"within": 400}, headers=headers).json()
+        today = date.fromisoformat(body["today"])
+        until = valid[number]
+        assert until is not None
+        assert body["instruments"] == [
+            {
+                "equipment": "Sim Instruments CA-2000",
+                "serial_number": serial,
+                "certificate": number,
+                "valid_until": until.isoformat(),
+                "days_left": (until - today).days,
+            }
+        ]
+        soon = client.get("/api/v1/recall", params={"within": 30}, headers=headers).json()
+        assert soon["instruments"] == []  # a year of validity is not coming due
+        assert client.get("/api/v1/recall?within=-1", headers=headers).status_code == 400
