@@ -49,7 +49,14 @@ class WebSession:
 class SessionStore:
     """Sessions of this process, bounded in number and in time."""
 
-    def __init__(self, idle_seconds: int, max_seconds: int, capacity: int = 10_000) -> None:
+    def __init__(
+        self,
+        idle_seconds: int,
+        max_seconds: int,
+        capacity: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
         self._idle = idle_seconds
         self._max = max_seconds
         self._capacity = capacity
@@ -59,7 +66,7 @@ class SessionStore:
     def create(self, account_id: int) -> str:
         """A new session id for the account (a fresh id at every login)."""
         sid = secrets.token_urlsafe(32)
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             self._sessions[sid] = WebSession(account_id, now, now)
             while len(self._sessions) > self._capacity:
@@ -70,7 +77,7 @@ class SessionStore:
         """The live session of ``sid`` (expired ones are dropped)."""
         if not sid:
             return None
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             session = self._sessions.get(sid)
             if session is None:
