@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +19,7 @@ from lims.models import AuditEvent, CustomerAccount, CustomerApiToken
 from lims.services.customer_accounts import principal_for_token
 from lims.services.public_verification import portal_hint
 from tests.certificate_service.builder import PASSWORDS, lab_database, make_gas_run
-from tests.lims._cli import Outcome, run_main
+from tests.lims._cli import LIMS, Outcome, clean_env, run_main
 from tests.portal._lab import ENV_CUSTOMER, PASSING, issue
 
 ACCOUNT_PASSWORD = "Green#Portal-2026"
@@ -175,3 +181,49 @@ def test_demo_hint_names_the_command_and_a_verification_address(lims: Cli) -> No
         == f"LIMS_DATA_DIR={lims.tmp / 'lab'} lims portal serve --host 127.0.0.1 --port 8080"
     )
     assert hint.verification_address == f"http://127.0.0.1:8080/v/{number}?h={sha}"
+
+
+def test_lims_portal_serve_serves_and_stops_cleanly_on_ctrl_c(lims: Cli) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = clean_env(lims.tmp / "lab")
+    proc = subprocess.Popen(
+        [str(LIMS), "portal", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as home:
+                    status, body = home.status, home.read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the portal did not start"
+                time.sleep(0.2)
+        assert status == 200
+        assert "示范碳计量中心" in body
+        with pytest.raises(urllib.error.HTTPError) as unknown:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v/NO-SUCH-NUMBER", timeout=5)
+        assert unknown.value.code == 404
+        unknown.value.close()
+        login = urllib.request.Request(
+            f"http://127.0.0.1:{port}/login",
+            data=b"username=a.b&password=x",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as no_token:
+            urllib.request.urlopen(login, timeout=5)
+        assert no_token.value.code == 403  # no CSRF token, no login attempt
+        no_token.value.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert f"portal on http://127.0.0.1:{port}/" in out
