@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drivers.bench_schema import SIM_SCHEMA as _SIM_SCHEMA
 from drivers.errors import BenchFileError, InstrumentConnectionError, InstrumentError
 from drivers.registry import DRIVERS, ROLES
 from drivers.roles import Instrument
@@ -117,87 +118,20 @@ class BenchConfig:
     control_port: int | None
     instruments: dict[str, InstrumentConfig]
     auto: dict[str, AutoAnswer]
+    #: Carried to the customer's site: its standards are portable and checked out per visit.
+    on_site: bool = False
 
 
-# --- physics schema ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _F:
-    kind: str  # "q" quantity, "num", "str", "ref", "curve", "elements", "substances", "choice"
-    like: str | tuple[str, str] | None = None
-    default: str | float | None = None
-    required: bool = True
-
-
-_SIM_SCHEMA: dict[str, dict[str, _F]] = {
-    "gas_analyzer": {
-        "component": _F("str"),
-        "range": _F("q", "umol/mol"),
-        "gain_error": _F("q", ""),
-        "offset": _F("q", "umol/mol"),
-        "nonlinearity": _F("q", ""),
-        "drift": _F("q", "umol/mol/h"),
-        "noise_sd": _F("q", "umol/mol"),
-        "t90": _F("q", "s"),
-        "resolution": _F("q", "umol/mol"),
-        "gas_source": _F("ref", "gas_dilutor"),
-    },
-    "gas_dilutor": {
-        "max_flow": _F("q", "L/min", "5 L/min", False),
-        "noise_sd": _F("q", "L/min", "0.001 L/min", False),
-        "ambient": _F("q", "umol/mol", "0 umol/mol", False),
-    },
-    "flow_controller": {
-        "max_flow": _F("q", "L/min"),
-        "noise_sd": _F("q", "L/min", "0 L/min", False),
-    },
-    "flowmeter_under_test": {
-        "error_curve": _F("curve", ("m**3/h", "")),
-        "noise_sd": _F("q", ""),
-        "k_factor": _F("q", "1/L"),
-        "flow_source": _F("ref", "flow_controller"),
-    },
-    "reference_flow_standard": {
-        "noise_sd": _F("q", ""),
-        "meter": _F("ref", "flowmeter_under_test"),
-        "flow_source": _F("ref", "flow_controller"),
-    },
-    "charging_pile": {
-        "kind": _F("choice", "ac|dc"),
-        "nominal_voltage": _F("q", "V"),
-        "errors": _F("curve", ("A", "")),
-        "clock_offset": _F("q", "s"),
-        "meter_constant": _F("q", "1/kWh"),
-        "tariff": _F("num"),
-        "display_resolution": _F("q", "kWh", "0.001 kWh", False),
-        "load": _F("ref", "programmable_load"),
-    },
-    "pile_tester": {
-        "pile": _F("ref", "charging_pile"),
-        "noise_sd": _F("q", "", "0", False),
-    },
-    "programmable_load": {
-        "max_current": _F("q", "A"),
-    },
-    "elemental_analyzer": {
-        "bias": _F("elements", ""),
-        "noise_sd": _F("elements", "percent"),
-        "run_time": _F("q", "s", "300 s", False),
-        "substances": _F("substances", "percent"),
-    },
-    "environment_monitor": {
-        "temperature": _F("q", "degC"),
-        "humidity": _F("q", "percent"),
-        "pressure": _F("q", "kPa"),
-        "temperature_swing": _F("q", "K", "0.3 K", False),
-        "humidity_swing": _F("q", "percent", "2 percent", False),
-        "pressure_swing": _F("q", "kPa", "0.2 kPa", False),
-        "period": _F("q", "s", "2 h", False),
-    },
+_TOP_KEYS = {
+    "name",
+    "simulated",
+    "time_scale",
+    "seed",
+    "control_port",
+    "instruments",
+    "auto",
+    "on_site",
 }
-
-_TOP_KEYS = {"name", "simulated", "time_scale", "seed", "control_port", "instruments", "auto"}
 _INSTRUMENT_KEYS = {"role", "driver", "address", "timeout", "port", "sim", "faults", "cylinders"}
 _CYLINDER_KEYS = {"port", "id", "zero", "component", "matrix", "certified", "U", "k", "actual"}
 _FAULT_KEYS = {"kind", "at", "duration", "delay"}
@@ -310,8 +244,11 @@ class _Loader:
             n: self._instrument(n, t, simulated, roles) for n, t in raw_instruments.items()
         }
         auto = self._auto(self.table(data.get("auto", {}), "auto"), instruments, simulated)
+        on_site = data.get("on_site", False)
+        if not isinstance(on_site, bool):
+            raise self.fail("on_site", f"expected true or false, got {on_site!r}")
         return BenchConfig(
-            self.path, name, simulated, time_scale, seed, control_port, instruments, auto
+            self.path, name, simulated, time_scale, seed, control_port, instruments, auto, on_site
         )
 
     def _role(self, name: str, table: dict[str, Any]) -> str:
@@ -428,13 +365,26 @@ class _Loader:
                 out[key] = value
             elif f.kind == "ref":
                 ref = self.text(value, k)
-                if roles.get(ref) != f.like:
+                assert isinstance(f.like, str)
+                if roles.get(ref) not in f.like.split("|"):
+                    wanted = " or ".join(repr(r) for r in f.like.split("|"))
                     raise self.fail(
-                        k, f"{ref!r} is not an instrument with role {f.like!r} on this bench"
+                        k, f"{ref!r} is not an instrument with role {wanted} on this bench"
                     )
                 out[key] = ref
             elif f.kind == "curve":
                 out[key] = self._curve(value, f.like, k)
+            elif f.kind == "qmap":
+                assert isinstance(f.like, str)
+                entries = self.table(value, k)
+                if not entries:
+                    raise self.fail(k, "at least one entry")
+                out[key] = {n: self.quantity(v, f.like, f"{k}.{n}") for n, v in entries.items()}
+            elif f.kind == "qlist":
+                assert isinstance(f.like, str)
+                if not isinstance(value, list) or len(value) < 2:
+                    raise self.fail(k, "expected a list of at least two values")
+                out[key] = [self.quantity(v, f.like, f"{k}[{i}]") for i, v in enumerate(value)]
             elif f.kind == "elements":
                 assert isinstance(f.like, str)
                 out[key] = self._elements(self.table(value, k), f.like, k)

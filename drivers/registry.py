@@ -8,10 +8,22 @@ from typing import Any
 from drivers import roles
 from drivers.instruments.alicat import AlicatDilutor, AlicatMfc
 from drivers.instruments.elemental import SerialElementalAnalyzer
+from drivers.instruments.fuel import (
+    CoulometricSulfurAnalyzer,
+    ModbusSulfurAnalyzer,
+    SerialCalorimeter,
+    SicsBalance,
+)
 from drivers.instruments.modbus import (
     ModbusEnvironmentMonitor,
     ModbusFlowStandard,
     ModbusGasAnalyzer,
+)
+from drivers.instruments.onsite import (
+    ModbusBeltScale,
+    ModbusCemsAnalyzer,
+    ModbusFlowMonitor,
+    ModbusStackProbe,
 )
 from drivers.instruments.scpi import ScpiGasAnalyzer, ScpiLoad, ScpiPileTester
 
@@ -43,8 +55,16 @@ ROLES: dict[str, Any] = {
     "programmable_load": roles.ProgrammableLoad,
     "elemental_analyzer": roles.ElementalAnalyzer,
     "environment_monitor": roles.EnvironmentMonitor,
+    "balance": roles.Balance,
+    "bomb_calorimeter": roles.BombCalorimeter,
+    "sulfur_analyzer": roles.SulfurAnalyzer,
+    "belt_scale": roles.BeltScale,
+    "cems_analyzer": roles.CemsAnalyzer,
+    "flow_monitor": roles.FlueGasFlowMonitor,
+    "stack_probe": roles.StackProbe,
     "flowmeter_under_test": None,
     "charging_pile": None,
+    "flue_duct": None,
 }
 """Bench-file role names → role Protocol (None: a device under test with a pulse output only)."""
 
@@ -113,6 +133,69 @@ DRIVERS: dict[str, DriverSpec] = {
             ModbusEnvironmentMonitor,
             "modbus-tcp",
             "T/RH/p transmitter, Modbus TCP",
+        ),
+        DriverSpec(
+            "sics-balance",
+            "balance",
+            SicsBalance,
+            "serial",
+            "balance or static scale, MT-SICS over RS-232",
+        ),
+        DriverSpec(
+            "calorimeter-serial",
+            "bomb_calorimeter",
+            SerialCalorimeter,
+            "serial",
+            "automatic oxygen-bomb calorimeter, vendor ASCII over RS-232",
+        ),
+        DriverSpec(
+            "coulometric-sulfur",
+            "sulfur_analyzer",
+            CoulometricSulfurAnalyzer,
+            "serial",
+            "coulometric total-sulfur analyzer, result records over RS-232",
+        ),
+        DriverSpec(
+            "modbus-ir-sulfur",
+            "sulfur_analyzer",
+            ModbusSulfurAnalyzer,
+            "modbus-tcp",
+            "infrared total-sulfur analyzer, Modbus TCP register map",
+        ),
+        DriverSpec(
+            "modbus-belt-scale",
+            "belt_scale",
+            ModbusBeltScale,
+            "modbus-rtu",
+            "belt-scale integrator, Modbus RTU",
+        ),
+        DriverSpec(
+            "modbus-cems-analyzer",
+            "cems_analyzer",
+            ModbusCemsAnalyzer,
+            "modbus-tcp",
+            "CEMS CO2/O2 analyzer with calibration valve at the probe, Modbus TCP",
+        ),
+        DriverSpec(
+            "modbus-flow-monitor",
+            "flow_monitor",
+            ModbusFlowMonitor,
+            "modbus-rtu",
+            "CEMS flue-gas flow monitor, Modbus RTU",
+        ),
+        DriverSpec(
+            "modbus-stack-probe",
+            "stack_probe",
+            ModbusStackProbe,
+            "modbus-rtu",
+            "reference-method pitot probe for traverses, Modbus RTU",
+        ),
+        DriverSpec(
+            "flue-duct",
+            "flue_duct",
+            None,
+            "none",
+            "the flue duct itself: gas and flow the CEMS and the reference method measure",
         ),
         DriverSpec(
             "pulse-output",

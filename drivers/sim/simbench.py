@@ -16,6 +16,13 @@ from drivers.bench import FAULT_KINDS, BenchConfig, InstrumentConfig
 from drivers.errors import BenchFileError
 from drivers.registry import DRIVERS
 from drivers.sim import devices as dev
+from drivers.sim.fuel_bench import (
+    FUEL_MODELS,
+    FlueGasAnalyzerModel,
+    build_flues,
+    build_fuel_models,
+    fuel_device,
+)
 from drivers.sim.net import (
     FaultState,
     LineBackend,
@@ -48,6 +55,7 @@ _MODELS = {
     "scpi-load": "EL-250",
     "ea-serial": "EA-CHNS",
     "modbus-env": "THP-10",
+    **FUEL_MODELS,
 }
 
 
@@ -100,6 +108,8 @@ class SimulatedBench:
         self.piles: dict[str, PileModel] = {}
         self.elementals: dict[str, ElementalModel] = {}
         self.environments: dict[str, EnvironmentModel] = {}
+        self.flues: dict[str, Any] = {}
+        self.fuel_models: dict[str, Any] = {}
         by_role: dict[str, list[InstrumentConfig]] = {}
         for cfg in inst.values():
             by_role.setdefault(cfg.role, []).append(cfg)
@@ -124,13 +134,23 @@ class SimulatedBench:
                 port=lambda s=s: s.port,  # type: ignore[misc]  # loop-bound lambda
                 flow=lambda s=s: ureg.Quantity(s.setpoint, "L/min"),  # type: ignore[misc]  # loop-bound lambda
             )
+        build_flues(self, by_role)
         for cfg in by_role.get("gas_analyzer", []):
-            supply = self.supplies[cfg.sim["gas_source"]]
-            a = GasAnalyzerModel(self.clock, cfg.sim, supply, self._seed(cfg.name))
+            source = cfg.sim["gas_source"]
+            a: GasAnalyzerModel
+            if source in self.flues:
+                a = FlueGasAnalyzerModel(
+                    self.clock, cfg.sim, self.flues[source], self._seed(cfg.name)
+                )
+            else:
+                a = GasAnalyzerModel(
+                    self.clock, cfg.sim, self.supplies[source], self._seed(cfg.name)
+                )
             self.analyzers[cfg.name] = a
             self._peek[cfg.name]["indication"] = lambda a=a: ureg.Quantity(  # type: ignore[misc]  # loop-bound lambda
                 a.indication(), "umol/mol"
             )
+        build_fuel_models(self, by_role)
         for cfg in by_role.get("flow_controller", []):
             f = FlowModel(self.clock, self._seed(cfg.name))
             f.configure_controller(cfg.sim)
@@ -244,6 +264,9 @@ class SimulatedBench:
             return dev.ElementalDevice(self.elementals[cfg.name], identity, overrange)
         if d == "modbus-env":
             return dev.ModbusEnvironmentDevice(self.environments[cfg.name], identity, overrange)
+        device = fuel_device(self, cfg, identity, overrange)
+        if device is not None:
+            return device
         raise AssertionError(f"no simulator for driver {d!r}")  # registry and this table agree
 
     def _serve(self, cfg: InstrumentConfig) -> None:

@@ -4,7 +4,7 @@
 Plain CREATE INDEX on certificates: a batch rebuild would drop its guard triggers on SQLite.
 
 Revision ID: 0010_portal
-Revises: 0006
+Revises: 0011_traceability
 Create Date: 2026-12-05 09:00:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import lims.db.types
 
 revision: str = "0010_portal"
-down_revision: str | None = "0006"
+down_revision: str | None = "0011_traceability"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
