@@ -8,11 +8,14 @@ lab's audited services. Nothing else is ever written.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -26,7 +29,7 @@ from lims.db.readonly import open_read_only
 from lims.portal import api, customer, public
 from lims.portal.config import PortalConfig
 from lims.portal.protection import BodyLimitMiddleware, SecurityHeadersMiddleware
-from lims.portal.state import HERE, PortalState
+from lims.portal.state import HERE, LAB_REFRESH_SECONDS, PortalState
 from lims.portal.web import error_page
 
 __all__ = ["create_app"]
@@ -71,6 +74,13 @@ class ErrorBoundaryMiddleware:
             await response(scope, receive, send)
 
 
+def _first_refresh(state: PortalState) -> None:
+    try:
+        state.refresh_lab()
+    except Exception:
+        log.warning("the lab profile could not be read", exc_info=True)
+
+
 def create_app(
     config: PortalConfig,
     *,
@@ -84,11 +94,24 @@ def create_app(
     )
     state = PortalState(config, read, accounts)
 
+    async def refresh_lab_forever() -> None:
+        while True:
+            try:
+                await run_in_threadpool(state.refresh_lab)
+            except Exception:  # the database may be down for a while: keep the last names
+                log.warning("the lab profile could not be read", exc_info=True)
+            await asyncio.sleep(LAB_REFRESH_SECONDS)
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(_first_refresh, state)
+        refresher = asyncio.create_task(refresh_lab_forever())
         try:
             yield
         finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
             state.dispose()
 
     app = Starlette(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -20,7 +18,10 @@ from lims.services.public_verification import LabHeader, lab_header
 __all__ = ["PortalState", "portal_state"]
 
 HERE = Path(__file__).resolve().parent
-_LAB_TTL_SECONDS = 60.0
+#: How often the page header's lab names are read again.
+LAB_REFRESH_SECONDS = 60.0
+#: The header until the lab profile has been read.
+UNNAMED_LAB = LabHeader("校准实验室", "Calibration laboratory", "")
 
 
 def _datetime(value: datetime | None) -> str:
@@ -57,8 +58,7 @@ class PortalState:
     login_limiter: RateLimiter = field(init=False)
     verify_limiter: RateLimiter = field(init=False)
     api_limiter: RateLimiter = field(init=False)
-    _lab: tuple[float, LabHeader] | None = None
-    _lab_lock: threading.Lock = field(default_factory=threading.Lock)
+    _lab: LabHeader = field(default_factory=lambda: UNNAMED_LAB)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -78,16 +78,13 @@ class PortalState:
         return "__Host-lims-csrf" if self.config.secure_cookies else "lims-csrf"
 
     def lab(self) -> LabHeader:
-        """The lab's names for the page header (read at most once a minute)."""
-        now = time.monotonic()
-        with self._lab_lock:
-            if self._lab is not None and now - self._lab[0] < _LAB_TTL_SECONDS:
-                return self._lab[1]
+        """The lab's names for the page header, as last read (never waits for the database)."""
+        return self._lab
+
+    def refresh_lab(self) -> None:
+        """Read the lab's names again (in a worker thread: see :mod:`lims.portal.app`)."""
         with self.read_db.read() as session:
-            header = lab_header(session)
-        with self._lab_lock:
-            self._lab = (now, header)
-        return header
+            self._lab = lab_header(session)
 
     def render(self, name: str, context: dict[str, Any]) -> str:
         """A page from its template."""
