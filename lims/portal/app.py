@@ -9,7 +9,6 @@ lab's audited services. Nothing else is ever written.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -94,24 +93,29 @@ def create_app(
     )
     state = PortalState(config, read, accounts)
 
-    async def refresh_lab_forever() -> None:
+    stop = asyncio.Event()
+
+    async def refresh_lab_regularly() -> None:
         while True:
+            try:
+                await asyncio.wait_for(stop.wait(), LAB_REFRESH_SECONDS)
+                return
+            except TimeoutError:
+                pass
             try:
                 await run_in_threadpool(state.refresh_lab)
             except Exception:  # the database may be down for a while: keep the last names
                 log.warning("the lab profile could not be read", exc_info=True)
-            await asyncio.sleep(LAB_REFRESH_SECONDS)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(_first_refresh, state)
-        refresher = asyncio.create_task(refresh_lab_forever())
+        refresher = asyncio.create_task(refresh_lab_regularly())
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            stop.set()  # a refresh under way finishes first: no connection is left behind
+            await refresher
             state.dispose()
 
     app = Starlette(
