@@ -22,6 +22,7 @@ from lims.cli import (
     keys_cmd,
     onsite_cmd,
     override_cmd,
+    portal_cmd,
     pt_cmd,
     quality_cmd,
     rm_cmd,
@@ -70,6 +71,7 @@ app.command("run", help=run_cmd.HELP)(run_cmd.run_command)
 app.add_typer(quality_cmd.users_app, name="users")
 app.add_typer(quality_cmd.incident_app, name="incident")
 app.add_typer(quality_cmd.pt_app, name="pt")
+portal_cmd.register(app)
 for _command in quality_cmd.rm_life_app.registered_commands:
     rm_cmd.app.registered_commands.append(_command)
 for _command in pt_cmd.app.registered_commands:

@@ -2,6 +2,7 @@
 
 from lims.models.audit import AuditEvent, AuditHead
 from lims.models.certificates import Certificate, CertificateSequence, Signature
+from lims.models.customer_accounts import CustomerAccount, CustomerApiToken
 from lims.models.enums import (
     CertificateStatus,
     CertificateType,
@@ -73,6 +74,8 @@ __all__ = [
     "ComparisonRound",
     "Contact",
     "Customer",
+    "CustomerAccount",
+    "CustomerApiToken",
     "CustomerNotification",
     "DatabaseIdentity",
     "Equipment",

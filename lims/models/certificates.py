@@ -41,7 +41,7 @@ class Certificate(Base):
         CertificateStatus, default=CertificateStatus.DRAFT
     )
     revision: Mapped[int] = mapped_column(default=0)
-    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"), index=True)
     amendment_reason: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
     content_sha256: Mapped[str] = mapped_column(String(64))
