@@ -1,6 +1,6 @@
 """ORM models of the laboratory."""
 
-from lims.models.audit import AuditEvent, AuditHead
+from lims.models.audit import AuditAnchorState, AuditEvent, AuditHead
 from lims.models.certificates import Certificate, CertificateSequence, Signature
 from lims.models.enums import (
     CertificateStatus,
@@ -43,6 +43,7 @@ from lims.models.work import (
 )
 
 __all__ = [
+    "AuditAnchorState",
     "AuditEvent",
     "AuditHead",
     "Authorization",

@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lims.audit import log_event
@@ -413,26 +414,54 @@ def _new_certificate(
 def draft_certificate(
     db: Database, actor: User, run_id: int, *, today: date | None = None
 ) -> CertificateInfo:
-    """Draft the certificate of a completed run (number taken now, gapless per year)."""
+    """Draft the certificate of a completed run (number taken now, gapless per year).
+
+    A run gets one certificate: the run's row is locked while the service checks
+    that it has none, and partial unique indexes on ``certificates`` refuse a
+    second live one whatever the path (:mod:`lims.models.certificates`). Drafts of
+    one run started at the same moment therefore give one draft and, for every
+    other, :class:`CertificateWorkflowError` naming the certificate that exists.
+    """
     require(actor, Permission.SIGN_PERFORMED)
     today = today or utcnow().date()
-    with db.write(actor=actor, reason=f"draft certificate of run {run_id}") as session:
-        run = session.get(Run, run_id)
-        if run is None:
-            raise NotFoundError(f"run {run_id} does not exist")
-        existing = session.scalars(
-            select(Certificate).where(
-                Certificate.run_id == run_id,
-                Certificate.status.not_in([CertificateStatus.REJECTED]),
-            )
-        ).first()
-        if existing is not None:
-            raise CertificateWorkflowError(
-                f"run {run_id} already has certificate {existing.number} "
-                f"({existing.status.value}); amend it instead of drafting another"
-            )
-        cert = _new_certificate(session, actor, run, today)
-        return _info(session, cert)
+    try:
+        with db.write(actor=actor, reason=f"draft certificate of run {run_id}") as session:
+            run = session.scalars(select(Run).where(Run.id == run_id).with_for_update()).first()
+            if run is None:
+                raise NotFoundError(f"run {run_id} does not exist")
+            _refuse_second_certificate(session, run_id)
+            cert = _new_certificate(session, actor, run, today)
+            return _info(session, cert)
+    except IntegrityError as exc:
+        # another process drafted this run between the check and the insert
+        with db.read() as session:
+            _refuse_second_certificate(session, run_id)
+        raise CertificateWorkflowError(
+            f"run {run_id}: the certificate could not be drafted "
+            f"({_constraint_name(exc)}); nothing was written"
+        ) from exc
+
+
+def _refuse_second_certificate(session: Session, run_id: int) -> None:
+    existing = session.scalars(
+        select(Certificate)
+        .where(
+            Certificate.run_id == run_id,
+            Certificate.status.not_in([CertificateStatus.REJECTED]),
+        )
+        .order_by(Certificate.id)
+    ).first()
+    if existing is not None:
+        raise CertificateWorkflowError(
+            f"run {run_id} already has certificate {existing.number} "
+            f"({existing.status.value}); amend it instead of drafting another"
+        )
+
+
+def _constraint_name(exc: IntegrityError) -> str:
+    """The first line of the database's message: the rule broken, never the values."""
+    lines = str(exc.orig).strip().splitlines() if exc.orig is not None else []
+    return lines[0] if lines else "a uniqueness rule"
 
 
 # --------------------------------------------------------------------------- sign
@@ -579,6 +608,18 @@ def amend_certificate(
     if not reason.strip():
         raise CertificateWorkflowError("an amendment needs a reason (ISO/IEC 17025 7.8.8)")
     today = today or utcnow().date()
+    try:
+        return _draft_amendment(db, actor, number, reason, today)
+    except IntegrityError as exc:
+        raise CertificateWorkflowError(
+            f"certificate {number}: the amendment could not be drafted "
+            f"({_constraint_name(exc)}); nothing was written"
+        ) from exc
+
+
+def _draft_amendment(
+    db: Database, actor: User, number: str, reason: str, today: date
+) -> CertificateInfo:
     with db.write(actor=actor, reason=f"amend certificate {number}: {reason}") as session:
         original = _certificate(session, number, lock=True)
         if original.status is not CertificateStatus.ISSUED:
