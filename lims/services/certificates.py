@@ -24,6 +24,7 @@ Every refusal of a signature is written to the audit trail.
 from __future__ import annotations
 
 import hashlib
+import logging
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,8 @@ __all__ = [
     "sign_certificate",
     "verify_certificate_file",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Permission needed to sign with each meaning.
 SIGN_PERMISSION = {
@@ -494,12 +497,14 @@ def sign_certificate(
     *,
     archive_dir: Path | None = None,
     anchor_file: Path | None = None,
+    anchor_copies: Sequence[Path] = (),
 ) -> CertificateInfo:
     """Sign ``number`` as ``username`` with ``meaning`` (password re-entered at each signing).
 
     The approval issues the certificate: its DCC is built, both files are kept
     by hash in the database and, with ``archive_dir``, archived there too; with
-    ``anchor_file``, the audit chain is then anchored there (:mod:`lims.audit_anchors`).
+    ``anchor_file``, the audit chain is then anchored there and in ``anchor_copies``
+    (:mod:`lims.audit_anchors`; a copy out of reach is logged, the certificate stays issued).
     """
     from lims.quality.accounts import login
 
@@ -576,12 +581,12 @@ def sign_certificate(
         store_bytes(archive_dir, pdf)
         store_bytes(archive_dir, dcc)
     if anchor_file is not None and dcc is not None:
-        from lims.audit_anchors import append_anchor, current_anchor
+        from lims.audit_anchors import AnchorWriteError, write_anchor
 
-        with db.read() as session:
-            anchor = current_anchor(session)
-        if anchor is not None:
-            append_anchor(anchor_file, anchor)
+        try:
+            write_anchor(db, anchor_file, anchor_copies)
+        except AnchorWriteError as exc:
+            log.warning("certificate %s issued, but the audit anchor failed: %s", number, exc)
     return info
 
 

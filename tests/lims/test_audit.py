@@ -388,9 +388,19 @@ def test_lims_audit_verify_command(tmp_path: Path) -> None:
     from lims.db.migrate import upgrade
 
     upgrade(db.engine)
-    lab = build_lab(db)
+    lab = build_lab(db, issued=False)  # an issued certificate would need its files archived
     env = {**os.environ, "LIMS_DATA_DIR": str(tmp_path), "LIMS_DATABASE_URL": url}
     env.pop("LIMS_CONFIG", None)
+    never = subprocess.run(
+        [str(LIMS), "audit", "verify"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert never.returncode == 4  # consistent, but never anchored outside the database
+    assert "CANNOT CONFIRM" in never.stderr
+    assert "intact" not in never.stdout
+    anchored = subprocess.run(
+        [str(LIMS), "audit", "anchor"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert anchored.returncode == 0, anchored.stderr
     ok = subprocess.run(
         [str(LIMS), "audit", "verify"], env=env, capture_output=True, text=True, timeout=60
     )

@@ -139,7 +139,7 @@ def test_lims_audit_anchor_and_verify(tmp_path: Path) -> None:
     from lims.db.migrate import upgrade
 
     upgrade(db.engine)
-    build_lab(db)
+    build_lab(db, issued=False)  # an issued certificate would need its files archived
     _log_logins(db, 3)
     env = {**os.environ, "LIMS_DATA_DIR": str(tmp_path), "LIMS_DATABASE_URL": url}
     env.pop("LIMS_CONFIG", None)
