@@ -49,7 +49,7 @@ def restore_command(
 ) -> None:
     """Restore into the configured (empty) database; succeed only when verified."""
     s = settings()
-    db = database(s)
+    db = database(s, create=True)
     try:
         report = restore(db, s.archive_dir, file, s.anchor_file)
     finally:

@@ -35,7 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lims.audit import log_event
+from lims.audit import clipped, log_event
 from lims.certificates import (
     CertificateError,
     Meaning,
@@ -474,15 +474,16 @@ def _refuse(
     db: Database, actor: User | str, number: str, meaning: Meaning, why: str
 ) -> CertificateWorkflowError:
     """Record a refused signature in the audit trail; return the error to raise."""
-    with db.write(actor=actor, reason="signature refused") as session:
+    who = actor if isinstance(actor, User) else clipped(actor)  # typed names may be long
+    with db.write(actor=who, reason="signature refused") as session:
         log_event(
             session,
             "certificate.sign_refused",
             "certificates",
-            number,
+            clipped(number),
             changes={"meaning": meaning.value, "refused": why},
             reason=why,
-            actor=actor,
+            actor=who,
         )
     return CertificateWorkflowError(f"signature refused: {why}")
 
