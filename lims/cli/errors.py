@@ -80,7 +80,12 @@ class _SafeFormatter(logging.Formatter):
         return ""
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record))
+        # another handler may have cached the plain traceback on the record: never reuse it
+        cached, record.exc_text = record.exc_text, None
+        try:
+            return scrub(super().format(record))
+        finally:
+            record.exc_text = cached
 
 
 class _LazyFileHandler(logging.FileHandler):
