@@ -20,10 +20,15 @@ from lims.cli import (
     certificate_cmd,
     db_cmd,
     gui_cmd,
+    intervals_cmd,
     keys_cmd,
+    onsite_cmd,
+    override_cmd,
+    pt_cmd,
     quality_cmd,
     rm_cmd,
     run_cmd,
+    scope_cmd,
     sim_cmd,
     standards_cmd,
     trace_cmd,
@@ -56,9 +61,14 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(rm_cmd.app, name="rm")
 app.add_typer(standards_cmd.app, name="standards")
 app.add_typer(trace_cmd.app, name="trace")
+app.add_typer(scope_cmd.app, name="scope")
+app.add_typer(intervals_cmd.app, name="intervals")
+app.add_typer(override_cmd.app, name="override")
 app.add_typer(backup_cmd.backup_app, name="backup")
 app.add_typer(backup_cmd.restore_app, name="restore")
 app.add_typer(sim_cmd.app, name="sim")
+app.add_typer(onsite_cmd.site_app, name="site")
+app.add_typer(onsite_cmd.sync_app, name="sync")
 app.command("gui")(gui_cmd.gui)
 app.command("run", help=run_cmd.HELP)(run_cmd.run_command)
 app.add_typer(quality_cmd.users_app, name="users")
@@ -66,6 +76,8 @@ app.add_typer(quality_cmd.incident_app, name="incident")
 app.add_typer(quality_cmd.pt_app, name="pt")
 for _command in quality_cmd.rm_life_app.registered_commands:
     rm_cmd.app.registered_commands.append(_command)
+for _command in pt_cmd.app.registered_commands:
+    quality_cmd.pt_app.registered_commands.append(_command)
 config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 units_app = typer.Typer(help="Check how a quantity or unit is understood.", no_args_is_help=True)

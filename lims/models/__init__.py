@@ -25,6 +25,16 @@ from lims.models.equipment import (
 )
 from lims.models.lab import Contact, Customer, LabProfile
 from lims.models.materials import ReferenceMaterial
+from lims.models.onsite import (
+    Checkout,
+    DatabaseIdentity,
+    RunOrigin,
+    RunSite,
+    Site,
+    SiteVisit,
+    SyncedAuditEvent,
+    SyncImport,
+)
 from lims.models.pki import LabAuthority, SigningCredential, StoredFile
 from lims.models.quality import (
     ImpactAssessment,
@@ -33,6 +43,14 @@ from lims.models.quality import (
     ReferenceMaterialEvent,
 )
 from lims.models.runs import Reading, Result, RuleOverride, Run, RunResource
+from lims.models.traceability import (
+    ComparisonResult,
+    ComparisonRound,
+    CustomerNotification,
+    ImpactDisposition,
+    IntervalDecision,
+    ScopeVersion,
+)
 from lims.models.users import Authorization, User, UserRole
 from lims.models.work import (
     Procedure,
@@ -51,14 +69,21 @@ __all__ = [
     "CertificateSequence",
     "CertificateStatus",
     "CertificateType",
+    "Checkout",
+    "ComparisonResult",
+    "ComparisonRound",
     "Contact",
     "Customer",
+    "CustomerNotification",
+    "DatabaseIdentity",
     "Equipment",
     "EquipmentStatus",
     "ExternalCertificate",
     "ImpactAssessment",
+    "ImpactDisposition",
     "Incident",
     "IntermediateCheck",
+    "IntervalDecision",
     "ItemStatus",
     "LabAuthority",
     "LabProfile",
@@ -76,14 +101,21 @@ __all__ = [
     "Role",
     "RuleOverride",
     "Run",
+    "RunOrigin",
     "RunResource",
+    "RunSite",
     "RunStatus",
+    "ScopeVersion",
     "ServiceKind",
     "Signature",
     "SignatureMeaning",
     "SigningCredential",
+    "Site",
+    "SiteVisit",
     "StandardMember",
     "StoredFile",
+    "SyncImport",
+    "SyncedAuditEvent",
     "User",
     "UserRole",
     "Verdict",

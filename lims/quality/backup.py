@@ -121,7 +121,8 @@ class BackupManifest:
 
 
 def _tables() -> list[Table]:
-    return list(Base.metadata.sorted_tables)
+    # a database's own identity (database_identity) stays with it: not backed up
+    return [t for t in Base.metadata.sorted_tables if t.info.get("backup", True)]
 
 
 def _binary_columns(table: Table) -> set[str]:

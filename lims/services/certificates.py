@@ -107,11 +107,6 @@ _AFTER = {
 }
 _OPEN = (CertificateStatus.DRAFT, CertificateStatus.PERFORMED, CertificateStatus.REVIEWED)
 _NEXT_MEANING = {status: meaning for meaning, status in _BEFORE.items()}
-_TYPE_MAP = {
-    "verification_certificate": CertificateType.VERIFICATION,
-    "verification_result_notice": CertificateType.NONCONFORMITY,
-    "calibration_certificate": CertificateType.CALIBRATION,
-}
 #: Default verification interval (检定周期) when the regulation table gives none.
 DEFAULT_VERIFICATION_PERIOD = "1 year"
 
@@ -395,7 +390,7 @@ def _new_certificate(
         number=number,
         year=year,
         sequence=sequence,
-        type=_TYPE_MAP[doc.certificate_type.value],
+        type=doc.certificate_type,
         status=CertificateStatus.DRAFT,
         revision=revision,
         replaces_id=replaces.id if replaces is not None else None,

@@ -25,11 +25,16 @@ PROCESSES = 8
 
 def _start_together(url: str, data_dir: Path, args: list[str]) -> list[subprocess.Popen[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIMS_")}
+    # on a loaded machine the one drafting process can hold SQLite's write lock for longer
+    # than the default busy timeout while it renders the PDF: the others wait for it
+    settings = data_dir / "lims.toml"
+    settings.write_text("sqlite_busy_timeout_ms = 300000\n", encoding="utf-8")
     env.update(
         {
             "PYTHONPATH": str(ROOT),
             "LIMS_DATA_DIR": str(data_dir),
             "LIMS_DATABASE_URL": url,
+            "LIMS_CONFIG": str(settings),
             "COLUMNS": "200",
         }
     )

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    func,
     insert,
     select,
     text,
@@ -432,26 +433,21 @@ def _nothing(_lab: Lab) -> Callable[[], None]:
 class Case:
     name: str
     edit: Edit | None = None
+    #: The table whose first row the edit needs (a case on an empty table is skipped).
+    table: str | None = None
     files: Callable[[Lab], Callable[[], None]] = _nothing
     #: The primary anchor destination out of reach (an unmounted share).
     unreachable: bool = False
 
 
 def _audited_tables() -> list[str]:
-    return sorted(
-        m.class_.__tablename__
-        for m in Base.registry.mappers
-        if m.class_.__audited__ and m.class_.__tablename__ not in _EMPTY
-    )
+    return sorted(m.class_.__tablename__ for m in Base.registry.mappers if m.class_.__audited__)
 
-
-#: Audited tables this lab leaves empty (nothing to change or copy there).
-_EMPTY = {"impact_assessments", "reference_material_events", "rule_overrides", "run_resources"}
 
 CASES = [
-    *[Case(f"{t}-update", _update_one(t)) for t in _audited_tables()],
-    *[Case(f"{t}-delete", _delete_one(t)) for t in _audited_tables()],
-    *[Case(f"{t}-insert", _insert_copy(t)) for t in _audited_tables()],
+    *[Case(f"{t}-update", _update_one(t), table=t) for t in _audited_tables()],
+    *[Case(f"{t}-delete", _delete_one(t), table=t) for t in _audited_tables()],
+    *[Case(f"{t}-insert", _insert_copy(t), table=t) for t in _audited_tables()],
     Case("readings-update", _sql("UPDATE readings SET magnitude = magnitude + 1 WHERE seq = 2")),
     Case("readings-delete-last", _sql("DELETE FROM readings WHERE seq = 5")),
     Case("readings-insert", _insert_copy("readings")),
@@ -505,6 +501,7 @@ def _outcome(lab: Lab, case: Case) -> str:
 
 
 _results: dict[str, dict[str, str]] = {}
+_skipped: dict[str, set[str]] = {}
 
 
 def test_the_untouched_lab_is_intact(lab: Lab) -> None:
@@ -517,6 +514,12 @@ def test_the_untouched_lab_is_intact(lab: Lab) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_tampering_is_detected_or_refused(lab: Lab, case: Case) -> None:
+    if case.table is not None:
+        with lab.db.read() as s:
+            rows = s.scalar(select(func.count()).select_from(_table(case.table)))
+        if not rows:
+            _skipped.setdefault(lab.db.engine.dialect.name, set()).add(case.table)
+            pytest.skip(f"{case.table} holds no row in this lab: nothing to tamper with")
     outcome = _outcome(lab, case)
     _results.setdefault(lab.db.engine.dialect.name, {})[case.name] = outcome
     assert outcome in {"prevented", "tampered", "cannot confirm"}, f"{case.name}: {outcome}"
@@ -537,7 +540,8 @@ def test_the_documented_limit_is_reported_as_cannot_confirm(lab: Lab) -> None:
 
 def test_detection_rate(lab: Lab) -> None:
     results = _results.get(lab.db.engine.dialect.name, {})
-    if len(results) < len(CASES):
+    empty = sorted(_skipped.get(lab.db.engine.dialect.name, set()))
+    if len(results) + 3 * len(empty) < len(CASES):
         pytest.skip("run with the whole suite to count")
     caught = sum(v != "intact" for v in results.values())
     by_kind = {k: sum(v == k for v in results.values()) for k in set(results.values())}
@@ -546,7 +550,8 @@ def test_detection_rate(lab: Lab) -> None:
             print(f"  {name}: {verdict}")
     print(
         f"{lab.db.engine.dialect.name}: {caught} of {len(results)} tamperings caught "
-        f"({100 * caught / len(results):.0f} %): {by_kind}"
+        f"({100 * caught / len(results):.0f} %): {by_kind}; "
+        f"audited tables empty in this lab: {', '.join(empty) or 'none'}"
     )
-    assert len(CASES) >= 30
+    assert len(results) >= 30
     assert caught == len(results)

@@ -43,7 +43,7 @@ from lims.engine.events import (
 from lims.models.enums import RunStatus
 from lims.quality.permissions import Permission, can
 from lims.services.work_orders import InterruptedRun, interrupted_runs, status_board
-from lims.units import UnitParseError, parse_quantity
+from lims.units import UnitParseError, display_quantity, parse_quantity
 from ui.context import AppContext
 from ui.i18n import tr
 from ui.paths import bench_files
@@ -67,7 +67,7 @@ def _show_value(v: Any) -> str:
     if isinstance(v, dict) and set(v) >= {"value", "unit"}:
         return f"{v['value']:.6g} {short_unit(v['unit'])}"
     if hasattr(v, "magnitude"):
-        return f"{v:.6g~P}".replace("percent_FS", "%FS")
+        return display_quantity(v)
     return str(v)
 
 
