@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.errors import BenchFileError
-from drivers.units import UnitParseError, parse_quantity
+from drivers.units import SIGN_RULED, UnitParseError, check_sign, parse_quantity
 
 __all__ = [
     "FAULT_KINDS",
@@ -124,9 +124,14 @@ class TableReader:
             unit = like or "a dimensionless value"
             raise self.fail(where, f"expected a quantity string such as '1 {unit}', got {value!r}")
         try:
-            return parse_quantity(value, like=like or "dimensionless")
+            q = parse_quantity(value, like=like or "dimensionless")
+            parts = where.split(".")
+            # an element's entry ("noise_sd.C") follows the rule of its table
+            name = parts[-1] if parts[-1] in SIGN_RULED or len(parts) < 2 else parts[-2]
+            check_sign(name, q)
         except UnitParseError as exc:
             raise self.fail(where, str(exc)) from None
+        return q
 
     def number(self, value: Any, where: str) -> float:
         if (

@@ -1,6 +1,6 @@
 """ORM models of the laboratory."""
 
-from lims.models.audit import AuditEvent, AuditHead
+from lims.models.audit import AuditAnchorState, AuditEvent, AuditHead
 from lims.models.certificates import Certificate, CertificateSequence, Signature
 from lims.models.customer_accounts import CustomerAccount, CustomerApiToken
 from lims.models.enums import (
@@ -62,6 +62,7 @@ from lims.models.work import (
 )
 
 __all__ = [
+    "AuditAnchorState",
     "AuditEvent",
     "AuditHead",
     "Authorization",

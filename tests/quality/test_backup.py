@@ -285,9 +285,15 @@ def test_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert out.exit_code != 0  # administrators only
     assert "permission denied" in str(out.exception)
     assert not file.exists()
+    out = runner.invoke(app, ["audit", "anchor"])  # the anchors go into the backup
+    assert out.exit_code == 0, out.output
+    anchors = (src_dir / "audit-anchors.jsonl").read_text(encoding="utf-8")
+    source = Database(src_url)
+    before = _snapshot(source)  # anchored: the anchor count is a record too
+    source.dispose()
     out = runner.invoke(app, ["backup", str(file), "--user", "administrator", *auth])
     assert out.exit_code == 0, out.output
-    assert "1 files" in out.output
+    assert "1 files, 1 anchors" in out.output
     # restore into an empty database in another data directory
     dst_url = f"sqlite:///{dst_dir / 'lims.sqlite3'}"
     monkeypatch.setenv("LIMS_DATA_DIR", str(dst_dir))
@@ -295,8 +301,12 @@ def test_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.MonkeyP
     out = runner.invoke(app, ["restore", str(file)])
     assert out.exit_code == 0, out.output
     assert "restored and verified" in out.output
+    # the anchors came back with the data: the restored trail is confirmed against them
+    assert (dst_dir / "audit-anchors.jsonl").read_text(encoding="utf-8") == anchors
     out = runner.invoke(app, ["audit", "verify"])
     assert out.exit_code == 0, out.output
+    assert "1 anchors" in out.output
+    assert "audit trail intact" in out.output
     target = Database(dst_url)
     try:
         after = _snapshot(target)
