@@ -7,7 +7,7 @@ issued (or two unsigned) certificates of one run cannot take the indexes: the
 upgrade stops and names them, and nothing is changed.
 
 Revision ID: 0008_integrity
-Revises: 0011_traceability
+Revises: 0010_portal
 Create Date: 2026-12-10 09:00:00.000000
 """
 
@@ -20,7 +20,7 @@ from lims.audit import PendingEvent, append_events
 from lims.db.migrate import MigrationError
 
 revision: str = "0008_integrity"
-down_revision: str | None = "0011_traceability"
+down_revision: str | None = "0010_portal"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
