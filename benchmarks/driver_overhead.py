@@ -1,7 +1,8 @@
 """Time per query through our driver vs a bare pyvisa query to the same simulator (issue #3).
 
 Run: ``uv run python benchmarks/driver_overhead.py [--rounds R] [--slices S] [--size K]
-[--warmup W]`` (R rounds of S slices of K queries per path).
+[--warmup W] [--observer]`` (R rounds of S slices of K queries per path; ``--observer``
+attaches an instrument I/O observer to our driver, as a run that records its I/O does).
 
 Both paths talk to the same simulated SCPI gas analyzer (the example gas-analyzer bench,
 served on loopback by ``python -m drivers.sim`` in a process of its own, as a bench's
@@ -37,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,7 @@ from typing import Any
 import pyvisa
 
 from drivers.bench import load_bench, open_instruments
+from drivers.io_record import IoExchange
 from drivers.sim import SimulatedBench
 from drivers.units import ureg
 
@@ -137,12 +140,20 @@ def served(in_process: bool) -> Iterator[dict[str, str]]:
 
 
 def measure(
-    rounds: int, slices: int, size: int, warmup: int, in_process: bool = False
+    rounds: int,
+    slices: int,
+    size: int,
+    warmup: int,
+    in_process: bool = False,
+    observer: bool = False,
 ) -> list[Round]:
     """Start the simulated bench, open both paths, warm up and time ``rounds`` rounds."""
     bench = load_bench(BENCH)
+    record: deque[IoExchange] = deque(maxlen=1000)  # what a run's recorder would queue
     with served(in_process) as addresses:
-        analyzer: Any = open_instruments(bench, addresses)["analyzer"]
+        analyzer: Any = open_instruments(
+            bench, addresses, io_observer=record.append if observer else None
+        )["analyzer"]
         rm = pyvisa.ResourceManager("@py")
         resource: Any = rm.open_resource(
             addresses["analyzer"], read_termination="\n", write_termination="\n", timeout=2000
@@ -174,6 +185,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10, help="queries per slice (default 10)")
     parser.add_argument("--warmup", type=int, default=1000, help="warm-up queries per path")
     parser.add_argument(
+        "--observer",
+        action="store_true",
+        help="attach an I/O observer to our driver (every exchange queued)",
+    )
+    parser.add_argument(
         "--in-process",
         action="store_true",
         help="serve the simulator from a thread of this process",
@@ -182,9 +198,12 @@ def main() -> None:
     if min(args.rounds, args.slices, args.size) < 1 or args.warmup < 0:
         parser.error("--rounds, --slices and --size must be ≥ 1, --warmup ≥ 0")
     load_before = os.getloadavg()[0]
-    rounds = measure(args.rounds, args.slices, args.size, args.warmup, args.in_process)
+    rounds = measure(
+        args.rounds, args.slices, args.size, args.warmup, args.in_process, args.observer
+    )
     where = "a thread of this process" if args.in_process else "a process of its own"
     print(f"simulator served from {where}")
+    print(f"I/O observer on our driver: {'yes' if args.observer else 'no'}")
 
     print("µs/query    mean: bare    ours   ratio | typical: bare    ours   ratio")
     for i, r in enumerate(rounds, 1):

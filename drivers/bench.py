@@ -12,19 +12,27 @@ with one line naming the file and the key (or the line, for malformed TOML).
 from __future__ import annotations
 
 import itertools
-import math
 import re
-import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drivers.errors import BenchFileError, InstrumentConnectionError, InstrumentError
-from drivers.registry import DRIVERS, ROLES
+from drivers.bench_schema import SIM_SCHEMA as _SIM_SCHEMA
+from drivers.bench_sections import (
+    FAULT_KINDS,
+    IDENTITY_KEYS,
+    AutoAnswer,
+    Cylinder,
+    FaultSchedule,
+    IdentitySpec,
+    TableReader,
+)
+from drivers.errors import InstrumentConnectionError, InstrumentError
+from drivers.io_record import IoObserver
+from drivers.registry import DRIVERS, MANUAL, ROLES
 from drivers.roles import Instrument
-from drivers.units import UnitParseError, parse_quantity
 
 __all__ = [
     "FAULT_KINDS",
@@ -32,43 +40,23 @@ __all__ = [
     "BenchConfig",
     "Cylinder",
     "FaultSchedule",
+    "IdentitySpec",
     "InstrumentConfig",
     "load_bench",
     "open_instruments",
 ]
 
-FAULT_KINDS = ("no_reply", "garbage", "drop_connection", "slow_reply", "out_of_range")
 ELEMENTS = ("C", "H", "N", "S")
 
 
 @dataclass(frozen=True)
-class FaultSchedule:
-    """A fault scheduled in the bench file; times in simulated seconds from bench start."""
-
-    kind: str
-    at_s: float
-    duration_s: float | None
-    delay_s: float = 2.0
-
-
-@dataclass(frozen=True)
-class Cylinder:
-    """A standard-gas cylinder on a dilutor port (``actual`` only on simulated benches)."""
-
-    port: int
-    id: str
-    zero: bool
-    component: str
-    matrix: str
-    certified: Any
-    U: Any
-    k: float
-    actual: Any | None
-
-
-@dataclass(frozen=True)
 class InstrumentConfig:
-    """One ``[instruments.<name>]`` table."""
+    """One ``[instruments.<name>]`` table.
+
+    ``asset_tag`` names the lab's registered equipment this instrument is; ``declared``
+    is the model/serial declared for a driverless instrument; ``sim_identity`` what a
+    simulated instrument answers to ``identify()`` (None: the simulator's default).
+    """
 
     name: str
     role: str
@@ -79,6 +67,9 @@ class InstrumentConfig:
     sim: dict[str, Any] = field(default_factory=dict)
     faults: tuple[FaultSchedule, ...] = ()
     cylinders: tuple[Cylinder, ...] = ()
+    asset_tag: str | None = None
+    declared: IdentitySpec | None = None
+    sim_identity: IdentitySpec | None = None
 
     @property
     def timeout_s(self) -> float:
@@ -87,27 +78,17 @@ class InstrumentConfig:
 
     @property
     def has_driver(self) -> bool:
-        """False for a device under test that is only observed through a pulse output."""
+        """False for a device under test observed through a pulse output, or read by eye."""
         return DRIVERS[self.driver].cls is not None
 
 
 @dataclass(frozen=True)
-class AutoAnswer:
-    """How the engine answers one operator prompt on a simulated bench.
-
-    Exactly one of: ``literal`` (the answer itself); ``peek`` = (instrument, observable),
-    the answer is what the simulator shows a human; ``act`` = (instrument, action,
-    keyword arguments), a physical action performed at the bench.
-    """
-
-    literal: str | float | bool | None = None
-    peek: tuple[str, str] | None = None
-    act: tuple[str, str, dict[str, str]] | None = None
-
-
-@dataclass(frozen=True)
 class BenchConfig:
-    """A validated bench file."""
+    """A validated bench file.
+
+    ``materials`` maps a purpose (e.g. ``acetanilide``) to the tag of the reference
+    material the bench holds for it (materials not on a dilutor port).
+    """
 
     path: str
     name: str
@@ -117,155 +98,39 @@ class BenchConfig:
     control_port: int | None
     instruments: dict[str, InstrumentConfig]
     auto: dict[str, AutoAnswer]
+    materials: dict[str, str] = field(default_factory=dict)
+    #: Carried to the customer's site: its standards are portable and checked out per visit.
+    on_site: bool = False
 
 
-# --- physics schema ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _F:
-    kind: str  # "q" quantity, "num", "str", "ref", "curve", "elements", "substances", "choice"
-    like: str | tuple[str, str] | None = None
-    default: str | float | None = None
-    required: bool = True
-
-
-_SIM_SCHEMA: dict[str, dict[str, _F]] = {
-    "gas_analyzer": {
-        "component": _F("str"),
-        "range": _F("q", "umol/mol"),
-        "gain_error": _F("q", ""),
-        "offset": _F("q", "umol/mol"),
-        "nonlinearity": _F("q", ""),
-        "drift": _F("q", "umol/mol/h"),
-        "noise_sd": _F("q", "umol/mol"),
-        "t90": _F("q", "s"),
-        "resolution": _F("q", "umol/mol"),
-        "gas_source": _F("ref", "gas_dilutor"),
-    },
-    "gas_dilutor": {
-        "max_flow": _F("q", "L/min", "5 L/min", False),
-        "noise_sd": _F("q", "L/min", "0.001 L/min", False),
-        "ambient": _F("q", "umol/mol", "0 umol/mol", False),
-    },
-    "flow_controller": {
-        "max_flow": _F("q", "L/min"),
-        "noise_sd": _F("q", "L/min", "0 L/min", False),
-    },
-    "flowmeter_under_test": {
-        "error_curve": _F("curve", ("m**3/h", "")),
-        "noise_sd": _F("q", ""),
-        "k_factor": _F("q", "1/L"),
-        "flow_source": _F("ref", "flow_controller"),
-    },
-    "reference_flow_standard": {
-        "noise_sd": _F("q", ""),
-        "meter": _F("ref", "flowmeter_under_test"),
-        "flow_source": _F("ref", "flow_controller"),
-    },
-    "charging_pile": {
-        "kind": _F("choice", "ac|dc"),
-        "nominal_voltage": _F("q", "V"),
-        "errors": _F("curve", ("A", "")),
-        "clock_offset": _F("q", "s"),
-        "meter_constant": _F("q", "1/kWh"),
-        "tariff": _F("num"),
-        "display_resolution": _F("q", "kWh", "0.001 kWh", False),
-        "load": _F("ref", "programmable_load"),
-    },
-    "pile_tester": {
-        "pile": _F("ref", "charging_pile"),
-        "noise_sd": _F("q", "", "0", False),
-    },
-    "programmable_load": {
-        "max_current": _F("q", "A"),
-    },
-    "elemental_analyzer": {
-        "bias": _F("elements", ""),
-        "noise_sd": _F("elements", "percent"),
-        "run_time": _F("q", "s", "300 s", False),
-        "substances": _F("substances", "percent"),
-    },
-    "environment_monitor": {
-        "temperature": _F("q", "degC"),
-        "humidity": _F("q", "percent"),
-        "pressure": _F("q", "kPa"),
-        "temperature_swing": _F("q", "K", "0.3 K", False),
-        "humidity_swing": _F("q", "percent", "2 percent", False),
-        "pressure_swing": _F("q", "kPa", "0.2 kPa", False),
-        "period": _F("q", "s", "2 h", False),
-    },
+_TOP_KEYS = {
+    "name",
+    "simulated",
+    "time_scale",
+    "seed",
+    "control_port",
+    "instruments",
+    "auto",
+    "materials",
+    "on_site",
 }
-
-_TOP_KEYS = {"name", "simulated", "time_scale", "seed", "control_port", "instruments", "auto"}
-_INSTRUMENT_KEYS = {"role", "driver", "address", "timeout", "port", "sim", "faults", "cylinders"}
-_CYLINDER_KEYS = {"port", "id", "zero", "component", "matrix", "certified", "U", "k", "actual"}
-_FAULT_KEYS = {"kind", "at", "duration", "delay"}
+_INSTRUMENT_KEYS = {
+    "role",
+    "driver",
+    "address",
+    "timeout",
+    "port",
+    "sim",
+    "faults",
+    "cylinders",
+    "asset_tag",
+    "model",
+    "serial",
+}
 _TOML_LINE_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
-class _Loader:
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.file = Path(path).name
-
-    def fail(self, where: str, message: str) -> BenchFileError:
-        return BenchFileError(self.file, where, message)
-
-    def table(self, value: Any, where: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(where, f"expected a table, got {value!r}")
-        return value
-
-    def unknown(self, data: Mapping[str, Any], allowed: set[str], where: str) -> None:
-        for key in data:
-            if key not in allowed:
-                prefix = f"{where}." if where else ""
-                raise self.fail(
-                    f"{prefix}{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})"
-                )
-
-    def text(self, value: Any, where: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(where, f"expected a non-empty string, got {value!r}")
-        return value.strip()
-
-    def quantity(self, value: Any, like: str, where: str) -> Any:
-        if isinstance(value, int | float) and not isinstance(value, bool) and like == "":
-            value = str(value)
-        if not isinstance(value, str):
-            unit = like or "a dimensionless value"
-            raise self.fail(where, f"expected a quantity string such as '1 {unit}', got {value!r}")
-        try:
-            return parse_quantity(value, like=like or "dimensionless")
-        except UnitParseError as exc:
-            raise self.fail(where, str(exc)) from None
-
-    def number(self, value: Any, where: str) -> float:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise self.fail(where, f"expected a number, got {value!r}")
-        return float(value)
-
-    def port(self, value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
-            raise self.fail(where, f"expected a TCP port number 0-65535, got {value!r}")
-        if value:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                # as the simulator binds: a port left in TIME_WAIT by a bench just stopped
-                # is free, a port another program listens on is not
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind(("127.0.0.1", value))
-                except OSError:
-                    raise self.fail(where, f"port {value} is already in use") from None
-        return value
-
-    # --- sections ---------------------------------------------------------------
-
+class _Loader(TableReader):
     def load(self) -> BenchConfig:
         try:
             raw_text = Path(self.path).read_bytes().decode("utf-8")
@@ -303,6 +168,11 @@ class _Loader:
         raw_instruments = self.table(data.get("instruments"), "instruments")
         if not raw_instruments:
             raise self.fail("instruments", "no instruments")
+        self.manual = {
+            n
+            for n, t in raw_instruments.items()
+            if isinstance(t, dict) and t.get("driver") == MANUAL
+        }
         roles = {
             n: self._role(n, self.table(t, f"instruments.{n}")) for n, t in raw_instruments.items()
         }
@@ -310,8 +180,24 @@ class _Loader:
             n: self._instrument(n, t, simulated, roles) for n, t in raw_instruments.items()
         }
         auto = self._auto(self.table(data.get("auto", {}), "auto"), instruments, simulated)
+        materials = {
+            self.text(purpose, "materials"): self.text(tag, f"materials.{purpose}")
+            for purpose, tag in self.table(data.get("materials", {}), "materials").items()
+        }
+        on_site = data.get("on_site", False)
+        if not isinstance(on_site, bool):
+            raise self.fail("on_site", f"expected true or false, got {on_site!r}")
         return BenchConfig(
-            self.path, name, simulated, time_scale, seed, control_port, instruments, auto
+            self.path,
+            name,
+            simulated,
+            time_scale,
+            seed,
+            control_port,
+            instruments,
+            auto,
+            materials,
+            on_site,
         )
 
     def _role(self, name: str, table: dict[str, Any]) -> str:
@@ -334,7 +220,7 @@ class _Loader:
             raise self.fail(
                 f"{where}.driver", f"unknown driver {driver!r} (known: {', '.join(DRIVERS)})"
             )
-        if spec.role != role:
+        if spec.role is not None and spec.role != role:
             raise self.fail(
                 f"{where}.driver", f"driver {driver!r} serves role {spec.role!r}, not {role!r}"
             )
@@ -362,10 +248,40 @@ class _Loader:
                     f"{where}.port", f"{driver!r} is served on a pseudo-terminal, not a TCP port"
                 )
             port = self.port(table["port"], f"{where}.port")
+        asset_tag = None
+        if "asset_tag" in table:
+            asset_tag = self.text(table["asset_tag"], f"{where}.asset_tag")
+        declared = self._identity(table, {"model", "serial"}, where)
+        if declared is not None and spec.cls is not None:
+            key = "model" if "model" in table else "serial"
+            raise self.fail(
+                f"{where}.{key}",
+                "an instrument with a driver tells its model and serial through identify()"
+                + (" (a simulated one: set sim.identity)" if simulated else ""),
+            )
         sim: dict[str, Any] = {}
+        sim_identity = None
         faults: tuple[FaultSchedule, ...] = ()
-        if simulated:
-            sim = self._sim(where, role, self.table(table.get("sim"), f"{where}.sim"), roles)
+        if simulated and driver == MANUAL:
+            for key in ("sim", "faults"):
+                if key in table:
+                    raise self.fail(
+                        f"{where}.{key}", "an instrument read by eye has no simulated physics"
+                    )
+        elif simulated:
+            raw_sim = dict(self.table(table.get("sim"), f"{where}.sim"))
+            if "identity" in raw_sim:
+                if spec.cls is None:
+                    raise self.fail(
+                        f"{where}.sim.identity",
+                        "a driverless instrument answers nothing; declare model and serial "
+                        "on the instrument",
+                    )
+                identity = self.table(raw_sim.pop("identity"), f"{where}.sim.identity")
+                sim_identity = self._identity(
+                    identity, IDENTITY_KEYS, f"{where}.sim.identity", strict=True
+                )
+            sim = self._sim(where, role, raw_sim, roles)
             faults = tuple(
                 self._fault(f"{where}.faults[{i}]", self.table(f, f"{where}.faults[{i}]"))
                 for i, f in enumerate(self._list(table.get("faults", []), f"{where}.faults"))
@@ -392,14 +308,20 @@ class _Loader:
                 raise self.fail(f"{where}.cylinders", f"two cylinders on one port: {ports}")
         elif "cylinders" in table:
             raise self.fail(f"{where}.cylinders", "only a gas_dilutor has cylinders")
-        return InstrumentConfig(name, role, driver, address, timeout, port, sim, faults, cylinders)
-
-    def _list(self, value: Any, where: str) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self.fail(where, f"expected an array of tables, got {value!r}")
-        return value
+        return InstrumentConfig(
+            name,
+            role,
+            driver,
+            address,
+            timeout,
+            port,
+            sim,
+            faults,
+            cylinders,
+            asset_tag,
+            declared,
+            sim_identity,
+        )
 
     def _sim(
         self, where: str, role: str, table: dict[str, Any], roles: dict[str, str]
@@ -428,9 +350,11 @@ class _Loader:
                 out[key] = value
             elif f.kind == "ref":
                 ref = self.text(value, k)
-                if roles.get(ref) != f.like:
+                assert isinstance(f.like, str)
+                if roles.get(ref) not in f.like.split("|") or ref in self.manual:
+                    wanted = " or ".join(repr(r) for r in f.like.split("|"))
                     raise self.fail(
-                        k, f"{ref!r} is not an instrument with role {f.like!r} on this bench"
+                        k, f"{ref!r} is not an instrument with role {wanted} on this bench"
                     )
                 out[key] = ref
             elif f.kind == "curve":
@@ -438,6 +362,17 @@ class _Loader:
             elif f.kind == "elements":
                 assert isinstance(f.like, str)
                 out[key] = self._elements(self.table(value, k), f.like, k)
+            elif f.kind == "qmap":
+                assert isinstance(f.like, str)
+                entries = self.table(value, k)
+                if not entries:
+                    raise self.fail(k, "at least one entry")
+                out[key] = {n: self.quantity(v, f.like, f"{k}.{n}") for n, v in entries.items()}
+            elif f.kind == "qlist":
+                assert isinstance(f.like, str)
+                if not isinstance(value, list) or len(value) < 2:
+                    raise self.fail(k, "expected a list of at least two values")
+                out[key] = [self.quantity(v, f.like, f"{k}[{i}]") for i, v in enumerate(value)]
             else:
                 assert isinstance(f.like, str)
                 subs = self.table(value, k)
@@ -477,94 +412,6 @@ class _Loader:
                     raise self.fail(f"{where}.{element}", "missing physics value")
         return {e: self.quantity(v, like, f"{where}.{e}") for e, v in table.items()}
 
-    def _fault(self, where: str, table: dict[str, Any]) -> FaultSchedule:
-        self.unknown(table, _FAULT_KEYS, where)
-        kind = table.get("kind")
-        if kind not in FAULT_KINDS:
-            raise self.fail(
-                f"{where}.kind", f"expected one of {', '.join(FAULT_KINDS)}, got {kind!r}"
-            )
-        at = self.quantity(table.get("at"), "s", f"{where}.at").to("s").magnitude
-        duration = None
-        if "duration" in table:
-            duration = self.quantity(table["duration"], "s", f"{where}.duration").to("s").magnitude
-        delay = self.quantity(table.get("delay", "2 s"), "s", f"{where}.delay").to("s").magnitude
-        return FaultSchedule(
-            str(kind), float(at), None if duration is None else float(duration), float(delay)
-        )
-
-    def _cylinder(self, where: str, table: dict[str, Any], simulated: bool) -> Cylinder:
-        self.unknown(table, _CYLINDER_KEYS, where)
-        port = table.get("port")
-        if isinstance(port, bool) or not isinstance(port, int) or port < 1:
-            raise self.fail(f"{where}.port", f"expected a valve port number >= 1, got {port!r}")
-        rm_id = self.text(table.get("id"), f"{where}.id")
-        zero = table.get("zero", False)
-        if not isinstance(zero, bool):
-            raise self.fail(f"{where}.zero", f"expected true or false, got {zero!r}")
-        matrix = self.text(table.get("matrix"), f"{where}.matrix")
-        if zero:
-            for key in ("certified", "U", "k", "actual"):
-                if key in table:
-                    raise self.fail(f"{where}.{key}", "a zero-gas cylinder has no certified value")
-            component = str(table.get("component", "")).strip()
-            return Cylinder(port, rm_id, True, component, matrix, None, None, 2.0, None)
-        component = self.text(table.get("component"), f"{where}.component")
-        certified = self.quantity(table.get("certified"), "umol/mol", f"{where}.certified")
-        u = self.quantity(table.get("U"), "umol/mol", f"{where}.U")
-        k = self.number(table.get("k"), f"{where}.k")
-        actual = None
-        if simulated:
-            actual = self.quantity(table.get("actual"), "umol/mol", f"{where}.actual")
-        elif "actual" in table:
-            raise self.fail(
-                f"{where}.actual", "the hidden true value belongs to simulated benches only"
-            )
-        return Cylinder(port, rm_id, False, component, matrix, certified, u, k, actual)
-
-    def _auto(
-        self, table: dict[str, Any], instruments: dict[str, InstrumentConfig], simulated: bool
-    ) -> dict[str, AutoAnswer]:
-        if table and not simulated:
-            raise self.fail("auto", "automatic answers are for simulated benches only")
-        out: dict[str, AutoAnswer] = {}
-        for prompt, value in table.items():
-            where = f"auto.{prompt}"
-            if isinstance(value, (str | bool, int | float)):
-                out[prompt] = AutoAnswer(
-                    literal=value
-                    if not isinstance(value, int) or isinstance(value, bool)
-                    else float(value)
-                )
-                continue
-            spec = self.table(value, where)
-            if "peek" in spec:
-                self.unknown(spec, {"peek", "observable"}, where)
-                inst = self._auto_instrument(spec["peek"], instruments, f"{where}.peek")
-                out[prompt] = AutoAnswer(
-                    peek=(inst, self.text(spec.get("observable"), f"{where}.observable"))
-                )
-            elif "act" in spec:
-                inst = self._auto_instrument(spec["act"], instruments, f"{where}.act")
-                action = self.text(spec.get("action"), f"{where}.action")
-                kwargs = {k: str(v) for k, v in spec.items() if k not in ("act", "action")}
-                out[prompt] = AutoAnswer(act=(inst, action, kwargs))
-            else:
-                raise self.fail(
-                    where,
-                    "expected a literal, {peek = ..., observable = ...} "
-                    "or {act = ..., action = ...}",
-                )
-        return out
-
-    def _auto_instrument(
-        self, value: Any, instruments: dict[str, InstrumentConfig], where: str
-    ) -> str:
-        name = self.text(value, where)
-        if name not in instruments:
-            raise self.fail(where, f"no instrument {name!r} on this bench")
-        return name
-
 
 def load_bench(path: str | Path) -> BenchConfig:
     """Read and validate a bench file; raise :class:`BenchFileError` naming file and key."""
@@ -572,13 +419,17 @@ def load_bench(path: str | Path) -> BenchConfig:
 
 
 def open_instruments(
-    bench: BenchConfig, addresses: Mapping[str, str] | None = None
+    bench: BenchConfig,
+    addresses: Mapping[str, str] | None = None,
+    *,
+    io_observer: IoObserver | None = None,
 ) -> dict[str, Instrument]:
     """Connect every instrument of ``bench`` that has a driver and check it answers.
 
     ``addresses`` overrides the bench file's addresses (a :class:`SimulatedBench`
-    provides them). Each driver is connected and asked :meth:`identify`; if any fails,
-    those already opened are closed and the error is raised.
+    provides them). ``io_observer`` is added to every driver before its first exchange
+    (see :mod:`drivers.io_record`). Each driver is connected and asked :meth:`identify`;
+    if any fails, those already opened are closed and the error is raised.
     """
     opened: dict[str, Instrument] = {}
     try:
@@ -593,6 +444,8 @@ def open_instruments(
                 )
             driver = spec.cls.open(name, address, cfg.timeout_s)
             opened[name] = driver
+            if io_observer is not None:
+                driver.add_io_observer(io_observer)
             driver.identify()
     except InstrumentError:
         for driver in opened.values():

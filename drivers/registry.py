@@ -8,14 +8,29 @@ from typing import Any
 from drivers import roles
 from drivers.instruments.alicat import AlicatDilutor, AlicatMfc
 from drivers.instruments.elemental import SerialElementalAnalyzer
+from drivers.instruments.fuel import (
+    CoulometricSulfurAnalyzer,
+    ModbusSulfurAnalyzer,
+    SerialCalorimeter,
+    SicsBalance,
+)
 from drivers.instruments.modbus import (
     ModbusEnvironmentMonitor,
     ModbusFlowStandard,
     ModbusGasAnalyzer,
 )
+from drivers.instruments.onsite import (
+    ModbusBeltScale,
+    ModbusCemsAnalyzer,
+    ModbusFlowMonitor,
+    ModbusStackProbe,
+)
 from drivers.instruments.scpi import ScpiGasAnalyzer, ScpiLoad, ScpiPileTester
 
-__all__ = ["DRIVERS", "ROLES", "DriverSpec"]
+__all__ = ["DRIVERS", "MANUAL", "ROLES", "DriverSpec"]
+
+MANUAL = "manual"
+"""The driver of equipment the operator reads by eye (a balance, a thermometer)."""
 
 
 @dataclass(frozen=True)
@@ -23,12 +38,14 @@ class DriverSpec:
     """One registered driver.
 
     ``transport`` is one of ``visa-tcp``, ``visa-asrl``, ``serial``, ``modbus-tcp``,
-    ``modbus-rtu`` or ``none`` (an instrument under test whose only interface is a pulse
-    output counted by a standard; it has no driver class).
+    ``modbus-rtu`` or ``none`` (no driver class: an instrument under test whose only
+    interface is a pulse output counted by a standard, or equipment read by eye).
+    ``role`` None: the driver serves whichever role the bench file gives
+    (:data:`MANUAL`).
     """
 
     name: str
-    role: str
+    role: str | None
     cls: Any
     transport: str
     description: str
@@ -43,10 +60,20 @@ ROLES: dict[str, Any] = {
     "programmable_load": roles.ProgrammableLoad,
     "elemental_analyzer": roles.ElementalAnalyzer,
     "environment_monitor": roles.EnvironmentMonitor,
+    "balance": roles.Balance,
+    "bomb_calorimeter": roles.BombCalorimeter,
+    "sulfur_analyzer": roles.SulfurAnalyzer,
+    "belt_scale": roles.BeltScale,
+    "cems_analyzer": roles.CemsAnalyzer,
+    "flow_monitor": roles.FlueGasFlowMonitor,
+    "stack_probe": roles.StackProbe,
     "flowmeter_under_test": None,
     "charging_pile": None,
+    "flue_duct": None,
+    "thermometer": None,
 }
-"""Bench-file role names → role Protocol (None: a device under test with a pulse output only)."""
+"""Bench-file role names → role Protocol (None: no driver interface — a device under test
+with a pulse output only, or equipment the operator reads by eye)."""
 
 DRIVERS: dict[str, DriverSpec] = {
     spec.name: spec
@@ -115,6 +142,69 @@ DRIVERS: dict[str, DriverSpec] = {
             "T/RH/p transmitter, Modbus TCP",
         ),
         DriverSpec(
+            "sics-balance",
+            "balance",
+            SicsBalance,
+            "serial",
+            "balance or static scale, MT-SICS over RS-232",
+        ),
+        DriverSpec(
+            "calorimeter-serial",
+            "bomb_calorimeter",
+            SerialCalorimeter,
+            "serial",
+            "automatic oxygen-bomb calorimeter, vendor ASCII over RS-232",
+        ),
+        DriverSpec(
+            "coulometric-sulfur",
+            "sulfur_analyzer",
+            CoulometricSulfurAnalyzer,
+            "serial",
+            "coulometric total-sulfur analyzer, result records over RS-232",
+        ),
+        DriverSpec(
+            "modbus-ir-sulfur",
+            "sulfur_analyzer",
+            ModbusSulfurAnalyzer,
+            "modbus-tcp",
+            "infrared total-sulfur analyzer, Modbus TCP register map",
+        ),
+        DriverSpec(
+            "modbus-belt-scale",
+            "belt_scale",
+            ModbusBeltScale,
+            "modbus-rtu",
+            "belt-scale integrator, Modbus RTU",
+        ),
+        DriverSpec(
+            "modbus-cems-analyzer",
+            "cems_analyzer",
+            ModbusCemsAnalyzer,
+            "modbus-tcp",
+            "CEMS CO2/O2 analyzer with calibration valve at the probe, Modbus TCP",
+        ),
+        DriverSpec(
+            "modbus-flow-monitor",
+            "flow_monitor",
+            ModbusFlowMonitor,
+            "modbus-rtu",
+            "CEMS flue-gas flow monitor, Modbus RTU",
+        ),
+        DriverSpec(
+            "modbus-stack-probe",
+            "stack_probe",
+            ModbusStackProbe,
+            "modbus-rtu",
+            "reference-method pitot probe for traverses, Modbus RTU",
+        ),
+        DriverSpec(
+            "flue-duct",
+            "flue_duct",
+            None,
+            "none",
+            "the flue duct itself: gas and flow the CEMS and the reference method measure",
+        ),
+        DriverSpec(
             "pulse-output",
             "flowmeter_under_test",
             None,
@@ -127,6 +217,13 @@ DRIVERS: dict[str, DriverSpec] = {
             None,
             "none",
             "charging pile under test, pulse output counted by the verification device",
+        ),
+        DriverSpec(
+            MANUAL,
+            None,
+            None,
+            "none",
+            "equipment the operator reads by eye (balance, thermometer)",
         ),
     )
 }

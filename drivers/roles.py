@@ -11,17 +11,26 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "Balance",
+    "BeltScale",
+    "BombCalorimeter",
+    "CalorimeterResult",
+    "CemsAnalyzer",
     "ChargingPileTester",
     "ElementalAnalyzer",
     "ElementalResult",
     "EnvironmentMonitor",
     "FlowController",
+    "FlueGasFlowMonitor",
     "GasAnalyzer",
     "GasDilutor",
     "Instrument",
     "InstrumentIdentity",
     "ProgrammableLoad",
     "ReferenceFlowStandard",
+    "StackProbe",
+    "SulfurAnalyzer",
+    "SulfurResult",
 ]
 
 
@@ -209,4 +218,201 @@ class EnvironmentMonitor(Instrument, Protocol):
 
     def read_pressure(self) -> Any:
         """Barometric pressure."""
+        ...
+
+
+# --- fuel and emission instruments ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalorimeterResult:
+    """One determination reported by an oxygen-bomb calorimeter.
+
+    ``curve`` is the temperature-rise curve the instrument logged: (time since the
+    start of the fore period, inner-vessel temperature) pairs, Quantities in s and degC.
+    ``corrected_rise`` is the temperature rise after the instrument's cooling correction
+    (K); ``gross_calorific_value`` the calorific value the instrument computed with its
+    stored ``energy_equivalent`` (J/g). ``fire_index`` is the index in ``curve`` of the
+    reading at ignition (start of the main period), ``end_index`` that of the end of the
+    main period.
+    """
+
+    sample_id: str
+    mass: Any
+    ignition_heat: Any
+    energy_equivalent: Any
+    corrected_rise: Any
+    gross_calorific_value: Any
+    curve: tuple[tuple[Any, Any], ...] = ()
+    fire_index: int = 0
+    end_index: int = 0
+
+
+@dataclass(frozen=True)
+class SulfurResult:
+    """One total-sulfur determination: sample, mass, sulfur mass fraction (percent).
+
+    ``raw`` is the instrument's primary signal when it reports one (the integrated
+    charge of a coulometric titration in mC, the integrated IR absorbance counts),
+    otherwise None.
+    """
+
+    sample_id: str
+    mass: Any
+    sulfur: Any
+    raw: Any | None = None
+
+
+@runtime_checkable
+class Balance(Instrument, Protocol):
+    """A weighing instrument with a digital interface (analytical balance or static scale)."""
+
+    def read_mass(self) -> Any:
+        """A stable net weighing (waits for stability up to the driver's timeout)."""
+        ...
+
+    def read_mass_immediately(self) -> Any:
+        """The current net weight, stable or not."""
+        ...
+
+    def zero(self) -> None:
+        """Set the zero (the load must be within the zero range)."""
+        ...
+
+    def tare(self) -> None:
+        """Tare the present load."""
+        ...
+
+
+@runtime_checkable
+class BombCalorimeter(Instrument, Protocol):
+    """An automatic oxygen-bomb calorimeter (isothermal or adiabatic)."""
+
+    def load_sample(self, sample_id: str, mass: Any, ignition_heat: Any) -> None:
+        """Tell the calorimeter the sample's id, mass and the ignition heat to allow for."""
+        ...
+
+    def fire(self) -> None:
+        """Start the determination (fore period, ignition, main and after periods)."""
+        ...
+
+    def state(self) -> str:
+        """``idle``, ``fore``, ``main``, ``after``, ``done`` or ``fault``."""
+        ...
+
+    def read_temperature(self) -> Any:
+        """Inner-vessel temperature now."""
+        ...
+
+    def read_jacket_temperature(self) -> Any:
+        """Jacket (outer vessel) temperature now."""
+        ...
+
+    def energy_equivalent(self) -> Any:
+        """The energy equivalent (heat capacity) stored in the instrument, J/K."""
+        ...
+
+    def read_result(self) -> CalorimeterResult:
+        """The last finished determination with its temperature curve."""
+        ...
+
+
+@runtime_checkable
+class SulfurAnalyzer(Instrument, Protocol):
+    """A coal total-sulfur analyzer (coulometric titration or infrared)."""
+
+    def read_result(self, timeout_s: float | None = None) -> SulfurResult:
+        """Wait for the next result (``timeout_s`` None: the driver's timeout)."""
+        ...
+
+
+@runtime_checkable
+class BeltScale(Instrument, Protocol):
+    """A belt scale's integrator (continuous totalizing automatic weighing instrument)."""
+
+    def read_totalized(self) -> Any:
+        """The totalized load since the last reset (mass)."""
+        ...
+
+    def read_rate(self) -> Any:
+        """The flow rate now (mass per time)."""
+        ...
+
+    def read_belt_speed(self) -> Any:
+        """The belt speed measured by the speed sensor."""
+        ...
+
+    def read_belt_load(self) -> Any:
+        """The load per unit belt length now (kg/m)."""
+        ...
+
+    def reset_totalizer(self) -> None:
+        """Zero the resettable totalizer."""
+        ...
+
+
+@runtime_checkable
+class CemsAnalyzer(GasAnalyzer, Protocol):
+    """The gas analyzer of a continuous emission monitoring system (CO2, O2)."""
+
+    def read_oxygen(self) -> Any:
+        """O2 volume fraction (percent)."""
+        ...
+
+    def set_calibration_valve(self, open_: bool) -> None:
+        """Feed calibration gas through the probe (True) or sample the flue gas (False)."""
+        ...
+
+    def calibration_valve_open(self) -> bool:
+        """Whether the probe is fed with calibration gas."""
+        ...
+
+
+@runtime_checkable
+class FlueGasFlowMonitor(Instrument, Protocol):
+    """A CEMS flue-gas flow monitor (velocity at its measuring point, flow, conditions)."""
+
+    def read_velocity(self) -> Any:
+        """Flue-gas velocity (m/s)."""
+        ...
+
+    def read_flow(self) -> Any:
+        """Actual flue-gas flow (m³/h at stack conditions)."""
+        ...
+
+    def read_standard_flow(self) -> Any:
+        """Dry flue-gas flow at standard conditions (273.15 K, 101.325 kPa), m³/h."""
+        ...
+
+    def read_gas_temperature(self) -> Any:
+        """Flue-gas temperature."""
+        ...
+
+    def read_static_pressure(self) -> Any:
+        """Absolute flue-gas pressure."""
+        ...
+
+    def read_moisture(self) -> Any:
+        """Water-vapour volume fraction (percent)."""
+        ...
+
+
+@runtime_checkable
+class StackProbe(Instrument, Protocol):
+    """A reference-method probe (S-type pitot, thermocouple, micromanometer) for traverses."""
+
+    def read_velocity(self) -> Any:
+        """Velocity at the probe's present traverse point (m/s)."""
+        ...
+
+    def read_gas_temperature(self) -> Any:
+        """Flue-gas temperature at the probe."""
+        ...
+
+    def read_static_pressure(self) -> Any:
+        """Absolute flue-gas pressure."""
+        ...
+
+    def traverse_point(self) -> int:
+        """The traverse point number the probe reports it stands at (1-based)."""
         ...

@@ -5,19 +5,21 @@
 * :class:`SerialTransport` — raw serial through pyserial (device paths, ``socket://``,
   ``loop://`` URLs);
 * :class:`ModbusTransport` — Modbus TCP or RTU through pymodbus' synchronous clients;
-* :class:`ScriptedTransport` / :class:`ScriptedRegisters` — scripted stand-ins that assert
-  every command/reply pair, for protocol tests.
+* :class:`ScriptedTransport` / :class:`ScriptedRegisters` (:mod:`drivers.scripted`) —
+  scripted stand-ins that assert every command/reply pair, for protocol tests.
 
 Every transport holds one lock per connection for a whole query (write and read), maps
 timeouts to :class:`~drivers.errors.InstrumentTimeout` naming the command, and after any
 failure drops the connection so that the next call reconnects (recovery after the
-instrument comes back, and no stale bytes from a late reply).
+instrument comes back, and no stale bytes from a late reply). Every exchange is reported
+to the observers added with ``add_io_observer`` (see :mod:`drivers.io_record`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import termios
 import threading
 from collections.abc import Callable, Sequence
@@ -34,6 +36,7 @@ from drivers.errors import (
     InstrumentProtocolError,
     InstrumentTimeout,
 )
+from drivers.io_record import IoObserver, IoObservers
 
 _SERIAL_ERRORS = (serial.SerialException, OSError, termios.error)
 
@@ -45,6 +48,11 @@ __all__ = [
     "ScriptedTransport",
     "SerialTransport",
     "VisaTransport",
+    "read_request_pdu",
+    "read_response_pdu",
+    "registers_bytes",
+    "write_request_pdu",
+    "write_response_pdu",
 ]
 
 
@@ -64,6 +72,14 @@ class LineTransport(Protocol):
 
     def read_line(self, command: str, timeout_s: float | None = None) -> str:
         """Read one line the instrument sends on its own (``command`` names the wait)."""
+        ...
+
+    def add_io_observer(self, callback: IoObserver) -> None:
+        """Report every later exchange to ``callback`` (see :mod:`drivers.io_record`)."""
+        ...
+
+    def remove_io_observer(self, callback: IoObserver) -> None:
+        """Stop reporting to ``callback``."""
         ...
 
     def close(self) -> None:
@@ -87,9 +103,56 @@ class RegisterTransport(Protocol):
         """Write holding registers starting at ``address``."""
         ...
 
+    def add_io_observer(self, callback: IoObserver) -> None:
+        """Report every later exchange to ``callback`` (see :mod:`drivers.io_record`)."""
+        ...
+
+    def remove_io_observer(self, callback: IoObserver) -> None:
+        """Stop reporting to ``callback``."""
+        ...
+
     def close(self) -> None:
         """Close the connection."""
         ...
+
+
+class _Observed:
+    """``add_io_observer`` / ``remove_io_observer`` over an :class:`IoObservers`."""
+
+    _io: IoObservers
+
+    def add_io_observer(self, callback: IoObserver) -> None:
+        """Report every later exchange to ``callback`` (see :mod:`drivers.io_record`)."""
+        self._io.add(callback)
+
+    def remove_io_observer(self, callback: IoObserver) -> None:
+        """Stop reporting to ``callback``."""
+        self._io.remove(callback)
+
+
+def registers_bytes(registers: Sequence[int]) -> bytes:
+    """16-bit registers as big-endian bytes (as on the wire)."""
+    return b"".join((r & 0xFFFF).to_bytes(2, "big") for r in registers)
+
+
+def read_request_pdu(function: int, address: int, count: int) -> bytes:
+    """Modbus request PDU of a register read (function 3 or 4)."""
+    return struct.pack(">BHH", function, address, count)
+
+
+def read_response_pdu(function: int, registers: Sequence[int]) -> bytes:
+    """Modbus response PDU of a register read."""
+    return struct.pack(">BB", function, 2 * len(registers)) + registers_bytes(registers)
+
+
+def write_request_pdu(address: int, values: Sequence[int]) -> bytes:
+    """Modbus request PDU of function 16 (write multiple registers)."""
+    return struct.pack(">BHHB", 16, address, len(values), 2 * len(values)) + registers_bytes(values)
+
+
+def write_response_pdu(address: int, count: int) -> bytes:
+    """Modbus response PDU of function 16."""
+    return struct.pack(">BHH", 16, address, count)
 
 
 def _decode(instrument: str, command: str, raw: bytes, term: bytes) -> str:
@@ -120,7 +183,7 @@ def _peer_closed(res: Any) -> bool:
         return True
 
 
-class VisaTransport:
+class VisaTransport(_Observed):
     """A pyvisa message-based resource (``TCPIP::host::port::SOCKET``, ``ASRL/dev/x::INSTR``)."""
 
     def __init__(
@@ -144,6 +207,7 @@ class VisaTransport:
         self._rm: Any = None
         self._res: Any = None
         self._lock = threading.Lock()
+        self._io = IoObservers()
 
     def _connect(self, command: str) -> Any:
         if self._res is None:
@@ -182,50 +246,70 @@ class VisaTransport:
             with contextlib.suppress(pyvisa.Error, OSError):
                 res.close()
 
+    def _sent(self, command: str) -> bytes:
+        return (command + self.write_termination).encode("ascii", "replace")
+
+    def _exchange(self, command: str, send: bool, reply: bool, timeout_s: float | None) -> bytes:
+        """One exchange under the lock: the raw bytes received (b"" without a reply)."""
+        res = self._connect(command)
+        try:
+            if send:
+                if reply:
+                    self._discard_input(res)
+                res.write(command)
+            if not reply:
+                return b""
+            if timeout_s is not None:
+                res.timeout = max(1, round(timeout_s * 1000))
+            return bytes(res.read_raw())
+        except pyvisa.VisaIOError as exc:
+            raise self._io_failure(res, command, exc, timeout_s) from exc
+        except (OSError, pyvisa.Error) as exc:
+            self._drop()
+            raise InstrumentConnectionError(self.instrument, str(exc), command) from exc
+        finally:
+            if timeout_s is not None and self._res is not None:
+                self._res.timeout = max(1, round(self.timeout_s * 1000))
+
     def query(self, command: str) -> str:
         """Write ``command`` and read one reply line (one lock held for both)."""
         with self._lock:
-            res = self._connect(command)
-            try:
-                self._discard_input(res)
-                res.write(command)
-                raw = res.read_raw()
-            except pyvisa.VisaIOError as exc:
-                raise self._io_failure(res, command, exc, None) from exc
-            except (OSError, pyvisa.Error) as exc:
-                self._drop()
-                raise InstrumentConnectionError(self.instrument, str(exc), command) from exc
-            return self._text(command, raw)
+            if not self._io.callbacks:
+                return self._text(command, self._exchange(command, True, True, None))
+            return self._io.record(
+                self.instrument,
+                "query",
+                self._sent(command),
+                lambda: self._exchange(command, True, True, None),
+                lambda raw: self._text(command, raw),
+            )
 
     def write(self, command: str) -> None:
         """Write ``command``."""
         with self._lock:
-            res = self._connect(command)
-            try:
-                res.write(command)
-            except pyvisa.VisaIOError as exc:
-                raise self._io_failure(res, command, exc, None) from exc
-            except (OSError, pyvisa.Error) as exc:
-                self._drop()
-                raise InstrumentConnectionError(self.instrument, str(exc), command) from exc
+            if not self._io.callbacks:
+                self._exchange(command, True, False, None)
+                return
+            self._io.record(
+                self.instrument,
+                "write",
+                self._sent(command),
+                lambda: self._exchange(command, True, False, None),
+                lambda raw: None,
+            )
 
     def read_line(self, command: str, timeout_s: float | None = None) -> str:
         """Read one unsolicited line (``command`` names the wait in errors)."""
         with self._lock:
-            res = self._connect(command)
-            try:
-                if timeout_s is not None:
-                    res.timeout = max(1, round(timeout_s * 1000))
-                raw = res.read_raw()
-            except pyvisa.VisaIOError as exc:
-                raise self._io_failure(res, command, exc, timeout_s) from exc
-            except (OSError, pyvisa.Error) as exc:
-                self._drop()
-                raise InstrumentConnectionError(self.instrument, str(exc), command) from exc
-            finally:
-                if timeout_s is not None and self._res is not None:
-                    self._res.timeout = max(1, round(self.timeout_s * 1000))
-            return self._text(command, raw)
+            if not self._io.callbacks:
+                return self._text(command, self._exchange(command, False, True, timeout_s))
+            return self._io.record(
+                self.instrument,
+                "read",
+                b"",
+                lambda: self._exchange(command, False, True, timeout_s),
+                lambda raw: self._text(command, raw),
+            )
 
     def _io_failure(
         self, res: Any, command: str, exc: pyvisa.VisaIOError, timeout_s: float | None
@@ -253,7 +337,7 @@ class VisaTransport:
             self._drop()
 
 
-class SerialTransport:
+class SerialTransport(_Observed):
     """A pyserial port or URL (``/dev/ttyUSB0``, ``socket://host:port``, ``loop://``)."""
 
     def __init__(
@@ -276,6 +360,7 @@ class SerialTransport:
         self.flush_before_query = flush_before_query
         self._port: Any = None
         self._lock = threading.Lock()
+        self._io = IoObservers()
 
     def _connect(self, command: str) -> Any:
         if self._port is None:
@@ -298,10 +383,26 @@ class SerialTransport:
             with contextlib.suppress(serial.SerialException, OSError):
                 port.close()
 
-    def _readline(self, port: Any, command: str, timeout_s: float) -> str:
+    def _exchange(self, command: str, send: bool, reply: bool, timeout_s: float) -> bytes:
+        """One exchange under the lock: the raw bytes received, complete or not."""
+        port = self._connect(command)
+        try:
+            if send and command:
+                if self.flush_before_query:
+                    port.reset_input_buffer()
+                port.write((command + self.write_termination).encode("ascii"))
+                port.flush()
+            if not reply:
+                return b""
+            port.timeout = timeout_s
+            return bytes(port.read_until(self.read_termination.encode()))
+        except _SERIAL_ERRORS as exc:
+            self._drop()
+            raise InstrumentConnectionError(self.instrument, str(exc), command) from exc
+
+    def _line(self, command: str, raw: bytes, timeout_s: float) -> str:
+        """The reply line of ``raw``; a short read (timeout) or garbage drops the port."""
         term = self.read_termination.encode()
-        port.timeout = timeout_s
-        raw = bytes(port.read_until(term))
         if not raw.endswith(term):  # pyserial returns a short read on timeout
             self._drop()
             raise InstrumentTimeout(self.instrument, command, timeout_s)
@@ -311,43 +412,33 @@ class SerialTransport:
             self._drop()
             raise
 
-    def _io(self, command: str, reply: bool, timeout_s: float | None) -> str:
+    def _run(self, operation: str, command: str, send: bool, timeout_s: float | None) -> str:
+        wait = self.timeout_s if timeout_s is None else timeout_s
+        reply = operation != "write"
         with self._lock:
-            port = self._connect(command)
-            try:
-                if command:
-                    if self.flush_before_query:
-                        port.reset_input_buffer()
-                    port.write((command + self.write_termination).encode("ascii"))
-                    port.flush()
-                if not reply:
-                    return ""
-                return self._readline(
-                    port, command, self.timeout_s if timeout_s is None else timeout_s
-                )
-            except _SERIAL_ERRORS as exc:
-                self._drop()
-                raise InstrumentConnectionError(self.instrument, str(exc), command) from exc
+            if not self._io.callbacks:
+                raw = self._exchange(command, send, reply, wait)
+                return self._line(command, raw, wait) if reply else ""
+            sent = (command + self.write_termination).encode("ascii", "replace") if send else b""
+            return self._io.record(
+                self.instrument,
+                operation,
+                sent,
+                lambda: self._exchange(command, send, reply, wait),
+                lambda raw: self._line(command, raw, wait) if reply else "",
+            )
 
     def query(self, command: str) -> str:
         """Write ``command`` and read one reply line."""
-        return self._io(command, True, None)
+        return self._run("query", command, True, None)
 
     def write(self, command: str) -> None:
         """Write ``command``."""
-        self._io(command, False, None)
+        self._run("write", command, True, None)
 
     def read_line(self, command: str, timeout_s: float | None = None) -> str:
         """Read one line the instrument sends unasked."""
-        with self._lock:
-            port = self._connect(command)
-            try:
-                return self._readline(
-                    port, command, self.timeout_s if timeout_s is None else timeout_s
-                )
-            except _SERIAL_ERRORS as exc:
-                self._drop()
-                raise InstrumentConnectionError(self.instrument, str(exc), command) from exc
+        return self._run("read", command, False, timeout_s)
 
     def close(self) -> None:
         """Close the port."""
@@ -355,7 +446,7 @@ class SerialTransport:
             self._drop()
 
 
-class ModbusTransport:
+class ModbusTransport(_Observed):
     """Modbus TCP (``tcp://host:port``) or RTU (a serial device path) via pymodbus."""
 
     def __init__(
@@ -374,6 +465,7 @@ class ModbusTransport:
         self.baudrate = baudrate
         self._client: Any = None
         self._lock = threading.Lock()
+        self._io = IoObservers()
 
     def _make_client(self) -> Any:
         if self.address.startswith("tcp://"):
@@ -406,24 +498,32 @@ class ModbusTransport:
             client.close()
 
     def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:
-        with self._lock:
-            client = self._connect(what)
-            try:
-                response = fn(client)
-            except ModbusIOException as exc:
-                self._drop()
-                raise InstrumentTimeout(self.instrument, what, self.timeout_s) from exc
-            except ConnectionException as exc:
-                self._drop()
-                raise InstrumentConnectionError(self.instrument, str(exc), what) from exc
-            except (ModbusException, OSError) as exc:
-                self._drop()
-                raise InstrumentProtocolError(self.instrument, what, b"", str(exc)) from exc
-            if response.isError():
-                self._drop()
-                raw = bytes([response.function_code, getattr(response, "exception_code", 0)])
-                raise InstrumentProtocolError(self.instrument, what, raw, "Modbus exception reply")
-            return response
+        """One request under the lock; the response, or the mapped exception."""
+        client = self._connect(what)
+        try:
+            response = fn(client)
+        except ModbusIOException as exc:
+            self._drop()
+            raise InstrumentTimeout(self.instrument, what, self.timeout_s) from exc
+        except ConnectionException as exc:
+            self._drop()
+            raise InstrumentConnectionError(self.instrument, str(exc), what) from exc
+        except (ModbusException, OSError) as exc:
+            self._drop()
+            raise InstrumentProtocolError(self.instrument, what, b"", str(exc)) from exc
+        if response.isError():
+            self._drop()
+            raw = bytes([response.function_code, getattr(response, "exception_code", 0)])
+            raise InstrumentProtocolError(self.instrument, what, raw, "Modbus exception reply")
+        return response
+
+    def _registers(self, registers: Sequence[int], count: int, what: str) -> list[int]:
+        regs = list(registers)
+        if len(regs) != count:
+            raise InstrumentProtocolError(
+                self.instrument, what, registers_bytes(regs), "wrong register count"
+            )
+        return regs
 
     def read_registers(
         self, address: int, count: int, what: str, *, inputs: bool = False
@@ -434,18 +534,48 @@ class ModbusTransport:
             fn = client.read_input_registers if inputs else client.read_holding_registers
             return fn(address, count=count, device_id=self.device_id)
 
-        regs = list(self._call(what, call).registers)
-        if len(regs) != count:
-            raise InstrumentProtocolError(
-                self.instrument, what, bytes(regs), "wrong register count"
+        with self._lock:
+            if not self._io.callbacks:
+                return self._registers(self._call(what, call).registers, count, what)
+            function = 4 if inputs else 3
+            got: list[list[int]] = []
+
+            def exchange() -> bytes:
+                regs = [int(r) for r in self._call(what, call).registers]
+                got.append(regs)
+                return read_response_pdu(function, regs)
+
+            return self._io.record(
+                self.instrument,
+                "read_input_registers" if inputs else "read_holding_registers",
+                read_request_pdu(function, address, count),
+                exchange,
+                lambda raw: self._registers(got[0], count, what),
             )
-        return regs
 
     def write_registers(self, address: int, values: Sequence[int], what: str) -> None:
         """Write holding registers (function 16)."""
-        self._call(
-            what, lambda c: c.write_registers(address, list(values), device_id=self.device_id)
-        )
+        values = list(values)
+
+        def call(client: Any) -> Any:
+            return client.write_registers(address, values, device_id=self.device_id)
+
+        with self._lock:
+            if not self._io.callbacks:
+                self._call(what, call)
+                return
+
+            def exchange() -> bytes:
+                self._call(what, call)
+                return write_response_pdu(address, len(values))
+
+            self._io.record(
+                self.instrument,
+                "write_registers",
+                write_request_pdu(address, values),
+                exchange,
+                bool,
+            )
 
     def close(self) -> None:
         """Close the client."""
@@ -453,118 +583,5 @@ class ModbusTransport:
             self._drop()
 
 
-class ScriptedTransport:
-    """A line transport that replays a script and asserts every command.
-
-    ``script`` is a list of ``(command, reply)``: ``reply`` None means a write (no reply);
-    ``command`` None means a line the instrument sends on its own (read by
-    :meth:`read_line`). A reply of type ``bytes`` is decoded like a real transport would
-    (so non-ASCII garbage becomes :class:`InstrumentProtocolError`); the exception
-    instance :class:`InstrumentError` in place of a reply is raised (to script faults).
-    Call :meth:`assert_consumed` at the end.
-    """
-
-    def __init__(
-        self,
-        script: Sequence[tuple[str | None, str | bytes | InstrumentError | None]],
-        *,
-        instrument: str = "scripted",
-        timeout_s: float = 1.0,
-    ) -> None:
-        self.script = list(script)
-        self.instrument = instrument
-        self.timeout_s = timeout_s
-        self.position = 0
-        self._lock = threading.Lock()
-
-    def _next(self, command: str | None, want_reply: bool) -> str | None:
-        with self._lock:
-            if self.position >= len(self.script):
-                raise AssertionError(f"unexpected {command!r}: script exhausted")
-            expected, reply = self.script[self.position]
-            self.position += 1
-        if expected != command:
-            raise AssertionError(f"step {self.position}: expected {expected!r}, got {command!r}")
-        if isinstance(reply, InstrumentError):
-            raise reply
-        if want_reply != (reply is not None):
-            kind = "a query" if reply is not None else "a write"
-            raise AssertionError(f"step {self.position}: {command!r} should be {kind}")
-        if isinstance(reply, bytes):
-            return _decode(self.instrument, command or "", reply, b"")
-        return reply
-
-    def query(self, command: str) -> str:
-        """Assert ``command`` is next and return its scripted reply."""
-        reply = self._next(command, True)
-        assert reply is not None
-        return reply
-
-    def write(self, command: str) -> None:
-        """Assert ``command`` is the next (reply-less) step."""
-        self._next(command, False)
-
-    def read_line(self, command: str, timeout_s: float | None = None) -> str:
-        """Return the next unsolicited scripted line."""
-        reply = self._next(None, True)
-        assert reply is not None
-        return reply
-
-    def assert_consumed(self) -> None:
-        """Fail unless every scripted step was used."""
-        if self.position != len(self.script):
-            raise AssertionError(f"unused script steps: {self.script[self.position :]!r}")
-
-    def close(self) -> None:
-        """Nothing to close."""
-
-
-class ScriptedRegisters:
-    """A register transport that replays a script and asserts every access.
-
-    Steps: ``("read", address, count, [registers])``, ``("read_input", address, count,
-    [registers])`` or ``("write", address, [values])``.
-    """
-
-    def __init__(
-        self,
-        script: Sequence[tuple[Any, ...]],
-        *,
-        instrument: str = "scripted",
-        timeout_s: float = 1.0,
-    ) -> None:
-        self.script = list(script)
-        self.instrument = instrument
-        self.timeout_s = timeout_s
-        self.position = 0
-        self.log: list[str] = []
-
-    def _step(self, got: tuple[Any, ...]) -> tuple[Any, ...]:
-        if self.position >= len(self.script):
-            raise AssertionError(f"unexpected {got!r}: script exhausted")
-        step = self.script[self.position]
-        self.position += 1
-        if tuple(step[: len(got)]) != got:
-            raise AssertionError(f"step {self.position}: expected {step!r}, got {got!r}")
-        return tuple(step)
-
-    def read_registers(
-        self, address: int, count: int, what: str, *, inputs: bool = False
-    ) -> list[int]:
-        """Assert the read is next and return its scripted registers."""
-        self.log.append(what)
-        step = self._step(("read_input" if inputs else "read", address, count))
-        return list(step[3])
-
-    def write_registers(self, address: int, values: Sequence[int], what: str) -> None:
-        """Assert the write is next."""
-        self.log.append(what)
-        self._step(("write", address, list(values)))
-
-    def assert_consumed(self) -> None:
-        """Fail unless every scripted step was used."""
-        if self.position != len(self.script):
-            raise AssertionError(f"unused script steps: {self.script[self.position :]!r}")
-
-    def close(self) -> None:
-        """Nothing to close."""
+# The scripted stand-ins live in drivers.scripted; imported here for existing callers.
+from drivers.scripted import ScriptedRegisters, ScriptedTransport  # noqa: E402

@@ -11,6 +11,7 @@ This module also holds the lenient parser for units as people type them
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -73,8 +74,11 @@ def parse_quantity(text: str, like: str | None = None) -> Any:
     if not m:
         raise UnitParseError(f"not a quantity (number followed by a unit): {text!r}")
     number, unit_text = m.group(1), m.group(2)
+    value = float(number)
+    if not math.isfinite(value):
+        raise UnitParseError(f"not a finite number: {text!r}")
     unit = parse_unit(unit_text) if unit_text else ureg.dimensionless
-    q = ureg.Quantity(float(number), unit)
+    q = ureg.Quantity(value, unit)
     if like is not None:
         check_dimension(q, like, what=text)
     return q
@@ -86,3 +90,56 @@ def check_dimension(q: Any, like: str, *, what: str | None = None) -> None:
     if q.dimensionality != ureg.Quantity(1, target).dimensionality:
         label = what if what is not None else f"{q}"
         raise UnitParseError(f"{label!r} has the wrong dimension: expected a quantity in {like}")
+
+
+#: Quantities physics wants strictly positive, by the name they carry in bench files.
+POSITIVE = frozenset(
+    {
+        "range",
+        "U",
+        "t90",
+        "resolution",
+        "max_flow",
+        "max_current",
+        "nominal_voltage",
+        "k_factor",
+        "meter_constant",
+        "display_resolution",
+        "run_time",
+        "period",
+        "pressure",
+        "time_scale",
+    }
+)
+#: Quantities that cannot be negative (a spread, an amount, a swing).
+NON_NEGATIVE = frozenset(
+    {
+        "noise_sd",
+        "certified",
+        "actual",
+        "ambient",
+        "humidity",
+        "temperature_swing",
+        "humidity_swing",
+        "pressure_swing",
+    }
+)
+
+SIGN_RULED = POSITIVE | NON_NEGATIVE
+
+
+def check_sign(name: str, q: Any) -> None:
+    """Raise :class:`UnitParseError` when ``q`` has a sign physics forbids for ``name``.
+
+    Every magnitude of ``q`` (a number or an array) must be finite; those named in
+    :data:`POSITIVE` must be above zero and those in :data:`NON_NEGATIVE` not below it.
+    Other names (an offset, a drift, a bias, a temperature) may take either sign.
+    """
+    magnitude = getattr(q, "magnitude", q)
+    values = [float(v) for v in magnitude] if hasattr(magnitude, "__iter__") else [float(magnitude)]
+    if not all(math.isfinite(v) for v in values):
+        raise UnitParseError(f"{name}: not a finite value: {q}")
+    if name in POSITIVE and any(v <= 0 for v in values):
+        raise UnitParseError(f"{name} must be positive, got {q}")
+    if name in NON_NEGATIVE and any(v < 0 for v in values):
+        raise UnitParseError(f"{name} cannot be negative, got {q}")

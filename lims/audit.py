@@ -10,13 +10,8 @@ Readings are too many to audit one by one: each reading carries a hash chained
 to the previous reading of its run, and every batch written appends one event
 holding the run's reading count and chain head.
 
-:func:`verify` detects, and names:
-
-* an audit event updated, deleted or inserted behind the application's back
-  (broken hash, gap in the sequence, head mismatch);
-* an audited record changed, deleted or inserted behind the application's back
-  (its current content does not match the state of its last event);
-* a reading changed, deleted or inserted (the run's chain no longer matches).
+:func:`verify` (:mod:`lims.audit_verify`) detects and names any event, audited
+record or reading changed, deleted or inserted behind the application's back.
 
 Append-only records (readings, results, signatures, ...) and issued
 certificates are also refused at flush time (:class:`ImmutableRecordError`).
@@ -28,19 +23,25 @@ import enum
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Float, Table, event, insert, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
 from lims.db.base import Base
+from lims.db.engine import REQUIRE_REASON
+from lims.db.lengths import check_row
 from lims.db.types import utcnow
 from lims.models.audit import AuditEvent, AuditHead
 from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus
 from lims.models.runs import Reading
+
+if TYPE_CHECKING:
+    from lims.audit_verify import VerifyReport
 
 _EVENTS = cast(Table, AuditEvent.__table__)
 _HEAD = cast(Table, AuditHead.__table__)
@@ -50,6 +51,10 @@ GENESIS_SHA256 = "0" * 64
 READINGS_TABLE = "readings"
 #: Actions that record a row's state; other events (logins, refusals) only log what happened.
 STATE_ACTIONS = frozenset({"create", "update", "delete", "append"})
+#: Actions that change a record: each needs a reason (EU GMP Annex 11 §9).
+CHANGE_ACTIONS = frozenset({"create", "update", "delete"})
+#: Longest actor name the trail stores (``audit_events.actor``).
+ACTOR_MAX = 64
 
 _CERT_FINAL = {
     CertificateStatus.ISSUED,
@@ -203,6 +208,11 @@ class PendingEvent:
     reason: str | None = None
 
 
+def clipped(text: str, limit: int = ACTOR_MAX) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis), for names typed by anyone."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def actor_name(actor: Any) -> str | None:
     """The name recorded for an actor: a user's username, or a system actor string."""
     if actor is None:
@@ -258,6 +268,8 @@ def append_events(conn: Connection, events: Sequence[PendingEvent]) -> None:
             }
         )
         prev = digest
+    for row in rows:
+        check_row(_EVENTS, row)
     conn.execute(insert(_EVENTS), rows)
     conn.execute(
         update(head_table).where(head_table.c.id == 1).values(last_id=last_id, last_sha256=prev)
@@ -293,6 +305,29 @@ def log_event(
             )
         ],
     )
+
+
+@contextmanager
+def reason(session: Session, text: str) -> Iterator[Session]:
+    """Give the changes made inside the block their own reason (flushed at the end).
+
+    ``Database.write(reason=...)`` gives one reason to a whole transaction; a
+    transaction that does several things (a run completing a step, then recording
+    its results) names each one::
+
+        with audit.reason(session, "step P20 completed"):
+            run.current_step = "P20"
+    """
+    if not text or not text.strip():
+        raise AuditError("an audit reason cannot be empty")
+    session.flush()
+    previous = session.info.get("reason")
+    session.info["reason"] = text
+    try:
+        yield session
+        session.flush()
+    finally:
+        session.info["reason"] = previous
 
 
 # --------------------------------------------------------------------------- session hooks
@@ -398,6 +433,12 @@ def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
     if pending and not name:
         tables = sorted({p.table_name for p in pending})
         raise AuditError(f"write to {', '.join(tables)} without an actor: every change needs one")
+    if pending and not (reason and str(reason).strip()) and session.info.get(REQUIRE_REASON):
+        tables = sorted({p.table_name for p in pending})
+        raise AuditError(
+            f"change to {', '.join(tables)} without a reason: every change needs one "
+            "(EU GMP Annex 11 §9)"
+        )
     pending.sort(key=lambda p: (p.table_name, p.record_id))
     append_events(session.connection(), pending)
 
@@ -480,182 +521,12 @@ class AuditProblem:
         return f"{self.where}: {self.detail}"
 
 
-@dataclass
-class VerifyReport:
-    """What :func:`verify` checked and found."""
-
-    events: int = 0
-    records: int = 0
-    readings: int = 0
-    problems: list[AuditProblem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing was found."""
-        return not self.problems
-
-
-def _iter_events(session: Session) -> Iterator[AuditEvent]:
-    yield from session.execute(
-        select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=2000)
-    ).scalars()
-
-
-def _audited_models() -> list[type[Base]]:
-    return sorted(
-        (m.class_ for m in Base.registry.mappers if m.class_.__audited__),
-        key=lambda c: c.__tablename__,
-    )
-
-
 def verify(session: Session) -> VerifyReport:
-    """Walk the audit chain and check every audited record and reading against it."""
-    report = VerifyReport()
-    prev = GENESIS_SHA256
-    expected_id = 1
-    latest: dict[tuple[str, str], AuditEvent] = {}
-    first_break: AuditProblem | None = None
-    for ev in _iter_events(session):
-        report.events += 1
-        if first_break is None:
-            if ev.id != expected_id:
-                first_break = AuditProblem(
-                    "chain",
-                    f"audit event {expected_id}",
-                    f"missing (next event found is {ev.id}): events were deleted",
-                )
-            elif ev.prev_sha256 != prev:
-                first_break = AuditProblem(
-                    "chain",
-                    f"audit event {ev.id}",
-                    "does not follow its predecessor: an event before it was altered, "
-                    "inserted or deleted",
-                )
-            else:
-                if stored_event_sha256(ev) != ev.sha256:
-                    first_break = AuditProblem(
-                        "chain", f"audit event {ev.id}", "content does not match its hash: altered"
-                    )
-        prev = ev.sha256
-        expected_id = ev.id + 1
-        if ev.action in STATE_ACTIONS:
-            latest[(ev.table_name, ev.record_id)] = ev
-        session.expunge(ev)
-    if first_break is not None:
-        report.problems.append(first_break)
-    head = session.get(AuditHead, 1)
-    if head is None:
-        report.problems.append(AuditProblem("chain", "audit head", "missing"))
-    elif first_break is None and (head.last_id != expected_id - 1 or head.last_sha256 != prev):
-        report.problems.append(
-            AuditProblem(
-                "chain",
-                f"audit event {head.last_id}",
-                f"the chain ends at event {expected_id - 1} but the head records event "
-                f"{head.last_id}: events at the end were deleted or inserted",
-            )
-        )
+    """Walk the audit chain and check every audited record, reading and certificate number.
 
-    _verify_records(session, latest, report)
-    _verify_readings(session, latest, report)
-    return report
+    See :mod:`lims.audit_verify`; what ``lims audit verify`` adds (archived files,
+    anchors) is in :mod:`lims.integrity`.
+    """
+    from lims.audit_verify import verify_trail
 
-
-def _verify_records(
-    session: Session, latest: dict[tuple[str, str], AuditEvent], report: VerifyReport
-) -> None:
-    for model in _audited_models():
-        table = model.__tablename__
-        seen: set[str] = set()
-        for obj in session.execute(select(model).execution_options(yield_per=2000)).scalars():
-            report.records += 1
-            key = record_key(obj)
-            seen.add(key)
-            ev = latest.get((table, key))
-            if ev is None or ev.action == "delete":
-                report.problems.append(
-                    AuditProblem(
-                        "record", f"{table} {key}", "has no audit event: inserted outside the app"
-                    )
-                )
-            elif canonical_json(record_state(obj)) != canonical_json(ev.state):
-                diff = _diff_fields(record_state(obj), ev.state)
-                report.problems.append(
-                    AuditProblem(
-                        "record",
-                        f"{table} {key}",
-                        f"differs from its audited state (event {ev.id}) in {', '.join(diff)}: "
-                        "changed outside the app",
-                    )
-                )
-            session.expunge(obj)
-        for (t, key), ev in latest.items():
-            if t == table and key not in seen and ev.action != "delete":
-                report.problems.append(
-                    AuditProblem(
-                        "record",
-                        f"{table} {key}",
-                        f"is missing but audit event {ev.id} says it exists: "
-                        "deleted outside the app",
-                    )
-                )
-
-
-def _diff_fields(current: dict[str, Any], audited: dict[str, Any]) -> list[str]:
-    keys = sorted(set(current) | set(audited))
-    return [
-        k for k in keys if canonical_json(current.get(k)) != canonical_json(audited.get(k))
-    ] or ["(representation)"]
-
-
-def _verify_readings(
-    session: Session, latest: dict[tuple[str, str], AuditEvent], report: VerifyReport
-) -> None:
-    expected = {int(key): ev for (table, key), ev in latest.items() if table == READINGS_TABLE}
-    found: dict[int, tuple[int, str]] = {}
-    run_id: int | None = None
-    prev = GENESIS_SHA256
-    count = 0
-    broken: set[int] = set()
-    for r in session.execute(
-        select(Reading).order_by(Reading.run_id, Reading.seq).execution_options(yield_per=5000)
-    ).scalars():
-        report.readings += 1
-        if r.run_id != run_id:
-            if run_id is not None:
-                found[run_id] = (count, prev)
-            run_id, prev, count = r.run_id, GENESIS_SHA256, 0
-        count += 1
-        if r.run_id not in broken:
-            digest = reading_chain_sha256(prev, reading_content(r))
-            if r.seq != count or digest != r.chain_sha256:
-                broken.add(r.run_id)
-                report.problems.append(
-                    AuditProblem(
-                        "reading",
-                        f"readings of run {r.run_id} at seq {r.seq}",
-                        "do not match their chain: a reading was altered, inserted or deleted",
-                    )
-                )
-        prev = r.chain_sha256
-        session.expunge(r)
-    if run_id is not None:
-        found[run_id] = (count, prev)
-    for rid in sorted(set(expected) | set(found)):
-        if rid in broken:
-            continue
-        ev = expected.get(rid)
-        got = found.get(rid, (0, GENESIS_SHA256))
-        if ev is None:
-            report.problems.append(
-                AuditProblem("reading", f"readings of run {rid}", "were never audited")
-            )
-        elif got != (int(ev.state.get("count", -1)), str(ev.state.get("head"))):
-            report.problems.append(
-                AuditProblem(
-                    "reading",
-                    f"readings of run {rid}",
-                    f"{got[0]} stored but audit event {ev.id} recorded {ev.state.get('count')}: "
-                    "readings were deleted or inserted",
-                )
-            )
+    return verify_trail(session)

@@ -3,26 +3,49 @@
 The chain's head lives in the database, so someone who can rewrite the newest events
 *and* the head consistently could cut the end of the chain unnoticed. An anchor is the
 id and SHA-256 of the newest event at one moment, written where that person cannot
-reach: a file on each bench (one JSON line per anchor), a printout, a message to the
-quality manager. :func:`check_anchors` then proves that every anchored event is still
-in the chain with the same hash, so nothing up to the newest anchor can be cut or
-rewritten without the verification saying so.
+reach: the data directory's anchor file, a second file on another volume or a mounted
+share (setting ``anchor_copy``), a printout. :func:`check_anchors` then proves that
+every anchored event is still in the chain with the same hash, so nothing up to the
+newest anchor can be cut or rewritten without the verification saying so.
+
+Anchors cannot be removed silently either: the database records how many anchors were
+appended to the data directory's file and the hash of the newest one
+(:class:`lims.models.AuditAnchorState`, an audited record). :func:`check_destinations`
+reports a file holding fewer anchors than recorded, a missing file, or a newest anchor
+found nowhere as tampering, and an unreachable destination or a trail never anchored
+as "cannot confirm": never as intact.
+
+The limit: events written after the newest anchor are covered by the database alone;
+rewritten consistently while every anchor destination is out of reach, they can only
+be reported as "cannot confirm".
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lims.audit import AuditProblem
+from lims.db import Database
 from lims.db.types import utcnow
-from lims.models.audit import AuditEvent, AuditHead
+from lims.models.audit import AuditAnchorState, AuditEvent, AuditHead
+
+log = logging.getLogger(__name__)
+
+#: Who the anchor records name in the audit trail.
+ANCHOR_ACTOR = "system:anchor"
+ANCHOR_REASON = "audit anchor written outside the database"
 
 
 class AnchorFileError(ValueError):
@@ -36,6 +59,11 @@ class Anchor:
     event_id: int
     sha256: str
     taken_at: datetime
+
+    @property
+    def line_sha256(self) -> str:
+        """SHA-256 of the anchor's line: what the database records of the newest anchor."""
+        return hashlib.sha256(self.to_line().encode("utf-8")).hexdigest()
 
     def to_line(self) -> str:
         """The anchor as one JSON line (without the newline)."""
@@ -121,3 +149,196 @@ def check_anchors(session: Session, anchors: list[Anchor]) -> list[AuditProblem]
                 )
             )
     return problems
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class AnchorWriteError(OSError):
+    """An anchor that could not be written to every destination; the message says where."""
+
+
+def _record(db: Database, anchor: Anchor) -> None:
+    """Count the anchor in the database and remember it if it is the newest (audited)."""
+    for attempt in (1, 2):
+        try:
+            with db.write(
+                actor=ANCHOR_ACTOR, reason="audit anchor written outside the database"
+            ) as s:
+                state = s.scalars(
+                    select(AuditAnchorState).where(AuditAnchorState.id == 1).with_for_update()
+                ).one_or_none()
+                if state is None:
+                    state = AuditAnchorState(
+                        id=1, anchors_written=0, newest_event_id=0, newest_anchor_sha256=""
+                    )
+                    s.add(state)
+                state.anchors_written += 1
+                if anchor.event_id >= state.newest_event_id:
+                    state.newest_event_id = anchor.event_id
+                    state.newest_anchor_sha256 = anchor.line_sha256
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise  # the state row was created by another process meanwhile: retry once
+
+
+def write_anchor(db: Database, primary: Path, copies: Sequence[Path] = ()) -> Anchor | None:
+    """Anchor the chain now: append to ``primary`` and every copy, and count it in the database.
+
+    Returns the anchor (None while the trail holds no event). The primary file is the
+    one the database counts; it is written first, so a failure never leaves the count
+    ahead of the file. :class:`AnchorWriteError` names a copy that could not be written
+    (the anchor is in the primary file and counted by then).
+    """
+    with db.read() as session:
+        anchor = current_anchor(session)
+    if anchor is None:
+        return None
+    try:
+        append_anchor(primary, anchor)
+    except OSError as exc:
+        raise AnchorWriteError(
+            f"{primary}: cannot write the anchor: {exc.strerror or exc}"
+        ) from exc
+    _record(db, anchor)
+    failed = []
+    for copy in copies:
+        try:
+            append_anchor(copy, anchor)
+        except OSError as exc:
+            failed.append(f"{copy} ({exc.strerror or exc})")
+    if failed:
+        raise AnchorWriteError(
+            f"anchored at audit event {anchor.event_id} in {primary}, but not in "
+            f"{', '.join(failed)}: write it there with `lims audit anchor` once it is reachable"
+        )
+    return anchor
+
+
+# --------------------------------------------------------------------------- checking
+
+
+@dataclass
+class AnchorCheck:
+    """What the anchors say about the chain."""
+
+    anchors: int = 0
+    destinations_read: int = 0
+    #: The newest event some anchor covers (0: none).
+    anchored_to: int = 0
+    #: Events newer than the newest anchor (covered by the database alone).
+    unanchored: int = 0
+    problems: list[AuditProblem] = field(default_factory=list)
+    #: Why the trail cannot be confirmed (an unreachable destination, no anchor at all).
+    doubts: list[str] = field(default_factory=list)
+
+
+def _read(path: Path, check: AnchorCheck) -> list[Anchor] | None:
+    """The anchors of ``path``, or None (with a doubt) when it cannot be reached."""
+    if not path.parent.is_dir():
+        check.doubts.append(f"anchor destination {path.parent} is not reachable")
+        return None
+    if not path.exists():
+        return None
+    anchors = read_anchors(path)
+    check.destinations_read += 1
+    return anchors
+
+
+def check_destinations(
+    session: Session, primary: Path, copies: Sequence[Path] = (), extra: Sequence[Path] = ()
+) -> AnchorCheck:
+    """Check the chain against every anchor destination and the database's anchor record.
+
+    ``primary`` is the data directory's file (the one the database counts), ``copies``
+    the configured second destinations, ``extra`` files named on the command line
+    (they must exist). :class:`AnchorFileError` for a file that is not an anchor file.
+    """
+    check = AnchorCheck()
+    state = session.get(AuditAnchorState, 1)
+    written = state.anchors_written if state is not None else 0
+    newest = state.newest_anchor_sha256 if state is not None else ""
+    everything: list[Anchor] = []
+
+    in_primary = _read(primary, check)
+    if in_primary is None:
+        if written and primary.parent.is_dir():
+            check.problems.append(
+                AuditProblem(
+                    "anchor",
+                    str(primary),
+                    f"is missing, but {written} anchors were written to it: deleted",
+                )
+            )
+    else:
+        everything += in_primary
+        if len(in_primary) < written:
+            check.problems.append(
+                AuditProblem(
+                    "anchor",
+                    str(primary),
+                    f"holds {len(in_primary)} anchors, but {written} were written to it: "
+                    "anchors were removed",
+                )
+            )
+    for copy in copies:
+        found = _read(copy, check)
+        if found is None:
+            if copy.parent.is_dir():
+                check.doubts.append(f"second anchor file {copy} does not exist")
+            continue
+        everything += found
+    for path in extra:
+        everything += read_anchors(path)
+        check.destinations_read += 1
+
+    check.anchors = len(everything)
+    check.problems += check_anchors(session, everything)
+    if newest and newest not in {a.line_sha256 for a in everything}:
+        if check.destinations_read:
+            check.problems.append(
+                AuditProblem(
+                    "anchor",
+                    f"audit event {state.newest_event_id if state else '?'}",
+                    "its anchor, the newest written, is in no anchor file: anchors were removed",
+                )
+            )
+        else:
+            check.doubts.append("no anchor destination could be read")
+    if not everything and not written:
+        check.doubts.append(
+            "the trail was never anchored outside the database (`lims audit anchor`): "
+            "a rewrite of the whole trail could not be told"
+        )
+    head = session.get(AuditHead, 1)
+    last = head.last_id if head is not None else 0
+    check.anchored_to = max((a.event_id for a in everything), default=0)
+    check.unanchored = max(last - check.anchored_to, 0)
+    return check
+
+
+def anchor_lines(path: Path, up_to_event: int) -> list[str]:
+    """The lines of anchor file ``path`` that anchor events up to ``up_to_event`` (for backups)."""
+    if not path.exists():
+        return []
+    return [a.to_line() for a in read_anchors(path) if a.event_id <= up_to_event]
+
+
+def parse_anchor_line(line: str) -> Anchor:
+    """One anchor line; :class:`AnchorFileError` when it is not one."""
+    try:
+        return _parse(json.loads(line))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise AnchorFileError(f"not an audit anchor: {line[:80]!r} ({exc})") from exc
+
+
+def restore_anchor_lines(path: Path, lines: Sequence[str]) -> int:
+    """Append the backed-up anchor ``lines`` that ``path`` does not hold yet; return how many."""
+    held = {a.to_line() for a in read_anchors(path)} if path.exists() else set()
+    missing = [line for line in lines if line not in held]
+    for line in missing:
+        append_anchor(path, parse_anchor_line(line))
+    if missing:
+        log.info("restored %d audit anchors into %s", len(missing), path)
+    return len(missing)

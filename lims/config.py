@@ -1,7 +1,7 @@
 """Application settings: one object read from a TOML file and environment variables.
 
-Precedence (highest first): environment variables ``LIMS_DATABASE_URL`` and
-``LIMS_DATA_DIR``; the settings file; defaults. The settings file is
+Precedence (highest first): environment variables ``LIMS_DATABASE_URL``,
+``LIMS_DATA_DIR`` and ``LIMS_ANCHOR_COPY``; the settings file; defaults. The settings file is
 ``$LIMS_CONFIG`` if set, else ``<data dir>/lims.toml`` when it exists.
 """
 
@@ -27,6 +27,7 @@ _KNOWN_KEYS = {
     "lockout_threshold",
     "due_warning_days",
     "low_stock_percent",
+    "anchor_copy",
 }
 
 
@@ -49,6 +50,8 @@ class Settings:
     due_warning_days: int = 30
     #: A reference material is low when less than this many percent above its minimum is left.
     low_stock_percent: int = 50
+    #: A second file the audit anchors are appended to (another volume, a mounted share).
+    anchor_copy: Path | None = None
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -65,6 +68,16 @@ class Settings:
     def anchor_file(self) -> Path:
         """This installation's file of audit-chain anchors (see :mod:`lims.audit_anchors`)."""
         return self.data_dir / "audit-anchors.jsonl"
+
+    @property
+    def anchor_copies(self) -> tuple[Path, ...]:
+        """The configured second anchor destination, if any."""
+        return (self.anchor_copy,) if self.anchor_copy is not None else ()
+
+    @property
+    def log_file(self) -> Path:
+        """Where the command line logs diagnostics (tracebacks of unexpected failures)."""
+        return self.data_dir / "logs" / "lims.log"
 
     @property
     def keys_dir(self) -> Path:
@@ -87,6 +100,7 @@ class Settings:
             "lockout_threshold": str(self.lockout_threshold),
             "due_warning_days": str(self.due_warning_days),
             "low_stock_percent": str(self.low_stock_percent),
+            "anchor_copy": str(self.anchor_copy) if self.anchor_copy else "(none)",
         }
 
 
@@ -102,10 +116,15 @@ def sqlite_url_for(data_dir: Path) -> str:
 
 def validate_database_url(url: str, where: str) -> str:
     """Return ``url`` if SQLAlchemy understands it and we support its backend."""
+    shown = _without_password(url)
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"{where}: malformed database URL {url!r}") from exc
+        parsed.port  # noqa: B018  (a port that is not a number fails here, not at connect time)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            f"{where}: malformed database URL {shown!r}; use sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST:PORT/DB"
+        ) from exc
     backend = parsed.get_backend_name()
     if backend not in {"sqlite", "postgresql"}:
         raise ConfigError(
@@ -113,11 +132,21 @@ def validate_database_url(url: str, where: str) -> str:
             "postgresql+psycopg://USER@HOST:PORT/DB"
         )
     if backend == "postgresql" and not parsed.database:
-        raise ConfigError(f"{where}: database URL {url!r} names no database")
+        raise ConfigError(f"{where}: database URL {shown!r} names no database")
     if backend == "postgresql" and parsed.get_driver_name() not in {"psycopg", "psycopg2"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
         return parsed.render_as_string(hide_password=False)
     return url
+
+
+def _without_password(url: str) -> str:
+    """``url`` with the password of ``user:password@`` hidden, even when it does not parse."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _at, host = rest.rpartition("@")
+    user, colon, _password = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -182,10 +211,21 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         database_url = validate_database_url(env["LIMS_DATABASE_URL"], "LIMS_DATABASE_URL")
         sources["database_url"] = "LIMS_DATABASE_URL"
 
+    anchor_copy: Path | None = None
+    if "anchor_copy" in raw:
+        if not isinstance(raw["anchor_copy"], str) or not raw["anchor_copy"].strip():
+            raise ConfigError(f"{config_file}: anchor_copy must be the path of a file")
+        anchor_copy = Path(raw["anchor_copy"]).expanduser()
+        sources["anchor_copy"] = str(config_file)
+    if env.get("LIMS_ANCHOR_COPY"):
+        anchor_copy = Path(env["LIMS_ANCHOR_COPY"]).expanduser()
+        sources["anchor_copy"] = "LIMS_ANCHOR_COPY"
+
     settings = Settings(
         data_dir=data_dir,
         database_url=database_url,
         config_file=config_file,
+        anchor_copy=anchor_copy,
         sources=sources,
     )
     return replace(

@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.audit import log_event
+from lims.audit import clipped, log_event
 from lims.db.types import utcnow
 from lims.models.users import User
 
@@ -73,6 +73,15 @@ def password_matches(password_hash: str, password: str) -> bool:
         return False
 
 
+#: The one answer to a failed login, whatever failed: it never tells whether the account
+#: exists (nor, without the right password, that it is locked, expired or deactivated).
+LOGIN_FAILED = "unknown user or wrong password"
+#: Hash of a password nobody has: an unknown user costs the same time as a wrong password.
+_NOBODY = _HASHER.hash("nobody has this password")
+#: How much of a typed user name an audit event keeps.
+_NAME_KEPT = 200
+
+
 def authenticate(
     session: Session,
     username: str,
@@ -84,24 +93,28 @@ def authenticate(
 ) -> User:
     """Check a user's ID and password; count failures and lock the account.
 
-    Raises :class:`AuthenticationError` for an unknown user, a wrong password, a
-    locked, inactive or expired account, or an expired password. The session
-    must be a write session: failures are recorded even though login fails, so
-    the caller must commit it (``Database.write`` does, unless this raises
-    inside it: callers catch the error inside the block).
+    Raises :class:`AuthenticationError`. An unknown user and a wrong password (also
+    the failure that locks the account, and any attempt on a locked, expired or
+    deactivated account without its right password) get the same message,
+    :data:`LOGIN_FAILED`; only the account's own password learns why it is refused
+    (locked, expired, deactivated, password too old). The session must be a write
+    session: failures are recorded even though login fails, so the caller must commit
+    it (``Database.write`` does, unless this raises inside it: callers catch the error
+    inside the block).
     """
     today = today or utcnow().date()
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
     if user is None:
+        password_matches(_NOBODY, password)
         log_event(
             session,
             "login_failed",
             "users",
-            username,
-            state={"purpose": purpose, "why": "unknown user"},
-            actor=f"anonymous:{username}",
+            clipped(username),
+            state={"purpose": purpose, "why": "unknown user", "username": username[:_NAME_KEPT]},
+            actor=clipped(f"anonymous:{username}"),
         )
-        raise AuthenticationError("unknown user or wrong password")
+        raise AuthenticationError(LOGIN_FAILED)
     if user.locked_at is not None:
         log_event(
             session,
@@ -111,11 +124,23 @@ def authenticate(
             state={"purpose": purpose, "why": "locked"},
             actor=user,
         )
+        if not password_matches(user.password_hash, password):
+            raise AuthenticationError(LOGIN_FAILED)
         raise AuthenticationError(
             f"account {username} is locked after repeated failed logins; "
             "ask an administrator to unlock it"
         )
     if not user.active:
+        log_event(
+            session,
+            "login_refused",
+            "users",
+            str(user.id),
+            state={"purpose": purpose, "why": "deactivated"},
+            actor=user,
+        )
+        if not password_matches(user.password_hash, password):
+            raise AuthenticationError(LOGIN_FAILED)
         raise AuthenticationError(f"account {username} is deactivated")
     if user.valid_until is not None and today > user.valid_until:
         log_event(
@@ -126,6 +151,8 @@ def authenticate(
             state={"purpose": purpose, "why": "account expired"},
             actor=user,
         )
+        if not password_matches(user.password_hash, password):
+            raise AuthenticationError(LOGIN_FAILED)
         raise AuthenticationError(f"account {username} expired on {user.valid_until.isoformat()}")
     if not password_matches(user.password_hash, password):
         session.info["actor"] = session.info.get("actor") or user
@@ -141,12 +168,7 @@ def authenticate(
             state={"purpose": purpose, "failures": user.failed_logins},
             actor=user,
         )
-        if user.locked_at is not None:
-            raise AuthenticationError(
-                f"wrong password; account {username} is now locked after "
-                f"{user.failed_logins} failed attempts"
-            )
-        raise AuthenticationError("unknown user or wrong password")
+        raise AuthenticationError(LOGIN_FAILED)
     if (
         policy.max_age_days
         and user.password_changed_at + timedelta(days=policy.max_age_days) < utcnow()

@@ -38,6 +38,8 @@ __all__ = [
     "UnitParseError",
     "canonical_unit",
     "check_dimension",
+    "display_quantity",
+    "display_unit",
     "from_storage",
     "parse_quantity",
     "parse_unit",
@@ -149,3 +151,43 @@ def to_storage(q: Any) -> tuple[float, str]:
 def from_storage(magnitude: float, unit: str) -> Any:
     """Rebuild a quantity from its stored magnitude and canonical unit string."""
     return ureg.Quantity(magnitude, ureg.parse_units(unit))
+
+
+#: How units are shown to people (tables, certificates, the desktop app), Chinese and
+#: English, where pint's short symbol is not what a lab writes. One table for every screen.
+DISPLAY_UNITS: dict[str, tuple[str, str]] = {
+    "percent": ("%", "%"),
+    "percent_FS": ("%FS", "%FS"),
+    "percent_vol": ("%vol", "%vol"),
+    "percent_RH": ("%RH", "%RH"),
+    "Nm3": ("Nm³", "Nm³"),
+    "NL": ("NL", "NL"),
+    "CNY": ("元", "CNY"),
+    "CNY/kWh": ("元/kWh", "CNY/kWh"),
+    "count": ("个脉冲", "pulses"),
+}
+_DISPLAY_PARTS = (("percent_FS", "%FS"), ("percent_vol", "%vol"), ("percent_RH", "%RH"))
+
+
+def display_unit(unit: Any, lang: str = "en") -> str:
+    """The unit of a Quantity (or a unit) as shown to people: ``%FS``, ``µmol/mol``, ``元``.
+
+    ``lang`` is ``"zh"`` or ``"en"``; most units read the same in both.
+    """
+    text = format(ureg.Unit(getattr(unit, "units", unit)), "~P")
+    pair = DISPLAY_UNITS.get(text)
+    if pair is not None:
+        return pair[0] if lang == "zh" else pair[1]
+    for old, new in _DISPLAY_PARTS:
+        text = text.replace(old, new)
+    # litre is written L (GB 3100), also inside compound units: L/min, mL, 1/L
+    return re.sub(r"(?<![A-Za-z])([mµk]?)l(?![A-Za-z])", r"\1L", text)
+
+
+def display_quantity(q: Any, spec: str = ".6g", lang: str = "en") -> str:
+    """A Quantity as shown to people: ``1.04 %FS``, ``400 µmol/mol``, ``2.40 元``."""
+    unit = display_unit(q, lang)
+    number = format(float(q.magnitude), spec)
+    if unit in ("", "1"):
+        return number
+    return f"{number} {unit}"

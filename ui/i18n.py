@@ -92,7 +92,6 @@ VOCABULARY = (
     "role.",
     "status.",
     "run.status.",
-    "verdict.",
     "cert.status.",
     "cert.type.",
     "service.",
@@ -105,10 +104,23 @@ VOCABULARY = (
 
 def vocabulary_text(value: str) -> str | None:
     """A stored vocabulary value (a role, a status, a verdict …) in words; None if unknown."""
+    from lims.vocabulary import Verdict
+
+    if value in {v.value for v in Verdict}:
+        return pair(Verdict(value).zh, Verdict(value).en)
     for prefix in VOCABULARY:
         if prefix + value in STRINGS:
             return tr(prefix + value)
     return None
+
+
+def pair(zh: str, en: str) -> str:
+    """A text given in both languages (the shared vocabulary's labels), in the current one."""
+    if translator.lang is Lang.ZH:
+        return zh
+    if translator.lang is Lang.EN:
+        return en
+    return f"{zh} {en}"
 
 
 def name_text(prefix: str, name: str) -> str:

@@ -11,26 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QWidget
 
-from lims.models.enums import Verdict
-from ui.i18n import name_text, tr
+from lims.vocabulary import Verdict, worst_verdict
+from ui.i18n import name_text, pair, tr
 from ui.widgets import AMBER, GREEN, RED, fill_table, short_unit
-
-if TYPE_CHECKING:
-    from lims.services.demo_runs import OverallVerdict
 
 _COLOURS = {Verdict.PASS: GREEN, Verdict.FAIL: RED, Verdict.CONDITIONAL_FAIL: RED}
 
 
 def verdict_text(verdict: Verdict | str) -> str:
-    """A verdict in words (合格 pass, 不合格 fail …), never the stored value."""
+    """A verdict in words (合格 Pass …) from the shared vocabulary, never the stored value."""
     try:
-        return tr(f"verdict.{Verdict(verdict).value}")
+        v = Verdict(verdict)
     except ValueError:
         return str(verdict)
+    return pair(v.zh, v.en)
 
 
 @dataclass(frozen=True)
@@ -89,16 +87,9 @@ def line_from_values(
     )
 
 
-def overall(lines: Sequence[ResultLine]) -> OverallVerdict | None:
+def overall(lines: Sequence[ResultLine]) -> Verdict | None:
     """The run's verdict from its rows (the lab's one rule for it); None without rows."""
-    from lims.services.demo_runs import overall_verdict
-
-    return overall_verdict(ln.verdict for ln in lines) if lines else None
-
-
-def overall_text(verdict: OverallVerdict) -> str:
-    """A run's overall verdict in words."""
-    return tr(f"overall.{verdict.name.lower()}")
+    return worst_verdict(ln.verdict for ln in lines) if lines else None
 
 
 class ResultsTable(QTableWidget):
@@ -156,21 +147,18 @@ class VerdictBanner(QLabel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("verdict_banner")
-        self.verdict: OverallVerdict | None = None
+        self.verdict: Verdict | None = None
         self.hide()
 
-    def show_verdict(self, verdict: OverallVerdict | None) -> None:
+    def show_verdict(self, verdict: Verdict | None) -> None:
         """Show ``verdict`` (None hides the banner)."""
-        from lims.services.demo_runs import OverallVerdict
-
         self.verdict = verdict
         if verdict is None:
             self.hide()
             return
-        colours = {OverallVerdict.PASS: GREEN, OverallVerdict.FAIL: RED}
-        colour = colours.get(verdict, AMBER).name()
+        colour = _COLOURS.get(verdict, AMBER).name()
         self.setStyleSheet(
             f"background: {colour}; font-size: 15pt; font-weight: bold; padding: 6px;"
         )
-        self.setText(f"{tr('results.overall')}: {overall_text(verdict)}")
+        self.setText(f"{tr('results.overall')}: {verdict_text(verdict)}")
         self.show()

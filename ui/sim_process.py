@@ -1,23 +1,30 @@
 """The simulated bench served by a child process, so its physics never competes with the
 GUI for the interpreter lock.
 
-The child (``python -m ui.sim_process BENCH.toml [TIME_SCALE]``) starts a
+The child (``python -m ui.sim_process BENCH.toml [TIME_SCALE] [--clock FILE]``) starts a
 :class:`drivers.sim.SimulatedBench`, prints one JSON line with the instruments'
 addresses and its control port, and serves until its standard input closes: when the
 application ends, however it ends, the pipe closes and the child stops. The parent side
 is :class:`SimProcess`, which offers ``peek``/``act`` through the control port for the
 automatic answers of a simulated bench.
+
+With ``virtual_clock=True`` the parent creates a shared
+:class:`~drivers.sim.clock.VirtualClock` file, the child's simulator reads its time from
+it, and the parent moves time with ``SimProcess.clock.advance(s)`` / ``.set(s)``.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
 import selectors
+import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,22 +40,47 @@ class SimProcessError(RuntimeError):
 
 
 class SimProcess:
-    """A simulated bench served by a child process (use as a context manager)."""
+    """A simulated bench served by a child process (use as a context manager).
 
-    def __init__(self, bench_path: Path, time_scale: float | None = None) -> None:
+    ``virtual_clock``: the child's simulated time is :attr:`clock` (a
+    :class:`~drivers.sim.clock.VirtualClock` shared through a file, at 0 s and dated
+    ``clock_start`` — default now — when the child starts), moved only by this process;
+    otherwise the child runs in scaled wall time (``time_scale``, default the bench
+    file's).
+    """
+
+    def __init__(
+        self,
+        bench_path: Path,
+        time_scale: float | None = None,
+        *,
+        virtual_clock: bool = False,
+        clock_start: datetime | None = None,
+    ) -> None:
         self.bench_path = bench_path
         self.time_scale = time_scale
+        self.virtual_clock = virtual_clock
+        self.clock_start = clock_start
+        self.clock: Any = None
         self.addresses: dict[str, str] = {}
         self.control_address = ""
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: Any = None
         self._client: Any = None
+        self._clock_dir: str | None = None
 
     def start(self) -> SimProcess:
         """Start the child and wait until it serves (SimProcessError otherwise)."""
         command = [sys.executable, "-m", "ui.sim_process", str(self.bench_path)]
         if self.time_scale is not None:
             command.append(repr(float(self.time_scale)))
+        if self.virtual_clock:
+            from drivers.sim.clock import VirtualClock
+
+            self._clock_dir = tempfile.mkdtemp(prefix="carbon-simclock-")
+            clock_path = Path(self._clock_dir) / "clock"
+            self.clock = VirtualClock.create(clock_path, start=self.clock_start)
+            command += ["--clock", str(clock_path)]
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self._proc = subprocess.Popen(
             command,
@@ -96,6 +128,15 @@ class SimProcess:
         """Do what a person would do (see :meth:`SimulatedBench.act`)."""
         return self._client.act(instrument, action, **kwargs)
 
+    def snapshot(self) -> dict[str, Any]:
+        """What the simulated instruments remember (see :meth:`SimulatedBench.snapshot`)."""
+        result: dict[str, Any] = self._client.snapshot()
+        return result
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a snapshot (see :meth:`SimulatedBench.restore`)."""
+        self._client.restore(state)
+
     def stop(self) -> None:
         """Close the control connection and end the child (killed after 10 s)."""
         if self._client is not None:
@@ -103,6 +144,7 @@ class SimProcess:
             self._client = None
         proc, self._proc = self._proc, None
         if proc is None:
+            self._remove_clock()
             return
         if proc.stdin is not None:
             proc.stdin.close()
@@ -116,6 +158,15 @@ class SimProcess:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+        self._remove_clock()
+
+    def _remove_clock(self) -> None:
+        if self.clock is not None:
+            self.clock.close()
+            self.clock = None
+        if self._clock_dir is not None:
+            shutil.rmtree(self._clock_dir, ignore_errors=True)
+            self._clock_dir = None
 
     def __enter__(self) -> SimProcess:
         return self.start()
@@ -129,11 +180,12 @@ class SimProcess:
         self.stop()
 
 
-def serve(bench_path: str, time_scale: str | None = None) -> int:
+def serve(bench_path: str, time_scale: str | None = None, clock_path: str | None = None) -> int:
     """The child: serve the bench until standard input closes; return the exit status."""
     from drivers.bench import load_bench
     from drivers.errors import BenchFileError
     from drivers.sim import SimulatedBench
+    from drivers.sim.clock import VirtualClock
 
     if sys.platform == "linux":
         os.nice(BACKGROUND_NICE)  # below the GUI, like the run's threads
@@ -141,7 +193,8 @@ def serve(bench_path: str, time_scale: str | None = None) -> int:
         bench = load_bench(bench_path)
         if time_scale is not None:
             bench = dataclasses.replace(bench, time_scale=float(time_scale))
-        sim = SimulatedBench(bench).start()
+        clock = VirtualClock.attach(clock_path) if clock_path is not None else None
+        sim = SimulatedBench(bench, clock).start()
     except (BenchFileError, ValueError, OSError) as exc:
         print(json.dumps({"error": str(exc)}), flush=True)
         return 2
@@ -154,7 +207,9 @@ def serve(bench_path: str, time_scale: str | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
-        print("usage: python -m ui.sim_process BENCH.toml [TIME_SCALE]", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(serve(*sys.argv[1:]))
+    parser = argparse.ArgumentParser(prog="python -m ui.sim_process")
+    parser.add_argument("bench")
+    parser.add_argument("time_scale", nargs="?")
+    parser.add_argument("--clock", help="virtual-clock file created by the parent")
+    args = parser.parse_args()
+    sys.exit(serve(args.bench, args.time_scale, args.clock))

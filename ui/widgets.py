@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QDialog, QLabel, QTableWidget, QTableWidgetItem, QWidget
 
-from lims.units import UnitParseError, parse_unit
+from lims.units import UnitParseError, display_unit, parse_unit
 
 
 def short_unit(unit: str | None) -> str:
@@ -15,7 +15,7 @@ def short_unit(unit: str | None) -> str:
     if not unit:
         return ""
     try:
-        return f"{parse_unit(unit):~P}".replace("percent_FS", "%FS")
+        return display_unit(parse_unit(unit))
     except UnitParseError:
         return unit
 

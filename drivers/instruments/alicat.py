@@ -26,6 +26,7 @@ from typing import Any
 
 from drivers.errors import InstrumentOverrange, InstrumentProtocolError
 from drivers.instruments.base import check_unit, quantity
+from drivers.io_record import ObservableDriver
 from drivers.roles import InstrumentIdentity
 from drivers.transport import LineTransport, SerialTransport
 
@@ -51,7 +52,7 @@ class MfcFrame:
         self.status = match["status"].split()
 
 
-class AlicatMfc:
+class AlicatMfc(ObservableDriver):
     """Mass-flow controller (role :class:`~drivers.roles.FlowController`); see module doc."""
 
     default_timeout_s = 1.0
@@ -75,7 +76,9 @@ class AlicatMfc:
         return cls(transport, name=name)
 
     def _frame(self, command: str) -> MfcFrame:
-        reply = self.transport.query(command)
+        return self._parse_frame(command, self.transport.query(command))
+
+    def _parse_frame(self, command: str, reply: str) -> MfcFrame:
         match = _FRAME_RE.match(reply)
         if match is None or match["id"] != self.unit_id:
             raise InstrumentProtocolError(self.name, command, reply.encode(), "not a data frame")
@@ -103,12 +106,16 @@ class AlicatMfc:
         if value < 0:
             raise ValueError(f"flow setpoint must not be negative, got {flow}")
         command = f"{self.unit_id}S {value:.4f}"
-        frame = self._frame(command)
+        reply = self.transport.query(command)
+        frame = self._parse_frame(command, reply)
         echoed = float(frame.setpoint.magnitude)
-        if abs(echoed - value) > max(1e-3, 1e-3 * abs(value)) and echoed < value:
-            # The controller clamps to its full scale; anything else is a protocol fault.
-            raise ValueError(
-                f"{self.name}: setpoint {value:.4f} L/min refused (full scale {echoed})"
+        if abs(echoed - value) > max(1e-3, 1e-3 * abs(value)):
+            if echoed < value:  # the controller clamps to its full scale
+                raise ValueError(
+                    f"{self.name}: setpoint {value:.4f} L/min refused (full scale {echoed})"
+                )
+            raise InstrumentProtocolError(
+                self.name, command, reply.encode(), f"echoed setpoint {echoed} L/min"
             )
 
     def read_flow(self) -> Any:

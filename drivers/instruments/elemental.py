@@ -20,6 +20,7 @@ from typing import Any
 
 from drivers.errors import InstrumentOverrange, InstrumentProtocolError
 from drivers.instruments.base import quantity
+from drivers.io_record import ObservableDriver
 from drivers.roles import ElementalResult, InstrumentIdentity
 from drivers.transport import LineTransport, SerialTransport
 
@@ -57,7 +58,7 @@ def parse_result_record(instrument: str, command: str, line: str) -> ElementalRe
     return ElementalResult(fields[2], quantity(float(mass[1]), "mg"), fractions)
 
 
-class SerialElementalAnalyzer:
+class SerialElementalAnalyzer(ObservableDriver):
     """Result source of a CHNS analyzer (role :class:`~drivers.roles.ElementalAnalyzer`)."""
 
     default_timeout_s = 2.0

@@ -21,9 +21,10 @@ in holding registers 256–287: manufacturer, model, serial and firmware as ASCI
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from drivers.errors import InstrumentOverrange
+from drivers.errors import InstrumentOverrange, InstrumentProtocolError
 from drivers.instruments.base import (
     quantity,
     regs_to_float32,
@@ -31,8 +32,9 @@ from drivers.instruments.base import (
     regs_to_text,
     regs_to_uint32,
 )
+from drivers.io_record import ObservableDriver
 from drivers.roles import InstrumentIdentity
-from drivers.transport import ModbusTransport, RegisterTransport
+from drivers.transport import ModbusTransport, RegisterTransport, registers_bytes
 
 __all__ = ["ModbusEnvironmentMonitor", "ModbusFlowStandard", "ModbusGasAnalyzer"]
 
@@ -42,7 +44,7 @@ CONTROL_ADDRESS = 100
 SENSOR_FAULT = 0x7FFF
 
 
-class _ModbusInstrument:
+class _ModbusInstrument(ObservableDriver):
     default_timeout_s = 1.0
     rtu = False
 
@@ -77,8 +79,11 @@ class ModbusGasAnalyzer(_ModbusInstrument):
         what = "concentration (input 0-2)"
         regs = self.transport.read_registers(0, 3, what, inputs=True)
         if regs[2] & 0x1:
-            raise InstrumentOverrange(self.name, what, _bytes(regs))
-        return quantity(regs_to_float32(regs[0:2]), "umol/mol")
+            raise InstrumentOverrange(self.name, what, registers_bytes(regs))
+        value = regs_to_float32(regs[0:2])
+        if not math.isfinite(value):
+            raise InstrumentProtocolError(self.name, what, registers_bytes(regs), "not finite")
+        return quantity(value, "umol/mol")
 
     def safe_state(self) -> None:
         """Abort any adjustment."""
@@ -91,7 +96,7 @@ class ModbusEnvironmentMonitor(_ModbusInstrument):
     def _scaled(self, address: int, what: str, signed: bool) -> float:
         (reg,) = self.transport.read_registers(address, 1, what, inputs=True)
         if reg == SENSOR_FAULT:
-            raise InstrumentOverrange(self.name, what, _bytes([reg]))
+            raise InstrumentOverrange(self.name, what, registers_bytes([reg]))
         value = reg - 0x10000 if signed and reg & 0x8000 else reg
         return value / 100
 
@@ -119,7 +124,7 @@ class ModbusFlowStandard(_ModbusInstrument):
     def _block(self, what: str) -> list[int]:
         regs = self.transport.read_registers(0, 7, what, inputs=True)
         if regs[6] & 0x2:
-            raise InstrumentOverrange(self.name, what, _bytes(regs))
+            raise InstrumentOverrange(self.name, what, registers_bytes(regs))
         return regs
 
     def read_flow(self) -> Any:
@@ -156,7 +161,3 @@ class ModbusFlowStandard(_ModbusInstrument):
     def safe_state(self) -> None:
         """Stop totalizing."""
         self.stop_totalizing()
-
-
-def _bytes(regs: list[int]) -> bytes:
-    return b"".join(r.to_bytes(2, "big") for r in regs)

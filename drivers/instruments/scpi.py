@@ -1,21 +1,28 @@
 """SCPI drivers: gas analyzer and charging-pile verification device over TCP, load over serial.
 
-All three speak IEEE 488.2 / SCPI ASCII, one command per line, ``\\n`` terminated,
-numbers in NR1/NR3 form, the SCPI overload value ``9.9E37`` meaning out of range.
+All three speak IEEE 488.2 / SCPI ASCII, one program message per line, ``\\n``
+terminated, numbers in NR1/NR3 form, the SCPI overload value ``9.9E37`` meaning out of
+range. A command that changes the instrument's state is sent with the operation-complete
+query appended (``TEST:STAR;*OPC?``), which the instrument answers ``1`` once it has
+carried the command out: a driver call returns only after the instrument acted (so
+whatever the caller does next — including moving a simulated bench's clock — comes
+after it), and an instrument that stopped answering is noticed at once.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from drivers.errors import InstrumentProtocolError
 from drivers.instruments.base import check_unit, parse_float, parse_idn, quantity
+from drivers.io_record import ObservableDriver
 from drivers.roles import InstrumentIdentity
 from drivers.transport import LineTransport, VisaTransport
 
 __all__ = ["ScpiGasAnalyzer", "ScpiLoad", "ScpiPileTester"]
 
 
-class _ScpiInstrument:
+class _ScpiInstrument(ObservableDriver):
     """Common SCPI behaviour: ``*IDN?`` identity, numeric queries."""
 
     default_timeout_s = 2.0
@@ -39,6 +46,15 @@ class _ScpiInstrument:
     def _number(self, command: str) -> float:
         return parse_float(self.name, command, self.transport.query(command))
 
+    def _command(self, command: str) -> None:
+        """Send ``command`` with ``;*OPC?`` and check the instrument answers ``1``."""
+        message = f"{command};*OPC?"
+        reply = self.transport.query(message)
+        if reply.strip() != "1":
+            raise InstrumentProtocolError(
+                self.name, message, reply.encode(), "operation not completed"
+            )
+
     def identify(self) -> InstrumentIdentity:
         """``*IDN?`` → ``manufacturer,model,serial,firmware``."""
         return parse_idn(self.name, "*IDN?", self.transport.query("*IDN?"))
@@ -58,7 +74,7 @@ class ScpiGasAnalyzer(_ScpiInstrument):
     ``MEAS:CONC?``      concentration in µmol/mol, NR3 (``+1.00450E+03``);
                         ``9.9E37`` when out of range
     ``SENS:RANG?``      full scale in µmol/mol
-    ``CAL:ABOR``        abort any running zero/span adjustment (no reply)
+    ``CAL:ABOR``        abort any running zero/span adjustment (acknowledged)
     ==================  =====================================================
     """
 
@@ -72,7 +88,7 @@ class ScpiGasAnalyzer(_ScpiInstrument):
 
     def safe_state(self) -> None:
         """Abort any adjustment in progress."""
-        self.transport.write("CAL:ABOR")
+        self._command("CAL:ABOR")
 
 
 class ScpiPileTester(_ScpiInstrument):
@@ -83,10 +99,10 @@ class ScpiPileTester(_ScpiInstrument):
 
     ===================  ====================================================
     ``*IDN?``            identity
-    ``CONF:CONS <n>``    pile pulse constant in imp/kWh (no reply)
+    ``CONF:CONS <n>``    pile pulse constant in imp/kWh (acknowledged)
     ``CONF:CONS?``       the constant set
-    ``TEST:STAR``        zero and start the energy test (no reply)
-    ``TEST:STOP``        stop it (no reply)
+    ``TEST:STAR``        zero and start the energy test (acknowledged)
+    ``TEST:STOP``        stop it (acknowledged)
     ``MEAS:ENER?``       standard energy in kWh since start
     ``MEAS:VOLT?``       voltage in V
     ``MEAS:CURR?``       current in A
@@ -100,15 +116,15 @@ class ScpiPileTester(_ScpiInstrument):
         value = check_unit(constant, "1/kWh", "meter constant")
         if value <= 0:
             raise ValueError(f"meter constant must be positive, got {constant}")
-        self.transport.write(f"CONF:CONS {value:.6g}")
+        self._command(f"CONF:CONS {value:.6g}")
 
     def start_energy_test(self) -> None:
         """Zero the totals and start integrating."""
-        self.transport.write("TEST:STAR")
+        self._command("TEST:STAR")
 
     def stop_energy_test(self) -> None:
         """Stop integrating."""
-        self.transport.write("TEST:STOP")
+        self._command("TEST:STOP")
 
     def read_standard_energy(self) -> Any:
         """Standard energy since the test start (kWh)."""
@@ -125,9 +141,10 @@ class ScpiPileTester(_ScpiInstrument):
     def read_pulses(self) -> Any:
         """Pulses counted from the pile (count)."""
         command = "MEAS:PULS?"
-        value = self._number(command)
+        reply = self.transport.query(command)
+        value = parse_float(self.name, command, reply)
         if value != int(value) or value < 0:
-            raise ValueError(f"{self.name}: {command!r}: pulse count {value!r} is not a count")
+            raise InstrumentProtocolError(self.name, command, reply.encode(), "not a count")
         return quantity(int(value), "count")
 
     def read_energy_error(self) -> Any:
@@ -136,7 +153,7 @@ class ScpiPileTester(_ScpiInstrument):
 
     def safe_state(self) -> None:
         """Stop any energy test."""
-        self.transport.write("TEST:STOP")
+        self._command("TEST:STOP")
 
 
 class ScpiLoad(_ScpiInstrument):
@@ -146,9 +163,9 @@ class ScpiLoad(_ScpiInstrument):
 
     ================  ================================================
     ``*IDN?``         identity
-    ``CURR <A>``      set the load current (no reply)
+    ``CURR <A>``      set the load current (acknowledged)
     ``CURR?``         current setpoint in A
-    ``OUTP ON|OFF``   switch the load (no reply)
+    ``OUTP ON|OFF``   switch the load (acknowledged)
     ``OUTP?``         ``1`` or ``0``
     ``MEAS:CURR?``    measured current in A
     ================  ================================================
@@ -159,7 +176,7 @@ class ScpiLoad(_ScpiInstrument):
         value = check_unit(current, "A", "load current")
         if value < 0:
             raise ValueError(f"load current must not be negative, got {current}")
-        self.transport.write(f"CURR {value:.4f}")
+        self._command(f"CURR {value:.4f}")
 
     def read_current(self) -> Any:
         """Measured current (A)."""
@@ -167,13 +184,17 @@ class ScpiLoad(_ScpiInstrument):
 
     def set_output(self, on: bool) -> None:
         """Switch the load on or off."""
-        self.transport.write("OUTP ON" if on else "OUTP OFF")
+        self._command("OUTP ON" if on else "OUTP OFF")
 
     def output_is_on(self) -> bool:
         """Whether the load is switched on."""
-        return self._number("OUTP?") == 1
+        reply = self.transport.query("OUTP?")
+        state = parse_float(self.name, "OUTP?", reply)
+        if state not in (0, 1):
+            raise InstrumentProtocolError(self.name, "OUTP?", reply.encode(), "expected 0 or 1")
+        return state == 1
 
     def safe_state(self) -> None:
         """Output off, current setpoint zero."""
-        self.transport.write("OUTP OFF")
-        self.transport.write("CURR 0.0000")
+        self._command("OUTP OFF")
+        self._command("CURR 0.0000")

@@ -7,6 +7,9 @@ One JSON object per line each way. Requests::
     {"op": "act", "instrument": "ea", "action": "analyze", "kwargs": {"sample_id": "S1", ...}}
     {"op": "inject_fault", "instrument": "analyzer", "kind": "no_reply", "duration_s": 30}
     {"op": "clear_fault", "instrument": "analyzer"}
+    {"op": "time"}                 → {"now": <simulated s>, "datetime": "<ISO 8601 UTC>"}
+    {"op": "snapshot"}             → what the instruments remember (JSON)
+    {"op": "restore", "state": {...}}
 
 Replies: ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": "..."}``. A
 Quantity travels as ``{"quantity": "12.345 kilowatt_hour"}``.
@@ -14,6 +17,7 @@ Quantity travels as ``{"quantity": "12.345 kilowatt_hour"}``.
 
 from __future__ import annotations
 
+import datetime
 import json
 import socket
 import socketserver
@@ -85,6 +89,13 @@ class ControlServer(socketserver.ThreadingTCPServer):
             )
         if op == "clear_fault":
             return b.clear_fault(request["instrument"])
+        if op == "time":
+            now, when = b.time()
+            return {"now": now, "datetime": when.isoformat()}
+        if op == "snapshot":
+            return b.snapshot()
+        if op == "restore":
+            return b.restore(request["state"])
         raise ValueError(f"unknown op {op!r}")
 
     def start(self) -> None:
@@ -150,6 +161,20 @@ class SimControlClient:
     def clear_fault(self, instrument: str) -> None:
         """See :meth:`SimulatedBench.clear_fault`."""
         self._call(op="clear_fault", instrument=instrument)
+
+    def time(self) -> tuple[float, datetime.datetime]:
+        """(simulated seconds, simulated date and time UTC) of the bench's clock."""
+        result = self._call(op="time")
+        return float(result["now"]), datetime.datetime.fromisoformat(result["datetime"])
+
+    def snapshot(self) -> dict[str, Any]:
+        """See :meth:`SimulatedBench.snapshot`."""
+        result: dict[str, Any] = self._call(op="snapshot")
+        return result
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """See :meth:`SimulatedBench.restore`."""
+        self._call(op="restore", state=state)
 
     def close(self) -> None:
         """Close the connection."""

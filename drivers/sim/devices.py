@@ -36,6 +36,12 @@ def _nr3(value: float) -> str:
     return f"{value:+.6E}"
 
 
+def _ascii_problem(value: str) -> str | None:
+    if not value.isascii() or not value.isprintable():
+        return "printable ASCII only"
+    return None
+
+
 class LineDevice:
     """A line-protocol device: one reply line (or none) per command line."""
 
@@ -45,6 +51,11 @@ class LineDevice:
         self.identity = identity
         self.overrange = overrange
         self.errors: list[str] = []
+
+    @staticmethod
+    def identity_problem(value: str) -> str | None:
+        """Why ``value`` cannot be an identity field in this protocol (None: it can)."""
+        return _ascii_problem(value)
 
     def handle(self, line: str) -> str | None:
         """Answer one command line."""
@@ -56,15 +67,28 @@ class LineDevice:
 
 
 class _Scpi(LineDevice):
+    @staticmethod
+    def identity_problem(value: str) -> str | None:
+        """``*IDN?`` fields are separated by commas."""
+        return _ascii_problem(value) or ("no commas in a *IDN? field" if "," in value else None)
+
     def __init__(self, identity: tuple[str, str, str, str], overrange: Callable[[], bool]) -> None:
         super().__init__(identity, overrange)
         self.commands: dict[str, Callable[[str], str | None]] = {}
 
     def handle(self, line: str) -> str | None:
-        header, _, arg = line.strip().partition(" ")
+        """Answer a program message: units separated by ``;``, carried out in order, the
+        replies of its queries joined by ``;`` (IEEE 488.2)."""
+        replies = [r for unit in line.split(";") if (r := self._unit(unit)) is not None]
+        return ";".join(replies) if replies else None
+
+    def _unit(self, unit: str) -> str | None:
+        header, _, arg = unit.strip().partition(" ")
         header = header.upper()
         if header == "*IDN?":
             return ",".join(self.identity)
+        if header == "*OPC?":
+            return "1"  # every command is complete when the next unit is read
         if header == "SYST:ERR?":
             return self.errors.pop(0) if self.errors else '0,"No error"'
         fn = self.commands.get(header)
@@ -167,6 +191,13 @@ class AlicatDevice(LineDevice):
 
     terminator = b"\r"
 
+    @staticmethod
+    def identity_problem(value: str) -> str | None:
+        """The ``M*`` record separates its fields by spaces."""
+        if any(c.isspace() for c in value):
+            return "no spaces in an Alicat M* field"
+        return _ascii_problem(value)
+
     def __init__(
         self,
         identity: tuple[str, str, str, str],
@@ -222,6 +253,11 @@ class ElementalDevice(LineDevice):
 
     terminator = b"\r\n"
 
+    @staticmethod
+    def identity_problem(value: str) -> str | None:
+        """The ``ID;`` record separates its fields by semicolons."""
+        return _ascii_problem(value) or ("no ';' in an ID field" if ";" in value else None)
+
     def __init__(
         self,
         model: ElementalModel,
@@ -260,6 +296,13 @@ class ModbusDevice:
     """A register-map device: ``read(address, count)`` fills registers, ``write`` acts."""
 
     size = 300
+
+    @staticmethod
+    def identity_problem(value: str) -> str | None:
+        """Each identity field has 8 registers: 16 ASCII characters."""
+        return _ascii_problem(value) or (
+            "at most 16 characters in the identity registers" if len(value) > 16 else None
+        )
 
     def __init__(self, identity: tuple[str, str, str, str], overrange: Callable[[], bool]) -> None:
         self.identity = identity

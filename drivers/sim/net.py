@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import pty
-import random
 import selectors
 import socket
 import socketserver
@@ -42,8 +42,9 @@ from pymodbus.framer import FramerType
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from drivers.sim.clock import Clock
 from drivers.sim.devices import LineDevice, ModbusDevice
-from drivers.sim.physics import SimClock
+from drivers.sim.noise import Noise
 
 # The simulated devices report malformed requests to their client, not to the log.
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -64,8 +65,11 @@ class _Fault:
 class FaultState:
     """Faults of one instrument: scheduled ones from the bench file and on-demand ones."""
 
-    def __init__(self, clock: SimClock, scheduled: list[_Fault] | None = None) -> None:
+    def __init__(
+        self, clock: Clock, scheduled: list[_Fault] | None = None, noise: Noise | None = None
+    ) -> None:
         self.clock = clock
+        self.noise = noise or Noise(0, "")
         self.lock = threading.Lock()
         self.scheduled = list(scheduled or [])
         self.manual: _Fault | None = None
@@ -100,6 +104,27 @@ class FaultState:
         """Whether fault ``kind`` is in force."""
         f = self.active()
         return f is not None and f.kind == kind
+
+    def garbage(self, n: int) -> bytes:
+        """``n`` garbled bytes (a function of the simulated time, like all the noise)."""
+        return self.noise.bytes("garbage", self.clock.now(), n)
+
+    def state(self) -> dict[str, Any]:
+        """The on-demand fault and the scheduled faults' ends (JSON-able)."""
+        with self.lock:
+            manual = self.manual
+            return {
+                "manual": None if manual is None else list(dataclasses.astuple(manual)),
+                "ends": [f.end for f in self.scheduled],
+            }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take a :meth:`state`."""
+        with self.lock:
+            m = state["manual"]
+            self.manual = None if m is None else _Fault(str(m[0]), float(m[1]), m[2], float(m[3]))
+            for f, end in zip(self.scheduled, state["ends"], strict=True):
+                f.end = end
 
 
 def _free_port() -> int:
@@ -255,7 +280,6 @@ class _Pump:
     def __init__(self, faults: FaultState, terminator: bytes | None) -> None:
         self.faults = faults
         self.terminator = terminator
-        self.rng = random.Random(0)
 
     def to_client(self, data: bytes) -> bytes | None:
         """Transform back-end → client bytes; None means drop the connection."""
@@ -266,7 +290,7 @@ class _Pump:
             return b""
         if fault.kind == "garbage":
             if self.terminator is None:
-                return bytes(self.rng.randrange(256) for _ in data)
+                return self.faults.garbage(len(data))
             return (_GARBAGE + self.terminator) * max(1, data.count(self.terminator))
         if fault.kind == "slow_reply":
             time.sleep(fault.delay_s)

@@ -10,12 +10,20 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from drivers.bench import FAULT_KINDS, BenchConfig, InstrumentConfig
 from drivers.errors import BenchFileError
-from drivers.registry import DRIVERS
+from drivers.registry import DRIVERS, MANUAL
 from drivers.sim import devices as dev
+from drivers.sim.clock import Clock, WallClock
+from drivers.sim.fuel_bench import (
+    FUEL_MODELS,
+    FlueGasAnalyzerModel,
+    build_flues,
+    build_fuel_models,
+    fuel_device,
+)
 from drivers.sim.net import (
     FaultState,
     LineBackend,
@@ -25,6 +33,7 @@ from drivers.sim.net import (
     TcpFront,
     _Fault,
 )
+from drivers.sim.noise import Noise
 from drivers.sim.physics import (
     ElementalModel,
     EnvironmentModel,
@@ -32,11 +41,25 @@ from drivers.sim.physics import (
     GasAnalyzerModel,
     GasSupplyModel,
     PileModel,
-    SimClock,
 )
 from drivers.units import parse_quantity, ureg
 
-__all__ = ["SimulatedBench"]
+__all__ = ["SNAPSHOT_VERSION", "SimulatedBench", "StatefulModel"]
+
+SNAPSHOT_VERSION = 1
+
+
+class StatefulModel(Protocol):
+    """A physics model whose memory a snapshot carries (see :mod:`drivers.sim.physics`)."""
+
+    def state(self) -> dict[str, Any]:
+        """What the model remembers (JSON-able)."""
+        ...
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take a :meth:`state`."""
+        ...
+
 
 _MODELS = {
     "scpi-gas-analyzer": "NDIR-2000",
@@ -48,6 +71,7 @@ _MODELS = {
     "scpi-load": "EL-250",
     "ea-serial": "EA-CHNS",
     "modbus-env": "THP-10",
+    **FUEL_MODELS,
 }
 
 
@@ -64,17 +88,24 @@ class SimulatedBench:
     ``tcp://host:port`` for Modbus TCP, pseudo-terminal symlinks for serial devices);
     ``control_address`` is the JSON-lines control port (``host:port``). Times given to
     :meth:`inject_fault` are simulated seconds, like the bench file's.
+
+    ``clock`` is the one source of simulated time of every model, fault and control
+    operation: None gives a :class:`~drivers.sim.clock.WallClock` at the bench's
+    ``time_scale``; a run engine passes a :class:`~drivers.sim.clock.VirtualClock` it
+    advances itself (replies are then reproducible: see :mod:`drivers.sim.physics`).
     """
 
-    def __init__(self, bench: BenchConfig) -> None:
+    def __init__(self, bench: BenchConfig, clock: Clock | None = None) -> None:
         if not bench.simulated:
             raise BenchFileError(Path(bench.path).name, "simulated", "not a simulated bench")
         self.bench = bench
-        self.clock = SimClock(bench.time_scale)
+        self.clock: Clock = WallClock(bench.time_scale) if clock is None else clock
         self.addresses: dict[str, str] = {}
         self.control_address = ""
         self.faults: dict[str, FaultState] = {}
         self._peek: dict[str, dict[str, Callable[[], Any]]] = {}
+        self._devices: dict[str, Any] = {}
+        self._stateful: dict[str, StatefulModel] = {}
         self._act: dict[str, dict[str, Callable[..., Any]]] = {}
         self._servers: list[Any] = []
         self._modbus: ModbusLoop | None = None
@@ -87,7 +118,11 @@ class SimulatedBench:
     # --- physics ------------------------------------------------------------------
 
     def _seed(self, name: str) -> int:
-        return self.bench.seed * 1_000_003 + zlib.crc32(name.encode())
+        """A per-instrument seed for the models that draw from a sequential generator."""
+        return int(self.bench.seed) * 1_000_003 + zlib.crc32(name.encode())
+
+    def _noise(self, name: str) -> Noise:
+        return Noise(self.bench.seed, name)
 
     def _fail(self, where: str, message: str) -> BenchFileError:
         return BenchFileError(Path(self.bench.path).name, where, message)
@@ -100,9 +135,12 @@ class SimulatedBench:
         self.piles: dict[str, PileModel] = {}
         self.elementals: dict[str, ElementalModel] = {}
         self.environments: dict[str, EnvironmentModel] = {}
+        self.flues: dict[str, Any] = {}
+        self.fuel_models: dict[str, Any] = {}
         by_role: dict[str, list[InstrumentConfig]] = {}
         for cfg in inst.values():
-            by_role.setdefault(cfg.role, []).append(cfg)
+            if cfg.driver != MANUAL:  # read by eye: no physics
+                by_role.setdefault(cfg.role, []).append(cfg)
             self.faults[cfg.name] = FaultState(
                 self.clock,
                 [
@@ -114,31 +152,45 @@ class SimulatedBench:
                     )
                     for f in cfg.faults
                 ],
+                self._noise(cfg.name),
             )
             self._peek[cfg.name] = {"time": lambda: ureg.Quantity(self.clock.now(), "s")}
             self._act[cfg.name] = {}
         for cfg in by_role.get("gas_dilutor", []):
-            s = GasSupplyModel(self.clock, cfg.sim, cfg.cylinders, self._seed(cfg.name))
+            s = GasSupplyModel(self.clock, cfg.sim, cfg.cylinders, self._noise(cfg.name))
             self.supplies[cfg.name] = s
+            self.register_model(cfg.name, s)
             self._peek[cfg.name].update(
                 port=lambda s=s: s.port,  # type: ignore[misc]  # loop-bound lambda
                 flow=lambda s=s: ureg.Quantity(s.setpoint, "L/min"),  # type: ignore[misc]  # loop-bound lambda
             )
+        build_flues(self, by_role)
         for cfg in by_role.get("gas_analyzer", []):
-            supply = self.supplies[cfg.sim["gas_source"]]
-            a = GasAnalyzerModel(self.clock, cfg.sim, supply, self._seed(cfg.name))
+            source = cfg.sim["gas_source"]
+            a: GasAnalyzerModel
+            if source in self.flues:
+                a = FlueGasAnalyzerModel(
+                    self.clock, cfg.sim, self.flues[source], self._noise(cfg.name)
+                )
+            else:
+                a = GasAnalyzerModel(
+                    self.clock, cfg.sim, self.supplies[source], self._noise(cfg.name)
+                )
             self.analyzers[cfg.name] = a
+            self.register_model(cfg.name, a)
             self._peek[cfg.name]["indication"] = lambda a=a: ureg.Quantity(  # type: ignore[misc]  # loop-bound lambda
                 a.indication(), "umol/mol"
             )
+        build_fuel_models(self, by_role)
         for cfg in by_role.get("flow_controller", []):
-            f = FlowModel(self.clock, self._seed(cfg.name))
-            f.configure_controller(cfg.sim)
+            f = FlowModel(self.clock)
+            f.configure_controller(cfg.sim, self._noise(cfg.name))
             self.flows[cfg.name] = f
+            self.register_model(cfg.name, f)
             self._peek[cfg.name]["true_flow"] = lambda f=f: ureg.Quantity(f.flow, "L/min")  # type: ignore[misc]  # loop-bound lambda
         for cfg in by_role.get("flowmeter_under_test", []):
             f = self.flows[cfg.sim["flow_source"]]
-            f.configure_meter(cfg.sim)
+            f.configure_meter(cfg.sim, self._noise(cfg.name))
             self.flows[cfg.name] = f
             self._peek[cfg.name]["display_volume"] = lambda f=f: ureg.Quantity(  # type: ignore[misc]  # loop-bound lambda
                 f.meter_display(), "L"
@@ -152,13 +204,14 @@ class SimulatedBench:
                     f"meter {meter.name!r} is fed by {meter.sim['flow_source']!r}, "
                     f"not by {cfg.sim['flow_source']!r}",
                 )
-            f.configure_standard(cfg.sim)
+            f.configure_standard(cfg.sim, self._noise(cfg.name))
             self.flows[cfg.name] = f
             self._peek[cfg.name]["volume"] = lambda f=f: ureg.Quantity(f.totals()[0], "L")  # type: ignore[misc]  # loop-bound lambda
         for cfg in by_role.get("charging_pile", []):
-            p = PileModel(self.clock, self._seed(cfg.name))
+            p = PileModel(self.clock)
             p.configure_pile(cfg.sim)
             self.piles[cfg.name] = p
+            self.register_model(cfg.name, p)
             load = cfg.sim["load"]
             if load in self.piles:
                 raise self._fail(
@@ -183,24 +236,26 @@ class SimulatedBench:
                 )
         for cfg in by_role.get("pile_tester", []):
             p = self.piles[cfg.sim["pile"]]
-            p.configure_tester(cfg.sim)
+            p.configure_tester(cfg.sim, self._noise(cfg.name))
             self.piles[cfg.name] = p
             self._peek[cfg.name].update(
                 standard_energy=lambda p=p: ureg.Quantity(p.test_results()[0], "kWh"),  # type: ignore[misc]  # loop-bound lambda
                 pulses=lambda p=p: ureg.Quantity(p.test_results()[1], "count"),  # type: ignore[misc]  # loop-bound lambda
             )
         for cfg in by_role.get("elemental_analyzer", []):
-            e = ElementalModel(self.clock, cfg.sim, self._seed(cfg.name))
+            e = ElementalModel(self.clock, cfg.sim, self._noise(cfg.name))
             self.elementals[cfg.name] = e
+            self.register_model(cfg.name, e)
             self._peek[cfg.name]["pending"] = lambda e=e: len(e.queue)  # type: ignore[misc]  # loop-bound lambda
             self._act[cfg.name]["analyze"] = self._analyze_action(cfg.name, e)
         for cfg in by_role.get("environment_monitor", []):
-            m = EnvironmentModel(self.clock, cfg.sim, self._seed(cfg.name))
+            m = EnvironmentModel(self.clock, cfg.sim, self._noise(cfg.name))
             self.environments[cfg.name] = m
             self._peek[cfg.name].update(
-                temperature=lambda m=m: ureg.Quantity(m.values()[0], "degC"),  # type: ignore[misc]  # loop-bound lambda
-                humidity=lambda m=m: ureg.Quantity(m.values()[1], "percent"),  # type: ignore[misc]  # loop-bound lambda
-                pressure=lambda m=m: ureg.Quantity(m.values()[2], "kPa"),  # type: ignore[misc]  # loop-bound lambda
+                # the transmitter's display shows 0.01 of each unit
+                temperature=lambda m=m: ureg.Quantity(round(m.values()[0], 2), "degC"),  # type: ignore[misc]  # loop-bound lambda
+                humidity=lambda m=m: ureg.Quantity(round(m.values()[1], 2), "percent"),  # type: ignore[misc]  # loop-bound lambda
+                pressure=lambda m=m: ureg.Quantity(round(m.values()[2], 2), "kPa"),  # type: ignore[misc]  # loop-bound lambda
             )
 
     def _analyze_action(self, name: str, model: ElementalModel) -> Callable[..., Any]:
@@ -219,7 +274,13 @@ class SimulatedBench:
     # --- servers ------------------------------------------------------------------
 
     def _device(self, cfg: InstrumentConfig) -> Any:
-        identity = ("CarbonSim", _MODELS[cfg.driver], f"SIM-{cfg.name}", "1.0")
+        declared = cfg.sim_identity
+        identity = (
+            (declared and declared.manufacturer) or "CarbonSim",
+            (declared and declared.model) or _MODELS[cfg.driver],
+            (declared and declared.serial) or f"SIM-{cfg.name}",
+            "1.0",
+        )
         faults = self.faults[cfg.name]
 
         def overrange() -> bool:
@@ -244,6 +305,9 @@ class SimulatedBench:
             return dev.ElementalDevice(self.elementals[cfg.name], identity, overrange)
         if d == "modbus-env":
             return dev.ModbusEnvironmentDevice(self.environments[cfg.name], identity, overrange)
+        device = fuel_device(self, cfg, identity, overrange)
+        if device is not None:
+            return device
         raise AssertionError(f"no simulator for driver {d!r}")  # registry and this table agree
 
     def _serve(self, cfg: InstrumentConfig) -> None:
@@ -251,6 +315,11 @@ class SimulatedBench:
         if spec.cls is None:
             return
         device = self._device(cfg)
+        for key, value in zip(("manufacturer", "model", "serial"), device.identity, strict=False):
+            problem = device.identity_problem(value)
+            if problem is not None:
+                raise self._fail(f"instruments.{cfg.name}.sim.identity.{key}", problem)
+        self._devices[cfg.name] = device
         faults = self.faults[cfg.name]
         backend: Any
         if isinstance(device, dev.ModbusDevice):
@@ -394,3 +463,69 @@ class SimulatedBench:
             return fn(**kwargs)
         except TypeError as exc:
             raise ValueError(f"{instrument}.{action}: {exc}") from None
+
+    # --- time and memory ----------------------------------------------------------
+
+    def register_model(self, name: str, model: StatefulModel) -> None:
+        """Include ``model`` (owned by instrument ``name``) in snapshots; a model shared by
+        several instruments is registered once."""
+        if all(m is not model for m in self._stateful.values()):
+            self._stateful[name] = model
+
+    def _models(self) -> dict[str, StatefulModel]:
+        return dict(self._stateful)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the simulated instruments remember now, as JSON-able data.
+
+        With :meth:`restore` a fresh simulator continues exactly where this one is (a
+        resumed run: store the snapshot with the simulated time at each step boundary).
+        """
+        with self._lock:
+            return {
+                "version": SNAPSHOT_VERSION,
+                "bench": self.bench.name,
+                "time": self.clock.now(),
+                "models": {name: m.state() for name, m in self._models().items()},
+                "faults": {name: f.state() for name, f in self.faults.items()},
+                "devices": {
+                    name: list(d.errors)
+                    for name, d in self._devices.items()
+                    if isinstance(d, dev.LineDevice)
+                },
+            }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Take the state of :meth:`snapshot` (set the clock to its ``time`` first).
+
+        Raises ValueError, changing nothing, for a snapshot of another bench or version,
+        or when the clock is behind the snapshot's time.
+        """
+        if not isinstance(snapshot, dict) or snapshot.get("version") != SNAPSHOT_VERSION:
+            raise ValueError("not a simulator snapshot of this version")
+        if snapshot.get("bench") != self.bench.name:
+            raise ValueError(
+                f"snapshot of bench {snapshot.get('bench')!r}, not of {self.bench.name!r}"
+            )
+        t = float(snapshot["time"])
+        if self.clock.now() < t:
+            raise ValueError(
+                f"the simulated time {self.clock.now():g} s is before the snapshot's {t:g} s"
+            )
+        models = self._models()
+        if set(snapshot["models"]) != set(models) or set(snapshot["faults"]) != set(self.faults):
+            raise ValueError("the snapshot's instruments are not this bench's")
+        with self._lock:
+            for name, model in models.items():
+                model.restore(snapshot["models"][name])
+            for name, faults in self.faults.items():
+                faults.restore(snapshot["faults"][name])
+            for name, errors in snapshot["devices"].items():
+                device = self._devices.get(name)
+                if isinstance(device, dev.LineDevice):
+                    device.errors[:] = [str(e) for e in errors]
+
+    def time(self) -> tuple[float, Any]:
+        """(simulated seconds, simulated date and time UTC) now."""
+        now = self.clock.now()
+        return now, self.clock.datetime()

@@ -8,7 +8,13 @@
 * :mod:`~lims.calc.drift` — zero and span drift;
 * :mod:`~lims.calc.uncertainty` — budgets propagated with GTC (Welch–Satterthwaite, k);
 * :mod:`~lims.calc.decision` — JJF 1094 and ILAC G8 decision rules;
-* :mod:`~lims.calc.rounding` — rounding of U and results (GB/T 8170, JJF 1059.1).
+* :mod:`~lims.calc.rounding` — rounding of U and results (GB/T 8170, JJF 1059.1);
+* :mod:`~lims.calc.calorimetry` — Regnault–Pfaundler corrected rise, energy equivalent and
+  calorific value of oxygen-bomb calorimeters (JJG 672);
+* :mod:`~lims.calc.belt_scale` — totalized-load error and MPE per class and kind of
+  verification, chain load, zero limit (JJG 195);
+* :mod:`~lims.calc.cems` — relative accuracy against the reference method (HJ 75) and the
+  CO2 emission rate with GTC-propagated uncertainty.
 
 Bad input raises :class:`CalcError` (a ``ValueError``) naming what and where.
 """

@@ -8,7 +8,7 @@ from typing import Any
 
 import pint
 
-from lims.units import ureg
+from lims.units import display_unit, ureg
 
 __all__ = [
     "CalcError",
@@ -24,13 +24,9 @@ class CalcError(ValueError):
     """Bad input to a calculation: names what is wrong and where."""
 
 
-_DISPLAY = {"percent": "%", "percent_FS": "%FS", "percent_vol": "%vol"}
-
-
 def unit_text(unit: Any) -> str:
     """Short display form of a unit for tables and certificates (``µmol/mol``, ``%FS``)."""
-    text = format(ureg.Unit(unit), "~P")
-    return _DISPLAY.get(text, text)
+    return display_unit(unit)
 
 
 def require_quantity(value: Any, what: str) -> Any:

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from lims.calc._common import CalcError, require_quantity, same_dimension
+from lims.vocabulary import Verdict
 
 __all__ = [
     "DECISION_RULES",
@@ -44,43 +44,6 @@ __all__ = [
 ]
 
 _REL_TOL = 1e-9
-
-
-class Verdict(Enum):
-    """Outcome of a conformity decision, with bilingual labels."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    UNDETERMINED = "undetermined"
-    CONDITIONAL_PASS = "conditional_pass"
-    CONDITIONAL_FAIL = "conditional_fail"
-
-    @property
-    def zh(self) -> str:
-        """Chinese label."""
-        return {
-            "pass": "合格",
-            "fail": "不合格",
-            "undetermined": "待定",
-            "conditional_pass": "有条件合格",
-            "conditional_fail": "有条件不合格",
-        }[self.value]
-
-    @property
-    def en(self) -> str:
-        """English label."""
-        return {
-            "pass": "Pass",
-            "fail": "Fail",
-            "undetermined": "Undetermined",
-            "conditional_pass": "Conditional pass",
-            "conditional_fail": "Conditional fail",
-        }[self.value]
-
-    @property
-    def label(self) -> str:
-        """Bilingual label, Chinese first: ``合格 Pass``."""
-        return f"{self.zh} {self.en}"
 
 
 def _le(a: float, b: float, tol: float) -> bool:

@@ -428,7 +428,7 @@ class _Builder:
         self._ident(
             idents,
             "calibrationLaboratory",
-            doc.certificate_type.value,
+            doc.certificate_type.record_value,
             doc.title,
             "lims_certificateType",
         )

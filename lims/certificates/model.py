@@ -30,6 +30,8 @@ from typing import Any
 
 from lims.certificates.errors import CertificateDataError
 from lims.units import canonical_unit, ureg
+from lims.vocabulary import BiText, CertificateType, Verdict
+from lims.vocabulary import SignatureMeaning as Meaning
 
 __all__ = [
     "CONTENT_SCHEMA",
@@ -63,68 +65,6 @@ CONTENT_SCHEMA = "carbon-lims/certificate-content/1"
 """Identifier and version of the content-record layout (part of the hashed record)."""
 
 
-class CertificateType(enum.StrEnum):
-    """The three kinds of certificate the lab issues."""
-
-    VERIFICATION = "verification_certificate"
-    """检定证书: a verification that passed."""
-    NON_CONFORMITY = "verification_result_notice"
-    """检定结果通知书: a verification that failed; lists the failed items."""
-    CALIBRATION = "calibration_certificate"
-    """校准证书: a calibration."""
-
-    @property
-    def caption(self) -> BiText:
-        """The certificate title in Chinese and English."""
-        return _TYPE_TITLES[self]
-
-
-class Verdict(enum.StrEnum):
-    """Conformity verdict of a row, a test item or the whole certificate."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    CONDITIONAL_PASS = "conditional_pass"
-    CONDITIONAL_FAIL = "conditional_fail"
-    UNDETERMINED = "undetermined"
-    """待定 (JJF 1094 zone between MPE − U and MPE + U): no pass may be issued."""
-    NO_STATEMENT = "no_statement"
-    """No conformity statement (a calibration that only reports values)."""
-
-    @property
-    def text(self) -> BiText:
-        """The verdict as printed on the certificate."""
-        return _VERDICT_TEXTS[self]
-
-
-class Meaning(enum.StrEnum):
-    """Meaning of an electronic signature (21 CFR 11.50), in signing order."""
-
-    PERFORMED = "performed"
-    REVIEWED = "reviewed"
-    APPROVED = "approved"
-
-    @property
-    def order(self) -> int:
-        """0, 1, 2: the position of this meaning in the required signing order."""
-        return list(Meaning).index(self)
-
-    def role(self, certificate_type: CertificateType) -> BiText:
-        """The signatory's role title (检定员 / 校准员, 核验员, 批准人)."""
-        if self is Meaning.PERFORMED:
-            if certificate_type is CertificateType.CALIBRATION:
-                return BiText("校准员", "Calibrated by")
-            return BiText("检定员", "Verified by")
-        if self is Meaning.REVIEWED:
-            return BiText("核验员", "Checked by")
-        return BiText("批准人", "Approved by")
-
-    @property
-    def statement(self) -> BiText:
-        """What the signature means, as shown in the visible signature."""
-        return _MEANING_TEXTS[self]
-
-
 class PerformanceLocation(enum.StrEnum):
     """Where the work was done (DCC ``performanceLocation`` vocabulary)."""
 
@@ -154,22 +94,6 @@ class AdjustmentStatus(enum.StrEnum):
 
     BEFORE_ADJUSTMENT = "beforeAdjustment"
     AFTER_ADJUSTMENT = "afterAdjustment"
-
-
-@dataclass(frozen=True)
-class BiText:
-    """A text in Chinese and English (Chinese first on every label)."""
-
-    zh: str
-    en: str
-
-    def __post_init__(self) -> None:
-        _require_text(self.zh, "zh")
-        _require_text(self.en, "en")
-
-    def joined(self, sep: str = " / ") -> str:
-        """``"中文 / English"``."""
-        return f"{self.zh}{sep}{self.en}"
 
 
 @dataclass(frozen=True)
@@ -680,7 +604,7 @@ def _to_json(value: Any) -> Any:
     if value is None or isinstance(value, bool | str | int):
         return value
     if isinstance(value, enum.Enum):
-        return value.value
+        return getattr(value, "record_value", value.value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise CertificateDataError(f"not a finite number: {value!r}")
@@ -751,26 +675,3 @@ def iter_quantities(doc: CertificateDocument) -> Iterable[tuple[str, Any]]:
 
 
 _PASSING = (Verdict.PASS, Verdict.NO_STATEMENT)
-
-_TYPE_TITLES = {
-    CertificateType.VERIFICATION: BiText("检定证书", "Verification Certificate"),
-    CertificateType.NON_CONFORMITY: BiText(
-        "检定结果通知书", "Notice of Verification Result (Non-conformity)"
-    ),
-    CertificateType.CALIBRATION: BiText("校准证书", "Calibration Certificate"),
-}
-
-_VERDICT_TEXTS = {
-    Verdict.PASS: BiText("合格", "pass"),
-    Verdict.FAIL: BiText("不合格", "fail"),
-    Verdict.CONDITIONAL_PASS: BiText("有条件合格", "conditional pass"),
-    Verdict.CONDITIONAL_FAIL: BiText("有条件不合格", "conditional fail"),
-    Verdict.UNDETERMINED: BiText("待定", "undetermined"),
-    Verdict.NO_STATEMENT: BiText("—", "—"),
-}
-
-_MEANING_TEXTS = {
-    Meaning.PERFORMED: BiText("执行", "performed"),
-    Meaning.REVIEWED: BiText("核验", "reviewed"),
-    Meaning.APPROVED: BiText("批准", "approved"),
-}

@@ -16,7 +16,6 @@ The canonical content record (JSON) is embedded as the attachment
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -54,6 +53,7 @@ from lims.certificates.model import (
     ResultSection,
     Verdict,
 )
+from lims.units import display_unit
 
 __all__ = [
     "CONTENT_ATTACHMENT",
@@ -120,22 +120,12 @@ def qr_payload(number: str, content_hash: str) -> str:
     return f"CARBON-LIMS-CERT\nNO:{number}\nSHA256:{content_hash}"
 
 
-_UNIT_REPLACEMENTS = (
-    ("percent_FS", "%FS"),
-    ("percent_vol", "%vol"),
-    ("Nm3", "Nm³"),
-)
-
-
 def unit_text(q: Any) -> str:
     """Unit as printed on the certificate (µmol/mol, %FS, °C, L/min, m³/h ...).
 
     (The embedded font has no outline for U+2103 ℃, so degrees Celsius print as °C.)
     """
-    text = f"{getattr(q, 'units', q):~P}"
-    for old, new in _UNIT_REPLACEMENTS:
-        text = text.replace(old, new)
-    return re.sub(r"(?<![A-Za-z])([mµk]?)l(?![A-Za-z])", r"\1L", text)
+    return display_unit(q)
 
 
 def _plain(x: float) -> str:
@@ -219,7 +209,7 @@ def render_pdf(doc: CertificateDocument, *, generated_at: datetime | None = None
         bottomMargin=MARGIN,
         title=f"{doc.title.zh} {doc.title.en} {doc.number}",
         author=doc.laboratory.name.joined(),
-        subject=f"{doc.certificate_type.value} {doc.number}",
+        subject=f"{doc.certificate_type.record_value} {doc.number}",
         keywords=[f"{KEYWORD_NUMBER}{doc.number}", f"{KEYWORD_HASH}{content_hash}"],
         creator="carbon-lims",
         producer="carbon-lims (reportlab, pyHanko)",

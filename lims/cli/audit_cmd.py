@@ -1,4 +1,4 @@
-"""``lims audit``: verify the audit trail."""
+"""``lims audit``: verify, anchor and review the audit trail."""
 
 from __future__ import annotations
 
@@ -7,89 +7,131 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session
 
-from lims.audit import verify
 from lims.cli.common import CliError, console, database, err_console, settings
+from lims.models.users import User
 
-app = typer.Typer(help="The audit trail: verify and review it.", no_args_is_help=True)
-
-
-def _anchor_file(given: Path | None) -> Path:
-    return given if given is not None else settings().anchor_file
+app = typer.Typer(help="The audit trail: verify, anchor and review it.", no_args_is_help=True)
 
 
 @app.command("verify")
 def audit_verify(
     anchors: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
             "--anchors",
-            help="Anchor file to check the chain against "
-            "(default: audit-anchors.jsonl in the data directory, when present).",
+            help="Another anchor file to check the chain against (repeatable); the data "
+            "directory's anchor file and the configured anchor_copy are always checked.",
         ),
     ] = None,
 ) -> None:
-    """Walk the audit chain and check every record against it; name what was tampered with."""
-    from lims.audit_anchors import AnchorFileError, check_anchors, read_anchors
+    """Check the audit chain, every record, reading, certificate number, archived file and anchor.
 
-    path = _anchor_file(anchors)
-    known = []
-    if anchors is not None or path.exists():
-        try:
-            known = read_anchors(path)
-        except AnchorFileError as exc:
-            raise CliError(str(exc)) from exc
-    db = database()
+    Exit 0 intact, 1 TAMPERED (each finding named), 4 CANNOT CONFIRM (an anchor
+    destination out of reach, or a trail never anchored outside the database).
+    """
+    from lims.audit_anchors import AnchorFileError
+    from lims.integrity import IntegrityVerdict, check_integrity
+
+    s = settings()
+    extra = list(anchors or [])
+    for path in extra:
+        if not path.is_file():
+            raise CliError(f"--anchors: {path} does not exist")
+    db = database(s)
     try:
-        with db.read() as s:
-            report = verify(s)
-            report.problems += check_anchors(s, known)
+        with db.read() as session:
+            report = check_integrity(
+                session,
+                archive_dir=s.archive_dir,
+                anchor_file=s.anchor_file,
+                anchor_copies=s.anchor_copies,
+                extra_anchor_files=extra,
+            )
+    except AnchorFileError as exc:
+        raise CliError(str(exc)) from exc
     finally:
         db.dispose()
+    trail = report.trail
     console.print(
-        f"checked {report.events} audit events, {report.records} records, "
-        f"{report.readings} readings, {len(known)} anchors",
+        f"checked {trail.events} audit events, {trail.records} records, "
+        f"{trail.readings} readings, {report.archived_files} archived files, "
+        f"{report.anchors.anchors} anchors",
         highlight=False,
     )
-    if report.ok:
-        console.print("[green]audit trail intact[/green]")
-        return
-    for problem in report.problems:
-        err_console.print(f"[red]TAMPERED[/red] {problem}", highlight=False)
-    raise typer.Exit(1)
+    if trail.unreasoned:
+        console.print(
+            f"note: {trail.unreasoned} audited changes carry no reason (EU GMP Annex 11 §9); "
+            "see `lims audit show --summary`",
+            highlight=False,
+        )
+    verdict = report.verdict
+    if verdict is IntegrityVerdict.TAMPERED:
+        for problem in report.problems:
+            err_console.print(f"[red]TAMPERED[/red] {problem}", highlight=False)
+    elif verdict is IntegrityVerdict.CANNOT_CONFIRM:
+        for doubt in report.anchors.doubts:
+            err_console.print(f"[yellow]CANNOT CONFIRM[/yellow] {doubt}", highlight=False)
+    else:
+        tail = (
+            f"; the {report.anchors.unanchored} newer events rest on the database alone "
+            "until the next anchor"
+            if report.anchors.unanchored
+            else ""
+        )
+        console.print(
+            f"[green]audit trail intact[/green] (anchored up to event "
+            f"{report.anchors.anchored_to}{tail})",
+            highlight=False,
+        )
+    raise typer.Exit(verdict.exit_code)
 
 
 @app.command("anchor")
 def audit_anchor(
-    file: Annotated[
+    to: Annotated[
         Path | None,
         typer.Option(
-            "--file", help="Append the anchor here (default: the data directory's anchor file)."
+            "--to",
+            "--file",
+            help="Also append the anchor to this file (another volume, a share, a USB key).",
         ),
     ] = None,
 ) -> None:
     """Record the chain's newest event (id and SHA-256) outside the database.
 
-    Keep the printed line, or the file, where the database's administrators cannot
-    change it: `lims audit verify` then detects a cut or rewritten end of the chain.
+    The anchor goes to the data directory's anchor file (counted in the database),
+    to the configured anchor_copy and to --to. Keep one of them where the database's
+    administrators cannot change it: `lims audit verify` then detects a cut or
+    rewritten chain, and anchors removed.
     """
-    from lims.audit_anchors import append_anchor, current_anchor
+    from lims.audit_anchors import AnchorWriteError, write_anchor
 
-    path = _anchor_file(file)
-    db = database()
+    s = settings()
+    copies = [*s.anchor_copies, *([to] if to is not None else [])]
+    db = database(s)
     try:
-        with db.read() as s:
-            anchor = current_anchor(s)
+        anchor = write_anchor(db, s.anchor_file, copies)
+    except AnchorWriteError as exc:
+        raise CliError(str(exc)) from exc
     finally:
         db.dispose()
     if anchor is None:
         raise CliError("the audit trail holds no event yet: nothing to anchor")
-    try:
-        append_anchor(path, anchor)
-    except OSError as exc:
-        raise CliError(f"{path}: cannot write the anchor: {exc}") from exc
     console.print(anchor.to_line(), highlight=False)
-    console.print(f"anchored at audit event {anchor.event_id} in {path}", highlight=False)
+    where = ", ".join(str(p) for p in [s.anchor_file, *copies])
+    console.print(f"anchored at audit event {anchor.event_id} in {where}", highlight=False)
+
+
+def _when(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise CliError(f"{option}: {text!r} is not an ISO date or date-time") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @app.command("show")
@@ -101,25 +143,25 @@ def audit_show(
     start: Annotated[str | None, typer.Option("--from", help="From (ISO date/time, UTC).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="To, exclusive (ISO date/time).")] = None,
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Write CSV here.")] = None,
+    summary: Annotated[
+        bool,
+        typer.Option("--summary", help="Counts of the period's events by table, actor and reason."),
+    ] = False,
 ) -> None:
-    """Show audit events for periodic review (Annex 11 §9); optionally export CSV."""
+    """Show audit events for periodic review (Annex 11 §9); optionally export CSV or summarize."""
     from lims.cli.common import session_user
     from lims.quality.audit_review import find_events, parse_record, write_csv
 
-    def when(text: str | None, option: str) -> datetime | None:
-        if text is None:
-            return None
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise CliError(f"{option}: {text!r} is not an ISO date or date-time") from exc
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-
     rec = parse_record(record) if record else None
-    t0, t1 = when(start, "--from"), when(end, "--to")
+    t0, t1 = _when(start, "--from"), _when(end, "--to")
+    if summary and (rec is not None or by is not None or csv_file is not None):
+        raise CliError("--summary counts a whole period: use it with --from/--to only")
     db, actor = session_user(user, password_file)
     try:
         with db.read() as s:
+            if summary:
+                _print_summary(s, actor, t0, t1)
+                return
             events = find_events(s, actor, record=rec, user=by, start=t0, end=t1)
             if csv_file is not None:
                 write_csv(events, csv_file)
@@ -134,3 +176,29 @@ def audit_show(
     finally:
         db.dispose()
     console.print(f"{len(events)} events", highlight=False)
+
+
+def _print_summary(
+    session: Session, actor: User, start: datetime | None, end: datetime | None
+) -> None:
+    from lims.quality.audit_review import summarize_events
+
+    summary = summarize_events(session, actor, start=start, end=end)
+    period = (
+        f"{summary.start.isoformat() if summary.start else 'the beginning'} – "
+        f"{summary.end.isoformat() if summary.end else 'now'}"
+    )
+    console.print(f"audit events {period}: {summary.events}", highlight=False)
+    console.print(
+        f"changes of records: {summary.changes}, of which without a reason: "
+        f"{summary.changes_without_reason}",
+        highlight=False,
+    )
+    for title, rows in (
+        ("by table", summary.by_table),
+        ("by actor", summary.by_actor),
+        ("by reason", summary.by_reason),
+    ):
+        console.print(f"{title}:", highlight=False)
+        for key, count in rows:
+            console.print(f"  {count:>7}  {key}", highlight=False)

@@ -31,13 +31,14 @@ def backup_command(
     """Back up every table and archived file, with a manifest of hashes (administrators)."""
     db, actor = session_user(user, password_file)
     try:
-        manifest = backup(db, actor, settings().archive_dir, file)
+        s = settings()
+        manifest = backup(db, actor, s.archive_dir, file, s.anchor_file)
     finally:
         db.dispose()
     rows = sum(int(t["rows"]) for t in manifest.tables.values())
     console.print(
         f"backup written: {file} ({rows} rows, {len(manifest.files)} files, "
-        f"schema {manifest.schema_revision})",
+        f"{manifest.anchors.get('lines', 0)} anchors, schema {manifest.schema_revision})",
         highlight=False,
     )
 
@@ -48,13 +49,13 @@ def restore_command(
 ) -> None:
     """Restore into the configured (empty) database; succeed only when verified."""
     s = settings()
-    db = database(s)
+    db = database(s, create=True)
     try:
-        report = restore(db, s.archive_dir, file)
+        report = restore(db, s.archive_dir, file, s.anchor_file)
     finally:
         db.dispose()
     console.print(
         f"restored and verified: {sum(report.rows.values())} rows, {report.files} "
-        f"files, audit chain of {report.audit_events} events intact",
+        f"files, {report.anchors} anchors, audit chain of {report.audit_events} events intact",
         highlight=False,
     )

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from sqlalchemy import inspect
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from lims.audit import AuditError, ImmutableRecordError
+from lims.audit_anchors import AnchorFileError, AnchorWriteError
 from lims.certificates.errors import CertificateError
 from lims.config import ConfigError, Settings, load_settings
 from lims.db import Database
+from lims.db.lengths import ValueTooLongError
+from lims.db.migrate import MigrationError
 from lims.models.users import User
 from lims.quality.errors import QualityError
 from lims.security import AuthenticationError, PasswordPolicyError
 from lims.services.lab import open_database, policy_from
 from lims.services.materials import MaterialError
+from lims.services.numbering import NumberingError
 from lims.services.users import UserError
 from lims.units import UnitParseError
 
@@ -40,6 +47,11 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     MaterialError,
     QualityError,
     CertificateError,
+    ValueTooLongError,
+    NumberingError,
+    MigrationError,
+    AnchorFileError,
+    AnchorWriteError,
 )
 
 
@@ -56,9 +68,41 @@ def settings() -> Settings:
     return load_settings()
 
 
-def database(s: Settings | None = None) -> Database:
-    """Open the configured database."""
-    return open_database(s or settings())
+def database(s: Settings | None = None, *, create: bool = False) -> Database:
+    """Open the configured database; :class:`CliError` when no lab is there.
+
+    Only commands that make a lab (``create=True``: ``lims db upgrade``, ``lims
+    restore``) may open a database that does not exist yet; every other command says
+    there is no lab at that location and creates nothing (not even an empty file).
+    """
+    s = s or settings()
+    if not create:
+        _require_lab(s)
+    db = open_database(s)
+    if not create:
+        try:
+            has_schema = inspect(db.engine).has_table("alembic_version")
+        except BaseException:
+            db.dispose()
+            raise
+        if not has_schema:
+            db.dispose()
+            raise CliError(f"there is no lab in {s.redacted_url()}: {_NO_LAB_HINT}")
+    return db
+
+
+_NO_LAB_HINT = (
+    "set LIMS_DATA_DIR or LIMS_DATABASE_URL to the lab's location, or create one with `lims init`"
+)
+
+
+def _require_lab(s: Settings) -> None:
+    url = s.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    path = Path(url.database)
+    if not path.is_file():
+        raise CliError(f"there is no lab at {path}: {_NO_LAB_HINT}")
 
 
 def read_password(password_file: Path | None, prompt: str = "Password / 密码: ") -> str:
@@ -111,13 +155,40 @@ def report_error(exc: BaseException) -> int:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False)
         return exc.exit_code
     if isinstance(exc, OperationalError):
-        err_console.print(
-            f"[red]error:[/red] database unreachable or unusable: {str(exc.orig).strip()}",
-            highlight=False,
-        )
+        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "no reason"
+        if exc.statement is None or exc.connection_invalidated:
+            what = "database unreachable"
+        else:
+            what = "the database could not carry out the command"
+        err_console.print(f"[red]error:[/red] {what}: {first}", highlight=False)
         return 3
     err_console.print(f"[red]error:[/red] {exc}", highlight=False)
     return 2
+
+
+def quantity(text: str, option: str, like: str | None = None) -> Any:
+    """A typed quantity, or a one-line error naming the option it came from."""
+    from lims.units import parse_quantity
+
+    try:
+        return parse_quantity(text, like)
+    except UnitParseError as exc:
+        raise CliError(f"{option}: {exc}") from exc
+
+
+@contextmanager
+def options_for(columns: dict[str, str]) -> Iterator[None]:
+    """Name the option (``{"users.full_name": "--name"}``) when its value is too long."""
+    try:
+        yield
+    except ValueTooLongError as exc:
+        option = columns.get(f"{exc.table}.{exc.column}")
+        if option is None:
+            raise
+        raise CliError(
+            f"{option}: {exc.length} characters, at most {exc.limit} are allowed; "
+            "nothing was written"
+        ) from exc
 
 
 def fail(message: str, exit_code: int = 2) -> typer.Exit:

@@ -13,7 +13,7 @@ app = typer.Typer(help="Database schema: upgrade and show the revision.", no_arg
 @app.command("upgrade")
 def db_upgrade() -> None:
     """Upgrade the database schema to the newest revision of this software."""
-    db = database()
+    db = database(create=True)
     try:
         upgrade(db.engine)
         console.print(f"database at {current_revision(db.engine)} (head)", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 from datetime import date
@@ -12,16 +13,23 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 import lims
+from lims.audit_anchors import write_anchor
 from lims.cli import (
     audit_cmd,
     backup_cmd,
     certificate_cmd,
     db_cmd,
     gui_cmd,
+    intervals_cmd,
     keys_cmd,
+    onsite_cmd,
+    override_cmd,
+    portal_cmd,
+    pt_cmd,
     quality_cmd,
     rm_cmd,
     run_cmd,
+    scope_cmd,
     sim_cmd,
     standards_cmd,
     trace_cmd,
@@ -30,11 +38,13 @@ from lims.cli.common import (
     USER_ERRORS,
     CliError,
     console,
+    err_console,
     read_password,
     report_error,
     settings,
 )
-from lims.config import load_settings, sqlite_url_for
+from lims.cli.errors import configure_logging
+from lims.config import default_data_dir, load_settings, sqlite_url_for
 from lims.services.demo import DEMO_ADMIN, DEMO_LAB, DEMO_USERS, seed_demo
 from lims.services.lab import LabIdentity, initialize, lab_summary, open_database, policy_from
 
@@ -52,16 +62,24 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(rm_cmd.app, name="rm")
 app.add_typer(standards_cmd.app, name="standards")
 app.add_typer(trace_cmd.app, name="trace")
+app.add_typer(scope_cmd.app, name="scope")
+app.add_typer(intervals_cmd.app, name="intervals")
+app.add_typer(override_cmd.app, name="override")
 app.add_typer(backup_cmd.backup_app, name="backup")
 app.add_typer(backup_cmd.restore_app, name="restore")
 app.add_typer(sim_cmd.app, name="sim")
+app.add_typer(onsite_cmd.site_app, name="site")
+app.add_typer(onsite_cmd.sync_app, name="sync")
 app.command("gui")(gui_cmd.gui)
 app.command("run", help=run_cmd.HELP)(run_cmd.run_command)
 app.add_typer(quality_cmd.users_app, name="users")
 app.add_typer(quality_cmd.incident_app, name="incident")
 app.add_typer(quality_cmd.pt_app, name="pt")
+portal_cmd.register(app)
 for _command in quality_cmd.rm_life_app.registered_commands:
     rm_cmd.app.registered_commands.append(_command)
+for _command in pt_cmd.app.registered_commands:
+    quality_cmd.pt_app.registered_commands.append(_command)
 config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 units_app = typer.Typer(help="Check how a quantity or unit is understood.", no_args_is_help=True)
@@ -93,7 +111,7 @@ def config_show() -> None:
         console.print(f"{key} = {value}{suffix}", highlight=False)
 
 
-@units_app.command("check")
+@units_app.command("check", context_settings={"ignore_unknown_options": True})
 def units_check(
     text: Annotated[str, typer.Argument(help='A quantity such as "1000 μmol/mol".')],
     like: Annotated[
@@ -105,7 +123,7 @@ def units_check(
 
     q = parse_quantity(text, like)
     magnitude, unit = to_storage(q)
-    console.print(f"{q:~P}  (stored as {magnitude!r} [{unit}])", highlight=False)
+    console.print(f"{q:~P}  (stored as {magnitude!r} [{unit}])", highlight=False, markup=False)
 
 
 @app.command()
@@ -174,9 +192,16 @@ def init(
         if created and demo:
             with db.write(actor="system:demo", reason="demo lab seed") as session:
                 seed_demo(session, policy_from(s), date.today())
+        # the lab's first anchor outside the database: from now on the trail is confirmed
+        anchor = write_anchor(db, s.anchor_file, s.anchor_copies)
         console.print(
             f"{'created' if created else 'upgraded'}: {s.redacted_url()}", highlight=False
         )
+        if anchor is not None:
+            console.print(
+                f"audit trail anchored at event {anchor.event_id} in {s.anchor_file}",
+                highlight=False,
+            )
     finally:
         db.dispose()
 
@@ -209,7 +234,6 @@ def demo(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from lims.cli.common import err_console
     from lims.cli.gui_cmd import display_available, open_gui
     from lims.models import RunStatus
     from lims.services.demo_certificates import IssuedCertificate, issue_demo_certificate
@@ -238,6 +262,7 @@ def demo(
         initialize(db, s, DEMO_LAB, *DEMO_ADMIN)
         with db.write(actor="system:demo", reason="demo lab seed") as session:
             seed_demo(session, policy_from(s), date.today())
+        write_anchor(db, s.anchor_file, s.anchor_copies)
         console.rule(f"{DEMO_LAB.name_zh} · {DEMO_LAB.name_en}")
         console.print(f"data directory: {target}", highlight=False)
         console.print(f"database:       {s.redacted_url()}", highlight=False)
@@ -291,14 +316,69 @@ def demo(
 
 
 _HANDLED: tuple[type[Exception], ...] = (CliError, OperationalError, *USER_ERRORS)
+#: Exit status of a failure the program did not expect (sysexits' EX_SOFTWARE).
+UNEXPECTED_EXIT = 70
+log = logging.getLogger("lims.cli")
+
+
+def _command_path(argv: list[str]) -> str:
+    """``lims users add`` from the arguments: the command words, no values."""
+    words = ["lims"]
+    command: object = typer.main.get_command(app)
+    for token in argv:
+        commands = getattr(command, "commands", None)
+        if not isinstance(commands, dict) or token not in commands:
+            break
+        words.append(token)
+        command = commands[token]
+    return " ".join(words)
+
+
+def _log_file() -> Path:
+    try:
+        return load_settings().log_file
+    except Exception:  # settings that cannot be read are reported by the command itself
+        return default_data_dir() / "logs" / "lims.log"
 
 
 def main() -> None:
-    """Run the command line; expected errors print one line and exit non-zero."""
+    """Run the command line behind one error boundary.
+
+    Expected errors (bad input, refusals, an unreachable database) print one line and
+    exit non-zero. Anything else prints one line saying what failed and where the log
+    is, and logs the traceback there (no SQL parameters, no secrets), exit 70. A usage
+    error (unknown option, missing argument) is one line too, exit 2.
+    """
+    log_file = _log_file()
+    configure_logging(log_file)
+    argv = sys.argv[1:]
     try:
-        app()
+        code = app(args=argv, prog_name="lims", standalone_mode=False)
     except _HANDLED as exc:
         sys.exit(report_error(exc))
+    except typer.Abort:
+        err_console.print("[red]error:[/red] aborted", highlight=False)
+        sys.exit(130)
+    except typer.TyperException as exc:  # a usage error of the command line
+        formatter = getattr(exc, "format_message", None)
+        message = formatter() if callable(formatter) else str(exc)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        err_console.print(f"[red]error:[/red] {message}{hint}", highlight=False)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    except KeyboardInterrupt:
+        err_console.print("[red]error:[/red] interrupted", highlight=False)
+        sys.exit(130)
+    except Exception as exc:
+        where = _command_path(argv)
+        log.error("%s failed unexpectedly", where, exc_info=exc)
+        err_console.print(
+            f"[red]error:[/red] {where} failed unexpectedly ({type(exc).__name__}); "
+            f"nothing more was done; the details are in {log_file}",
+            highlight=False,
+        )
+        sys.exit(UNEXPECTED_EXIT)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,14 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
+from lims.audit import clipped
 from lims.cli.common import (
     CliError,
     PasswordOpt,
     UserOpt,
     console,
+    database,
+    options_for,
     parse_date,
     read_password,
     session_user,
@@ -39,7 +42,7 @@ from lims.quality.accounts import (
 from lims.quality.incidents import CATEGORIES, close_incident, list_incidents, report_incident
 from lims.quality.materials import dispose_material, open_material, record_consumption
 from lims.quality.proficiency import record_proficiency_test
-from lims.services.lab import open_database, policy_from
+from lims.services.lab import policy_from
 from lims.units import parse_quantity
 
 users_app = typer.Typer(
@@ -53,6 +56,12 @@ pt_app = typer.Typer(
     help="Proficiency tests and inter-comparisons / 能力验证与比对 (En).", no_args_is_help=True
 )
 rm_life_app = typer.Typer()  # commands added to ``lims rm``
+#: The option each account column comes from (named when a value is too long).
+_USER_COLUMNS = {
+    "users.username": "USERNAME",
+    "users.full_name": "--name",
+    "users.full_name_en": "--name-en",
+}
 
 
 def _day(text: str | None, option: str) -> date:
@@ -91,7 +100,10 @@ def users_add(
     new_password = read_password(new_password_file)
     db, actor = session_user(user, password_file)
     try:
-        with db.write(actor=actor, reason=f"account {username} created") as s:
+        with (
+            options_for(_USER_COLUMNS),
+            db.write(actor=actor, reason=f"account {clipped(username)} created") as s,
+        ):
             add_user(
                 s,
                 actor,
@@ -220,7 +232,10 @@ def users_passwd(
 ) -> None:
     """Change your own password (the policy and ageing apply)."""
     if password_file is not None:
-        lines = password_file.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = password_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"--password-file: {password_file} cannot be read ({exc})") from exc
         if len(lines) < 2:
             raise CliError(f"{password_file}: needs the old password and the new one on two lines")
         old, new = lines[0], lines[1]
@@ -230,7 +245,7 @@ def users_passwd(
         if read_password(None, "Repeat / 再次输入: ") != new:
             raise CliError("the new passwords differ")
     s = settings()
-    db = open_database(s)
+    db = database(s)
     try:
         with db.write(reason="password change") as session:
             change_password(session, user, old, new, policy_from(s))

@@ -9,15 +9,33 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from lims.cli.common import CliError, console, database, parse_date, read_password, settings
+from lims.cli.common import (
+    CliError,
+    console,
+    database,
+    options_for,
+    parse_date,
+    quantity,
+    read_password,
+    settings,
+)
 from lims.models import ReferenceMaterial
 from lims.quality.materials import receive_material
 from lims.security import AuthenticationError, authenticate
 from lims.services.lab import policy_from
-from lims.services.materials import ReferenceMaterialInput
-from lims.units import parse_quantity
+from lims.services.materials import ReferenceMaterialInput, certified_value_problem
 
 app = typer.Typer(help="Reference materials: receive and list.", no_args_is_help=True)
+_COLUMN_OPTIONS = {
+    "reference_materials.tag": "--tag",
+    "reference_materials.gbw_number": "--gbw",
+    "reference_materials.name": "--name",
+    "reference_materials.component": "--component",
+    "reference_materials.matrix": "--matrix",
+    "reference_materials.lot": "--lot",
+    "reference_materials.cylinder_number": "--cylinder",
+    "reference_materials.certificate_number": "--certificate",
+}
 
 
 @app.command("receive")
@@ -45,7 +63,10 @@ def rm_receive(
     password_file: Annotated[Path | None, typer.Option()] = None,
 ) -> None:
     """Record a received reference material; every value is checked before anything is written."""
-    certified_q = parse_quantity(certified)
+    certified_q = quantity(certified, "--certified")
+    problem = certified_value_problem(component, certified_q)
+    if problem is not None:
+        raise CliError(f"--certified: {problem}")
     data = ReferenceMaterialInput(
         tag=tag,
         gbw_number=gbw,
@@ -53,15 +74,15 @@ def rm_receive(
         component=component,
         matrix=matrix,
         certified=certified_q,
-        expanded_uncertainty=parse_quantity(uncertainty, certified_q.units),
+        expanded_uncertainty=quantity(uncertainty, "--uncertainty"),
         coverage_factor=k,
         lot=lot,
         cylinder_number=cylinder,
         certificate_number=certificate,
         received_on=parse_date(received, "--received") if received else date.today(),
         expires_on=parse_date(expires, "--expires"),
-        remaining=parse_quantity(remaining) if remaining else None,
-        minimum=parse_quantity(minimum) if minimum else None,
+        remaining=quantity(remaining, "--remaining") if remaining else None,
+        minimum=quantity(minimum, "--minimum") if minimum else None,
     )
     data.validate()
     s = settings()
@@ -76,7 +97,8 @@ def rm_receive(
                 failure = exc
             else:
                 session.info["actor"] = actor
-                receive_material(session, actor, data)  # checks the permission
+                with options_for(_COLUMN_OPTIONS):
+                    receive_material(session, actor, data)  # checks the permission
         if failure is not None:
             raise CliError(str(failure))
     finally:

@@ -4,6 +4,9 @@ SQLite is opened with WAL, foreign keys on, ``synchronous=FULL`` (a committed
 reading survives a power cut) and a busy timeout. Write transactions on SQLite
 start with ``BEGIN IMMEDIATE`` so that two writers never deadlock on a lock
 upgrade; read transactions stay deferred and never block writers.
+
+Engines hide bound parameters from error messages and logs: a failed statement
+never shows the values it carried (a password hash, a key, a customer's data).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 _BEGIN_OPTION = "lims_sqlite_begin"
+#: ``session.info`` key: when true, an audited change without a reason is refused at flush.
+REQUIRE_REASON = "require_reason"
 
 
 def make_engine(url: str | URL, *, busy_timeout_ms: int = 10_000, echo: bool = False) -> Engine:
@@ -26,13 +31,14 @@ def make_engine(url: str | URL, *, busy_timeout_ms: int = 10_000, echo: bool = F
         engine = create_engine(
             parsed,
             echo=echo,
+            hide_parameters=True,
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
         )
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    return create_engine(parsed, echo=echo, pool_pre_ping=True, hide_parameters=True)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -56,8 +62,13 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 class Database:
     """One database: an engine plus read and write session factories."""
 
-    def __init__(self, url: str | URL, *, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(
+        self, url: str | URL, *, busy_timeout_ms: int = 10_000, require_reason: bool = False
+    ) -> None:
         self.url = make_url(url)
+        #: Refuse audited changes that carry no reason (otherwise they are stored without
+        #: one and counted by ``lims audit verify`` and ``lims audit show --summary``).
+        self.require_reason = require_reason
         self.engine = make_engine(self.url, busy_timeout_ms=busy_timeout_ms)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         write_bind = (
@@ -82,11 +93,13 @@ class Database:
         """A session that commits at the end, or rolls back on error.
 
         ``actor`` (a :class:`lims.models.User`, or a system actor name) and
-        ``reason`` are attached to every audit event the session writes.
+        ``reason`` are attached to every audit event the session writes;
+        :func:`lims.audit.reason` gives a part of the transaction its own reason.
         """
         with self._write() as session:
             session.info["actor"] = actor
             session.info["reason"] = reason
+            session.info[REQUIRE_REASON] = self.require_reason
             try:
                 yield session
                 session.commit()

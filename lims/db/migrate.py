@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 
+class MigrationError(RuntimeError):
+    """A migration that cannot be applied to the data as it is; the message says why."""
+
+
 def alembic_config(engine: Engine | None = None) -> Config:
     """An Alembic configuration pointing at the packaged ``migrations`` directory."""
     from alembic.config import Config

@@ -1,7 +1,8 @@
 """ORM models of the laboratory."""
 
-from lims.models.audit import AuditEvent, AuditHead
+from lims.models.audit import AuditAnchorState, AuditEvent, AuditHead
 from lims.models.certificates import Certificate, CertificateSequence, Signature
+from lims.models.customer_accounts import CustomerAccount, CustomerApiToken
 from lims.models.enums import (
     CertificateStatus,
     CertificateType,
@@ -25,6 +26,16 @@ from lims.models.equipment import (
 )
 from lims.models.lab import Contact, Customer, LabProfile
 from lims.models.materials import ReferenceMaterial
+from lims.models.onsite import (
+    Checkout,
+    DatabaseIdentity,
+    RunOrigin,
+    RunSite,
+    Site,
+    SiteVisit,
+    SyncedAuditEvent,
+    SyncImport,
+)
 from lims.models.pki import LabAuthority, SigningCredential, StoredFile
 from lims.models.quality import (
     ImpactAssessment,
@@ -33,6 +44,14 @@ from lims.models.quality import (
     ReferenceMaterialEvent,
 )
 from lims.models.runs import Reading, Result, RuleOverride, Run, RunResource
+from lims.models.traceability import (
+    ComparisonResult,
+    ComparisonRound,
+    CustomerNotification,
+    ImpactDisposition,
+    IntervalDecision,
+    ScopeVersion,
+)
 from lims.models.users import Authorization, User, UserRole
 from lims.models.work import (
     Procedure,
@@ -43,6 +62,7 @@ from lims.models.work import (
 )
 
 __all__ = [
+    "AuditAnchorState",
     "AuditEvent",
     "AuditHead",
     "Authorization",
@@ -50,14 +70,23 @@ __all__ = [
     "CertificateSequence",
     "CertificateStatus",
     "CertificateType",
+    "Checkout",
+    "ComparisonResult",
+    "ComparisonRound",
     "Contact",
     "Customer",
+    "CustomerAccount",
+    "CustomerApiToken",
+    "CustomerNotification",
+    "DatabaseIdentity",
     "Equipment",
     "EquipmentStatus",
     "ExternalCertificate",
     "ImpactAssessment",
+    "ImpactDisposition",
     "Incident",
     "IntermediateCheck",
+    "IntervalDecision",
     "ItemStatus",
     "LabAuthority",
     "LabProfile",
@@ -75,14 +104,21 @@ __all__ = [
     "Role",
     "RuleOverride",
     "Run",
+    "RunOrigin",
     "RunResource",
+    "RunSite",
     "RunStatus",
+    "ScopeVersion",
     "ServiceKind",
     "Signature",
     "SignatureMeaning",
     "SigningCredential",
+    "Site",
+    "SiteVisit",
     "StandardMember",
     "StoredFile",
+    "SyncImport",
+    "SyncedAuditEvent",
     "User",
     "UserRole",
     "Verdict",

@@ -49,3 +49,22 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(default=0)
     last_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class AuditAnchorState(Base):
+    """How many anchors of the chain were written outside the database, and the newest one.
+
+    One row (id 1), audited: every anchor written appends an event with the new count,
+    so removing anchor lines from a file, or the whole file, is found by comparing the
+    file with this record (:mod:`lims.audit_anchors`).
+    """
+
+    __tablename__ = "audit_anchor_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: Anchors appended to the data directory's anchor file so far.
+    anchors_written: Mapped[int] = mapped_column(default=0)
+    #: The audit event the newest anchor records (0: none yet).
+    newest_event_id: Mapped[int] = mapped_column(default=0)
+    #: SHA-256 of the newest anchor's line (empty: none yet).
+    newest_anchor_sha256: Mapped[str] = mapped_column(String(64), default="")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lims.db.base import Base, created_at_column, enum_column
@@ -16,10 +16,21 @@ class CertificateSequence(Base):
     """The last certificate sequence number used in a year (gapless numbering)."""
 
     __tablename__ = "certificate_sequences"
-    __audited__ = False  # a counter; every number it hands out is on an audited certificate
 
     year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     last: Mapped[int] = mapped_column(default=0)
+
+
+#: Statuses of a certificate still being signed.
+OPEN_STATUSES = ("draft", "performed", "reviewed")
+
+
+def _partial(condition: str) -> dict[str, Any]:
+    """A partial index's condition, for both backends."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
+
+
+_OPEN_SQL = "status IN ({})".format(", ".join(f"'{s}'" for s in OPEN_STATUSES))
 
 
 class Certificate(Base):
@@ -41,7 +52,7 @@ class Certificate(Base):
         CertificateStatus, default=CertificateStatus.DRAFT
     )
     revision: Mapped[int] = mapped_column(default=0)
-    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"), index=True)
     amendment_reason: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
     content_sha256: Mapped[str] = mapped_column(String(64))
@@ -61,6 +72,19 @@ class Certificate(Base):
 
     __table_args__ = (
         UniqueConstraint("year", "sequence"),
+        # One certificate per run, enforced by the database: one issued at a time, one
+        # being signed at a time, and per revision one that was not rejected. An
+        # amendment (revision + 1, replacing the issued one) is the only way to a
+        # second number for a run; its approval supersedes the original.
+        Index("uq_certificates_run_issued", "run_id", unique=True, **_partial("status = 'issued'")),
+        Index("uq_certificates_run_open", "run_id", unique=True, **_partial(_OPEN_SQL)),
+        Index(
+            "uq_certificates_run_revision",
+            "run_id",
+            "revision",
+            unique=True,
+            **_partial("status <> 'rejected'"),
+        ),
         # Certificate searches (lims.quality.certificate_search), newest first.
         Index("ix_certificates_customer_issued_at", "customer_id", "issued_at"),
         Index("ix_certificates_equipment_issued_at", "equipment_id", "issued_at"),

@@ -4,6 +4,23 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from lims.vocabulary import CertificateType, ServiceKind, SignatureMeaning, Verdict
+
+__all__ = [
+    "CertificateStatus",
+    "CertificateType",
+    "EquipmentStatus",
+    "ItemStatus",
+    "ReferenceMaterialStatus",
+    "ReleaseStatus",
+    "Role",
+    "RunStatus",
+    "ServiceKind",
+    "SignatureMeaning",
+    "Verdict",
+    "WorkOrderStatus",
+]
+
 
 class Role(StrEnum):
     """What a user may do; a user can hold several roles."""
@@ -32,13 +49,6 @@ class ReferenceMaterialStatus(StrEnum):
     EXHAUSTED = "exhausted"
     EXPIRED = "expired"
     DISPOSED = "disposed"
-
-
-class ServiceKind(StrEnum):
-    """The service a customer asks for."""
-
-    VERIFICATION = "verification"  # 检定
-    CALIBRATION = "calibration"  # 校准
 
 
 class WorkOrderStatus(StrEnum):
@@ -81,25 +91,6 @@ class RunStatus(StrEnum):
     REFUSED = "refused"
 
 
-class Verdict(StrEnum):
-    """Outcome of a conformity decision for one result."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    UNDETERMINED = "undetermined"
-    CONDITIONAL_PASS = "conditional_pass"
-    CONDITIONAL_FAIL = "conditional_fail"
-    NOT_STATED = "not_stated"
-
-
-class CertificateType(StrEnum):
-    """The kind of document issued."""
-
-    VERIFICATION = "verification_certificate"  # 检定证书
-    NONCONFORMITY = "nonconformity_notice"  # 检定结果通知书
-    CALIBRATION = "calibration_certificate"  # 校准证书
-
-
 class CertificateStatus(StrEnum):
     """Life cycle of a certificate."""
 
@@ -110,11 +101,3 @@ class CertificateStatus(StrEnum):
     REJECTED = "rejected"
     SUPERSEDED = "superseded"
     REVOKED = "revoked"
-
-
-class SignatureMeaning(StrEnum):
-    """What a signature attests (21 CFR 11.50)."""
-
-    PERFORMED = "performed"
-    REVIEWED = "reviewed"
-    APPROVED = "approved"

@@ -1,15 +1,17 @@
-"""Periodic review of the audit trail (EU GMP Annex 11 §9): filter and export."""
+"""Periodic review of the audit trail (EU GMP Annex 11 §9): filter, export and summarize."""
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from lims.audit import canonical_json
+from lims.audit import CHANGE_ACTIONS, canonical_json
 from lims.models.audit import AuditEvent
 from lims.models.users import User
 from lims.quality.errors import QualityError
@@ -87,3 +89,60 @@ def write_csv(events: list[AuditEvent], path: Path) -> int:
     except OSError as exc:
         raise QualityError(f"{path}: cannot write CSV: {exc.strerror}") from exc
     return len(events)
+
+
+@dataclass(frozen=True)
+class AuditSummary:
+    """Counts of the audit events of a period, for the periodic review (Annex 11 §9)."""
+
+    start: datetime | None
+    end: datetime | None
+    events: int
+    #: Changes of records (create, update, delete) in the period.
+    changes: int
+    #: Of those, how many carry no reason.
+    changes_without_reason: int
+    by_table: list[tuple[str, int]]
+    by_actor: list[tuple[str, int]]
+    by_reason: list[tuple[str, int]]
+
+
+#: What the summary prints for events stored without a reason.
+NO_REASON = "(no reason)"
+
+
+def summarize_events(
+    session: Session, actor: User, *, start: datetime | None = None, end: datetime | None = None
+) -> AuditSummary:
+    """Counts of events by table, actor and reason between ``start`` and ``end`` (exclusive)."""
+    require(actor, Permission.REVIEW_AUDIT)
+    if start is not None and end is not None and end <= start:
+        raise QualityError("--to must be after --from")
+    period = []
+    if start is not None:
+        period.append(AuditEvent.occurred_at >= start)
+    if end is not None:
+        period.append(AuditEvent.occurred_at < end)
+
+    def grouped(column: Any) -> list[tuple[str, int]]:
+        rows = session.execute(
+            select(column, func.count())
+            .where(*period)
+            .group_by(column)
+            .order_by(func.count().desc(), column)
+        ).all()
+        return [(str(key) if key else NO_REASON, int(n)) for key, n in rows]
+
+    is_change = AuditEvent.action.in_(sorted(CHANGE_ACTIONS))
+    no_reason = or_(AuditEvent.reason.is_(None), func.trim(AuditEvent.reason) == "")
+    count = select(func.count()).select_from(AuditEvent).where(*period)
+    return AuditSummary(
+        start=start,
+        end=end,
+        events=int(session.scalar(count) or 0),
+        changes=int(session.scalar(count.where(is_change)) or 0),
+        changes_without_reason=int(session.scalar(count.where(is_change, no_reason)) or 0),
+        by_table=grouped(AuditEvent.table_name),
+        by_actor=grouped(AuditEvent.actor),
+        by_reason=grouped(AuditEvent.reason),
+    )

@@ -3,13 +3,16 @@ verified restores (EU GMP Annex 11 §7; ISO/IEC 17025 7.11).
 
 A backup is a zip file holding one JSON-lines file per table (rows in primary
 key order, read in one snapshot transaction), every archived file under
-``files/<sha256>``, and ``manifest.json`` with the schema revision, row counts
-and SHA-256 of every entry. Binary columns (signing keys, stored certificate
-PDFs and DCCs) are written as base64 text. A restore goes into an empty database only: it
-checks every hash, inserts every row in one transaction, then verifies the
-audit chain (:func:`lims.audit.verify`) and the row counts before committing,
-and finally stores and re-hashes the files. Nothing is committed when a check
-fails.
+``files/<sha256>``, the audit anchors of the data directory's anchor file that
+cover the backed-up trail (``anchors/audit-anchors.jsonl``), and ``manifest.json``
+with the schema revision, row counts and SHA-256 of every entry. Binary columns
+(signing keys, stored certificate PDFs and DCCs) are written as base64 text. A
+restore goes into an empty database only: it checks every hash, inserts every row
+in one transaction, then verifies the
+audit chain (:func:`lims.audit.verify`), the chain against the backed-up anchors
+and the row counts before committing, and finally stores and re-hashes the files and
+puts the anchors back into the anchor file. Nothing is committed when a check fails;
+a damaged backup file is refused with one line.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,19 +34,32 @@ from typing import Any
 from sqlalchemy import Connection, Date, LargeBinary, Table, func, select, text
 from sqlalchemy.orm import Session
 
-from lims.audit import PendingEvent, append_events, jsonable, log_event, verify
+from lims.audit import AuditProblem, PendingEvent, append_events, jsonable, log_event, verify
+from lims.audit_anchors import (
+    AnchorFileError,
+    anchor_lines,
+    check_anchors,
+    parse_anchor_line,
+    restore_anchor_lines,
+)
 from lims.db import Database
 from lims.db.base import Base
 from lims.db.migrate import current_revision, head_revision, upgrade
 from lims.db.types import UTCDateTime, utcnow
+from lims.models.audit import AuditAnchorState, AuditHead
 from lims.models.users import User
 from lims.quality.archive import archive_path, file_sha256, iter_archive, store_bytes
 from lims.quality.errors import QualityError
 from lims.quality.permissions import Permission, require
 
-FORMAT = "carbon-lims-backup/2"
-#: Version 1 wrote binary columns as their hash only (their content was lost).
-_FORMATS = {FORMAT, "carbon-lims-backup/1"}
+FORMAT = "carbon-lims-backup/3"
+#: Version 1 wrote binary columns as their hash only (their content was lost); versions 1
+#: and 2 carried no anchors.
+_FORMATS = {FORMAT, "carbon-lims-backup/2", "carbon-lims-backup/1"}
+_BINARY_FORMATS = {FORMAT, "carbon-lims-backup/2"}
+ANCHORS_ENTRY = "anchors/audit-anchors.jsonl"
+#: What reading a damaged zip member can raise.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, UnicodeDecodeError, ValueError)
 _BATCH = 2000
 
 
@@ -64,6 +81,8 @@ class BackupManifest:
     format: str = FORMAT
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, int] = field(default_factory=dict)
+    #: ``{"lines": n, "sha256": ...}`` of the anchors entry (format 3 on).
+    anchors: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """The manifest as JSON text."""
@@ -75,6 +94,7 @@ class BackupManifest:
                 "backend": self.backend,
                 "tables": self.tables,
                 "files": self.files,
+                "anchors": self.anchors,
             },
             indent=1,
             sort_keys=True,
@@ -96,11 +116,13 @@ class BackupManifest:
             backend=str(raw["backend"]),
             tables=dict(raw["tables"]),
             files={str(k): int(v) for k, v in raw["files"].items()},
+            anchors=dict(raw.get("anchors") or {}),
         )
 
 
 def _tables() -> list[Table]:
-    return list(Base.metadata.sorted_tables)
+    # a database's own identity (database_identity) stays with it: not backed up
+    return [t for t in Base.metadata.sorted_tables if t.info.get("backup", True)]
 
 
 def _binary_columns(table: Table) -> set[str]:
@@ -126,8 +148,13 @@ def _row_line(row: dict[str, Any]) -> bytes:
     return (json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def backup(db: Database, actor: User, archive_dir: Path, target: Path) -> BackupManifest:
-    """Write a consistent backup of the database and the archive to ``target`` (a new file)."""
+def backup(
+    db: Database, actor: User, archive_dir: Path, target: Path, anchor_file: Path | None = None
+) -> BackupManifest:
+    """Write a consistent backup of the database and the archive to ``target`` (a new file).
+
+    With ``anchor_file``, its anchors of events in the backed-up trail go with it.
+    """
     require(actor, Permission.BACKUP)
     if target.exists():
         raise BackupError(f"{target}: exists already; choose a new file name")
@@ -149,6 +176,7 @@ def backup(db: Database, actor: User, archive_dir: Path, target: Path) -> Backup
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             try:
                 with conn.begin():
+                    head = int(conn.scalar(select(AuditHead.last_id)) or 0)
                     for table in _tables():
                         digest = hashlib.sha256()
                         rows = 0
@@ -161,6 +189,14 @@ def backup(db: Database, actor: User, archive_dir: Path, target: Path) -> Backup
                         manifest.tables[table.name] = {"rows": rows, "sha256": digest.hexdigest()}
             finally:
                 conn.close()
+            # read after the snapshot: every anchor it counts is in the file by now
+            lines = anchor_lines(anchor_file, head) if anchor_file is not None else []
+            text_lines = "".join(line + "\n" for line in lines).encode("utf-8")
+            zf.writestr(ANCHORS_ENTRY, text_lines)
+            manifest.anchors = {
+                "lines": len(lines),
+                "sha256": hashlib.sha256(text_lines).hexdigest(),
+            }
             for sha, path in iter_archive(archive_dir):
                 if file_sha256(path) != sha:
                     raise BackupError(f"{path}: content does not match its hash: archive damaged")
@@ -194,6 +230,7 @@ class RestoreReport:
     rows: dict[str, int]
     files: int
     audit_events: int
+    anchors: int = 0
 
 
 def _decode(table: Table, row: dict[str, Any], manifest: BackupManifest) -> dict[str, Any]:
@@ -203,7 +240,7 @@ def _decode(table: Table, row: dict[str, Any], manifest: BackupManifest) -> dict
         if value is None:
             continue
         if isinstance(col.type, LargeBinary):
-            if manifest.format != FORMAT:
+            if manifest.format not in _BINARY_FORMATS:
                 raise BackupError(
                     f"{table.name}.{col.name}: this backup ({manifest.format}) kept only the "
                     "hash of binary data; it cannot restore it"
@@ -219,27 +256,48 @@ def _decode(table: Table, row: dict[str, Any], manifest: BackupManifest) -> dict
     return out
 
 
+def _read_entry(zf: zipfile.ZipFile, source: Path, name: str) -> bytes:
+    """One member of the backup; a damaged or missing member is one clear error."""
+    try:
+        return zf.read(name)
+    except KeyError as exc:
+        raise BackupError(f"{source}: entry {name} is missing from the backup") from exc
+    except _DAMAGED as exc:
+        raise BackupError(f"{source}: entry {name} is damaged ({exc}); nothing restored") from exc
+
+
 def _open_checked(source: Path) -> tuple[zipfile.ZipFile, BackupManifest]:
     try:
         zf = zipfile.ZipFile(source)
-    except (OSError, zipfile.BadZipFile) as exc:
+    except _DAMAGED as exc:
         raise BackupError(f"{source}: not a readable backup file: {exc}") from exc
     try:
-        manifest = BackupManifest.from_json(zf.read("manifest.json"), str(source))
+        manifest = BackupManifest.from_json(_read_entry(zf, source, "manifest.json"), str(source))
         for name, info in manifest.tables.items():
-            data = zf.read(f"tables/{name}.jsonl")
+            data = _read_entry(zf, source, f"tables/{name}.jsonl")
             if hashlib.sha256(data).hexdigest() != info["sha256"]:
                 raise BackupError(f"{source}: table {name} does not match its hash: damaged")
         for sha in manifest.files:
-            if hashlib.sha256(zf.read(f"files/{sha}")).hexdigest() != sha:
+            if hashlib.sha256(_read_entry(zf, source, f"files/{sha}")).hexdigest() != sha:
                 raise BackupError(f"{source}: file {sha} does not match its hash: damaged")
-    except KeyError as exc:
+        if manifest.anchors:
+            data = _read_entry(zf, source, ANCHORS_ENTRY)
+            if hashlib.sha256(data).hexdigest() != manifest.anchors.get("sha256"):
+                raise BackupError(f"{source}: the anchors do not match their hash: damaged")
+    except (KeyError, TypeError, AttributeError) as exc:
         zf.close()
-        raise BackupError(f"{source}: entry missing from the backup: {exc}") from exc
+        raise BackupError(f"{source}: the manifest is not a backup manifest ({exc})") from exc
     except BaseException:
         zf.close()
         raise
     return zf, manifest
+
+
+def _backed_up_anchors(zf: zipfile.ZipFile, source: Path, manifest: BackupManifest) -> list[str]:
+    if not manifest.anchors:
+        return []
+    text_ = _read_entry(zf, source, ANCHORS_ENTRY).decode("utf-8")
+    return [line for line in text_.splitlines() if line.strip()]
 
 
 def _ensure_empty(conn: Connection) -> None:
@@ -272,14 +330,19 @@ def _reset_sequences(conn: Connection) -> None:
             conn.execute(text(f"SELECT setval(:s, {top}, false)"), {"s": seq})
 
 
-def restore(db: Database, archive_dir: Path, source: Path) -> RestoreReport:
+def restore(
+    db: Database, archive_dir: Path, source: Path, anchor_file: Path | None = None
+) -> RestoreReport:
     """Restore a backup into an empty database and verify it before committing.
 
+    The restored chain is checked against the backed-up anchors too; with
+    ``anchor_file``, those anchors are put back there (lines it lacks are appended).
     Restoring needs rights on the database and the data directory, not a lab
     account: the target holds no users until the backup is restored.
     """
     zf, manifest = _open_checked(source)
     with zf:
+        anchors = _backed_up_anchors(zf, source, manifest)
         head = head_revision()
         if manifest.schema_revision != head:
             raise BackupError(
@@ -302,13 +365,18 @@ def restore(db: Database, archive_dir: Path, source: Path) -> RestoreReport:
                     conn.execute(table.delete())
                 batch: list[dict[str, Any]] = []
                 counts[table.name] = 0
-                with zf.open(f"tables/{table.name}.jsonl") as fh:
-                    for line in io.TextIOWrapper(fh, encoding="utf-8"):
+                data = _read_entry(zf, source, f"tables/{table.name}.jsonl")
+                for number, line in enumerate(io.StringIO(data.decode("utf-8")), start=1):
+                    try:
                         batch.append(_decode(table, json.loads(line), manifest))
-                        if len(batch) >= _BATCH:
-                            conn.execute(table.insert(), batch)
-                            counts[table.name] += len(batch)
-                            batch = []
+                    except (ValueError, TypeError, AttributeError) as exc:
+                        raise BackupError(
+                            f"{source}: table {table.name}, line {number}: not a row ({exc})"
+                        ) from exc
+                    if len(batch) >= _BATCH:
+                        conn.execute(table.insert(), batch)
+                        counts[table.name] += len(batch)
+                        batch = []
                 if batch:
                     conn.execute(table.insert(), batch)
                     counts[table.name] += len(batch)
@@ -321,6 +389,7 @@ def restore(db: Database, archive_dir: Path, source: Path) -> RestoreReport:
             _reset_sequences(conn)
             with Session(bind=conn) as session:
                 report = verify(session)
+                report.problems += _anchor_problems(session, source, anchors)
             if not report.ok:
                 tx.rollback()
                 problems = "; ".join(str(p) for p in report.problems[:5])
@@ -347,7 +416,31 @@ def restore(db: Database, archive_dir: Path, source: Path) -> RestoreReport:
             )
             tx.commit()
         for sha in manifest.files:
-            stored = store_bytes(archive_dir, zf.read(f"files/{sha}"))
+            stored = store_bytes(archive_dir, _read_entry(zf, source, f"files/{sha}"))
             if stored != sha or file_sha256(archive_path(archive_dir, sha)) != sha:
                 raise BackupError(f"archived file {sha} does not match its hash after restore")
-    return RestoreReport(rows=counts, files=len(manifest.files), audit_events=report.events)
+        if anchor_file is not None:
+            restore_anchor_lines(anchor_file, anchors)
+    return RestoreReport(
+        rows=counts, files=len(manifest.files), audit_events=report.events, anchors=len(anchors)
+    )
+
+
+def _anchor_problems(session: Session, source: Path, lines: list[str]) -> list[AuditProblem]:
+    """The restored chain against the backed-up anchors, and their number against the record."""
+    try:
+        anchors = [parse_anchor_line(line) for line in lines]
+    except AnchorFileError as exc:
+        raise BackupError(f"{source}: {exc}") from exc
+    problems = check_anchors(session, anchors)
+    state = session.get(AuditAnchorState, 1)
+    if state is not None and len(anchors) < state.anchors_written:
+        problems.append(
+            AuditProblem(
+                "anchor",
+                f"{source}",
+                f"holds {len(anchors)} anchors, but the database recorded "
+                f"{state.anchors_written}: anchors are missing",
+            )
+        )
+    return problems

@@ -118,10 +118,18 @@ def _hit(row: Sequence[Any]) -> CertificateHit:
     )
 
 
+#: The longest search term: no name, number or serial the lab stores is longer.
+MAX_TERM = 200
+
+
 def _text(value: str, option: str) -> str:
     cleaned = value.strip()
     if not cleaned:
         raise QualityError(f"{option}: empty; give a value or leave the option out")
+    if len(cleaned) > MAX_TERM:
+        raise QualityError(
+            f"{option}: {len(cleaned)} characters; a search term has at most {MAX_TERM}"
+        )
     return cleaned
 
 

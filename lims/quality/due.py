@@ -113,9 +113,27 @@ def recall_list(
     listed too, with negative ``days_left``.
     """
     require(actor, Permission.VIEW_RECORDS)
+    return _recall(session, today, within_days, None)
+
+
+def customer_recall_list(
+    session: Session, customer_id: int, today: date, within_days: int = 30
+) -> list[RecallItem]:
+    """:func:`recall_list` of one customer's instruments (its certificates only).
+
+    No permission check: the caller has already scoped the request to this
+    customer (the portal, through :mod:`lims.services.customer_certificates`).
+    """
+    return _recall(session, today, within_days, customer_id)
+
+
+def _recall(
+    session: Session, today: date, within_days: int, customer_id: int | None
+) -> list[RecallItem]:
     if within_days < 0:
         raise QualityError("--within: the horizon cannot be negative")
     horizon = today + timedelta(days=within_days)
+    scope = [] if customer_id is None else [Certificate.customer_id == customer_id]
     latest = (
         select(
             WorkOrderItem.equipment_id.label("equipment_id"),
@@ -126,6 +144,7 @@ def recall_list(
         .where(
             Certificate.status == CertificateStatus.ISSUED,
             Certificate.valid_until.is_not(None),
+            *scope,
         )
         .group_by(WorkOrderItem.equipment_id)
         .subquery()
@@ -143,7 +162,11 @@ def recall_list(
         .join(Equipment, Equipment.id == WorkOrderItem.equipment_id)
         .join(WorkOrder, WorkOrder.id == WorkOrderItem.work_order_id)
         .join(Customer, Customer.id == WorkOrder.customer_id)
-        .where(Certificate.status == CertificateStatus.ISSUED, latest.c.valid_until <= horizon)
+        .where(
+            Certificate.status == CertificateStatus.ISSUED,
+            latest.c.valid_until <= horizon,
+            *scope,
+        )
         .order_by(latest.c.valid_until, Customer.name, Equipment.serial_number)
     )
     seen: set[int] = set()

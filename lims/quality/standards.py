@@ -1,9 +1,11 @@
 """Measurement standards: calibration history with external certificates, status,
-intermediate checks (期间核查) and their control charts."""
+intermediate checks (期间核查) and their control charts; whether a standard may be
+used on a day over a range (:func:`check_standard_use`)."""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,10 +22,17 @@ from lims.models.equipment import (
     MeasurementStandard,
     StandardMember,
 )
+from lims.models.traceability import IntervalDecision
 from lims.models.users import User
 from lims.quality.archive import store_file
 from lims.quality.errors import NotFoundError, QualityError
 from lims.quality.permissions import Permission, require
+from lims.quality.standard_certificates import (
+    CalibratedRange,
+    CertificateData,
+    certificate_content,
+    stored_values,
+)
 from lims.units import UnitParseError, check_dimension, to_storage
 
 
@@ -76,12 +85,15 @@ def record_external_certificate(
     file: Path | None = None,
     in_house_run_id: int | None = None,
     replaces_id: int | None = None,
+    content: dict[str, Any] | None = None,
 ) -> ExternalCertificate:
     """Record a calibration certificate of a piece of the lab's equipment.
 
-    The certificate's file (PDF) is stored by hash under ``archive_dir``. A
+    The certificate's file (PDF or DCC) is stored by hash under ``archive_dir``. A
     correction is a new revision that names the certificate it replaces
-    (``replaces_id``); certificates themselves are never changed.
+    (``replaces_id``); certificates themselves are never changed. ``content`` is the
+    stored form of typed values and ranges (:func:`add_certificate` gives it);
+    otherwise ``values`` are kept as given.
     """
     require(actor, Permission.MANAGE_STANDARDS)
     if not number.strip():
@@ -126,7 +138,7 @@ def record_external_certificate(
         calibrated_on=calibrated_on,
         issued_on=issued_on,
         valid_until=valid_until,
-        values={"items": values or []},
+        values=content if content is not None else {"items": values or []},
         file_sha256=sha,
         in_house_run_id=in_house_run_id,
         revision=revision,
@@ -315,3 +327,175 @@ def control_chart(session: Session, actor: User, tag: str, quantity: str) -> Con
         lower_control=lcl,
         acceptance=checks[-1].limit,
     )
+
+
+def certificate_holder(session: Session, tag: str, member: str | None = None) -> Equipment:
+    """The equipment a certificate for ``tag`` belongs to.
+
+    ``tag`` is a member's asset tag, or a standard's tag: a standard of one member
+    means that member; a standard of several needs ``member`` (its asset tag).
+    """
+    eq = session.scalars(select(Equipment).where(Equipment.asset_tag == tag)).one_or_none()
+    if eq is not None:
+        if member is not None and member != tag:
+            raise QualityError(f"--member {member}: {tag} is itself a piece of equipment")
+        return eq
+    std = session.scalars(
+        select(MeasurementStandard).where(MeasurementStandard.tag == tag)
+    ).one_or_none()
+    if std is None:
+        raise NotFoundError(f"no standard or equipment is tagged {tag!r}")
+    tags = {m.equipment.asset_tag or str(m.equipment_id): m.equipment for m in std.members}
+    if member is not None:
+        if member not in tags:
+            raise NotFoundError(
+                f"--member {member}: not a member of {tag} (members: {', '.join(sorted(tags))})"
+            )
+        return tags[member]
+    if len(tags) != 1:
+        raise QualityError(
+            f"standard {tag} has {len(tags)} members ({', '.join(sorted(tags))}): "
+            "name the one the certificate is for with --member"
+        )
+    return next(iter(tags.values()))
+
+
+def add_certificate(
+    session: Session,
+    actor: User,
+    archive_dir: Path,
+    tag: str,
+    data: CertificateData,
+    *,
+    member: str | None = None,
+    file: Path | None = None,
+    replaces_id: int | None = None,
+) -> ExternalCertificate:
+    """Record a standard's (or a member's) new certificate with typed values and ranges.
+
+    Append-only and audited through the session; see :func:`record_external_certificate`.
+    """
+    require(actor, Permission.MANAGE_STANDARDS)
+    data.check()
+    eq = certificate_holder(session, tag, member)
+    if eq.asset_tag is None:
+        raise QualityError(f"equipment {eq.id} of {tag} has no asset tag; give it one first")
+    return record_external_certificate(
+        session,
+        actor,
+        archive_dir,
+        equipment_asset_tag=eq.asset_tag,
+        issuer=data.issuer,
+        number=data.number,
+        calibrated_on=data.calibrated_on,
+        issued_on=data.issued_on,
+        valid_until=data.valid_until,
+        file=file,
+        replaces_id=replaces_id,
+        content=certificate_content(data),
+    )
+
+
+@dataclass(frozen=True)
+class UsedRange:
+    """The span of one quantity over which a run uses a standard (``low`` ≤ ``high``)."""
+
+    quantity: str
+    low: Any
+    high: Any
+
+
+@dataclass(frozen=True)
+class StandardUseProblem:
+    """Why a standard may not be used as planned; ``key`` is the overridable rule key."""
+
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"[{self.key}] {self.reason}"
+
+
+def accepted_due_date(session: Session, tag: str) -> date | None:
+    """The due date a quality manager last accepted for ``tag`` (interval analysis), if any."""
+    decision = session.scalars(
+        select(IntervalDecision)
+        .where(IntervalDecision.tag == tag)
+        .order_by(IntervalDecision.created_at.desc(), IntervalDecision.id.desc())
+        .limit(1)
+    ).one_or_none()
+    return decision.next_due if decision is not None else None
+
+
+def check_standard_use(
+    session: Session, tag: str, day: date, used: Sequence[UsedRange] = ()
+) -> list[StandardUseProblem]:
+    """Whether standard ``tag`` may be used on ``day`` over the ranges ``used``.
+
+    Every member's current certificate (the newest revision) must cover ``day``
+    (calibration date … end of validity) and no accepted interval may have fallen due
+    (for the standard or the member). Each used range must lie inside a range some
+    member's current certificate states for a quantity of that dimension; a used
+    quantity no certificate states a range for is refused too. Status and
+    intermediate checks are the run rules' concern (``lims.engine.rules``).
+    """
+    key = f"standard:{tag}"
+    std = session.scalars(
+        select(MeasurementStandard).where(MeasurementStandard.tag == tag)
+    ).one_or_none()
+    if std is None:
+        return [
+            StandardUseProblem(key, f"计量标准不存在 measurement standard {tag} is not registered")
+        ]
+    out: list[StandardUseProblem] = []
+    due = accepted_due_date(session, tag)
+    if due is not None and day > due:
+        out.append(
+            StandardUseProblem(key, f"到期未校准 standard {tag} fell due on {due.isoformat()}")
+        )
+    ranges: list[tuple[str, CalibratedRange]] = []
+    for member in std.members:
+        eq = member.equipment
+        label = eq.asset_tag or f"{eq.model} {eq.serial_number}"
+        cert = current_certificate(session, eq.id)
+        if cert is None:
+            out.append(StandardUseProblem(key, f"无有效证书 {label} of {tag} has no certificate"))
+            continue
+        if not cert.calibrated_on <= day <= cert.valid_until:
+            out.append(
+                StandardUseProblem(
+                    key,
+                    f"证书不在有效期内 certificate {cert.number} of {label} ({tag}) covers "
+                    f"{cert.calibrated_on.isoformat()} … {cert.valid_until.isoformat()}, "
+                    f"not {day.isoformat()}",
+                )
+            )
+        member_due = accepted_due_date(session, eq.asset_tag) if eq.asset_tag else None
+        if member_due is not None and day > member_due:
+            out.append(
+                StandardUseProblem(
+                    key, f"到期未校准 {label} of {tag} fell due on {member_due.isoformat()}"
+                )
+            )
+        ranges += [(f"{cert.number} of {label}", r) for r in stored_values(cert.values)[1]]
+    for use in used:
+        candidates = [(where, r) for where, r in ranges if r.same_dimension(use.low)]
+        span = f"{use.low.magnitude:g} … {use.high:~P}"
+        if not candidates:
+            out.append(
+                StandardUseProblem(
+                    key,
+                    f"无校准范围 no certificate of {tag} states a calibrated range for "
+                    f"{use.quantity} ({span})",
+                )
+            )
+        elif not any(r.contains(use.low, use.high) for _, r in candidates):
+            stated = "; ".join(f"{r.describe()} ({where})" for where, r in candidates)
+            out.append(
+                StandardUseProblem(
+                    key,
+                    f"超出校准范围 {use.quantity} {span} lies outside the calibrated range of "
+                    f"{tag}: {stated}",
+                )
+            )
+    return out

@@ -14,7 +14,12 @@ from sqlalchemy.orm import Session
 from lims.db.types import utcnow
 from lims.models.certificates import Certificate
 from lims.models.enums import EquipmentStatus
-from lims.models.equipment import ExternalCertificate, MeasurementStandard, StandardMember
+from lims.models.equipment import (
+    Equipment,
+    ExternalCertificate,
+    MeasurementStandard,
+    StandardMember,
+)
 from lims.models.materials import ReferenceMaterial
 from lims.models.quality import ImpactAssessment
 from lims.models.runs import Run, RunResource
@@ -58,11 +63,14 @@ def _start(d: date) -> datetime:
 
 
 def resource_kind(session: Session, tag: str) -> str:
-    """``standard`` or ``reference_material`` for a known tag, else :class:`NotFoundError`."""
+    """``standard``, ``reference_material`` or ``equipment`` (a standard's member, by its
+    asset tag) for a known tag, else :class:`NotFoundError`."""
     if session.scalar(select(MeasurementStandard.id).where(MeasurementStandard.tag == tag)):
         return "standard"
     if session.scalar(select(ReferenceMaterial.id).where(ReferenceMaterial.tag == tag)):
         return "reference_material"
+    if session.scalar(select(Equipment.id).where(Equipment.asset_tag == tag)):
+        return "equipment"
     if session.scalar(select(RunResource.id).where(RunResource.tag == tag).limit(1)):
         return "resource"
     raise NotFoundError(f"no standard or reference material is tagged {tag!r}")
@@ -77,13 +85,17 @@ def reverse_trace(
     after ``since``. Through an in-house calibration: a run that used ``tag``
     and produced the certificate of a piece of equipment makes every standard
     containing that equipment traced too, for runs from the calibration date on
-    (earlier runs used an earlier calibration). This repeats to any depth.
+    (earlier runs used an earlier calibration). This repeats to any depth. A member
+    instrument of a standard (its asset tag) is traced through every standard it
+    belongs to.
     """
     require(actor, Permission.VIEW_RECORDS)
-    resource_kind(session, tag)
+    kind = resource_kind(session, tag)
     result = TraceResult(tag=tag, since=since)
     run_when = func.coalesce(Run.started_at, Run.created_at)
     frontier: list[tuple[str, date | None, tuple[str, ...]]] = [(tag, since, (tag,))]
+    if kind == "equipment":
+        frontier += [(std, since, (tag, std)) for std in standards_containing(session, tag)]
     visited: set[str] = set()
     runs: dict[int, TracedRun] = {}
     while frontier:
@@ -140,6 +152,19 @@ def reverse_trace(
     return result
 
 
+def standards_containing(session: Session, asset_tag: str) -> list[str]:
+    """Tags of the standards the equipment with ``asset_tag`` is a member of."""
+    return list(
+        session.scalars(
+            select(MeasurementStandard.tag)
+            .join(StandardMember, StandardMember.standard_id == MeasurementStandard.id)
+            .join(Equipment, Equipment.id == StandardMember.equipment_id)
+            .where(Equipment.asset_tag == asset_tag)
+            .order_by(MeasurementStandard.tag)
+        )
+    )
+
+
 def record_out_of_tolerance(
     session: Session,
     actor: User,
@@ -153,8 +178,9 @@ def record_out_of_tolerance(
     """Record an out-of-tolerance finding and open an impact record listing what it affects.
 
     ``since`` is the last day the resource is known to have been right (its last
-    passed check or calibration); None traces its whole history. A standard is
-    also taken out of service unless ``take_out_of_service`` is False.
+    passed check or calibration); None traces its whole history. A standard (or a
+    member instrument) is also taken out of service unless ``take_out_of_service``
+    is False.
     """
     require(actor, Permission.RECORD_FINDING)
     if not finding.strip():
@@ -185,6 +211,11 @@ def record_out_of_tolerance(
         if std.status == EquipmentStatus.ACTIVE:
             std.status = EquipmentStatus.OUT_OF_SERVICE
             std.status_reason = f"out of tolerance: {finding.strip()}"[:500]
+    if kind == "equipment" and take_out_of_service:
+        eq = session.scalars(select(Equipment).where(Equipment.asset_tag == tag)).one()
+        if eq.status == EquipmentStatus.ACTIVE:
+            eq.status = EquipmentStatus.OUT_OF_SERVICE
+            eq.status_reason = f"out of tolerance: {finding.strip()}"[:500]
     session.flush()
     return record
 
@@ -192,7 +223,10 @@ def record_out_of_tolerance(
 def close_impact(
     session: Session, actor: User, impact_id: int, conclusion: str
 ) -> ImpactAssessment:
-    """Close an impact record with its conclusion (customers informed, certificates recalled...)."""
+    """Close an impact record with its conclusion; refused while an affected certificate has
+    no decision or a customer affected by one is not notified (:mod:`lims.quality.oot`)."""
+    from lims.quality.oot import open_problems
+
     require(actor, Permission.RECORD_FINDING)
     if not conclusion.strip():
         raise QualityError("--conclusion: closing an impact record needs a conclusion")
@@ -201,6 +235,9 @@ def close_impact(
         raise NotFoundError(f"impact record {impact_id} does not exist")
     if record.status == "closed":
         raise QualityError(f"impact record {impact_id} is closed already")
+    problems = open_problems(session, impact_id)
+    if problems:
+        raise QualityError(f"impact record {impact_id} cannot close: {'; '.join(problems)}")
     record.status = "closed"
     record.conclusion = conclusion.strip()
     record.closed_by_id = actor.id

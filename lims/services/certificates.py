@@ -24,6 +24,7 @@ Every refusal of a signature is written to the audit trail.
 from __future__ import annotations
 
 import hashlib
+import logging
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,9 +32,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lims.audit import log_event
+from lims.audit import clipped, log_event
 from lims.certificates import (
     CertificateError,
     Meaning,
@@ -84,6 +86,8 @@ __all__ = [
     "verify_certificate_file",
 ]
 
+log = logging.getLogger(__name__)
+
 #: Permission needed to sign with each meaning.
 SIGN_PERMISSION = {
     Meaning.PERFORMED: Permission.SIGN_PERFORMED,
@@ -103,11 +107,6 @@ _AFTER = {
 }
 _OPEN = (CertificateStatus.DRAFT, CertificateStatus.PERFORMED, CertificateStatus.REVIEWED)
 _NEXT_MEANING = {status: meaning for meaning, status in _BEFORE.items()}
-_TYPE_MAP = {
-    "verification_certificate": CertificateType.VERIFICATION,
-    "verification_result_notice": CertificateType.NONCONFORMITY,
-    "calibration_certificate": CertificateType.CALIBRATION,
-}
 #: Default verification interval (检定周期) when the regulation table gives none.
 DEFAULT_VERIFICATION_PERIOD = "1 year"
 
@@ -391,7 +390,7 @@ def _new_certificate(
         number=number,
         year=year,
         sequence=sequence,
-        type=_TYPE_MAP[doc.certificate_type.value],
+        type=doc.certificate_type,
         status=CertificateStatus.DRAFT,
         revision=revision,
         replaces_id=replaces.id if replaces is not None else None,
@@ -413,26 +412,54 @@ def _new_certificate(
 def draft_certificate(
     db: Database, actor: User, run_id: int, *, today: date | None = None
 ) -> CertificateInfo:
-    """Draft the certificate of a completed run (number taken now, gapless per year)."""
+    """Draft the certificate of a completed run (number taken now, gapless per year).
+
+    A run gets one certificate: the run's row is locked while the service checks
+    that it has none, and partial unique indexes on ``certificates`` refuse a
+    second live one whatever the path (:mod:`lims.models.certificates`). Drafts of
+    one run started at the same moment therefore give one draft and, for every
+    other, :class:`CertificateWorkflowError` naming the certificate that exists.
+    """
     require(actor, Permission.SIGN_PERFORMED)
     today = today or utcnow().date()
-    with db.write(actor=actor, reason=f"draft certificate of run {run_id}") as session:
-        run = session.get(Run, run_id)
-        if run is None:
-            raise NotFoundError(f"run {run_id} does not exist")
-        existing = session.scalars(
-            select(Certificate).where(
-                Certificate.run_id == run_id,
-                Certificate.status.not_in([CertificateStatus.REJECTED]),
-            )
-        ).first()
-        if existing is not None:
-            raise CertificateWorkflowError(
-                f"run {run_id} already has certificate {existing.number} "
-                f"({existing.status.value}); amend it instead of drafting another"
-            )
-        cert = _new_certificate(session, actor, run, today)
-        return _info(session, cert)
+    try:
+        with db.write(actor=actor, reason=f"draft certificate of run {run_id}") as session:
+            run = session.scalars(select(Run).where(Run.id == run_id).with_for_update()).first()
+            if run is None:
+                raise NotFoundError(f"run {run_id} does not exist")
+            _refuse_second_certificate(session, run_id)
+            cert = _new_certificate(session, actor, run, today)
+            return _info(session, cert)
+    except IntegrityError as exc:
+        # another process drafted this run between the check and the insert
+        with db.read() as session:
+            _refuse_second_certificate(session, run_id)
+        raise CertificateWorkflowError(
+            f"run {run_id}: the certificate could not be drafted "
+            f"({_constraint_name(exc)}); nothing was written"
+        ) from exc
+
+
+def _refuse_second_certificate(session: Session, run_id: int) -> None:
+    existing = session.scalars(
+        select(Certificate)
+        .where(
+            Certificate.run_id == run_id,
+            Certificate.status.not_in([CertificateStatus.REJECTED]),
+        )
+        .order_by(Certificate.id)
+    ).first()
+    if existing is not None:
+        raise CertificateWorkflowError(
+            f"run {run_id} already has certificate {existing.number} "
+            f"({existing.status.value}); amend it instead of drafting another"
+        )
+
+
+def _constraint_name(exc: IntegrityError) -> str:
+    """The first line of the database's message: the rule broken, never the values."""
+    lines = str(exc.orig).strip().splitlines() if exc.orig is not None else []
+    return lines[0] if lines else "a uniqueness rule"
 
 
 # --------------------------------------------------------------------------- sign
@@ -442,15 +469,16 @@ def _refuse(
     db: Database, actor: User | str, number: str, meaning: Meaning, why: str
 ) -> CertificateWorkflowError:
     """Record a refused signature in the audit trail; return the error to raise."""
-    with db.write(actor=actor, reason="signature refused") as session:
+    who = actor if isinstance(actor, User) else clipped(actor)  # typed names may be long
+    with db.write(actor=who, reason="signature refused") as session:
         log_event(
             session,
             "certificate.sign_refused",
             "certificates",
-            number,
+            clipped(number),
             changes={"meaning": meaning.value, "refused": why},
             reason=why,
-            actor=actor,
+            actor=who,
         )
     return CertificateWorkflowError(f"signature refused: {why}")
 
@@ -465,12 +493,14 @@ def sign_certificate(
     *,
     archive_dir: Path | None = None,
     anchor_file: Path | None = None,
+    anchor_copies: Sequence[Path] = (),
 ) -> CertificateInfo:
     """Sign ``number`` as ``username`` with ``meaning`` (password re-entered at each signing).
 
     The approval issues the certificate: its DCC is built, both files are kept
     by hash in the database and, with ``archive_dir``, archived there too; with
-    ``anchor_file``, the audit chain is then anchored there (:mod:`lims.audit_anchors`).
+    ``anchor_file``, the audit chain is then anchored there and in ``anchor_copies``
+    (:mod:`lims.audit_anchors`; a copy out of reach is logged, the certificate stays issued).
     """
     from lims.quality.accounts import login
 
@@ -547,12 +577,12 @@ def sign_certificate(
         store_bytes(archive_dir, pdf)
         store_bytes(archive_dir, dcc)
     if anchor_file is not None and dcc is not None:
-        from lims.audit_anchors import append_anchor, current_anchor
+        from lims.audit_anchors import AnchorWriteError, write_anchor
 
-        with db.read() as session:
-            anchor = current_anchor(session)
-        if anchor is not None:
-            append_anchor(anchor_file, anchor)
+        try:
+            write_anchor(db, anchor_file, anchor_copies)
+        except AnchorWriteError as exc:
+            log.warning("certificate %s issued, but the audit anchor failed: %s", number, exc)
     return info
 
 
@@ -579,6 +609,18 @@ def amend_certificate(
     if not reason.strip():
         raise CertificateWorkflowError("an amendment needs a reason (ISO/IEC 17025 7.8.8)")
     today = today or utcnow().date()
+    try:
+        return _draft_amendment(db, actor, number, reason, today)
+    except IntegrityError as exc:
+        raise CertificateWorkflowError(
+            f"certificate {number}: the amendment could not be drafted "
+            f"({_constraint_name(exc)}); nothing was written"
+        ) from exc
+
+
+def _draft_amendment(
+    db: Database, actor: User, number: str, reason: str, today: date
+) -> CertificateInfo:
     with db.write(actor=actor, reason=f"amend certificate {number}: {reason}") as session:
         original = _certificate(session, number, lock=True)
         if original.status is not CertificateStatus.ISSUED:

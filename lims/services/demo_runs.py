@@ -30,7 +30,7 @@ from lims.models import Result, RunStatus, Verdict, WorkOrderItem
 from lims.quality.accounts import login
 from lims.services.demo import DEMO_USERS
 from lims.services.lab import policy_from
-from lims.units import from_storage
+from lims.units import display_unit, from_storage
 
 __all__ = [
     "DEMO_BENCHES",
@@ -280,13 +280,8 @@ def _compatible(a: Any, b: Any) -> bool:
     return bool(a.dimensionality == b.dimensionality)
 
 
-#: How the lab's units without a short symbol are shown.
-_SHOWN = {"percent_FS": "%FS", "percent_vol": "%vol"}
-
-
 def _unit(q: Any) -> str:
-    text = f"{q.units:~P}"
-    return _SHOWN.get(text, text)
+    return display_unit(q)
 
 
 def key_figure(results: Iterable[tuple[str, str, Mapping[str, Any]]]) -> str:

@@ -11,13 +11,57 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.models import ReferenceMaterial
-from lims.units import UnitParseError, check_dimension, to_storage
+from lims.units import UnitParseError, check_dimension, to_storage, ureg
 
 _GBW_RE = re.compile(r"^GBW(?:\d{5}|\(E\)\d{6})$")
 
 
 class MaterialError(ValueError):
     """Reference-material data that cannot be recorded."""
+
+
+#: Components of standard gases: certified as amount fractions (µmol/mol, %mol/mol).
+GAS_COMPONENTS = frozenset(
+    {"CO2", "CH4", "CO", "N2O", "NO", "NO2", "SO2", "O2", "N2", "H2", "C3H8", "C2H6", "SF6"}
+    | {"H2S", "NH3", "Ar", "He", "C4H10", "HCl", "HF", "C2H4", "C3H6"}
+)
+#: Elements certified in CRMs for elemental analyzers: mass fractions (%, mg/kg).
+ELEMENTS = frozenset({"C", "H", "N", "S", "O", "Cl", "P"})
+
+
+def _fraction_kind(q: Any) -> str | None:
+    """'amount' or 'mass' when the unit says which fraction it is (mol/mol, g/kg), else None."""
+    kinds = set()
+    for name in q.units._units:
+        dims = ureg.Quantity(1, name).dimensionality
+        if "[substance]" in dims:
+            kinds.add("amount")
+        if "[mass]" in dims:
+            kinds.add("mass")
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def certified_value_problem(component: str, certified: Any) -> str | None:
+    """Why ``certified`` cannot be the certified value of ``component`` (None when it can).
+
+    A gas component is certified as an amount fraction, an element of a CRM as a mass
+    fraction; any other component as a fraction of either kind. Percent and ppm fit both.
+    """
+    expected = (
+        "an amount fraction such as '400 umol/mol'"
+        if component in GAS_COMPONENTS
+        else "a mass fraction such as '71.09 %'"
+        if component in ELEMENTS
+        else "a fraction such as '400 umol/mol' or '71.09 %'"
+    )
+    if not ureg.Quantity(1, certified.units).dimensionless:
+        return f"{certified:~P} is not {expected} (the certified value of {component})"
+    kind = _fraction_kind(certified)
+    if (component in GAS_COMPONENTS and kind == "mass") or (
+        component in ELEMENTS and kind == "amount"
+    ):
+        return f"{certified:~P} is not {expected} (the certified value of {component})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -42,12 +86,21 @@ class ReferenceMaterialInput:
 
     def validate(self) -> None:
         """Raise a clear error for anything that cannot be right."""
+        problem = certified_value_problem(self.component, self.certified)
+        if problem is not None:
+            raise MaterialError(f"--certified: {problem}")
         if not _GBW_RE.match(self.gbw_number):
             raise MaterialError(
                 f"--gbw: {self.gbw_number!r} is not a GBW number "
                 "(GBW + 5 digits or GBW(E) + 6 digits)"
             )
-        check_dimension(self.expanded_uncertainty, self.certified.units, what="uncertainty")
+        try:
+            check_dimension(self.expanded_uncertainty, self.certified.units)
+        except UnitParseError as exc:
+            raise MaterialError(
+                f"--uncertainty: {self.expanded_uncertainty:~P} has the wrong dimension: U is "
+                f"given like the certified value ({self.certified:~P})"
+            ) from exc
         if self.expanded_uncertainty.magnitude <= 0:
             raise MaterialError("--uncertainty: U must be positive")
         if self.certified.magnitude < 0:

@@ -6,18 +6,29 @@ the row lock until commit. Concurrent transactions queue on that lock, and a
 transaction that rolls back returns its number with it, so the numbers of the
 certificates that exist have no gaps. A rejected draft keeps its number
 (status rejected): every number stays accounted for.
+
+The counter is an audited record: each number taken appends an event holding
+the counter's new value, so ``lims audit verify`` names a counter moved behind
+the application's back, and checks the numbering against the certificates
+(:func:`numbering_problems`). A counter moved back (its next number is taken
+already) is refused at the next draft with one line, before anything is written.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Table, select, update
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from lims.models import CertificateSequence, LabProfile
+from lims.audit import AuditProblem, log_event
+from lims.models import Certificate, CertificateSequence, LabProfile
 
 _SEQ: Table = CertificateSequence.__table__  # type: ignore[assignment]
+_SEQ_TABLE = "certificate_sequences"
 
 
 class NumberingError(ValueError):
@@ -35,14 +46,46 @@ def format_number(pattern: str, prefix: str, year: int, seq: int) -> str:
 
 
 def take_sequence(session: Session, year: int) -> int:
-    """Take the next sequence number of ``year`` (locked until the transaction ends)."""
+    """Take the next sequence number of ``year`` (locked until the transaction ends).
+
+    The change of the counter goes into the audit trail. :class:`NumberingError`
+    when the counter no longer follows the year's certificates (moved back: the
+    number is taken already; moved forward: a gap would open).
+    """
     dialect = session.get_bind().dialect.name
     ins = pg_insert(_SEQ) if dialect == "postgresql" else sqlite_insert(_SEQ)
-    session.execute(ins.values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"]))
-    taken = session.execute(
-        update(_SEQ).where(_SEQ.c.year == year).values(last=_SEQ.c.last + 1).returning(_SEQ.c.last)
-    ).scalar_one()
-    return int(taken)
+    inserted = session.execute(
+        ins.values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"])
+    )
+    created = cast(CursorResult[Any], inserted).rowcount == 1
+    taken = int(
+        session.execute(
+            update(_SEQ)
+            .where(_SEQ.c.year == year)
+            .values(last=_SEQ.c.last + 1)
+            .returning(_SEQ.c.last)
+        ).scalar_one()
+    )
+    highest = session.scalar(select(func.max(Certificate.sequence)).where(Certificate.year == year))
+    if highest is not None and taken <= int(highest):
+        raise NumberingError(
+            f"the certificate counter of {year} was moved back: it gives number {taken}, "
+            f"but the year's certificates reach {highest}; nothing was drafted "
+            "(run `lims audit verify`)"
+        )
+    state = {"year": year, "last": taken}
+    if created:
+        log_event(session, "create", _SEQ_TABLE, str(year), state=state)
+    else:
+        log_event(
+            session,
+            "update",
+            _SEQ_TABLE,
+            str(year),
+            changes={"last": [taken - 1, taken]},
+            state=state,
+        )
+    return taken
 
 
 def next_certificate_number(session: Session, year: int) -> tuple[str, int]:
@@ -51,4 +94,77 @@ def next_certificate_number(session: Session, year: int) -> tuple[str, int]:
     if lab is None:
         raise NumberingError("no lab profile: run `lims init` first")
     seq = take_sequence(session, year)
-    return format_number(lab.certificate_number_pattern, lab.certificate_prefix, year, seq), seq
+    number = format_number(lab.certificate_number_pattern, lab.certificate_prefix, year, seq)
+    holder = session.scalar(select(Certificate.id).where(Certificate.number == number))
+    if holder is not None:
+        raise NumberingError(
+            f"certificate number {number} is taken already (certificate {holder}); "
+            "nothing was drafted"
+        )
+    return number, seq
+
+
+@dataclass(frozen=True)
+class _Numbered:
+    number: str
+    year: int
+    sequence: int
+
+
+def numbering_problems(session: Session) -> list[AuditProblem]:
+    """The numbering checked against the certificates: no gap, no reuse, head = highest.
+
+    Rejected drafts keep their numbers, so every number from 1 to the counter of a
+    year must belong to exactly one certificate of that year.
+    """
+    problems: list[AuditProblem] = []
+    certs = [
+        _Numbered(n, y, q)
+        for n, y, q in session.execute(
+            select(Certificate.number, Certificate.year, Certificate.sequence).order_by(
+                Certificate.year, Certificate.sequence, Certificate.id
+            )
+        )
+    ]
+    by_number: dict[str, int] = {}
+    for c in certs:
+        by_number[c.number] = by_number.get(c.number, 0) + 1
+    for number, count in sorted(by_number.items()):
+        if count > 1:
+            problems.append(
+                AuditProblem("numbering", f"certificate number {number}", f"used {count} times")
+            )
+    counters = {
+        int(y): int(last)
+        for y, last in session.execute(select(_SEQ.c.year, _SEQ.c.last).order_by(_SEQ.c.year))
+    }
+    years = sorted({c.year for c in certs} | set(counters))
+    for year in years:
+        seqs = [c.sequence for c in certs if c.year == year]
+        where = f"certificate numbering of {year}"
+        reused = sorted({q for q in seqs if seqs.count(q) > 1})
+        if reused:
+            problems.append(
+                AuditProblem("numbering", where, f"sequence {reused[0]} is used more than once")
+            )
+        highest = max(seqs, default=0)
+        missing = sorted(set(range(1, highest + 1)) - set(seqs))
+        if missing:
+            shown = ", ".join(map(str, missing[:5])) + (" …" if len(missing) > 5 else "")
+            problems.append(
+                AuditProblem("numbering", where, f"gap: no certificate holds sequence {shown}")
+            )
+        head = counters.get(year)
+        if head is None:
+            problems.append(
+                AuditProblem("numbering", where, f"has certificates up to {highest} but no counter")
+            )
+        elif head != highest:
+            problems.append(
+                AuditProblem(
+                    "numbering",
+                    where,
+                    f"the counter stands at {head} but the highest number taken is {highest}",
+                )
+            )
+    return problems

@@ -33,6 +33,7 @@ from lims.models import RegulationTable as TableRow
 from lims.models import ReleaseStatus, User
 from lims.quality.errors import NotFoundError, QualityError
 from lims.quality.permissions import Permission, require
+from lims.units import display_quantity
 
 __all__ = [
     "RegulationReleaseError",
@@ -110,7 +111,7 @@ class ValueChange:
 
 def _text(value: Any) -> str:
     if hasattr(value, "units"):
-        return f"{value:~P}".replace("percent_FS", "%FS")
+        return display_quantity(value, "g")
     return str(value)
 
 

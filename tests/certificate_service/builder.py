@@ -73,7 +73,12 @@ def user(db: Database, username: str) -> User:
 
 
 def make_gas_run(
-    db: Database, item_id: int, points: list[Point], *, started: datetime | None = None
+    db: Database,
+    item_id: int,
+    points: list[Point],
+    *,
+    started: datetime | None = None,
+    simulated: bool = True,
 ) -> int:
     """A completed jjg635 / gas-analyzer-cal run on ``item_id`` with the given points."""
     started = started or datetime.now(UTC) - timedelta(hours=1)
@@ -92,7 +97,7 @@ def make_gas_run(
             reference_materials=["RM-N2-0001", "RM-CO2-0400"],
             operator="zhang",
             environment=env,
-            simulated=True,
+            simulated=simulated,
             practice=False,
             bench_name="test bench",
             time_scale=60.0,
@@ -103,7 +108,7 @@ def make_gas_run(
             work_order_item_id=item_id,
             operator_id=operator.id,
             bench_name="test bench",
-            simulated=True,
+            simulated=simulated,
             status=RunStatus.COMPLETED,
             started_at=started,
             ended_at=started + timedelta(minutes=40),

@@ -42,7 +42,7 @@ def test_scpi_analyzer_settles(
     dil.select_port(2)
     assert dil.selected_port() == 2
     assert dil.read_flow() == Q(1.0, "L/min")  # noise_sd 0 on this bench
-    wait_sim(sim, 3 * phys["t90"].to("s").magnitude + 2)
+    wait_sim(sim, 5 * phys["t90"].to("s").magnitude + 2)  # lag left: 1e-5 of the step
     actual, gain, offset = 1003.0, 0.02, 4.0  # from all-instruments.toml
     expected = (1 + gain) * actual + offset
     tolerance = 4 * 0.5 + 0.05  # 4 noise sd + half the resolution
@@ -59,7 +59,7 @@ def test_scpi_analyzer_settles(
 def test_modbus_ch4_analyzer_settles(sim: SimulatedBench, inst: dict[str, Any]) -> None:
     inst["dilutor"].set_flow(Q(1.0, "L/min"))
     inst["dilutor"].select_port(3)
-    wait_sim(sim, 3 * 20 + 2)
+    wait_sim(sim, 5 * 20 + 2)  # t90 20 s: lag left 1e-5 of the step
     expected = (1 - 0.01) * 4990 + (-5)
     value = inst["ch4"].read_concentration().to("umol/mol").magnitude
     assert abs(value - expected) <= 4 * 2 + 0.5

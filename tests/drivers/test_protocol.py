@@ -45,7 +45,7 @@ def test_scpi_gas_analyzer() -> None:
             ("*IDN?", "Acme,X1,42,2.1"),
             ("MEAS:CONC?", "+1.00450E+03"),
             ("SENS:RANG?", "+2.000000E+03"),
-            ("CAL:ABOR", None),
+            ("CAL:ABOR;*OPC?", "1"),
             ("MEAS:CONC?", "9.9E37"),
             ("MEAS:CONC?", "abc"),
         ]
@@ -67,15 +67,15 @@ def test_scpi_gas_analyzer() -> None:
 def test_scpi_pile_tester() -> None:
     t = ScriptedTransport(
         [
-            ("CONF:CONS 1000", None),
-            ("TEST:STAR", None),
+            ("CONF:CONS 1000;*OPC?", "1"),
+            ("TEST:STAR;*OPC?", "1"),
             ("MEAS:ENER?", "+7.040000E+00"),
             ("MEAS:VOLT?", "+2.200000E+02"),
             ("MEAS:CURR?", "+3.200000E+01"),
             ("MEAS:PULS?", "7061"),
             ("MEAS:ERR?", "+3.000000E-01"),
-            ("TEST:STOP", None),
-            ("TEST:STOP", None),
+            ("TEST:STOP;*OPC?", "1"),
+            ("TEST:STOP;*OPC?", "1"),
         ]
     )
     d = ScpiPileTester(t, name="tester")
@@ -97,12 +97,12 @@ def test_scpi_pile_tester() -> None:
 def test_scpi_load() -> None:
     t = ScriptedTransport(
         [
-            ("CURR 16.0000", None),
-            ("OUTP ON", None),
+            ("CURR 16.0000;*OPC?", "1"),
+            ("OUTP ON;*OPC?", "1"),
             ("OUTP?", "1"),
             ("MEAS:CURR?", "+1.600000E+01"),
-            ("OUTP OFF", None),
-            ("CURR 0.0000", None),
+            ("OUTP OFF;*OPC?", "1"),
+            ("CURR 0.0000;*OPC?", "1"),
         ]
     )
     load = ScpiLoad(t, name="load")
@@ -303,3 +303,111 @@ def test_scripted_timeout_propagates() -> None:
     t = ScriptedTransport([("MEAS:CONC?", InstrumentTimeout("co2", "MEAS:CONC?", 1.0))])
     with pytest.raises(InstrumentTimeout, match=r"co2: 'MEAS:CONC\?': no reply within 1 s"):
         ScpiGasAnalyzer(t, name="co2").read_concentration()
+
+
+# --- unparseable replies: the documented InstrumentError naming the command (issue #13) ----
+
+
+@pytest.mark.parametrize("reply", ["12.5", "-3", "abc", "+7.061E+3x"])
+def test_garbled_pulse_count_is_a_protocol_error(reply: str) -> None:
+    t = ScriptedTransport([("MEAS:PULS?", reply)])
+    with pytest.raises(InstrumentProtocolError, match=r"tester: 'MEAS:PULS\?'") as err:
+        ScpiPileTester(t, name="tester").read_pulses()
+    assert err.value.raw == reply.encode()
+    t.assert_consumed()
+
+
+def test_load_output_state_must_be_0_or_1() -> None:
+    t = ScriptedTransport([("OUTP?", "0"), ("OUTP?", "2"), ("OUTP?", "ON")])
+    load = ScpiLoad(t, name="load")
+    assert not load.output_is_on()
+    for raw in (b"2", b"ON"):
+        with pytest.raises(InstrumentProtocolError, match=r"load: 'OUTP\?'") as err:
+            load.output_is_on()
+        assert err.value.raw == raw
+    t.assert_consumed()
+
+
+def test_modbus_non_finite_concentration_is_a_protocol_error() -> None:
+    nan = list(struct.unpack(">HH", struct.pack(">f", float("nan"))))
+    inf = list(struct.unpack(">HH", struct.pack(">f", float("inf"))))
+    t = ScriptedRegisters([("read_input", 0, 3, [*nan, 0]), ("read_input", 0, 3, [*inf, 0])])
+    a = ModbusGasAnalyzer(t, name="ch4")
+    for _ in range(2):
+        with pytest.raises(InstrumentProtocolError, match="ch4: 'concentration"):
+            a.read_concentration()
+    t.assert_consumed()
+
+
+def test_short_register_reply_is_a_protocol_error() -> None:
+    # registers above 255 once made building the error's raw bytes itself fail
+    t = ScriptedRegisters([("read_input", 0, 7, [0, 6000, 0, 50000])])
+    with pytest.raises(InstrumentProtocolError, match="wrong register count") as err:
+        ModbusFlowStandard(t, name="std").read_flow()
+    assert err.value.raw == bytes.fromhex("0000 1770 0000 c350")
+    t.assert_consumed()
+
+
+def test_alicat_echoing_another_setpoint_is_a_protocol_error() -> None:
+    t = ScriptedTransport(
+        [
+            ("AS 0.5000", "A +101.33 +023.50 +0.5012 +0.5010 +1.5000 N2"),
+            ("AS 9.0000", "A +101.33 +023.50 +5.0000 +5.0000 +5.0000 N2"),
+        ]
+    )
+    m = AlicatMfc(t, name="mfc")
+    with pytest.raises(InstrumentProtocolError, match=r"mfc: 'AS 0.5000'.*echoed setpoint 1.5"):
+        m.set_flow(ureg.Quantity(0.5, "L/min"))
+    with pytest.raises(ValueError, match=r"refused \(full scale 5.0\)"):  # clamped
+        m.set_flow(ureg.Quantity(9, "L/min"))
+    t.assert_consumed()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "RES;0001;S1;2.0 g;C=1",  # mass not in mg
+        "RES;0001;;2.000 mg;C=1",  # no sample id
+        "RES;0001;S1;2.000 mg;C=x",  # value not a number
+        "RES;0001;S1;2.000 mg;Q=1",  # unknown element
+        "RESULT 0001",  # not a record
+    ],
+)
+def test_garbled_elemental_record_is_a_protocol_error(line: str) -> None:
+    t = ScriptedTransport([(None, line)])
+    with pytest.raises(InstrumentProtocolError, match="ea: '<result record>'") as err:
+        SerialElementalAnalyzer(t, name="ea").read_result()
+    assert err.value.raw == line.encode()
+
+
+def test_garbled_identities_are_protocol_errors() -> None:
+    t = ScriptedTransport([("A??M*", "A M* Acme X1"), ("ID?", "ID;Acme;X1")])
+    with pytest.raises(InstrumentProtocolError, match=r"mfc: 'A\?\?M\*'"):
+        AlicatMfc(t, name="mfc").identify()
+    with pytest.raises(InstrumentProtocolError, match=r"ea: 'ID\?'"):
+        SerialElementalAnalyzer(t, name="ea").identify()
+    t.assert_consumed()
+
+
+def test_state_change_not_acknowledged_is_a_protocol_error() -> None:
+    t = ScriptedTransport([("TEST:STAR;*OPC?", "0"), ("OUTP ON;*OPC?", "")])
+    with pytest.raises(InstrumentProtocolError, match=r"tester: 'TEST:STAR;\*OPC\?'"):
+        ScpiPileTester(t, name="tester").start_energy_test()
+    with pytest.raises(InstrumentProtocolError, match=r"load: 'OUTP ON;\*OPC\?'"):
+        ScpiLoad(t, name="load").set_output(True)
+    t.assert_consumed()
+
+
+def test_simulated_scpi_device_answers_program_messages() -> None:
+    from drivers.sim.clock import VirtualClock
+    from drivers.sim.devices import ScpiLoadDevice
+    from drivers.sim.physics import PileModel
+
+    model = PileModel(VirtualClock())
+    model.max_current = 63.0
+    device = ScpiLoadDevice(model, ("Acme", "X1", "42", "2.1"), lambda: False)
+    assert device.handle("CURR 16;OUTP ON;*OPC?") == "1"
+    assert (model.current, model.on) == (16.0, True)
+    assert device.handle("OUTP?;CURR?") == "1;+1.600000E+01"
+    assert device.handle("OUTP OFF") is None
+    assert device.handle("BOGUS;SYST:ERR?") == '-113,"Undefined header"'

@@ -27,6 +27,11 @@ def test_all_example_benches_present() -> None:
         "ac-pile",
         "dc-charger",
         "elemental-analyzer",
+        "bomb-calorimeter",
+        "sulfur-analyzer",
+        "sulfur-analyzer-ir",
+        "belt-scale",
+        "co2-cems",
     } <= names
 
 

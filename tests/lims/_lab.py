@@ -11,6 +11,7 @@ from lims.audit import append_readings
 from lims.db import Database
 from lims.models import (
     Certificate,
+    CertificateSequence,
     CertificateStatus,
     CertificateType,
     Customer,
@@ -130,7 +131,7 @@ def build_lab(db: Database, *, issued: bool = True) -> Lab:
             run_id=run.id,
             content_sha256="c" * 64,
         )
-        s.add_all([result, cert])
+        s.add_all([result, cert, CertificateSequence(year=2026, last=1)])
         s.flush()
         sig = Signature(
             certificate_id=cert.id,

@@ -276,7 +276,12 @@ def _audited_tamper(
         "certificate-insert": (
             "certificates",
             lambda c: copy_row(
-                c, Certificate, lab.certificate_id, number="CM2026-09999", sequence=9999
+                c,
+                Certificate,
+                lab.certificate_id,
+                number="CM2026-09999",
+                sequence=9999,
+                status="rejected",  # a second live one of the run is refused by an index
             ),
             "certificates 900: has no audit event",
         ),
@@ -383,9 +388,19 @@ def test_lims_audit_verify_command(tmp_path: Path) -> None:
     from lims.db.migrate import upgrade
 
     upgrade(db.engine)
-    lab = build_lab(db)
+    lab = build_lab(db, issued=False)  # an issued certificate would need its files archived
     env = {**os.environ, "LIMS_DATA_DIR": str(tmp_path), "LIMS_DATABASE_URL": url}
     env.pop("LIMS_CONFIG", None)
+    never = subprocess.run(
+        [str(LIMS), "audit", "verify"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert never.returncode == 4  # consistent, but never anchored outside the database
+    assert "CANNOT CONFIRM" in never.stderr
+    assert "intact" not in never.stdout
+    anchored = subprocess.run(
+        [str(LIMS), "audit", "anchor"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert anchored.returncode == 0, anchored.stderr
     ok = subprocess.run(
         [str(LIMS), "audit", "verify"], env=env, capture_output=True, text=True, timeout=60
     )
@@ -417,5 +432,13 @@ def test_every_table_holding_lab_records_is_audited() -> None:
     unaudited = sorted(
         m.class_.__tablename__ for m in Base.registry.mappers if not m.class_.__audited__
     )
-    # the trail itself, the certificate-number counter, and readings (chained per run instead)
-    assert unaudited == ["audit_events", "audit_head", "certificate_sequences", "readings"]
+    # the trail itself, readings (chained per run instead), this database's own identity and
+    # the trails imported from on-site laptops (checked by their import's audited hash);
+    # certificate counters are audited
+    assert unaudited == [
+        "audit_events",
+        "audit_head",
+        "database_identity",
+        "readings",
+        "synced_audit_events",
+    ]

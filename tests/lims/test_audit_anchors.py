@@ -139,7 +139,7 @@ def test_lims_audit_anchor_and_verify(tmp_path: Path) -> None:
     from lims.db.migrate import upgrade
 
     upgrade(db.engine)
-    build_lab(db)
+    build_lab(db, issued=False)  # an issued certificate would need its files archived
     _log_logins(db, 3)
     env = {**os.environ, "LIMS_DATA_DIR": str(tmp_path), "LIMS_DATABASE_URL": url}
     env.pop("LIMS_CONFIG", None)
@@ -169,3 +169,49 @@ def test_lims_audit_anchor_and_verify(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert f"{broken}: line 1" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_second_destination_and_anchor_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.lims._cli import clean_env, run_main
+
+    url = f"sqlite:///{tmp_path / 'lims.sqlite3'}"
+    db = Database(url)
+    from lims.db.migrate import upgrade
+
+    upgrade(db.engine)
+    build_lab(db, issued=False)
+    db.dispose()
+    share = tmp_path / "share"
+    share.mkdir()
+    copy, usb = share / "anchors.jsonl", tmp_path / "usb.jsonl"
+    env = clean_env(tmp_path, LIMS_DATABASE_URL=url, LIMS_ANCHOR_COPY=str(copy))
+    r = run_main(["audit", "anchor", "--to", str(usb)], env, monkeypatch, capsys)
+    assert r.code == 0, r.err
+    line = (tmp_path / "audit-anchors.jsonl").read_text(encoding="utf-8")
+    assert copy.read_text(encoding="utf-8") == line == usb.read_text(encoding="utf-8")
+    r = run_main(["audit", "verify"], env, monkeypatch, capsys)
+    assert (r.code, "audit trail intact" in r.out) == (0, True), r.err
+    # the share unmounted: nothing found, but nothing can be confirmed against it either
+    (share / "anchors.jsonl").rename(tmp_path / "kept.jsonl")
+    share.rmdir()
+    r = run_main(["audit", "verify"], env, monkeypatch, capsys)
+    assert r.code == 4
+    assert f"CANNOT CONFIRM anchor destination {share} is not reachable" in r.err
+    assert "intact" not in r.out
+    # the data directory's file cut by a line the database counted: tampered
+    (tmp_path / "audit-anchors.jsonl").write_text("", encoding="utf-8")
+    r = run_main(
+        ["audit", "verify"], clean_env(tmp_path, LIMS_DATABASE_URL=url), monkeypatch, capsys
+    )
+    assert r.code == 1
+    assert "holds 0 anchors, but 1 were written to it: anchors were removed" in r.err
+    # a destination that cannot be written: one line, after the primary file got the anchor
+    (tmp_path / "kept.jsonl").rename(tmp_path / "audit-anchors.jsonl")
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("", encoding="utf-8")
+    r = run_main(["audit", "anchor", "--to", str(blocked / "x.jsonl")], env, monkeypatch, capsys)
+    assert r.code == 2
+    assert len(r.err.strip().splitlines()) == 1
+    assert "but not in" in r.err

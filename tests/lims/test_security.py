@@ -76,10 +76,13 @@ def test_lockout_after_threshold_recorded_and_reset_on_success(lab_db: LabDb) ->
         for _ in range(POLICY.lockout_threshold):
             with pytest.raises(AuthenticationError) as exc:
                 authenticate(s, "zhang", "Wrong#2026-aa", POLICY)
-        assert "locked" in str(exc.value)
+        # the locking failure reads like any other: it does not tell that the account exists
+        assert str(exc.value) == "unknown user or wrong password"
         assert _user(s).locked_at is not None
+        with pytest.raises(AuthenticationError, match=r"^unknown user or wrong password$"):
+            authenticate(s, "zhang", "Wrong#2026-aa", POLICY)  # nor does a locked account
         with pytest.raises(AuthenticationError, match="locked"):
-            authenticate(s, "zhang", PASSWORD, POLICY)  # even the right password
+            authenticate(s, "zhang", PASSWORD, POLICY)  # its own password learns why
         events = list(
             s.scalars(select(AuditEvent).where(AuditEvent.id >= first_new).order_by(AuditEvent.id))
         )

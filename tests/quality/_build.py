@@ -30,6 +30,7 @@ from lims.models import (
 )
 from lims.security import PasswordPolicy
 from lims.services.materials import ReferenceMaterialInput
+from lims.services.numbering import take_sequence
 from lims.services.users import create_user
 from lims.units import parse_quantity
 
@@ -159,18 +160,15 @@ def add_run(
     return run.id
 
 
-_seq = [0]
-
-
 def add_certificate(
     s: Session, run_id: int, *, valid_until: date | None = None, issued: bool = True
 ) -> int:
-    """A certificate of a run (issued unless told otherwise)."""
-    _seq[0] += 1
+    """A certificate of a run (issued unless told otherwise), numbered by the lab's counter."""
+    seq = take_sequence(s, 2026)
     cert = Certificate(
-        number=f"CM2026-{_seq[0]:05d}",
+        number=f"CM2026-{seq:05d}",
         year=2026,
-        sequence=_seq[0],
+        sequence=seq,
         type=CertificateType.VERIFICATION,
         run_id=run_id,
         content_sha256="c" * 64,

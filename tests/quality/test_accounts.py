@@ -46,8 +46,12 @@ def test_lockout_after_configured_failures_is_recorded_and_shown(db: Database) -
             with db.read() as s:  # each failure is committed, although login failed
                 tech = s.scalars(select(User).where(User.username == "technician")).one()
                 assert (tech.failed_logins, tech.locked_at) == (i, None)
-        with pytest.raises(AuthenticationError, match=f"locked after {threshold} failed"):
+        # the failure that locks reads like any other: it never tells the account exists
+        with pytest.raises(AuthenticationError, match=r"^unknown user or wrong password$"):
             login(db, "technician", WRONG, policy)
+        with db.read() as s:
+            tech = s.scalars(select(User).where(User.username == "technician")).one()
+            assert (tech.failed_logins, tech.locked_at is not None) == (threshold, True)
         with pytest.raises(AuthenticationError, match="locked"):
             login(db, "technician", PASSWORD, policy)  # even the right password now
         # shown to quality managers (and administrators), with the failures behind it

@@ -12,7 +12,14 @@ import pytest
 from lims.audit import append_readings, verify
 from lims.db import Database
 from lims.db.base import Base
-from lims.models import LabAuthority, Role, SigningCredential, StoredFile, User
+from lims.models import (
+    DatabaseIdentity,
+    LabAuthority,
+    Role,
+    SigningCredential,
+    StoredFile,
+    User,
+)
 from lims.quality.archive import archive_path, file_sha256
 from lims.quality.backup import RESTORE_ACTOR, BackupError, backup, dump_rows, restore
 from lims.quality.standards import record_external_certificate
@@ -100,7 +107,19 @@ def _populate(db: Database, archive: Path, tmp: Path) -> None:
 
 def _snapshot(db: Database) -> dict[str, list[dict[str, object]]]:
     with db.engine.connect() as conn:
-        return {t.name: list(dump_rows(conn, t)) for t in Base.metadata.sorted_tables}
+        # a database's own identity stays with it (not backed up): compared apart
+        return {
+            t.name: list(dump_rows(conn, t))
+            for t in Base.metadata.sorted_tables
+            if t.info.get("backup", True)
+        }
+
+
+def _identity(db: Database) -> str:
+    with db.read() as s:
+        row = s.get(DatabaseIdentity, 1)
+        assert row is not None
+        return row.uid
 
 
 def _round_trip(source: Database, target: Database, tmp_path: Path) -> None:
@@ -114,6 +133,7 @@ def _round_trip(source: Database, target: Database, tmp_path: Path) -> None:
     assert len(manifest.files) == 1
     report = restore(target, archive_b, target_file)
     after = _snapshot(target)
+    assert _identity(target) != _identity(source)
     # the backup event is written after the snapshot: everything before it is reproduced,
     # then the restore is recorded, chained after the restored trail
     *restored, restore_event = after["audit_events"]
@@ -265,9 +285,15 @@ def test_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert out.exit_code != 0  # administrators only
     assert "permission denied" in str(out.exception)
     assert not file.exists()
+    out = runner.invoke(app, ["audit", "anchor"])  # the anchors go into the backup
+    assert out.exit_code == 0, out.output
+    anchors = (src_dir / "audit-anchors.jsonl").read_text(encoding="utf-8")
+    source = Database(src_url)
+    before = _snapshot(source)  # anchored: the anchor count is a record too
+    source.dispose()
     out = runner.invoke(app, ["backup", str(file), "--user", "administrator", *auth])
     assert out.exit_code == 0, out.output
-    assert "1 files" in out.output
+    assert "1 files, 1 anchors" in out.output
     # restore into an empty database in another data directory
     dst_url = f"sqlite:///{dst_dir / 'lims.sqlite3'}"
     monkeypatch.setenv("LIMS_DATA_DIR", str(dst_dir))
@@ -275,8 +301,12 @@ def test_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.MonkeyP
     out = runner.invoke(app, ["restore", str(file)])
     assert out.exit_code == 0, out.output
     assert "restored and verified" in out.output
+    # the anchors came back with the data: the restored trail is confirmed against them
+    assert (dst_dir / "audit-anchors.jsonl").read_text(encoding="utf-8") == anchors
     out = runner.invoke(app, ["audit", "verify"])
     assert out.exit_code == 0, out.output
+    assert "1 anchors" in out.output
+    assert "audit trail intact" in out.output
     target = Database(dst_url)
     try:
         after = _snapshot(target)

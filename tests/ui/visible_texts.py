@@ -26,17 +26,14 @@ import lims.models.enums as model_enums
 from lims.models.enums import Role
 
 _TAGS = re.compile(r"<[^>]+>")
+_BASES = (enum.Enum, enum.StrEnum, enum.IntEnum)
 
 
 def internal_values() -> set[str]:
     """Every stored enum value of lims.models.enums, and the role names."""
     values: set[str] = {r.value for r in Role}
-    for obj in vars(model_enums).values():
-        if (
-            isinstance(obj, type)
-            and issubclass(obj, enum.Enum)
-            and obj.__module__ == model_enums.__name__
-        ):
+    for obj in vars(model_enums).values():  # defined there, or re-exported from lims.vocabulary
+        if isinstance(obj, type) and issubclass(obj, enum.Enum) and obj not in _BASES:
             values |= {str(m.value) for m in obj}
     return values
 

@@ -1,0 +1,90 @@
+"""``lims run budget RUN_ID [--point P]``: a run's stored uncertainty budgets, each with
+its Monte Carlo cross-check (JCGM 101)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lims.calc.mcm import DEFAULT_SEED
+from lims.cli.common import PasswordOpt, UserOpt, console, session_user
+from lims.quality.budgets import BUDGET_HEADERS, BudgetCrossCheck, cross_check, stored_budgets
+
+app = typer.Typer(help="Uncertainty budgets / 不确定度评定.", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Uncertainty budgets / 不确定度评定 (``budget`` is a sub-command of ``lims run``)."""
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def cross_check_lines(check: BudgetCrossCheck) -> list[str]:
+    """The MCM cross-check of one budget as text lines."""
+    c = check.comparison
+    m = c.mcm
+    unit = check.unit
+    verdict = (
+        "一致 GUM interval validated"
+        if c.validated
+        else "差异超出容差 GUM and MCM intervals differ beyond δ"
+    )
+    return [
+        f"MCM (JCGM 101, adaptive, seed {m.seed}): M = {m.trials} trials in {m.batches} "
+        f"batches{'' if m.converged else ' (NOT converged)'}, {m.seconds * 1000:.0f} ms",
+        f"  y = {_fmt(m.y)} {unit}, u(y) = {_fmt(m.u)} {unit}, "
+        f"{m.p * 100:.2f} % interval [{_fmt(m.low)}, {_fmt(m.high)}] {unit}",
+        f"  GUM [{_fmt(c.gum_low)}, {_fmt(c.gum_high)}] {unit}; d_low = {_fmt(c.d_low)}, "
+        f"d_high = {_fmt(c.d_high)}, δ = {_fmt(c.delta)} {unit}: {verdict}",
+    ]
+
+
+@app.command("budget")
+def run_budget(
+    run_id: Annotated[int, typer.Argument(help="The run.")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    point: Annotated[str | None, typer.Option(help="Only this test point.")] = None,
+    mcm: Annotated[
+        bool, typer.Option("--mcm/--no-mcm", help="Cross-check with a Monte Carlo propagation.")
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo random numbers.")] = (
+        DEFAULT_SEED
+    ),
+) -> None:
+    """Show each stored budget (component, distribution, u, c, contribution, ν; ν_eff, k, U)."""
+    db, actor = session_user(user, password_file)
+    try:
+        with db.read() as s:
+            budgets = stored_budgets(s, actor, run_id, point=point)
+    finally:
+        db.dispose()
+    if not budgets:
+        console.print(f"run {run_id} stored no uncertainty budget", highlight=False)
+        return
+    flagged = 0
+    for b in budgets:
+        table = Table(
+            *BUDGET_HEADERS,
+            title=f"{b.test_point} · {b.item} · {b.measurand}",
+            title_justify="left",
+        )
+        for row in b.rows():
+            table.add_row(*row)
+        console.print(table)
+        console.print(b.coverage, highlight=False)
+        if mcm:
+            check = cross_check(b, seed=seed)
+            flagged += check.flagged
+            for line in cross_check_lines(check):
+                console.print(line, highlight=False)
+    if mcm:
+        console.print(
+            f"{len(budgets)} budget(s); {flagged} with GUM–MCM differences beyond δ",
+            highlight=False,
+        )

@@ -1,0 +1,137 @@
+"""Everything ``lims audit verify`` checks, and its verdict.
+
+* the audit chain, every audited record, every reading and the certificate
+  numbering (:func:`lims.audit.verify`);
+* every file under ``<data dir>/archive/`` against the SHA-256 it is stored under,
+  and every file the records say was archived (issued certificates' PDF and DCC,
+  standards' certificates) present there;
+* the chain against its anchors outside the database, and the anchor files
+  against the database's count of them (:mod:`lims.audit_anchors`).
+
+The verdict is :attr:`IntegrityVerdict.INTACT` only when every check passed and the trail is
+anchored somewhere that could be read; :attr:`IntegrityVerdict.CANNOT_CONFIRM` when nothing
+was found but an anchor destination is out of reach or the trail was never
+anchored; :attr:`IntegrityVerdict.TAMPERED` when anything was found.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lims.audit import AuditProblem, verify
+from lims.audit_anchors import AnchorCheck, check_destinations
+from lims.audit_verify import VerifyReport
+from lims.models.certificates import Certificate
+from lims.models.enums import CertificateStatus
+from lims.models.equipment import ExternalCertificate
+from lims.quality.archive import archive_path, file_sha256, iter_archive
+
+#: Certificates whose files were archived when they were issued.
+_ARCHIVED_STATES = (
+    CertificateStatus.ISSUED,
+    CertificateStatus.SUPERSEDED,
+    CertificateStatus.REVOKED,
+)
+
+
+class IntegrityVerdict(enum.StrEnum):
+    """The outcome of ``lims audit verify`` (and its exit status)."""
+
+    INTACT = "intact"
+    TAMPERED = "tampered"
+    CANNOT_CONFIRM = "cannot confirm"
+
+    @property
+    def exit_code(self) -> int:
+        """0 intact, 1 tampered, 4 cannot confirm."""
+        return {"intact": 0, "tampered": 1, "cannot confirm": 4}[self.value]
+
+
+@dataclass(frozen=True)
+class IntegrityReport:
+    """What was checked and found."""
+
+    trail: VerifyReport
+    archived_files: int
+    anchors: AnchorCheck
+
+    @property
+    def problems(self) -> list[AuditProblem]:
+        """Every finding of tampering."""
+        return self.trail.problems + self.anchors.problems
+
+    @property
+    def verdict(self) -> IntegrityVerdict:
+        """Intact, tampered or cannot confirm."""
+        if self.problems:
+            return IntegrityVerdict.TAMPERED
+        if self.anchors.doubts:
+            return IntegrityVerdict.CANNOT_CONFIRM
+        return IntegrityVerdict.INTACT
+
+
+def archive_problems(session: Session, archive_dir: Path) -> tuple[int, list[AuditProblem]]:
+    """Archived files checked against their hashes and against the records; (files, problems)."""
+    problems: list[AuditProblem] = []
+    present: set[str] = set()
+    for sha, path in iter_archive(archive_dir):
+        present.add(sha)
+        try:
+            actual = file_sha256(path)
+        except OSError as exc:
+            problems.append(AuditProblem("archive", str(path), f"cannot be read: {exc.strerror}"))
+            continue
+        if actual != sha:
+            problems.append(
+                AuditProblem(
+                    "archive", str(path), "content does not match its recorded SHA-256: altered"
+                )
+            )
+    expected: list[tuple[str, str]] = []
+    for number, pdf, dcc in session.execute(
+        select(Certificate.number, Certificate.pdf_sha256, Certificate.dcc_sha256)
+        .where(Certificate.status.in_(_ARCHIVED_STATES))
+        .order_by(Certificate.id)
+    ):
+        if pdf:
+            expected.append((str(pdf), f"the PDF of certificate {number}"))
+        if dcc:
+            expected.append((str(dcc), f"the DCC of certificate {number}"))
+    for ext_id, ext_sha in session.execute(
+        select(ExternalCertificate.id, ExternalCertificate.file_sha256)
+        .where(ExternalCertificate.file_sha256.is_not(None))
+        .order_by(ExternalCertificate.id)
+    ):
+        expected.append((str(ext_sha), f"the file of external certificate {ext_id}"))
+    for sha, what in expected:
+        if sha not in present:
+            problems.append(
+                AuditProblem(
+                    "archive",
+                    str(archive_path(archive_dir, sha)),
+                    f"{what} is missing from the archive: deleted",
+                )
+            )
+    return len(present), problems
+
+
+def check_integrity(
+    session: Session,
+    *,
+    archive_dir: Path,
+    anchor_file: Path,
+    anchor_copies: Sequence[Path] = (),
+    extra_anchor_files: Sequence[Path] = (),
+) -> IntegrityReport:
+    """Run every check of ``lims audit verify`` in one read session."""
+    trail = verify(session)
+    files, found = archive_problems(session, archive_dir)
+    trail.problems += found
+    anchors = check_destinations(session, anchor_file, anchor_copies, extra_anchor_files)
+    return IntegrityReport(trail=trail, archived_files=files, anchors=anchors)

@@ -1,0 +1,164 @@
+"""Sites, visits and portable standards: validity for the visit dates, no double check-out,
+check-in recorded once, a run marked on site only inside its visit and with what it used
+checked out; the CLI's refusals are one line. Every database test on both backends."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from lims.audit import verify
+from lims.db import Database
+from lims.models import (
+    Checkout,
+    Customer,
+    ExternalCertificate,
+    MeasurementStandard,
+    ReferenceMaterial,
+    Run,
+    RunResource,
+    StandardMember,
+    User,
+)
+from lims.quality.errors import NotFoundError, PermissionDenied
+from lims.security import PasswordPolicy
+from lims.services import onsite
+from lims.services.demo import seed_demo
+from tests.lims._cli import clean_env, one_error_line, run_main
+
+TODAY = date.today()
+
+
+@pytest.fixture
+def lab(db: Database) -> Database:
+    with db.write(actor="test-setup") as s:
+        seed_demo(s, PasswordPolicy(), TODAY)
+    return db
+
+
+def actor(db: Database, name: str) -> User:
+    with db.read() as s:
+        u = s.scalars(select(User).where(User.username == name)).one()
+        s.expunge(u)
+        return u
+
+
+def standard_validity(db: Database, tag: str) -> date:
+    """The earliest of the members' latest certificate validity, computed here."""
+    with db.read() as s:
+        std = s.scalars(select(MeasurementStandard).where(MeasurementStandard.tag == tag)).one()
+        members = s.scalars(select(StandardMember).where(StandardMember.standard_id == std.id))
+        return min(
+            s.scalar(
+                select(func.max(ExternalCertificate.valid_until)).where(
+                    ExternalCertificate.equipment_id == m.equipment_id
+                )
+            )
+            for m in members
+        )
+
+
+def test_checkout_validity_and_checkin(lab: Database) -> None:
+    zhang = actor(lab, "zhang")
+    valid = standard_validity(lab, "STD-GAS-001")
+    with lab.read() as s:
+        rm_expiry = s.scalars(
+            select(ReferenceMaterial.expires_on).where(ReferenceMaterial.tag == "RM-CO2-0400")
+        ).one()
+    with lab.write(actor=zhang) as s:
+        customer = s.scalars(select(Customer)).first()
+        assert customer is not None
+        site = onsite.add_site(s, zhang, customer.name, "Coal yard", "belt C3")
+        ok = onsite.plan_visit(s, zhang, site.id, TODAY, min(valid, rm_expiry))
+        late = onsite.plan_visit(s, zhang, site.id, TODAY, valid + timedelta(days=1))
+        rm_late = onsite.plan_visit(s, zhang, site.id, TODAY, rm_expiry + timedelta(days=1))
+        ids = ok.id, late.id, rm_late.id
+    ok_id, late_id, rm_late_id = ids
+    with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match=f"valid until {valid}"):
+        onsite.check_out(s, zhang, late_id, "standard", "STD-GAS-001")
+    with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match="before the visit"):
+        onsite.check_out(s, zhang, rm_late_id, "reference_material", "RM-CO2-0400")
+    with lab.write(actor=zhang) as s:
+        co = onsite.check_out(s, zhang, ok_id, "standard", "STD-GAS-001")
+        assert co.valid_until == valid
+    with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match="checked out already"):
+        onsite.check_out(s, zhang, ok_id, "standard", "STD-GAS-001")
+    with lab.write(actor=zhang) as s:
+        back = onsite.check_in(s, zhang, ok_id, "STD-GAS-001", "seal intact")
+        assert back.checked_in_at is not None
+    with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match="checked in already"):
+        onsite.check_in(s, zhang, ok_id, "STD-GAS-001")
+    with lab.write(actor=zhang) as s, pytest.raises(NotFoundError):
+        onsite.check_out(s, zhang, ok_id, "standard", "NO-SUCH")
+    with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match="ends"):
+        onsite.plan_visit(s, zhang, site.id, TODAY, TODAY - timedelta(days=1))
+    auditor = actor(lab, "zhao")  # an auditor reads records, never takes standards out
+    with lab.write(actor=auditor) as s, pytest.raises(PermissionDenied):
+        onsite.check_out(s, auditor, ok_id, "standard", "STD-GAS-001")
+    with lab.read() as s:
+        summary = onsite.visit_summary(s, ok_id)
+        assert [c.tag for c in summary.checkouts] == ["STD-GAS-001"]
+        assert summary.location["point / 测点"] == "belt C3"
+        assert s.scalar(select(func.count()).select_from(Checkout)) == 1
+        assert verify(s).ok
+
+
+def test_run_marked_on_site_only_inside_its_visit_with_what_it_used(lab: Database) -> None:
+    zhang = actor(lab, "zhang")
+    with lab.write(actor=zhang) as s:
+        customer = s.scalars(select(Customer)).first()
+        assert customer is not None
+        site = onsite.add_site(s, zhang, customer.name, "Plant", "stack 2")
+        visit = onsite.plan_visit(s, zhang, site.id, TODAY, TODAY)
+        earlier = onsite.plan_visit(
+            s, zhang, site.id, TODAY - timedelta(days=10), TODAY - timedelta(days=9)
+        )
+        pv = s.scalars(select(Run.procedure_version_id)).first()
+        if pv is None:  # the demo lab has no run: record a minimal one through the ORM
+            from lims.engine.engine import register_procedure
+            from lims.engine.sdk import discover_procedures
+
+            pv = register_procedure(s, discover_procedures().get("jjg635")())
+        run = Run(procedure_version_id=pv, operator_id=zhang.id, bench_name="onsite")
+        s.add(run)
+        s.flush()
+        s.add(RunResource(run_id=run.id, kind="standard", resource_id=1, tag="STD-GAS-001"))
+        ids = run.id, visit.id, earlier.id
+    run_id, visit_id, earlier_id = ids
+    with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match="outside visit"):
+        onsite.mark_run_on_site(s, zhang, run_id, earlier_id)
+    with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match="not checked out"):
+        onsite.mark_run_on_site(s, zhang, run_id, visit_id)
+    with lab.write(actor=zhang) as s:
+        onsite.check_out(s, zhang, visit_id, "standard", "STD-GAS-001")
+        onsite.mark_run_on_site(s, zhang, run_id, visit_id)
+    with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match="already"):
+        onsite.mark_run_on_site(s, zhang, run_id, visit_id)
+    with lab.read() as s:
+        assert onsite.visit_summary(s, visit_id).runs == (run_id,)
+        assert verify(s).ok
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["sync", "push", "--from", "sqlite:///{tmp}/missing.sqlite3"], "no laptop database"),
+        (["sync", "push", "--from", "not a url"], "is not a database URL"),
+        (["site", "checkout", "1"], "exactly one of --standard and --material"),
+        (["site", "visit", "1", "--from", "2026-13-01", "--to", "2026-12-02"], "--from"),
+    ],
+)
+def test_cli_refusals_are_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    expected: str,
+) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args] + ["--user", "zhang"]
+    out = run_main(argv, clean_env(tmp_path), monkeypatch, capsys)
+    assert expected in one_error_line(out)
+    assert not (tmp_path / "missing.sqlite3").exists()  # nothing created on the way
