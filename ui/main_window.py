@@ -20,6 +20,7 @@ from ui.views.bench import BenchView
 from ui.views.history import HistoryView
 from ui.views.home import HomeView
 from ui.views.quality import QualityView
+from ui.views.records import RecordsView
 from ui.views.regulation import RegulationView
 from ui.views.review import ReviewView
 from ui.views.standards import StandardsView
@@ -55,6 +56,7 @@ VIEWS = (
     ViewSpec("history", "tab.history", (P.VIEW_RECORDS,)),
     ViewSpec("standards", "tab.standards", (P.VIEW_RECORDS,)),
     ViewSpec("regulation", "tab.regulation", (P.VIEW_RECORDS,)),
+    ViewSpec("records", "tab.records", (P.VIEW_RECORDS,)),
     ViewSpec("quality", "tab.quality", (P.RECORD_FINDING, P.CLOSE_INCIDENT)),
     ViewSpec("audit", "tab.audit", (P.REVIEW_AUDIT,)),
     ViewSpec("users", "tab.users", (P.MANAGE_USERS, P.MANAGE_AUTHORIZATIONS)),
@@ -93,6 +95,7 @@ class MainWindow(QMainWindow):
         self.quality = QualityView(ctx)
         self.audit = AuditView(ctx)
         self.users = UsersView(ctx)
+        self.records = RecordsView(ctx)
         self.by_key: dict[str, QWidget] = {
             "home": self.home,
             "bench": self.bench,
@@ -101,6 +104,7 @@ class MainWindow(QMainWindow):
             "history": self.history,
             "standards": self.standards,
             "regulation": self.regulation,
+            "records": self.records,
             "quality": self.quality,
             "audit": self.audit,
             "users": self.users,
@@ -146,7 +150,8 @@ class MainWindow(QMainWindow):
         self.view_actions: list[QAction] = []
         for i, spec in enumerate(VIEWS):
             action = QAction(self)
-            action.setShortcut(QKeySequence(f"Ctrl+{(i + 1) % 10}"))
+            if i < 10:  # Ctrl+1 … Ctrl+0
+                action.setShortcut(QKeySequence(f"Ctrl+{(i + 1) % 10}"))
             action.triggered.connect(lambda _=False, k=spec.key: self.show_view(k))
             self.view_menu.addAction(action)
             self.view_actions.append(action)

@@ -15,13 +15,13 @@ from sqlalchemy import func, select, text
 from lims.db import Database
 from lims.db.types import utcnow
 from lims.models import Authorization, Certificate, MeasurementStandard, Role, Run, RunStatus, User
-from lims.models.audit import AuditEvent
 from lims.models.runs import RuleOverride
 from lims.quality.errors import PermissionDenied, QualityError
+from lims.quality.oot import decide_certificate
 from lims.quality.trace import record_out_of_tolerance
 from lims.security import AuthenticationError
 from lims.services.audit_trail import TrailFilter, review_trail, verify_trail, write_trail_csv
-from lims.services.impact import Disposition, list_impacts, record_disposition, refused_runs
+from lims.services.impact import list_impacts, refused_runs, undecided
 from lims.services.lab_register import (
     EquipmentInput,
     StandardInput,
@@ -144,7 +144,7 @@ def test_verify_trail_reports_what_the_cli_reports(db: Database, tmp_path: Path)
         assert [str(p) for p in verify(s).problems] == [str(p) for p in check.problems]
 
 
-def test_impact_dispositions_need_a_notification_record(db: Database) -> None:
+def test_impacts_listed_with_their_certificates_and_decisions(db: Database) -> None:
     lab = build_lab(db)
     qm = lab.users[Role.QUALITY_MANAGER]
     with db.write(actor=SYSTEM, reason="used") as s:
@@ -157,37 +157,19 @@ def test_impact_dispositions_need_a_notification_record(db: Database) -> None:
             s, qm, "STD-GAS", finding="zero drift", found_on=TODAY
         ).id
     with db.read() as s:
-        (row,) = list_impacts(s, qm, open_only=True)
+        (impact,) = list_impacts(s, qm, open_only=True)
         assert s.scalars(select(MeasurementStandard.status)).one().value == "out_of_service"
-    assert row.runs == (run,)
-    assert [(c.number, c.disposition) for c in row.certificates] == [(number, None)]
-    assert row.undecided == 1
-    with pytest.raises(QualityError, match="notified_on"), db.write(actor=qm, reason="x") as s:
-        record_disposition(s, qm, impact_id, number, Disposition.REVOKE)
-    with pytest.raises(QualityError, match="not affected"), db.write(actor=qm, reason="x") as s:
-        record_disposition(s, qm, impact_id, "NOPE-1", Disposition.NO_EFFECT)
-    with db.write(actor=qm, reason="customer told") as s:
-        record_disposition(
-            s,
-            qm,
-            impact_id,
-            number,
-            Disposition.REVOKE,
-            notified_on=TODAY,
-            notification="电话+函件 phone and letter, ref. QM-2026-01",
-        )
+    assert impact.runs == (run,)
+    assert [(c.number, c.disposition) for c in impact.certificates] == [(number, None)]
+    assert undecided(impact) == 1
+    with db.write(actor=qm, reason="decided") as s:
+        decide_certificate(s, qm, impact_id, number, "no_impact", "within the MPE anyway")
     with db.read() as s:
-        (row,) = list_impacts(s, qm)
-        changed = s.scalars(
-            select(AuditEvent).where(
-                AuditEvent.table_name == "impact_assessments", AuditEvent.action == "update"
-            )
-        ).all()
-    (c,) = row.certificates
-    assert (c.disposition, c.notified_on) == (Disposition.REVOKE, TODAY)
-    assert "QM-2026-01" in c.notification
-    assert row.undecided == 0
-    assert len(changed) == 1
+        (impact,) = list_impacts(s, qm)
+        assert list_impacts(s, qm, open_only=True) == [impact]  # still open until closed
+    assert undecided(impact) == 0
+    with pytest.raises(PermissionDenied), db.read() as s:
+        list_impacts(s, lab.users[Role.TECHNICIAN])
 
 
 def test_signed_override_checks_the_password(db: Database) -> None:

@@ -253,10 +253,10 @@ def test_auditor_and_administrator_counts(db: Database) -> None:
     lab = build_lab(db)
     auditor, admin = lab.users[Role.AUDITOR], lab.users[Role.ADMINISTRATOR]
     with db.write(actor=SYSTEM, reason="runs") as s:
-        run = add_run(s, lab, TODAY, [])
-        add_certificate(s, run, issued=True)  # issued long ago (March 2026)
-        add_certificate(s, run, issued=False)  # a draft
-        recent = s.get(Certificate, add_certificate(s, run, issued=False))
+        # one certificate per run: issued long ago (March 2026), a draft, issued this week
+        add_certificate(s, add_run(s, lab, TODAY, []), issued=True)
+        add_certificate(s, add_run(s, lab, TODAY, []), issued=False)
+        recent = s.get(Certificate, add_certificate(s, add_run(s, lab, TODAY, []), issued=False))
         assert recent is not None
         recent.status = CertificateStatus.ISSUED
         recent.issued_at = datetime.now(UTC) - timedelta(days=2)

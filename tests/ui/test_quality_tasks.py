@@ -34,7 +34,9 @@ from lims.models import (
     WorkOrderItem,
 )
 from lims.models.runs import RuleOverride
+from lims.models.traceability import ImpactDisposition
 from lims.services.demo import DEMO_USERS
+from lims.services.impact import undecided
 from lims.units import parse_quantity
 from tests.ui.conftest import TODAY, log_in, settle
 from ui.app import LimsApp
@@ -246,28 +248,29 @@ def test_out_of_service_opens_an_impact_assessment(
     assert window.tabs.currentWidget() is quality
     impact = quality.selected_impact()
     assert impact is not None
-    assert impact.resource_tag == "STD-GAS-001"
+    assert impact.tag == "STD-GAS-001"
     assert impact.runs == (run_id,)
     assert [c.number for c in impact.certificates] == [number]
     assert quality.affected.item(0, 0).text() == number
-    assert quality.affected.item(0, 2).text() == impact.certificates[0].customer != ""
+    assert quality.affected.item(0, 1).text() == impact.certificates[0].customer != ""
     window.grab().save(str(screenshot_dir / "task_impact_assessment.png"))
     quality.affected.selectRow(0)
     quality.ask_disposition()
-    from lims.services.impact import Disposition
-
     _submit(
         qtbot,
         gui,
         quality.dialog,  # type: ignore[arg-type]
-        disposition=Disposition.REVOKE,
+        disposition="revoke",
+        reason="零点漂移使示值误差超差 the drift makes the error exceed the MPE",
         notified_on=TODAY.isoformat(),
-        notification="电话及函件通知 phone and letter QM-2026-07",
+        channel="phone",
+        reference="QM-2026-07",
     )
     impact = quality.selected_impact()
     assert impact is not None
-    assert impact.certificates[0].disposition is Disposition.REVOKE
-    assert impact.undecided == 0
+    assert impact.certificates[0].disposition == "revoke"
+    assert impact.certificates[0].notified  # the customer's notification is recorded
+    assert undecided(impact) == 0
     quality.ask_close_impact()
     quality.dialog.reason.setText("客户已通知，证书已撤销 customers told, certificate revoked")  # type: ignore[union-attr]
     quality.dialog.submit()  # type: ignore[union-attr]
@@ -275,7 +278,8 @@ def test_out_of_service_opens_an_impact_assessment(
     with demo_db.read() as s:
         record = s.scalars(select(ImpactAssessment)).one()
         assert record.status == "closed"
-        assert record.affected["dispositions"][number]["disposition"] == "revoke"
+        decision = s.scalars(select(ImpactDisposition)).one()
+        assert decision.disposition == "revoke"
 
 
 def test_rule_override_needs_the_password(

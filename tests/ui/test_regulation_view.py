@@ -64,7 +64,7 @@ def test_values_compare_and_release(
     ]
     assert set(marked) == expected
     row = _column(view, "values", 0).index("limits.mpe")
-    assert view.values.item(row, 1).text() == "2.0 %FS"
+    assert view.values.item(row, 1).text() == "2 %FS"
     assert view.values.item(row, 0).background().color() == AMBER
     i = next(k for k, v in enumerate(view.versions) if v.procedure_id == "jjg635")
     assert view.table.item(i, 3).text() == str(len(expected))
@@ -101,7 +101,7 @@ def test_values_compare_and_release(
     keys = _column(view, "diff", 0)
     assert set(keys) == expected
     mpe = keys.index("limits.mpe")
-    assert view.diff.item(mpe, 1).text() == "2.0 %FS (未核实 unverified)"
+    assert view.diff.item(mpe, 1).text() == "2 %FS (未核实 unverified)"
     assert view.diff.item(mpe, 2).text() == "1.5 %FS"
     assert view.diff.item(mpe, 3).text() == "数值改变 value changed"
     view.window().grab().save(str(screenshot_dir / "regulation_compare.png"))

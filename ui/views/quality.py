@@ -23,23 +23,22 @@ from PySide6.QtWidgets import (
 )
 
 from lims.quality.incidents import close_incident, list_incidents
+from lims.quality.oot import (
+    CHANNELS,
+    DISPOSITIONS,
+    OotImpact,
+    decide_certificate,
+    record_notification,
+)
 from lims.quality.permissions import Permission, can
 from lims.quality.trace import close_impact
-from lims.services.impact import (
-    Disposition,
-    ImpactRow,
-    RefusedRun,
-    list_impacts,
-    record_disposition,
-    refused_runs,
-)
+from lims.services.impact import RefusedRun, list_impacts, refused_runs, undecided
 from lims.services.reauth import signed_override
 from ui.access import gate_button
 from ui.context import AppContext
 from ui.dialogs import ReasonDialog
 from ui.forms import Field, FormDialog, parse_day
-from ui.i18n import tr
-from ui.views.review import status_text
+from ui.i18n import STRINGS, tr
 from ui.widgets import AMBER, GREEN, MessageLine, fill_table
 
 
@@ -58,7 +57,7 @@ class IncidentRow:
 class QualityData:
     """What the view lists."""
 
-    impacts: list[ImpactRow]
+    impacts: list[OotImpact]
     refused: list[RefusedRun]
     incidents: list[IncidentRow]
 
@@ -85,9 +84,17 @@ def load_quality(ctx: AppContext) -> QualityData:
         )
 
 
-def disposition_text(d: Disposition | None) -> str:
-    """A disposition in words ("—" when none is recorded yet)."""
-    return tr(f"impact.disposition.{d.value}") if d is not None else "—"
+def disposition_text(d: str | None) -> str:
+    """A decision in words ("—" when none is recorded yet)."""
+    return tr(f"impact.disposition.{d}") if d is not None else "—"
+
+
+def _notified_text(note: str) -> str:
+    """``2026-03-21 email (ref)`` with the channel in words."""
+    day, _, rest = note.partition(" ")
+    channel, _, ref = rest.partition(" ")
+    words = tr(f"impact.channel.{channel}") if f"impact.channel.{channel}" in STRINGS else channel
+    return " ".join(x for x in (day, words, ref) if x)
 
 
 def _table(name: str) -> QTableWidget:
@@ -234,11 +241,11 @@ class QualityView(QWidget):
             ],
             [
                 [
-                    i.resource_tag,
+                    i.tag,
                     i.found_on.isoformat(),
                     tr(f"impact.status.{i.status}"),
                     len(i.certificates),
-                    i.undecided,
+                    undecided(i),
                 ]
                 for i in self.data.impacts
             ],
@@ -246,7 +253,7 @@ class QualityView(QWidget):
         for r, i in enumerate(self.data.impacts):
             cell = self.impacts.item(r, 4)
             if cell is not None:
-                cell.setBackground(AMBER if i.undecided else GREEN)
+                cell.setBackground(AMBER if undecided(i) else GREEN)
         fill_table(
             self.refused,
             [
@@ -292,7 +299,7 @@ class QualityView(QWidget):
         self._show_affected()
 
     # -- impacts -----------------------------------------------------------------------
-    def selected_impact(self) -> ImpactRow | None:
+    def selected_impact(self) -> OotImpact | None:
         """The impact assessment selected."""
         row = _row_of(self.impacts)
         return self.data.impacts[row] if row is not None and row < len(self.data.impacts) else None
@@ -314,7 +321,7 @@ class QualityView(QWidget):
         since = i.since.isoformat() if i.since else tr("impact.whole_history")
         conclusion = f"<br>{tr('impact.conclusion')}: {i.conclusion}" if i.conclusion else ""
         self.impact_info.setText(
-            f"<b>{i.resource_tag}</b> · {tr(f'impact.status.{i.status}')} · "
+            f"<b>{i.tag}</b> · {tr(f'impact.status.{i.status}')} · "
             f"{tr('impact.col.found')} {i.found_on.isoformat()} · {tr('impact.since')} {since}"
             f"<br>{i.finding}{conclusion}"
         )
@@ -336,22 +343,22 @@ class QualityView(QWidget):
             [
                 [
                     c.number,
-                    status_text(c.status) if c.status else "",
                     c.customer,
                     " → ".join(c.via),
                     disposition_text(c.disposition),
-                    f"{c.notified_on.isoformat()} {c.notification}" if c.notified_on else "",
+                    c.reason,
+                    "; ".join(_notified_text(n) for n in c.notified),
                 ]
                 for c in i.certificates
             ],
         )
         for r, c in enumerate(i.certificates):
-            cell = self.affected.item(r, 4)
+            cell = self.affected.item(r, 3)
             if cell is not None:
                 cell.setBackground(GREEN if c.disposition is not None else AMBER)
 
     def ask_disposition(self) -> None:
-        """Record the disposition of the selected affected certificate."""
+        """Decide on the selected affected certificate; record its customer's notification."""
         i = self.selected_impact()
         row = _row_of(self.affected)
         if i is None or row is None or row >= len(i.certificates):
@@ -364,23 +371,36 @@ class QualityView(QWidget):
                 "disposition",
                 "impact.col.disposition",
                 "combo",
-                [(disposition_text(d), d) for d in Disposition],
+                [(disposition_text(d), d) for d in DISPOSITIONS],
             ),
+            Field("reason", "common.reason"),
             Field("notified_on", "impact.notified_on", "date", required=False),
-            Field("notification", "impact.notification", required=False),
+            Field(
+                "channel",
+                "impact.channel",
+                "combo",
+                [(tr(f"impact.channel.{c}"), c) for c in CHANNELS],
+            ),
+            Field("reference", "impact.notification", required=False),
         ]
 
-        def work(v: dict[str, Any]) -> ImpactRow:
-            with ctx.db.write(actor=ctx.actor, reason=f"disposition of {cert.number}") as s:
-                return record_disposition(
-                    s,
-                    ctx.actor,
-                    impact_id,
-                    cert.number,
-                    Disposition(v["disposition"]),
-                    notified_on=parse_day(v, "notified_on"),
-                    notification=v["notification"],
+        def work(v: dict[str, Any]) -> str:
+            notified_on = parse_day(v, "notified_on")
+            with ctx.db.write(actor=ctx.actor, reason=v["reason"]) as s:
+                decide_certificate(
+                    s, ctx.actor, impact_id, cert.number, str(v["disposition"]), v["reason"]
                 )
+                if notified_on is not None:
+                    record_notification(
+                        s,
+                        ctx.actor,
+                        impact_id,
+                        cert.number,
+                        notified_on=notified_on,
+                        channel=str(v["channel"]),
+                        reference=v["reference"],
+                    )
+            return cert.number
 
         self.dialog = FormDialog(
             ctx,
@@ -389,7 +409,7 @@ class QualityView(QWidget):
             work,
             lambda _r: self._changed(cert.number),
             self,
-            intro=f"{cert.number} · {cert.customer} · {status_text(cert.status)}",
+            intro=f"{cert.number} · {cert.customer}",
         )
         self.dialog.open()
 
@@ -409,12 +429,12 @@ class QualityView(QWidget):
 
             def done(_id: int) -> None:
                 dlg.succeeded()
-                self._changed(i.resource_tag)
+                self._changed(i.tag)
 
             ctx.runner.submit(work, done, lambda exc: dlg.refused(str(exc)))
 
         title = tr("impact.close")
-        self.dialog = ReasonDialog(title, f"{title}: {i.resource_tag}", run, self)
+        self.dialog = ReasonDialog(title, f"{title}: {i.tag}", run, self)
         self.dialog.open()
 
     # -- overrides ---------------------------------------------------------------------
