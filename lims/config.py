@@ -28,6 +28,7 @@ _KNOWN_KEYS = {
     "due_warning_days",
     "low_stock_percent",
     "anchor_copy",
+    "log_level",
 }
 
 
@@ -52,6 +53,8 @@ class Settings:
     low_stock_percent: int = 50
     #: A second file the audit anchors are appended to (another volume, a mounted share).
     anchor_copy: Path | None = None
+    #: How much the application logs to ``log_file``: DEBUG, INFO, WARNING or ERROR.
+    log_level: str = "INFO"
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -101,6 +104,7 @@ class Settings:
             "due_warning_days": str(self.due_warning_days),
             "low_stock_percent": str(self.low_stock_percent),
             "anchor_copy": str(self.anchor_copy) if self.anchor_copy else "(none)",
+            "log_level": self.log_level,
         }
 
 
@@ -220,12 +224,22 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     if env.get("LIMS_ANCHOR_COPY"):
         anchor_copy = Path(env["LIMS_ANCHOR_COPY"]).expanduser()
         sources["anchor_copy"] = "LIMS_ANCHOR_COPY"
+    log_level = "INFO"
+    if "log_level" in raw:
+        log_level, sources["log_level"] = str(raw["log_level"]), str(config_file)
+    if env.get("LIMS_LOG_LEVEL"):
+        log_level, sources["log_level"] = env["LIMS_LOG_LEVEL"], "LIMS_LOG_LEVEL"
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(
+            f"{sources['log_level']}: log_level {log_level!r}: use DEBUG, INFO, WARNING or ERROR"
+        )
 
     settings = Settings(
         data_dir=data_dir,
         database_url=database_url,
         config_file=config_file,
         anchor_copy=anchor_copy,
+        log_level=log_level.upper(),
         sources=sources,
     )
     return replace(

@@ -2,6 +2,11 @@
 
 * the audit chain, every audited record, every reading and the certificate
   numbering (:func:`lims.audit.verify`);
+* every run's instrument I/O record against its chain and the audited chain head
+  (:func:`lims.engine.io_record.verify_io`), and every run's stored plan against the
+  plan hash it was started under;
+* every synchronized laptop segment against its audited import, and every imported run
+  against the chain recorded where it was done (:mod:`lims.services.sync`);
 * every file under ``<data dir>/archive/`` against the SHA-256 it is stored under,
   and every file the records say was archived (issued certificates' PDF and DCC,
   standards' certificates) present there;
@@ -20,6 +25,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,10 +33,15 @@ from sqlalchemy.orm import Session
 from lims.audit import AuditProblem, verify
 from lims.audit_anchors import AnchorCheck, check_destinations
 from lims.audit_verify import VerifyReport
+from lims.engine.io_record import IO_TABLE, verify_io
+from lims.models.audit import AuditEvent
 from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus
 from lims.models.equipment import ExternalCertificate
+from lims.models.runs import Run
+from lims.planning.model import plan_sha256
 from lims.quality.archive import archive_path, file_sha256, iter_archive
+from lims.services.sync import verify_origins, verify_segments
 
 #: Certificates whose files were archived when they were issued.
 _ARCHIVED_STATES = (
@@ -121,6 +132,48 @@ def archive_problems(session: Session, archive_dir: Path) -> tuple[int, list[Aud
     return len(present), problems
 
 
+def run_record_problems(session: Session) -> list[AuditProblem]:
+    """Every run's stored plan against its hash, and its instrument I/O against its chain."""
+    problems: list[AuditProblem] = []
+    for run_id, plan, plan_sha in session.execute(
+        select(Run.id, Run.plan, Run.plan_sha256).order_by(Run.id)
+    ):
+        if (plan or plan_sha) and plan_sha256(plan or {}) != plan_sha:
+            problems.append(
+                AuditProblem(
+                    "run",
+                    f"runs {run_id}",
+                    "its stored plan does not match the plan hash it was started under: "
+                    "changed outside the app",
+                )
+            )
+    heads: dict[int, dict[str, Any]] = {}
+    for record_id, state in session.execute(
+        select(AuditEvent.record_id, AuditEvent.state)
+        .where(AuditEvent.table_name == IO_TABLE, AuditEvent.action == "append")
+        .order_by(AuditEvent.id)
+    ):
+        if not str(record_id).isdigit() or not isinstance(state, dict):
+            problems.append(
+                AuditProblem(
+                    "instrument_io", IO_TABLE, f"audit event for run {record_id!r} is malformed"
+                )
+            )
+            continue
+        heads[int(record_id)] = state
+    problems += [AuditProblem("instrument_io", IO_TABLE, p) for p in verify_io(session, heads)]
+    return problems
+
+
+def stored_record_problems(session: Session) -> list[AuditProblem]:
+    """What is checked in the database beyond :func:`lims.audit.verify`: runs' plans and
+    instrument I/O chains, synchronized laptop segments and imported runs."""
+    return run_record_problems(session) + [
+        AuditProblem("sync", "synchronized records", p)
+        for p in verify_segments(session) + verify_origins(session)
+    ]
+
+
 def check_integrity(
     session: Session,
     *,
@@ -131,6 +184,7 @@ def check_integrity(
 ) -> IntegrityReport:
     """Run every check of ``lims audit verify`` in one read session."""
     trail = verify(session)
+    trail.problems += stored_record_problems(session)
     files, found = archive_problems(session, archive_dir)
     trail.problems += found
     anchors = check_destinations(session, anchor_file, anchor_copies, extra_anchor_files)

@@ -1,102 +1,19 @@
-"""Helpers shared by the procedures: decisions, budgets as stored data, sources.
+"""Helpers shared by the procedures: decision rules, unverified table keys, sources.
 
 Nothing here computes a measurement result of its own: the numbers come from
-:mod:`lims.calc`; this module only turns them into the form a result row stores.
+:mod:`lims.calc`; results are recorded as :class:`lims.results.ResultRecord`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from lims.calc import Decision, UncertaintyBudget, get_rule
-from lims.calc import Verdict as CalcVerdict
+from lims.calc import get_rule
 from lims.engine import RegulationTable
-from lims.models.enums import Verdict
-from lims.units import to_storage
 
-__all__ = [
-    "budget_record",
-    "combined_sha256",
-    "decision_values",
-    "parse_decision_rule",
-    "quantity_record",
-    "record_verdict",
-    "unverified_used",
-    "worst",
-]
-
-
-def quantity_record(q: Any) -> dict[str, Any]:
-    """A Quantity as stored data: ``{"value": magnitude, "unit": canonical unit}``."""
-    magnitude, unit = to_storage(q)
-    return {"value": magnitude, "unit": unit}
-
-
-def _number(x: float) -> float | str:
-    return "inf" if math.isinf(x) else x
-
-
-def budget_record(budget: UncertaintyBudget) -> dict[str, Any]:
-    """An uncertainty budget as JSON-safe data (every quantity with its unit)."""
-    return {
-        "measurand": budget.measurand,
-        "value": quantity_record(budget.value),
-        "lines": [
-            {
-                "name": ln.name,
-                "type": ln.kind,
-                "distribution": ln.distribution.value,
-                "u": quantity_record(ln.u),
-                "sensitivity": quantity_record(ln.sensitivity)
-                if hasattr(ln.sensitivity, "units")
-                else float(ln.sensitivity),
-                "contribution": quantity_record(ln.contribution),
-                "dof": _number(ln.dof),
-                "note": ln.note,
-            }
-            for ln in budget.lines
-        ],
-        "combined": quantity_record(budget.combined),
-        "dof_eff": _number(budget.dof_eff),
-        "k": budget.k,
-        "expanded": quantity_record(budget.expanded),
-        "coverage": budget.coverage_statement,
-    }
-
-
-def record_verdict(v: CalcVerdict) -> Verdict:
-    """The stored verdict for a calculated one."""
-    return Verdict(v.value)
-
-
-def worst(verdicts: Iterable[Verdict]) -> Verdict:
-    """The overall verdict of several: fail before undetermined before pass."""
-    order = [
-        Verdict.FAIL,
-        Verdict.CONDITIONAL_FAIL,
-        Verdict.UNDETERMINED,
-        Verdict.CONDITIONAL_PASS,
-        Verdict.PASS,
-        Verdict.NOT_STATED,
-    ]
-    found = set(verdicts)
-    for v in order:
-        if v in found:
-            return v
-    return Verdict.NOT_STATED
-
-
-def decision_values(decision: Decision) -> dict[str, Any]:
-    """Result values describing a decision (verdict text bilingual)."""
-    return {
-        "verdict": decision.verdict.value,
-        "verdict_text": decision.verdict.label,
-        "decision_rule_text": decision.rule.name,
-    }
+__all__ = ["combined_sha256", "parse_decision_rule", "unverified_used"]
 
 
 def parse_decision_rule(raw: str | None, *, calibration: bool) -> str | None:

@@ -1,4 +1,5 @@
-"""Code-quality gates in the test command: ruff, and mypy strict on lims/ and drivers/."""
+"""Code-quality gates in the test command: ruff, ruff format and mypy strict (the packages
+pyproject's [tool.mypy] names: lims, drivers, procedures, ui, benchmarks)."""
 
 from __future__ import annotations
 

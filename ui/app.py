@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -10,17 +11,20 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings
 from PySide6.QtGui import QFont, QFontDatabase
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 import lims
 from lims.config import Settings, load_settings
 from lims.db import Database
-from lims.services.lab import open_database
+from lims.logs import configure_logging
+from lims.services.lab import NoLabError, open_lab
 from ui.context import AppContext
-from ui.i18n import Lang, set_language
+from ui.i18n import Lang, set_language, tr
 from ui.login import LoginDialog
 from ui.main_window import MainWindow
 from ui.worker import Runner
+
+logger = logging.getLogger(__name__)
 
 #: How long a thread may hold the interpreter lock while another waits (Python's default
 #: is 5 ms): the GUI thread gets it back sooner while a run's threads are busy.
@@ -107,11 +111,18 @@ class LimsApp(QObject):
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
     """Run the application on ``settings``' database (default: the configured one).
 
-    Returns the exit status once the last window has closed.
+    Returns the exit status once the last window has closed (2 at once when there is no
+    lab at the configured location: it says so and creates nothing).
     """
     app = qt_application(argv)
     settings = settings or load_settings()
-    db = open_database(settings)
+    try:
+        db = open_lab(settings)
+    except NoLabError as exc:  # no log file either: it would live in the lab's directory
+        logger.error("%s", exc)
+        QMessageBox.critical(None, tr("app.no_lab"), f"{tr('app.no_lab_body')}\n\n{exc}")
+        return 2
+    configure_logging(settings.log_file, settings.log_level)
     lims_app = LimsApp(db, settings)
     lims_app.start()  # closing the last window (or cancelling the login) quits
     try:

@@ -1,88 +1,55 @@
 """Preparing and running a procedure on a bench for the GUI, off the GUI thread.
 
-:func:`plan_run` (called on a worker thread) loads the bench file and the procedure of a
-work-order item, derives the run parameters and checks the engine's rules for the
-preflight list. :class:`BenchSession` opens the bench (serving a simulated one
-in-process), starts the run engine on its own thread and queues the run's events; the
-GUI drains the queue on a timer, so the GUI thread never waits for an instrument.
+:func:`plan_run` (called on a worker thread) plans the run through :mod:`lims.planning`
+— the same service the command line uses — connects the bench and checks the preflight
+list. :class:`BenchSession` connects the bench again (serving a simulated one in a child
+process), plans again (the run starts only under the plan the technician saw), starts the
+run engine on its own thread and queues the run's events; the GUI drains the queue on a
+timer, so the GUI thread never waits for an instrument.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
-import inspect
 import os
 import queue
-import re
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from pint import DimensionalityError
 
-from drivers.bench import BenchConfig, load_bench, open_instruments
+from drivers.bench import BenchConfig
 from lims.calc.errors import from_fiducial
-from lims.cli.run_cmd import bench_parameters, default_standards
 from lims.db import Database
-from lims.engine import (
-    Event,
-    Procedure,
-    ReadingTaken,
-    RunEngine,
-    RunHandle,
-    RunRequest,
-    bench_auto_answerer,
-    discover_procedures,
-)
-from lims.engine.engine import ENVIRONMENT_ROLE, with_stored_release
-from lims.engine.rules import (
-    check_environment,
-    check_operator,
-    check_reference_material,
-    check_regulation_table,
-    check_standard,
-    read_environment,
-)
-from lims.models import WorkOrderItem
+from lims.engine import Event, ReadingTaken, RunEngine, RunHandle, RunRequest, bench_auto_answerer
+from lims.models import Run, WorkOrderItem
 from lims.models.enums import RunStatus
 from lims.models.users import User
+from lims.planning.bench import open_bench
+from lims.planning.preflight import CheckLine, preflight
+from lims.planning.service import PlannedRun, PlanRequest, replan_run
+from lims.planning.service import plan_run as plan_from_records
 from lims.quality.permissions import Permission, require
 from lims.services.work_orders import InterruptedRun
 from lims.units import ureg
-from ui.readings import PlotPoint, plot_value
+from ui.readings import PlotPoint, plot_point
 from ui.sim_process import SimProcess
 
-
-@dataclass(frozen=True)
-class CheckLine:
-    """One line of the preflight checklist."""
-
-    what: str
-    ok: bool
-    reason: str = ""
+__all__ = ["BenchPlan", "BenchSession", "CheckLine", "plan_resume", "plan_run"]
 
 
 @dataclass(frozen=True)
 class BenchPlan:
-    """A run ready to start: what will run where, and the preflight checklist."""
+    """A run ready to start: its plan, the preflight checklist and what the plot needs."""
 
-    item_id: int
-    procedure_id: str
-    procedure_title: str
+    planned: PlannedRun
     bench_path: Path
-    bench_name: str
-    simulated: bool
-    parameters: dict[str, str]
-    standards: list[str]
-    materials: list[str]
-    steps: list[tuple[str, str]]
     checks: list[CheckLine] = field(default_factory=list)
     #: The unit of the item's range: readings of its dimension are plotted, in it.
     plot_unit: str | None = None
@@ -93,6 +60,52 @@ class BenchPlan:
     band_samples: int = 20
     #: Set when this plan continues an interrupted run.
     resume_run_id: int | None = None
+
+    @property
+    def item_id(self) -> int:
+        """The work-order item."""
+        return self.planned.plan.item.item_id
+
+    @property
+    def procedure_id(self) -> str:
+        """The procedure run."""
+        return self.planned.plan.procedure_id
+
+    @property
+    def procedure_title(self) -> str:
+        """The procedure's title, Chinese and English."""
+        proc = self.planned.procedure
+        return f"{proc.title_zh} {proc.title_en}"
+
+    @property
+    def bench_name(self) -> str:
+        """The bench's name."""
+        return self.planned.plan.bench_name
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the bench is simulated."""
+        return self.planned.plan.simulated
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """The plan's parameters as text."""
+        return self.planned.plan.parameter_texts
+
+    @property
+    def standards(self) -> list[str]:
+        """Standards used."""
+        return list(self.planned.plan.standard_tags)
+
+    @property
+    def materials(self) -> list[str]:
+        """Reference materials used."""
+        return list(self.planned.plan.material_tags)
+
+    @property
+    def steps(self) -> list[tuple[str, str]]:
+        """(name, title) of every step."""
+        return [(n, t) for n, t in self.planned.plan.steps]
 
     @property
     def ready(self) -> bool:
@@ -150,200 +163,67 @@ def plot_setup(table: Any, eq: Any) -> PlotSetup:
     return PlotSetup(unit, (low, float(eq.range_max)), half, samples)
 
 
-def _procedure(cls: type[Procedure], raw: Mapping[str, str]) -> Procedure:
-    if "parameters" in inspect.signature(cls.__init__).parameters:
-        return cls(None, parameters=dict(raw))  # type: ignore[call-arg]
-    return cls(None)
-
-
-def _materials(parameters: Mapping[str, str]) -> list[str]:
-    """Reference-material tags named by gas parameters (``"RM-CO2-0400 @ 400 µmol/mol"``)."""
-    tags = []
-    for key, value in parameters.items():
-        if key == "zero_gas" or key.startswith("gas_"):
-            m = re.match(r"\s*([^@;\s]+)\s*@", value)
-            if m:
-                tags.append(m[1])
-    return list(dict.fromkeys(tags))
-
-
-def _environment_line(bench: BenchConfig, table: Any, roles: Mapping[str, str]) -> CheckLine:
-    """Read the bench's environment monitor now and check it against the table's limits.
-
-    The engine checks the environment again when the run starts (and records it); this
-    line tells the operator beforehand. Called on a worker thread (it talks to the monitor).
-    """
-    what = "环境条件 environment"
-    limits = table.environment
-    if not limits:
-        return CheckLine(f"{what}: 规程无要求 no limits in the table", True)
-    monitors = [n for n, c in bench.instruments.items() if c.role == ENVIRONMENT_ROLE]
-    if ENVIRONMENT_ROLE not in roles.values() or len(monitors) != 1:
-        return CheckLine(what, False, "无环境监测仪 no environment monitor is bound")
-    name = monitors[0]
-    only_monitor = dataclasses.replace(bench, instruments={name: bench.instruments[name]})
+@contextmanager
+def _serve_in_child(bench: BenchConfig, virtual: bool, start: datetime | None) -> Iterator[Any]:
+    """Serve a simulated bench in a child process (its physics off the GUI's interpreter)."""
+    sim = SimProcess(
+        Path(bench.path), bench.time_scale, virtual_clock=virtual, clock_start=start
+    ).start()
     try:
-        with bench_instruments(only_monitor) as (opened, _sim):
-            values = read_environment(opened[name], limits)
-    except Exception as exc:  # shown on the checklist: the run cannot start without it
-        return CheckLine(what, False, f"环境读取失败 environment not readable: {exc}")
-    fails = check_environment(values, limits)
-    shown = ", ".join(f"{k} {v:.3g~P}" for k, v in values.items() if v is not None)
-    return CheckLine(f"{what} {shown}", not fails, "; ".join(f.reason for f in fails))
+        yield sim
+    finally:
+        sim.stop()
 
 
-def _preflight(
-    db: Database,
-    actor: User,
-    procedure_id: str,
-    table: Any,
-    bench: BenchConfig,
-    standards: list[str],
-    materials: list[str],
-    today: date,
-    roles: Mapping[str, str],
-) -> list[CheckLine]:
-    """The engine's rule checks for a run, one line each (the environment read now)."""
-    checks: list[CheckLine] = []
+def _plot(planned: PlannedRun, db: Database) -> PlotSetup:
     with db.read() as s:
-        for tag in standards:
-            fails = check_standard(s, tag, today)
-            checks.append(
-                CheckLine(f"计量标准 standard {tag}", not fails, "; ".join(f.reason for f in fails))
-            )
-        for tag in materials:
-            fails = check_reference_material(s, tag, today)
-            checks.append(
-                CheckLine(
-                    f"标准物质 reference material {tag}",
-                    not fails,
-                    "; ".join(f.reason for f in fails),
-                )
-            )
-        fails = check_operator(s, actor.username, procedure_id, today)
-        checks.append(
-            CheckLine(
-                f"授权 authorization {actor.username}",
-                not fails,
-                "; ".join(f.reason for f in fails),
-            )
-        )
-    fails = check_regulation_table(table, simulated=bench.simulated, practice=False)
-    checks.append(
-        CheckLine(
-            f"规程表 regulation table {table.version}",
-            not fails,
-            "; ".join(f.reason for f in fails),
-        )
-    )
-    checks.append(_environment_line(bench, table, roles))
-    return checks
-
-
-def plan_run(db: Database, actor: User, item_id: int, bench_path: Path, today: date) -> BenchPlan:
-    """Prepare a run of ``item_id``'s procedure on ``bench_path`` and check the rules."""
-    require(actor, Permission.RUN_PROCEDURE)
-    bench = load_bench(bench_path)
-    registry = discover_procedures()
-    with db.read() as s:
-        item = s.get(WorkOrderItem, item_id)
+        item = s.get(WorkOrderItem, planned.plan.item.item_id)
         if item is None:
-            raise ValueError(f"work-order item {item_id} does not exist")
-        procedure_id = item.procedure_id
-        eq = item.equipment
-        span = None
-        if eq.range_max is not None and eq.range_unit:
-            span = ureg.Quantity(eq.range_max - (eq.range_min or 0.0), eq.range_unit)
-        s.expunge(item)
-        cls = registry.get(procedure_id)
-        table = with_stored_release(s, _procedure(cls, {}).table)
-        setup = plot_setup(table, eq)
-    params = bench_parameters(db, cls, table, bench, item, span)
-    proc = _procedure(cls, params)
-    standards = default_standards(db, bench)
-    materials = _materials(params)
-    checks = _preflight(
-        db, actor, procedure_id, table, bench, standards, materials, today, proc.roles
-    )
+            return PlotSetup()
+        return plot_setup(planned.procedure.table, item.equipment)
+
+
+def _bench_plan(
+    db: Database, planned: PlannedRun, bench_path: Path, today: date, resume: int | None
+) -> BenchPlan:
+    """Connect the bench to read the instrument's identity and the environment, check."""
+    with open_bench(planned.bench, serve=_serve_in_child) as opened:
+        checks = preflight(db, planned, today, opened.instruments)
+    setup = _plot(planned, db)
     return BenchPlan(
-        item_id=item_id,
-        procedure_id=procedure_id,
-        procedure_title=f"{cls.title_zh} {cls.title_en}",
+        planned=planned,
         bench_path=bench_path,
-        bench_name=bench.name,
-        simulated=bench.simulated,
-        parameters=params,
-        standards=standards,
-        materials=materials,
-        steps=[(st.name, st.title) for st in proc.steps()],
         checks=checks,
         plot_unit=setup.unit,
         plot_range=setup.range,
         band_halfwidth=setup.band_halfwidth,
         band_samples=setup.band_samples,
+        resume_run_id=resume,
     )
+
+
+def plan_run(db: Database, actor: User, item_id: int, bench_path: Path, today: date) -> BenchPlan:
+    """Plan a run of ``item_id``'s procedure on ``bench_path`` and check the preflight list
+    (on a worker thread). A bench that does not fit raises :class:`lims.planning.PlanError`."""
+    require(actor, Permission.RUN_PROCEDURE)
+    planned = plan_from_records(
+        db, PlanRequest(item_id=item_id, bench_path=bench_path, operator=actor.username)
+    )
+    return _bench_plan(db, planned, bench_path, today, None)
 
 
 def plan_resume(
     db: Database, actor: User, run: InterruptedRun, bench_path: Path, today: date
 ) -> BenchPlan:
-    """Prepare to continue an interrupted run on ``bench_path`` and check the rules again."""
+    """Re-plan an interrupted run on ``bench_path``; refused when its plan changed."""
     require(actor, Permission.RUN_PROCEDURE)
-    bench = load_bench(bench_path)
-    cls = discover_procedures().get(run.procedure_id)
-    proc = _procedure(cls, run.parameters)
-    setup = PlotSetup()
-    with db.read() as s:
-        table = with_stored_release(s, proc.table)
-        item = s.get(WorkOrderItem, run.item_id) if run.item_id is not None else None
-        if item is not None:
-            setup = plot_setup(table, item.equipment)
-    checks = _preflight(
-        db, actor, run.procedure_id, table, bench, run.standards, run.materials, today, proc.roles
-    )
-    names = [st.name for st in proc.steps()]
-    if run.last_completed_step is not None and run.last_completed_step not in names:
+    planned, changes = replan_run(db, run.run_id, bench_path)
+    if changes:
         raise ValueError(
-            f"run {run.run_id}: its last completed step {run.last_completed_step!r} is not a "
-            f"step of procedure {run.procedure_id}"
+            f"run {run.run_id} cannot be resumed: its plan changed since it started — "
+            + "; ".join(changes[:6])
         )
-    return BenchPlan(
-        item_id=run.item_id or 0,
-        procedure_id=run.procedure_id,
-        procedure_title=f"{cls.title_zh} {cls.title_en}",
-        bench_path=bench_path,
-        bench_name=bench.name,
-        simulated=bench.simulated,
-        parameters=dict(run.parameters),
-        standards=list(run.standards),
-        materials=list(run.materials),
-        steps=[(st.name, st.title) for st in proc.steps()],
-        checks=checks,
-        plot_unit=setup.unit,
-        plot_range=setup.range,
-        band_halfwidth=setup.band_halfwidth,
-        band_samples=setup.band_samples,
-        resume_run_id=run.run_id,
-    )
-
-
-@contextmanager
-def bench_instruments(bench: BenchConfig) -> Iterator[tuple[dict[str, Any], Any]]:
-    """Connect the bench's instruments; a simulated bench is served by a child process."""
-    sim: SimProcess | None = None
-    if bench.simulated:
-        sim = SimProcess(Path(bench.path), bench.time_scale).start()
-    try:
-        opened = dict(open_instruments(bench, sim.addresses if sim else None))
-        try:
-            yield opened, sim
-        finally:
-            for inst in opened.values():
-                with contextlib.suppress(Exception):  # best effort: the run has ended
-                    inst.close()
-    finally:
-        if sim is not None:
-            sim.stop()
+    return _bench_plan(db, planned, bench_path, today, run.run_id)
 
 
 class BenchSession:
@@ -382,52 +262,66 @@ class BenchSession:
     def _run(self) -> None:
         lower_thread_priority()  # the engine's run and writer threads inherit it
         try:
-            bench: BenchConfig = load_bench(self.plan.bench_path)
-            if self.time_scale is not None:
-                bench = dataclasses.replace(bench, time_scale=self.time_scale)
-            cls = discover_procedures().get(self.plan.procedure_id)
-            proc = _procedure(cls, self.plan.parameters)
-            with bench_instruments(bench) as (opened, sim):
-                instruments: dict[str, Any] = {}
-                for slot, role in proc.roles.items():
-                    names = [
-                        n for n, c in bench.instruments.items() if c.role == role and n in opened
-                    ]
-                    if len(names) != 1:
-                        raise ValueError(
-                            f"{bench.name}: needs one {role!r} instrument for {slot!r}"
-                        )
-                    instruments[slot] = opened[names[0]]
-                auto = (
-                    bench_auto_answerer(bench.auto, sim) if self.auto and bench.simulated else None
+            plan = self.plan
+            if plan.resume_run_id is None:
+                planned = plan_from_records(
+                    self.db,
+                    PlanRequest(
+                        item_id=plan.item_id, bench_path=plan.bench_path, operator=self.operator
+                    ),
                 )
-                request = RunRequest(
-                    procedure=proc,
-                    instruments=instruments,
-                    operator=self.operator,
-                    bench_name=bench.name,
-                    simulated=bench.simulated,
-                    time_scale=bench.time_scale,
-                    bench_sha256=hashlib.sha256(self.plan.bench_path.read_bytes()).hexdigest(),
-                    parameters=self.plan.parameters,
-                    standards=self.plan.standards,
-                    reference_materials=self.plan.materials,
-                    work_order_item_id=self.plan.item_id,
-                    auto_answer=auto,
-                    run_date=self.run_date,
+                if planned.plan.sha256 != plan.planned.plan.sha256:
+                    raise ValueError(
+                        "记录已变更 the lab's records changed since the preflight: run the "
+                        "preflight again"
+                    )
+            else:
+                planned = plan.planned
+            pacing = (
+                self.time_scale
+                if self.time_scale is not None
+                else planned.bench.time_scale
+                if planned.bench.simulated
+                else 0.0
+            )
+            clock_start = None
+            if plan.resume_run_id is not None:
+                with self.db.read() as s:
+                    run = s.get(Run, plan.resume_run_id)
+                    started = run.provenance.get("clock_start") if run is not None else None
+                clock_start = datetime.fromisoformat(started) if started else None
+            with open_bench(
+                planned.bench, serve=_serve_in_child, pacing=pacing, clock_start=clock_start
+            ) as opened:
+                instruments = opened.bind(planned)
+                auto = (
+                    bench_auto_answerer(planned.bench.auto, opened.simulator)
+                    if self.auto and planned.bench.simulated
+                    else None
                 )
                 engine = RunEngine(self.db)
-                if self.plan.resume_run_id is not None:
+                if plan.resume_run_id is not None:
                     self.handle = engine.resume(
-                        self.plan.resume_run_id,
+                        plan.resume_run_id,
                         instruments,
-                        procedure=proc,
+                        procedure=planned.procedure,
+                        plan=planned.plan,
                         auto_answer=auto,
-                        time_scale=bench.time_scale,
+                        clock=opened.clock,
                         run_date=self.run_date,
                         subscribers=[self._publish],
+                        simulator=opened.simulator,
                     )
                 else:
+                    request = RunRequest.from_plan(
+                        planned.plan,
+                        planned.procedure,
+                        instruments,
+                        clock=opened.clock,
+                        auto_answer=auto,
+                        run_date=self.run_date,
+                        simulator=opened.simulator,
+                    )
                     self.handle = engine.start(request, subscribers=[self._publish])
                 self._started.set()
                 while (status := self.handle.wait(0.1)) is None:
@@ -439,11 +333,12 @@ class BenchSession:
             self._started.set()
 
     def _publish(self, ev: Event) -> None:
-        """Queue an event for the GUI; a reading goes as a plot point in the plot's unit."""
+        """Queue an event for the GUI; a reading goes as a plot point on the axis of its
+        kind of quantity, in its own unit (:func:`ui.readings.plot_point`)."""
         if isinstance(ev, ReadingTaken):
-            y = plot_value(ev.value, self.plan.plot_unit)
-            if y is not None:
-                self.events.put(PlotPoint(ev.quantity, ev.seq, y))
+            p = plot_point(ev.quantity, ev.seq, ev.value, self.plan.plot_unit, ev.step)
+            if p is not None:
+                self.events.put(p)
             return
         self.events.put(ev)
 

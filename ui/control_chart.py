@@ -16,7 +16,7 @@ def _stamp(day: date) -> float:
     return datetime.combine(day, time(12), tzinfo=timezone.utc).timestamp()  # noqa: UP017
 
 
-class ControlChartWidget(pg.PlotWidget):  # type: ignore[misc]
+class ControlChartWidget(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph has no types
     """A Shewhart individuals chart: deviations, centre, ±2s, ±3s and the acceptance limit."""
 
     def __init__(self, parent: QWidget | None = None) -> None:

@@ -13,10 +13,12 @@ reference, so every call Qt makes (for its own texts too) takes one reference fr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QTranslator
 
+from lims.messages import MESSAGES
 from ui.strings_tasks import TASK_STRINGS
 from ui.strings_views import VIEW_STRINGS
 
@@ -130,6 +132,15 @@ def name_text(prefix: str, name: str) -> str:
     if key in STRINGS:
         return tr(key)
     return name.replace(".", " · ").replace("_", " ")
+
+
+def engine_text(key: str, text: str, params: Mapping[str, str]) -> str:
+    """A message of the run engine (:mod:`lims.messages`, the catalogue the engine and the
+    services share) in the current language; a text a procedure composed as it is."""
+    if not key or key not in MESSAGES:
+        return text
+    zh, en = MESSAGES[key]
+    return pair(zh.format(**params), en.format(**params))
 
 
 def set_language(lang: Lang) -> None:

@@ -4,11 +4,10 @@ not), the user menu, the language switch, remembered layout."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget
 
 from lims.quality.permissions import Permission
 from ui.access import refusal, roles_text
@@ -30,12 +29,20 @@ from ui.views.work_orders import WorkOrdersView
 P = Permission
 
 
-class View(Protocol):
-    """What a main view offers the window."""
-
-    def retranslate(self) -> None: ...
-
-    def refresh(self) -> None: ...
+#: A main view; each offers the window ``retranslate()`` and ``refresh()``.
+View = (
+    HomeView
+    | BenchView
+    | WorkOrdersView
+    | ReviewView
+    | HistoryView
+    | StandardsView
+    | RegulationView
+    | RecordsView
+    | QualityView
+    | AuditView
+    | UsersView
+)
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,7 @@ class MainWindow(QMainWindow):
         self.audit = AuditView(ctx)
         self.users = UsersView(ctx)
         self.records = RecordsView(ctx)
-        self.by_key: dict[str, QWidget] = {
+        self.by_key: dict[str, View] = {
             "home": self.home,
             "bench": self.bench,
             "work_orders": self.work_orders,
@@ -114,7 +121,7 @@ class MainWindow(QMainWindow):
         self.home.navigate.connect(self.show_view)
         self.standards.impact_opened.connect(self._impact_opened)
         self.work_orders.registered.connect(self.bench.refresh)
-        self.views: list[tuple[str, QWidget]] = [(s.title, self.by_key[s.key]) for s in VIEWS]
+        self.views: list[tuple[str, View]] = [(s.title, self.by_key[s.key]) for s in VIEWS]
         for _key, view in self.views:
             self.tabs.addTab(view, "")
         self.setCentralWidget(self.tabs)
@@ -131,7 +138,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self._splitters_restored = False
         tab = self.settings.value("tab", 0)
-        index = int(tab) if str(tab).isdigit() else 0  # type: ignore[call-overload]
+        index = int(str(tab)) if str(tab).isdigit() else 0
         self.tabs.setCurrentIndex(index if self.tabs.isTabEnabled(index) else 0)
         self._loaded: set[int] = set()
         self.tabs.currentChanged.connect(self._tab_shown)
@@ -177,7 +184,7 @@ class MainWindow(QMainWindow):
             self.tabs.setTabToolTip(i, reason or "")
             self.view_actions[i].setText(tr(spec.title))
             self.view_actions[i].setEnabled(reason is None)
-            view.retranslate()  # type: ignore[attr-defined]
+            view.retranslate()
         self.user_menu.setTitle(mnemonic(tr("menu.user"), "u"))
         self.view_menu.setTitle(mnemonic(tr("menu.view"), "v"))
         self.passwd_action.setText(mnemonic(tr("menu.passwd"), "p"))
@@ -213,7 +220,7 @@ class MainWindow(QMainWindow):
         The other views load when first shown, so the window is usable sooner.
         """
         self._loaded = {self.tabs.currentIndex()}
-        self.views[self.tabs.currentIndex()][1].refresh()  # type: ignore[attr-defined]
+        self.views[self.tabs.currentIndex()][1].refresh()
         bench = self.tabs.indexOf(self.bench)
         if self.bench is not self.tabs.currentWidget() and self.tabs.isTabEnabled(bench):
             self.bench.refresh(benches=False)  # the benches load when the bench is shown
@@ -226,7 +233,7 @@ class MainWindow(QMainWindow):
         again = (self.home, self.review, self.quality, self.users)
         if index not in self._loaded or view in again:
             self._loaded.add(index)
-            view.refresh()  # type: ignore[attr-defined]
+            view.refresh()
 
     def _impact_opened(self, impact_id: int) -> None:
         """Show the impact assessment a finding has just opened."""

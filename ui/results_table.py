@@ -1,10 +1,8 @@
 """The bench's results: one typed row per result (point, reference, indication, error,
 limit, U (k), verdict) and the overall verdict banner.
 
-The table is built against :class:`ResultLine`. :func:`line_from_values` fills a line
-from a result event's named values (``reference``, ``indication``, ``error``, ``mpe`` or
-``limit``, ``expanded_uncertainty`` with ``k``) until the typed result records of the
-engine supply the same fields directly.
+The table is built against :class:`ResultLine`, filled from the engine's typed result
+records (:func:`line_from_record`).
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QWidget
 
+from lims.results import ResultRecord
 from lims.vocabulary import Verdict, worst_verdict
 from ui.i18n import name_text, pair, tr
 from ui.widgets import AMBER, GREEN, RED, fill_table, short_unit
@@ -57,33 +56,24 @@ def format_value(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def _first(values: Mapping[str, Any], *names: str) -> str:
-    for n in names:
-        if n in values and values[n] is not None:
-            return format_value(values[n])
-    return ""
-
-
-def line_from_values(
-    point: str, item: str, values: Mapping[str, Any], verdict: Verdict | str
-) -> ResultLine:
-    """A row from a result's named values (what is absent stays empty)."""
-    u = _first(values, "expanded_uncertainty", "expanded_uncertainty_fs", "u")
-    k = _first(values, "k", "coverage")
-    try:
-        v = Verdict(verdict)
-    except ValueError:
-        v = Verdict.NOT_STATED
+def line_from_record(rec: ResultRecord) -> ResultLine:
+    """A row from a typed result: its point, reference, indication, value, limit, U (k)."""
+    label = rec.point.label
+    u = ""
+    if rec.uncertainty is not None:
+        u = f"{format_value(rec.uncertainty.expanded)} (k={rec.uncertainty.k:.2f})"
     return ResultLine(
-        point=point,
-        item=item,
-        reference=_first(values, "reference", "reference_amount", "nominal"),
-        indication=_first(values, "indication", "mean", "value"),
-        error=_first(values, "error", "error_fs", "repeatability"),
-        limit=_first(values, "mpe", "limit", "repeatability_limit", "tolerance"),
-        uncertainty=f"{u} (k={k})" if u and k else u,
-        verdict=v,
-        details="\n".join(f"{key} = {format_value(val)}" for key, val in values.items()),
+        point=pair(label.zh, label.en) if label.zh != label.en else label.zh,
+        item=pair(rec.characteristic.caption.zh, rec.characteristic.caption.en),
+        reference=format_value(rec.reference),
+        indication=format_value(rec.indication),
+        error=format_value(rec.value),
+        limit=rec.limit.text() if rec.limit is not None else "",
+        uncertainty=u,
+        verdict=rec.verdict,
+        details="\n".join(
+            f"{pair(e.label.zh, e.label.en)} = {format_value(e.value)}" for e in rec.extras
+        ),
     )
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 VIEW_STRINGS: dict[str, tuple[str, str]] = {
     "app.title": ("碳计量校准实验室信息管理系统", "Carbon Calibration LIMS"),
+    "app.no_lab": ("此处没有实验室", "No lab here"),
+    "app.no_lab_body": (
+        "配置的位置没有实验室数据库，未创建任何文件。",
+        "There is no lab database at the configured location; nothing was created.",
+    ),
     "login.title": ("登录", "Log in"),
     "login.username": ("用户名", "User name"),
     "login.password": ("密码", "Password"),

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QDialog, QLabel, QTableWidget, QTableWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QGraphicsView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
 
 from lims.units import UnitParseError, display_unit, parse_unit
+
+if TYPE_CHECKING:
+    #: Base of a mixin that a QWidget subclass takes in: to the type checker the mixin is a
+    #: QWidget (it may pass ``self`` as a parent); at run time it is a plain class, so the
+    #: view that mixes it in stays a single QWidget.
+    WidgetMixin = QWidget
+else:
+    WidgetMixin = object
 
 
 def short_unit(unit: str | None) -> str:
@@ -95,9 +111,9 @@ def fill_table(
     table.resizeColumnsToContents()
 
 
-def drop_export_menu(plot: QWidget) -> None:
+def drop_export_menu(plot: QGraphicsView) -> None:
     """Remove pyqtgraph's "Export..." context action (its dialog is English only)."""
-    scene = plot.scene()  # type: ignore[attr-defined]
+    scene: Any = plot.scene()  # pyqtgraph's GraphicsScene (untyped), which holds the actions
     for action in getattr(scene, "contextMenu", []):
         action.setParent(None)  # out of the widget tree now; freed with the list
     scene.contextMenu = []

@@ -5,7 +5,7 @@
 * :mod:`~lims.calc.repeatability` — RSD (JJG 635, elemental analyzers) and the
   flowmeter form (JJG 1037);
 * :mod:`~lims.calc.response` — T90 from a recorded step response;
-* :mod:`~lims.calc.drift` — zero and span drift;
+* :mod:`~lims.calc.zero_span_drift` — zero and span drift;
 * :mod:`~lims.calc.uncertainty` — budgets propagated with GTC (Welch–Satterthwaite, k);
 * :mod:`~lims.calc.decision` — JJF 1094 and ILAC G8 decision rules;
 * :mod:`~lims.calc.rounding` — rounding of U and results (GB/T 8170, JJF 1059.1);
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
         decide,
         get_rule,
     )
-    from lims.calc.drift import Drift, drift, span_drift, zero_drift
     from lims.calc.errors import (
         absolute_error,
         as_fiducial,
@@ -76,6 +75,7 @@ if TYPE_CHECKING:
         type_b_half_width,
         uncertainty_budget,
     )
+    from lims.calc.zero_span_drift import Drift, drift, span_drift, zero_drift
 
 # Submodules load on first use, so that importing the package stays cheap.
 _LAZY: dict[str, tuple[str, str]] = {
@@ -87,7 +87,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Decision": ("lims.calc.decision", "Decision"),
     "DecisionRule": ("lims.calc.decision", "DecisionRule"),
     "Distribution": ("lims.calc.uncertainty", "Distribution"),
-    "Drift": ("lims.calc.drift", "Drift"),
+    "Drift": ("lims.calc.zero_span_drift", "Drift"),
     "ILAC_G8_GUARD_BAND": ("lims.calc.decision", "ILAC_G8_GUARD_BAND"),
     "ILAC_G8_NON_BINARY": ("lims.calc.decision", "ILAC_G8_NON_BINARY"),
     "ILAC_G8_SIMPLE": ("lims.calc.decision", "ILAC_G8_SIMPLE"),
@@ -105,7 +105,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "certificate_component": ("lims.calc.uncertainty", "certificate_component"),
     "decide": ("lims.calc.decision", "decide"),
     "dof_from_reliability": ("lims.calc.uncertainty", "dof_from_reliability"),
-    "drift": ("lims.calc.drift", "drift"),
+    "drift": ("lims.calc.zero_span_drift", "drift"),
     "drift_component": ("lims.calc.uncertainty", "drift_component"),
     "fiducial_error": ("lims.calc.errors", "fiducial_error"),
     "format_decimal": ("lims.calc.rounding", "format_decimal"),
@@ -127,14 +127,14 @@ _LAZY: dict[str, tuple[str, str]] = {
     "round_to_exponent": ("lims.calc.rounding", "round_to_exponent"),
     "round_uncertainty": ("lims.calc.rounding", "round_uncertainty"),
     "sample_std": ("lims.calc.repeats", "sample_std"),
-    "span_drift": ("lims.calc.drift", "span_drift"),
+    "span_drift": ("lims.calc.zero_span_drift", "span_drift"),
     "span_of": ("lims.calc.errors", "span_of"),
     "to_decimal": ("lims.calc.rounding", "to_decimal"),
     "type_a_component": ("lims.calc.uncertainty", "type_a_component"),
     "type_b_half_width": ("lims.calc.uncertainty", "type_b_half_width"),
     "uncertainty_budget": ("lims.calc.uncertainty", "uncertainty_budget"),
     "unit_text": ("lims.calc._common", "unit_text"),
-    "zero_drift": ("lims.calc.drift", "zero_drift"),
+    "zero_drift": ("lims.calc.zero_span_drift", "zero_drift"),
 }
 
 

@@ -26,7 +26,8 @@ def audit_verify(
         ),
     ] = None,
 ) -> None:
-    """Check the audit chain, every record, reading, certificate number, archived file and anchor.
+    """Check the audit chain, every record, reading chain, instrument I/O chain, run plan,
+    synchronized laptop event, certificate number, archived file and anchor.
 
     Exit 0 intact, 1 TAMPERED (each finding named), 4 CANNOT CONFIRM (an anchor
     destination out of reach, or a trail never anchored outside the database).

@@ -3,21 +3,13 @@ its Monte Carlo cross-check (JCGM 101)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
 
-import typer
 from rich.table import Table
 
 from lims.calc.mcm import DEFAULT_SEED
-from lims.cli.common import PasswordOpt, UserOpt, console, session_user
+from lims.cli.common import console, session_user
 from lims.quality.budgets import BUDGET_HEADERS, BudgetCrossCheck, cross_check, stored_budgets
-
-app = typer.Typer(help="Uncertainty budgets / 不确定度评定.", no_args_is_help=True)
-
-
-@app.callback()
-def _group() -> None:
-    """Uncertainty budgets / 不确定度评定 (``budget`` is a sub-command of ``lims run``)."""
 
 
 def _fmt(x: float) -> str:
@@ -44,20 +36,16 @@ def cross_check_lines(check: BudgetCrossCheck) -> list[str]:
     ]
 
 
-@app.command("budget")
-def run_budget(
-    run_id: Annotated[int, typer.Argument(help="The run.")],
-    user: UserOpt,
-    password_file: PasswordOpt = None,
-    point: Annotated[str | None, typer.Option(help="Only this test point.")] = None,
-    mcm: Annotated[
-        bool, typer.Option("--mcm/--no-mcm", help="Cross-check with a Monte Carlo propagation.")
-    ] = True,
-    seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo random numbers.")] = (
-        DEFAULT_SEED
-    ),
+def show_budgets(
+    run_id: int,
+    user: str,
+    password_file: Path | None,
+    *,
+    point: str | None = None,
+    mcm: bool = True,
+    seed: int = DEFAULT_SEED,
 ) -> None:
-    """Show each stored budget (component, distribution, u, c, contribution, ν; ν_eff, k, U)."""
+    """Print each stored budget of a run, with its Monte Carlo cross-check when ``mcm``."""
     db, actor = session_user(user, password_file)
     try:
         with db.read() as s:

@@ -113,6 +113,7 @@ def sign(
             policy_from(s),
             archive_dir=s.archive_dir,
             anchor_file=s.anchor_file,
+            anchor_copies=s.anchor_copies,
         )
         _print_info(info, as_json)
     finally:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from sqlalchemy import inspect
+from rich.text import Text
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from lims.audit import AuditError, ImmutableRecordError
@@ -23,9 +23,10 @@ from lims.db import Database
 from lims.db.lengths import ValueTooLongError
 from lims.db.migrate import MigrationError
 from lims.models.users import User
+from lims.planning.context import PlanError
 from lims.quality.errors import QualityError
 from lims.security import AuthenticationError, PasswordPolicyError
-from lims.services.lab import open_database, policy_from
+from lims.services.lab import NoLabError, open_database, open_lab, policy_from
 from lims.services.materials import MaterialError
 from lims.services.numbering import NumberingError
 from lims.services.users import UserError
@@ -47,6 +48,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     MaterialError,
     QualityError,
     CertificateError,
+    PlanError,
     ValueTooLongError,
     NumberingError,
     MigrationError,
@@ -76,33 +78,12 @@ def database(s: Settings | None = None, *, create: bool = False) -> Database:
     there is no lab at that location and creates nothing (not even an empty file).
     """
     s = s or settings()
-    if not create:
-        _require_lab(s)
-    db = open_database(s)
-    if not create:
-        try:
-            has_schema = inspect(db.engine).has_table("alembic_version")
-        except BaseException:
-            db.dispose()
-            raise
-        if not has_schema:
-            db.dispose()
-            raise CliError(f"there is no lab in {s.redacted_url()}: {_NO_LAB_HINT}")
-    return db
-
-
-_NO_LAB_HINT = (
-    "set LIMS_DATA_DIR or LIMS_DATABASE_URL to the lab's location, or create one with `lims init`"
-)
-
-
-def _require_lab(s: Settings) -> None:
-    url = s.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return
-    path = Path(url.database)
-    if not path.is_file():
-        raise CliError(f"there is no lab at {path}: {_NO_LAB_HINT}")
+    if create:
+        return open_database(s)
+    try:
+        return open_lab(s)
+    except NoLabError as exc:
+        raise CliError(str(exc)) from None
 
 
 def read_password(password_file: Path | None, prompt: str = "Password / 密码: ") -> str:
@@ -162,8 +143,8 @@ def report_error(exc: BaseException) -> int:
             what = "the database could not carry out the command"
         err_console.print(f"[red]error:[/red] {what}: {first}", highlight=False)
         return 3
-    err_console.print(f"[red]error:[/red] {exc}", highlight=False)
-    return 2
+    err_console.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
+    return 12 if type(exc).__name__ in ("PreflightRefusedError", "BenchUnfitError") else 2
 
 
 def quantity(text: str, option: str, like: str | None = None) -> Any:

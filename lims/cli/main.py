@@ -47,6 +47,7 @@ from lims.cli.errors import configure_logging
 from lims.config import default_data_dir, load_settings, sqlite_url_for
 from lims.services.demo import DEMO_ADMIN, DEMO_LAB, DEMO_USERS, seed_demo
 from lims.services.lab import LabIdentity, initialize, lab_summary, open_database, policy_from
+from lims.services.public_verification import portal_hint
 
 app = typer.Typer(
     name="lims",
@@ -119,11 +120,13 @@ def units_check(
     ] = None,
 ) -> None:
     """Parse a quantity as the application would, and print its canonical form."""
-    from lims.units import parse_quantity, to_storage
+    from lims.units import display_quantity, parse_quantity, to_storage
 
     q = parse_quantity(text, like)
     magnitude, unit = to_storage(q)
-    console.print(f"{q:~P}  (stored as {magnitude!r} [{unit}])", highlight=False, markup=False)
+    console.print(
+        f"{display_quantity(q)}  (stored as {magnitude!r} [{unit}])", highlight=False, markup=False
+    )
 
 
 @app.command()
@@ -232,13 +235,16 @@ def demo(
     its work orders on the simulated benches, issue signed certificates, and show
     what the lab holds.
     """
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lims.cli.gui_cmd import display_available, open_gui
+    from lims.cli.run_cmd import RichWatcher
     from lims.models import RunStatus
     from lims.services.demo_certificates import IssuedCertificate, issue_demo_certificate
     from lims.services.demo_runs import (
         EXAMPLE_BENCHES,
+        DemoRunPlan,
         DemoRunSummary,
         check_benches,
         run_demo_procedures,
@@ -277,17 +283,31 @@ def demo(
             )
             issued: list[IssuedCertificate] = []
 
+            overall = progress.add_task("示范运行 Demo runs", total=None)
+
             def certify(summary: DemoRunSummary) -> None:
+                progress.advance(overall)
                 if summary.status is RunStatus.COMPLETED:
                     issued.append(issue_demo_certificate(db, s, summary.run_id))
 
+            def watcher_for(plan: DemoRunPlan) -> RichWatcher:
+                return RichWatcher(
+                    auto=None,
+                    stream=None,
+                    interactive=False,
+                    show_progress=True,
+                    progress=progress,
+                    label=f"{plan.procedure_id} (item {plan.item_id})",
+                )
+
             with progress:
                 summaries = run_demo_procedures(
-                    db, s, benches=bench_dir, progress=progress, after_run=certify
+                    db, s, benches=bench_dir, watcher_for=watcher_for, after_run=certify
                 )
             # to a file or pipe rich assumes 80 columns: give the table room to stay readable
-            wide = None if console.is_terminal else max(console.width, 160)
-            console.print(summary_table(summaries), width=wide)
+            # rich caps width= at the console's width (80 for a file or pipe): a wide console
+            out = console if console.is_terminal else Console(width=max(console.width, 160))
+            out.print(summary_table(summaries))
             console.print("issued certificates (signed: zhang → li → wang):")
             for c in issued:
                 console.print(f"  {c.number}  {c.type:<27} run {c.run_id}", highlight=False)
@@ -304,6 +324,13 @@ def demo(
             f"use it with: LIMS_DATA_DIR={target} lims …  (e.g. lims audit verify)",
             highlight=False,
         )
+        hint = portal_hint(db, target)
+        console.print(f"verification portal / 验证门户: {hint.command}", highlight=False)
+        if hint.verification_address is not None:
+            console.print(
+                f"  a certificate's QR address / 证书二维码地址: {hint.verification_address}",
+                highlight=False,
+            )
     finally:
         db.dispose()
     if interactive:
@@ -334,11 +361,12 @@ def _command_path(argv: list[str]) -> str:
     return " ".join(words)
 
 
-def _log_file() -> Path:
+def _log_target() -> tuple[Path, str]:
     try:
-        return load_settings().log_file
+        s = load_settings()
+        return s.log_file, s.log_level
     except Exception:  # settings that cannot be read are reported by the command itself
-        return default_data_dir() / "logs" / "lims.log"
+        return default_data_dir() / "logs" / "lims.log", "INFO"
 
 
 def main() -> None:
@@ -349,8 +377,8 @@ def main() -> None:
     is, and logs the traceback there (no SQL parameters, no secrets), exit 70. A usage
     error (unknown option, missing argument) is one line too, exit 2.
     """
-    log_file = _log_file()
-    configure_logging(log_file)
+    log_file, level = _log_target()
+    configure_logging(log_file, level)
     argv = sys.argv[1:]
     try:
         code = app(args=argv, prog_name="lims", standalone_mode=False)

@@ -34,7 +34,7 @@ def site_add(
     """Register a customer's plant and measuring point."""
     db, actor = session_user(user, password_file)
     try:
-        with db.write(actor=actor) as s:
+        with db.write(actor=actor, reason=f"site registered: {plant} — {point}") as s:
             site = onsite.add_site(s, actor, customer, plant, point, address)
             site_id = site.id
     finally:
@@ -55,7 +55,7 @@ def site_visit(
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
     db, actor = session_user(user, password_file)
     try:
-        with db.write(actor=actor) as s:
+        with db.write(actor=actor, reason=f"visit to site {site_id} planned") as s:
             visit = onsite.plan_visit(s, actor, site_id, first, last, work_order)
             visit_id, uid = visit.id, visit.uid
     finally:
@@ -78,7 +78,7 @@ def site_checkout(
     assert tag is not None
     db, actor = session_user(user, password_file)
     try:
-        with db.write(actor=actor) as s:
+        with db.write(actor=actor, reason=f"{tag} checked out for visit {visit_id}") as s:
             co = onsite.check_out(s, actor, visit_id, kind, tag)
             until = co.valid_until
     finally:
@@ -97,7 +97,7 @@ def site_checkin(
     """Check a standard or reference material back in."""
     db, actor = session_user(user, password_file)
     try:
-        with db.write(actor=actor) as s:
+        with db.write(actor=actor, reason=f"{tag} checked in from visit {visit_id}") as s:
             onsite.check_in(s, actor, visit_id, tag, condition)
     finally:
         db.dispose()
@@ -114,7 +114,7 @@ def site_mark_run(
     """Mark a run as done on site during a visit."""
     db, actor = session_user(user, password_file)
     try:
-        with db.write(actor=actor) as s:
+        with db.write(actor=actor, reason=f"run {run_id} done on site (visit {visit})") as s:
             onsite.mark_run_on_site(s, actor, run_id, visit)
     finally:
         db.dispose()

@@ -174,6 +174,7 @@ def standards_chart(
         f"warning [{c.lower_warning:.6g}, {c.upper_warning:.6g}], "
         f"control [{c.lower_control:.6g}, {c.upper_control:.6g}]",
         highlight=False,
+        markup=False,
     )
     for p in c.points:
         flag = " OUT OF CONTROL 失控" if p.out_of_control else ""

@@ -50,7 +50,6 @@ from lims.engine.sdk import (
     ProcedureRegistry,
     Step,
     discover_procedures,
-    step,
 )
 from lims.engine.stability import StabilityCriteria, StabilityDetector, StabilityResult
 
@@ -97,5 +96,4 @@ __all__ = [
     "grant_override",
     "load_regulation_table",
     "register_procedure",
-    "step",
 ]

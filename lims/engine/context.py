@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from lims.db.types import utcnow
+from lims.engine.clock import CALL_SECONDS, RunClock, ScaledClock
 from lims.engine.errors import RunAborted
 from lims.engine.events import EventBus, Message, PromptRequested, ReadingTaken
 from lims.engine.regulation import RegulationTable
 from lims.engine.stability import StabilityCriteria, StabilityDetector, StabilityResult
 from lims.engine.writer import ReadingWriter
-from lims.models.enums import Verdict
-from lims.units import UnitParseError, parse_quantity, to_storage, ureg
+from lims.messages import bilingual
+from lims.results import ResultRecord
+from lims.units import UnitParseError, display_quantity, parse_quantity, to_storage, ureg
+
+R = TypeVar("R")
 
 __all__ = [
     "AutoAnswerer",
@@ -56,42 +58,36 @@ class RecordedReading:
     source: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class PendingResult:
     """A result recorded in a step, committed with the step's completion."""
 
-    test_point: str
-    item: str
-    values: dict[str, Any]
-    verdict: Verdict
-    decision_rule: str | None
-    first_seq: int | None
-    last_seq: int | None
-    budget: dict[str, Any] = field(default_factory=dict)
+    record: ResultRecord
 
 
 class RunControl:
     """Signals between the operator (any thread) and the run's worker thread.
 
-    ``time_scale`` is simulated seconds per real second (100 runs a simulated bench 100
-    times faster than real time; a real bench uses 1).
+    ``clock`` is the run's :class:`~lims.engine.clock.RunClock`: real (scaled) time, or a
+    simulator's virtual time that waits advance.
     """
 
     SLICE_S = 0.05
 
-    def __init__(self, run_id: int, bus: EventBus, time_scale: float) -> None:
-        if time_scale <= 0:
-            raise ValueError("time_scale must be positive")
+    def __init__(self, run_id: int, bus: EventBus, clock: RunClock | float) -> None:
+        if not isinstance(clock, int | float):
+            self.clock: RunClock = clock
+        else:
+            self.clock = ScaledClock(float(clock))
         self.run_id = run_id
         self.bus = bus
-        self.time_scale = time_scale
         self.abort_event = threading.Event()
         self.stop_event = threading.Event()
         self.pause_event = threading.Event()
+        self.detach_event = threading.Event()
         self._answers: dict[int, Any] = {}
         self._answer_lock = threading.Condition()
         self._prompt_ids = itertools.count(1)
-        self._t0 = time.monotonic()
         #: called by the worker thread when it starts / stops holding for a pause
         self.on_hold: Callable[[bool, str], None] = lambda holding, why: None
 
@@ -112,6 +108,12 @@ class RunControl:
         self.stop_event.set()
         self.request_resume()
 
+    def request_detach(self) -> None:
+        """Leave a paused run paused: its thread ends, it is resumed later (another process)."""
+        self.detach_event.set()
+        with self._answer_lock:
+            self._answer_lock.notify_all()
+
     def request_abort(self) -> None:
         """Abort at once: every wait and prompt is cancelled."""
         self.abort_event.set()
@@ -126,9 +128,9 @@ class RunControl:
 
     # ------------------------------------------------------------- worker side
 
-    def sim_now(self) -> float:
-        """Simulated seconds since the run started."""
-        return (time.monotonic() - self._t0) * self.time_scale
+    def now(self) -> float:
+        """Seconds on the run's clock (simulated on a simulated bench)."""
+        return self.clock.now()
 
     def checkpoint(self) -> bool:
         """Raise RunAborted if aborted; hold while paused. Returns True if it held."""
@@ -136,7 +138,7 @@ class RunControl:
             raise RunAborted
         if not self.pause_event.is_set():
             return False
-        self.on_hold(True, "paused by operator")
+        self.on_hold(True, bilingual("run.paused"))
         while self.pause_event.is_set():
             if self.abort_event.wait(self.SLICE_S):
                 raise RunAborted
@@ -145,17 +147,27 @@ class RunControl:
             raise RunAborted
         return True
 
-    def sleep_sim(self, seconds: float) -> bool:
-        """Sleep ``seconds`` of simulated time, holding for pauses; True if it held."""
+    def sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` on the run's clock, holding for pauses; True if it held.
+
+        A virtual clock is advanced (after any pacing sleep); a real one is waited for.
+        """
         held = False
-        remaining = seconds / self.time_scale
+        remaining = self.clock.wall_seconds(seconds)
         while remaining > 0:
             held = self.checkpoint() or held
             chunk = min(remaining, self.SLICE_S)
             if self.abort_event.wait(chunk):
                 raise RunAborted
             remaining -= chunk
+        held = self.checkpoint() or held
+        self.clock.advance(seconds)
         return self.checkpoint() or held
+
+    def instrument_call(self) -> None:
+        """An instrument exchange takes a moment of (virtual) time."""
+        if self.clock.virtual:
+            self.clock.advance(CALL_SECONDS)
 
     def wait_answer(self, prompt_id: int) -> Any:
         """Block until ``prompt_id`` is answered (holding for pauses, raising on abort)."""
@@ -186,6 +198,7 @@ class _GuardedInstrument:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             control.checkpoint()
+            control.instrument_call()
             result = attr(*args, **kwargs)
             control.checkpoint()
             return result
@@ -228,18 +241,39 @@ class StepContext:
 
     # ------------------------------------------------------------ instruments
 
-    def instrument(self, slot: str) -> Any:
-        """The instrument bound to role slot ``slot``; every call is a checkpoint."""
+    def instrument(self, role: type[R], slot: str) -> R:
+        """The instrument bound to role slot ``slot``, typed as its role Protocol (from
+        :mod:`drivers.roles`); every call is a checkpoint."""
         try:
-            return self._instruments[slot]
+            inst = self._instruments[slot]
         except KeyError:
             raise KeyError(
                 f"no instrument for role {slot!r} (bound: {', '.join(self._instruments)})"
             ) from None
+        if not isinstance(inst, role):
+            raise TypeError(f"instrument {slot!r} is not a {role.__name__}")
+        return cast(R, inst)
+
+    def now(self) -> Any:
+        """The run's clock (simulated seconds on a simulated bench) as a time Quantity."""
+        return ureg.Quantity(self._control.now(), "s")
 
     def message(self, text: str, level: str = "info") -> None:
-        """Tell the operator something."""
+        """Tell the operator something (a text the procedure composed, bilingual)."""
         self._control.bus.publish(Message(self.run_id, text, level))
+
+    def notice(self, key: str, level: str = "info", **params: Any) -> None:
+        """Tell the operator a message of the catalogue (:mod:`lims.messages`)."""
+        shown = {k: str(v) for k, v in params.items()}
+        self._control.bus.publish(
+            Message(
+                self.run_id,
+                bilingual(key, **shown),
+                level,
+                key=key,
+                params=tuple(sorted(shown.items())),
+            )
+        )
 
     # ------------------------------------------------------------ prompts
 
@@ -263,7 +297,7 @@ class StepContext:
             answer = self._ask(key, text_zh, text_en, "confirm", None, error)
             if answer is True or str(answer).strip().lower() in _YES:
                 return
-            error = "请完成后确认 Confirm when this has been done"
+            error = bilingual("prompt.confirm_again")
 
     def enter_value(
         self,
@@ -287,12 +321,18 @@ class StepContext:
             try:
                 q = parse_quantity(str(answer), like=like)
             except UnitParseError as exc:
-                error = f"输入无效 invalid entry for {key}: {exc}"
+                error = bilingual("prompt.invalid", key=key, error=exc)
             else:
                 if lo <= q <= hi:
                     self.take_reading(key, q, source="operator", test_point=test_point)
                     return q
-                error = f"数值不合理 {key}: {q:~P} is outside the plausible range {lo:~P} … {hi:~P}"
+                error = bilingual(
+                    "prompt.implausible",
+                    key=key,
+                    value=display_quantity(q),
+                    low=display_quantity(lo),
+                    high=display_quantity(hi),
+                )
             self.message(error, "warning")
 
     def enter_text(
@@ -310,7 +350,7 @@ class StepContext:
             try:
                 return parse(str(answer))
             except ValueError as exc:
-                error = f"输入无效 invalid entry for {key}: {exc}"
+                error = bilingual("prompt.invalid", key=key, error=exc)
             self.message(error, "warning")
 
     # ------------------------------------------------------------ waits
@@ -320,7 +360,7 @@ class StepContext:
         seconds = float(duration.to("s").magnitude)
         if seconds < 0:
             raise ValueError(f"cannot wait a negative time {duration!r}")
-        self._control.sleep_sim(seconds)
+        self._control.sleep(seconds)
 
     def wait_for_stability(
         self,
@@ -342,11 +382,11 @@ class StepContext:
         interval = float(criteria.interval.to("s").magnitude)
         timeout = float(criteria.timeout.to("s").magnitude)
         fixed = float(criteria.fixed.to("s").magnitude) if criteria.fixed is not None else None
-        start = self._control.sim_now()
+        start = self._control.now()
         stable = False
         while True:
             value = read()
-            now = self._control.sim_now() - start
+            now = self._control.now() - start
             if record_samples:
                 self.take_reading(quantity, value, source=source, test_point=test_point)
             if fixed is not None:
@@ -356,9 +396,9 @@ class StepContext:
                 stable = detector.add(now, value)
             if stable or now >= timeout:
                 break
-            if self._control.sleep_sim(interval):
+            if self._control.sleep(interval):
                 detector.reset()
-        elapsed = ureg.Quantity(self._control.sim_now() - start, "s")
+        elapsed = ureg.Quantity(self._control.now() - start, "s")
         self.take_reading(
             f"{quantity}.stabilization_time",
             elapsed,
@@ -383,9 +423,12 @@ class StepContext:
             }
         )
         if not stable:
-            self.message(
-                f"未稳定 {quantity} at {test_point or self.step} not stable after {elapsed:~P}",
+            self.notice(
+                "run.not_stable",
                 "warning",
+                quantity=quantity,
+                point=test_point or self.step,
+                elapsed=display_quantity(elapsed, ".4g"),
             )
         return result
 
@@ -400,7 +443,7 @@ class StepContext:
         self._control.checkpoint()
         magnitude, unit = to_storage(value)
         seq = self._seq()
-        taken_at = utcnow()
+        taken_at = self._control.clock.timestamp()
         self._writer.put(
             {
                 "seq": seq,
@@ -424,7 +467,13 @@ class StepContext:
         self, slot: str, method: str, quantity: str, *, test_point: str = "", **kwargs: Any
     ) -> RecordedReading:
         """Call ``instrument(slot).method(**kwargs)`` and record the Quantity it returns."""
-        value = getattr(self.instrument(slot), method)(**kwargs)
+        try:
+            inst = self._instruments[slot]
+        except KeyError:
+            raise KeyError(
+                f"no instrument for role {slot!r} (bound: {', '.join(self._instruments)})"
+            ) from None
+        value = getattr(inst, method)(**kwargs)
         return self.take_reading(quantity, value, source=slot, test_point=test_point)
 
     def acknowledge(self) -> int:
@@ -449,37 +498,8 @@ class StepContext:
 
     # ------------------------------------------------------------ results
 
-    def record_result(
-        self,
-        test_point: str,
-        item: str,
-        values: Mapping[str, Any],
-        *,
-        verdict: Verdict = Verdict.NOT_STATED,
-        decision_rule: str | None = None,
-        readings: Sequence[RecordedReading] = (),
-        budget: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Record a result (Quantities stored with their unit); committed with the step."""
-        stored: dict[str, Any] = {}
-        for name, v in values.items():
-            if hasattr(v, "units"):
-                magnitude, unit = to_storage(v)
-                stored[name] = {"value": magnitude, "unit": unit}
-            elif isinstance(v, (int, float, str, bool)) or v is None:
-                stored[name] = v
-            else:
-                raise TypeError(f"result value {name!r} must be a Quantity, number or text")
-        seqs = [r.seq for r in readings]
-        self.results.append(
-            PendingResult(
-                test_point,
-                item,
-                stored,
-                verdict,
-                decision_rule,
-                min(seqs) if seqs else None,
-                max(seqs) if seqs else None,
-                dict(budget or {}),
-            )
-        )
+    def record(self, result: ResultRecord, *, readings: Sequence[RecordedReading] = ()) -> None:
+        """Record a typed result computed from ``readings``; committed with the step."""
+        if not isinstance(result, ResultRecord):
+            raise TypeError(f"record() takes a ResultRecord, got {type(result).__name__}")
+        self.results.append(PendingResult(result.with_readings([r.seq for r in readings])))

@@ -16,83 +16,69 @@ when a rule check fails (before the run or before a step that uses the rule).
 * Every instrument's ``safe_state()`` runs in a ``finally`` whatever ends the run.
 * At every step boundary the engine waits until the writer has committed all the step's
   readings, then commits, in one transaction, the step's results, the step's reading range
-  (``provenance["steps"]``) and ``Run.last_completed_step``. :meth:`RunEngine.resume`
-  restarts a crashed, paused, failed or refused run from the step after the last
-  completed one, with the readings of the completed steps.
+  (``provenance["steps"]``) and ``Run.last_completed_step``.
+* **One owner per run.** Starting or resuming takes the run's lease in the database
+  (:mod:`lims.engine.lease`); a second process is refused with who holds it.
+* **The plan is frozen with the run.** A run started from a :class:`~lims.planning.RunPlan`
+  stores its canonical JSON and SHA-256 and its exact regulation table;
+  :meth:`RunEngine.resume` continues only under an identical plan, under that table.
 
 Usage::
 
-    engine = RunEngine(db)
-    handle = engine.start(RunRequest(procedure=Jjg635(), instruments={...},
-                                     operator="zhang", bench_name="gas-1", simulated=True,
-                                     time_scale=100, standards=["STD-GAS-001"],
-                                     reference_materials=["RM-CO2-0400"]),
-                          subscribers=[print])
+    planned = plan_run(db, PlanRequest(item_id=1, bench_path=..., operator="zhang"))
+    handle = RunEngine(db).start(RunRequest.from_plan(planned, instruments, clock=clock))
     status = handle.wait()
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from drivers.errors import InstrumentError
 from lims.db import Database
-from lims.db.types import utcnow
-from lims.engine.context import AutoAnswerer, RecordedReading, RunControl, StepContext
-from lims.engine.errors import EngineError, ResumeError, RunAborted, RunStopped
-from lims.engine.events import (
-    Event,
-    EventBus,
-    Message,
-    ReadingsCommitted,
-    ResultRecorded,
-    StateChanged,
-    StepFinished,
-    StepStarted,
+from lims.engine.clock import RunClock, ScaledClock
+from lims.engine.context import AutoAnswerer, RecordedReading
+from lims.engine.errors import EngineError, ResumeError
+from lims.engine.events import Event
+from lims.engine.handle import RunHandle
+from lims.engine.lease import RunLeaseKeeper
+from lims.engine.regulation import RegulationTable, Release, parse_regulation_table
+from lims.engine.runner import (
+    ENVIRONMENT_ROLE,
+    FINAL_STATES,
+    RESUMABLE_STATES,
+    Runner,
+    RunSetup,
 )
-from lims.engine.provenance import build_provenance, quantity_json
-from lims.engine.regulation import RegulationTable, Release
-from lims.engine.rules import (
-    ENVIRONMENT_READERS,
-    RuleFailure,
-    check_environment,
-    check_operator,
-    check_reference_material,
-    check_regulation_table,
-    check_standard,
-    overridden_keys,
-    read_environment,
-)
-from lims.engine.sdk import Procedure, ProcedureRegistry, Step, discover_procedures
-from lims.engine.writer import ReadingWriter
+from lims.engine.sdk import Procedure, ProcedureRegistry, discover_procedures
 from lims.models import (
-    Procedure as ProcedureRow,
-)
-from lims.models import (
+    InstrumentExchange,
     ProcedureVersion,
     Reading,
     ReleaseStatus,
-    Result,
     Run,
-    RunResource,
     RunStatus,
     User,
 )
 from lims.models import (
+    Procedure as ProcedureRow,
+)
+from lims.models import (
     RegulationTable as RegulationTableRow,
 )
-from lims.models.equipment import MeasurementStandard
 from lims.units import from_storage
 
+if TYPE_CHECKING:
+    from lims.planning.model import RunPlan
+
 __all__ = [
+    "ENVIRONMENT_ROLE",
     "FINAL_STATES",
     "RESUMABLE_STATES",
     "RunEngine",
@@ -100,29 +86,20 @@ __all__ = [
     "RunRequest",
     "bench_auto_answerer",
     "register_procedure",
+    "table_row_id",
     "with_stored_release",
 ]
-
-FINAL_STATES = frozenset(
-    {RunStatus.COMPLETED, RunStatus.ABORTED, RunStatus.FAILED, RunStatus.REFUSED}
-)
-#: States from which :meth:`RunEngine.resume` continues a run (RUNNING: it crashed).
-RESUMABLE_STATES = frozenset(
-    {RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.FAILED, RunStatus.REFUSED}
-)
-ENVIRONMENT_ROLE = "environment_monitor"
-
-_ACTIVE_LOCK = threading.Lock()
-_ACTIVE_RUNS: set[int] = set()  # runs whose worker thread is alive in this process
 
 
 @dataclass
 class RunRequest:
     """Everything needed to start a run.
 
-    ``instruments`` maps the procedure's role slots to connected drivers (or fakes);
-    ``parameters`` are raw texts as typed (validated by the procedure's declarations);
-    ``standards`` and ``reference_materials`` are the tags in use, checked by the rules.
+    ``instruments`` maps the procedure's role slots to connected drivers (or fakes). With a
+    ``plan`` (how the command line, the desktop app and the demo start runs) the parameters,
+    standards, materials and equipment are the plan's and the plan is stored with the run;
+    without one (engine tests) they are given here. ``clock`` is the run's clock (a
+    simulator's virtual clock on a simulated bench); None: wall time × ``time_scale``.
     """
 
     procedure: Procedure
@@ -136,9 +113,49 @@ class RunRequest:
     parameters: Mapping[str, str] = field(default_factory=dict)
     standards: Sequence[str] = ()
     reference_materials: Sequence[str] = ()
+    equipment: Sequence[str] = ()
     work_order_item_id: int | None = None
     auto_answer: AutoAnswerer | None = None
     run_date: date | None = None
+    plan: RunPlan | None = None
+    clock: RunClock | None = None
+    #: A simulated bench (``snapshot()``/``restore()``): its state is kept at each step
+    #: boundary so that a resumed run continues exactly as an uninterrupted one would.
+    simulator: Any | None = None
+
+    @classmethod
+    def from_plan(
+        cls,
+        plan: RunPlan,
+        procedure: Procedure,
+        instruments: Mapping[str, Any],
+        *,
+        clock: RunClock | None = None,
+        auto_answer: AutoAnswerer | None = None,
+        run_date: date | None = None,
+        practice: bool = False,
+        simulator: Any | None = None,
+    ) -> RunRequest:
+        """The request that runs ``plan`` (with its procedure bound to it)."""
+        return cls(
+            procedure=procedure,
+            instruments=instruments,
+            operator=plan.operator,
+            bench_name=plan.bench_name,
+            simulated=plan.simulated,
+            practice=practice,
+            bench_sha256=plan.bench_sha256,
+            parameters=plan.parameter_texts,
+            standards=plan.standard_tags,
+            reference_materials=plan.material_tags,
+            equipment=plan.equipment_tags,
+            work_order_item_id=plan.item.item_id,
+            auto_answer=auto_answer,
+            run_date=run_date,
+            plan=plan,
+            clock=clock,
+            simulator=simulator,
+        )
 
 
 def register_procedure(session: Session, procedure: Procedure) -> int:
@@ -259,451 +276,16 @@ def bench_auto_answerer(auto: Mapping[str, Any], simulator: Any | None = None) -
     return answer
 
 
-class RunHandle:
-    """Control and observe one run from any thread."""
-
-    def __init__(self, run_id: int, bus: EventBus, control: RunControl) -> None:
-        self.run_id = run_id
-        self.bus = bus
-        self._control = control
-        self._thread: threading.Thread | None = None
-        self.final_status: RunStatus | None = None
-        self.final_reason = ""
-
-    def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
-        """Receive the run's events; returns an unsubscribe function."""
-        return self.bus.subscribe(subscriber)
-
-    def pause(self) -> None:
-        """Hold at the next safe point."""
-        self._control.request_pause()
-
-    def resume(self) -> None:
-        """Continue a paused run (after an instrument error: retry the step)."""
-        self._control.request_resume()
-
-    def stop(self) -> None:
-        """Finish the current step, then end the run (aborted by operator; data kept)."""
-        self._control.request_stop()
-
-    def abort(self) -> None:
-        """Abort at once; instruments go to their safe state."""
-        self._control.request_abort()
-
-    def answer(self, prompt_id: int, value: Any) -> None:
-        """Answer a prompt."""
-        self._control.answer(prompt_id, value)
-
-    def wait(self, timeout_s: float | None = None) -> RunStatus | None:
-        """Wait for the run's thread to end; the final status (None if still running)."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            if self._thread.is_alive():
-                return None
-        return self.final_status
-
-
-class _Runner:
-    """Executes one run on its worker thread."""
-
-    def __init__(
-        self,
-        db: Database,
-        run_id: int,
-        procedure: Procedure,
-        instruments: Mapping[str, Any],
-        *,
-        operator: str,
-        simulated: bool,
-        practice: bool,
-        bench_name: str,
-        time_scale: float,
-        parameters: Mapping[str, Any],
-        standards: Sequence[str],
-        reference_materials: Sequence[str],
-        auto_answer: AutoAnswerer | None,
-        run_date: date,
-        first_step: int,
-        earlier: Sequence[RecordedReading],
-        next_seq: int,
-        resumed: bool,
-        subscribers: Iterable[Callable[[Event], None]],
-    ) -> None:
-        self.db = db
-        self.run_id = run_id
-        self.procedure = procedure
-        self.table: RegulationTable = procedure.table
-        self.instruments = dict(instruments)
-        self.operator = operator
-        self.simulated = simulated
-        self.practice = practice
-        self.bench_name = bench_name
-        self.time_scale = time_scale
-        self.parameters = parameters
-        self.standards = list(standards)
-        self.materials = list(reference_materials)
-        self.auto_answer = auto_answer
-        self.today = run_date
-        self.steps: list[Step] = list(procedure.steps())
-        self.first_step = first_step
-        self.valid: list[RecordedReading] = list(earlier)
-        self.next_seq = next_seq
-        self.resumed = resumed
-        self.bus = EventBus()
-        for sub in subscribers:
-            self.bus.subscribe(sub)
-        self.control = RunControl(run_id, self.bus, time_scale)
-        self.control.on_hold = self._on_hold
-        self.writer = ReadingWriter(db, run_id, operator, on_commit=self._committed)
-        self.handle = RunHandle(run_id, self.bus, self.control)
-        self.environment: dict[str, Any] = {}
-        self.env_slot = next(
-            (s for s, r in procedure.roles.items() if r == ENVIRONMENT_ROLE and s in instruments),
-            None,
-        )
-
-    # ---------------------------------------------------------------- plumbing
-
-    def _committed(self, last_seq: int, count: int) -> None:
-        self.bus.publish(ReadingsCommitted(self.run_id, last_seq, count))
-
-    def _on_hold(self, holding: bool, why: str) -> None:
-        self._set_status(RunStatus.PAUSED if holding else RunStatus.RUNNING, why)
-
-    def _take_seq(self) -> int:
-        seq = self.next_seq
-        self.next_seq += 1
-        return seq
-
-    def _set_status(self, new: RunStatus, reason: str, **provenance: Any) -> None:
-        with self.db.write(actor=self.operator, reason=reason or None) as s:
-            run = s.get(Run, self.run_id)
-            assert run is not None
-            old = run.status
-            run.status = new
-            run.status_reason = reason
-            if new == RunStatus.RUNNING and run.started_at is None:
-                run.started_at = utcnow()
-            run.ended_at = utcnow() if new in FINAL_STATES else None
-            if provenance:
-                run.provenance = {**run.provenance, **provenance}
-        self.bus.publish(StateChanged(self.run_id, old, new, reason))
-
-    def _safe_all(self) -> None:
-        for slot, inst in self.instruments.items():
-            try:
-                inst.safe_state()
-            except Exception as exc:  # keep going: every instrument must get its call
-                self.bus.publish(
-                    Message(
-                        self.run_id, f"安全状态失败 safe_state of {slot} failed: {exc}", "error"
-                    )
-                )
-
-    # ---------------------------------------------------------------- rules
-
-    def _failures(
-        self,
-        standards: Sequence[str],
-        materials: Sequence[str],
-        uses: Sequence[str],
-        *,
-        environment: bool,
-        table: bool,
-    ) -> list[RuleFailure]:
-        found: list[RuleFailure] = []
-        with self.db.read() as s:
-            found += check_operator(s, self.operator, self.procedure.id, self.today)
-            if uses:  # a step names tags: find out which are standards
-                std_tags = set(
-                    s.scalars(
-                        select(MeasurementStandard.tag).where(MeasurementStandard.tag.in_(uses))
-                    )
-                )
-                standards = [*standards, *(t for t in uses if t in std_tags)]
-                materials = [*materials, *(t for t in uses if t not in std_tags)]
-            for tag in standards:
-                found += check_standard(s, tag, self.today)
-            for tag in materials:
-                found += check_reference_material(s, tag, self.today)
-            skip = overridden_keys(s, self.run_id)
-        if table:
-            found += check_regulation_table(
-                self.table, simulated=self.simulated, practice=self.practice
+def table_row_id(session: Session, table: RegulationTable) -> int:
+    """The id of the stored row of ``table`` (registered by :func:`register_procedure`)."""
+    return int(
+        session.scalars(
+            select(RegulationTableRow.id).where(
+                RegulationTableRow.procedure_id == table.procedure,
+                RegulationTableRow.version == table.version,
             )
-        if environment and self.table.environment:
-            found += self._environment_failures()
-        if environment:
-            self._record_environment()
-        return [f for f in found if f.key not in skip]
-
-    def _record_environment(self) -> None:
-        """Also record what the monitor offers beyond the table's limits (for the certificate)."""
-        if self.env_slot is None:
-            return
-        monitor = self.instruments[self.env_slot]
-        for name, method in ENVIRONMENT_READERS.items():
-            reader = getattr(monitor, method, None)
-            if name in self.environment or reader is None:
-                continue
-            try:
-                self.environment[name] = reader()
-            except InstrumentError:
-                continue  # only the table's quantities are required
-
-    def _environment_failures(self) -> list[RuleFailure]:
-        if self.env_slot is None:
-            return [RuleFailure("environment", "无环境监测仪 no environment monitor is bound")]
-        try:
-            values = read_environment(self.instruments[self.env_slot], self.table.environment)
-        except InstrumentError as exc:
-            return [RuleFailure("environment", f"环境读取失败 environment not readable: {exc}")]
-        self.environment = values
-        return check_environment(values, self.table.environment)
-
-    def _refuse(self, failures: Sequence[RuleFailure], where: str) -> None:
-        reason = f"拒绝运行 refused {where}: " + "; ".join(str(f) for f in failures)
-        with self.db.read() as s:
-            run = s.get(Run, self.run_id)
-            assert run is not None
-            previous = dict(run.provenance.get("rule_failures", {}))
-        fresh: set[str] = set()
-        for f in failures:  # several failures of one rule are reported together
-            previous[f.key] = f"{previous[f.key]}; {f.reason}" if f.key in fresh else f.reason
-            fresh.add(f.key)
-        self._set_status(RunStatus.REFUSED, reason, rule_failures=previous)
-
-    # ---------------------------------------------------------------- main
-
-    def start(self) -> RunHandle:
-        with _ACTIVE_LOCK:
-            if self.run_id in _ACTIVE_RUNS:
-                raise ResumeError(f"run {self.run_id} is already running in this process")
-            _ACTIVE_RUNS.add(self.run_id)
-        thread = threading.Thread(target=self._main, name=f"run-{self.run_id}", daemon=True)
-        self.handle._thread = thread
-        thread.start()
-        return self.handle
-
-    def _main(self) -> None:
-        try:
-            self._execute()
-        finally:
-            with _ACTIVE_LOCK:
-                _ACTIVE_RUNS.discard(self.run_id)
-
-    def _execute(self) -> None:
-        final: tuple[RunStatus, str] | None = None
-        writer_started = False
-        try:
-            failures = self._failures(
-                self.standards, self.materials, (), environment=True, table=True
-            )
-            if failures:
-                self._refuse(failures, "before start")
-                return
-            self._begin()
-            self.writer.start()
-            writer_started = True
-            total = len(self.steps)
-            for idx in range(self.first_step, total):
-                step = self.steps[idx]
-                self.control.checkpoint()  # a step boundary is a safe point
-                if self.control.stop_event.is_set():
-                    raise RunStopped
-                if step.uses or step.check_environment:
-                    failures = self._failures(
-                        (), (), step.uses, environment=step.check_environment, table=False
-                    )
-                    if failures:
-                        self._refuse(failures, f"before step {step.name}")
-                        return
-                self._run_step(idx, step)
-            final = (RunStatus.COMPLETED, "")
-        except RunAborted:
-            final = (RunStatus.ABORTED, "中止 aborted by operator")
-        except RunStopped:
-            final = (
-                RunStatus.ABORTED,
-                "停止 stopped by operator at a step boundary; measured data kept",
-            )
-        except Exception as exc:
-            final = (RunStatus.FAILED, f"运行失败 failed: {type(exc).__name__}: {exc}")
-        finally:
-            self._safe_all()
-            if writer_started:
-                try:
-                    self.writer.flush()
-                except EngineError as exc:
-                    final = (RunStatus.FAILED, f"运行失败 failed: {exc}")
-                self.writer.close()
-            if final is not None:
-                self._set_status(*final)
-            with self.db.read() as s:
-                run = s.get(Run, self.run_id)
-                assert run is not None
-                self.handle.final_status = run.status
-                self.handle.final_reason = run.status_reason
-
-    def _begin(self) -> None:
-        with self.db.write(actor=self.operator) as s:
-            run = s.get(Run, self.run_id)
-            assert run is not None
-            snapshot = build_provenance(
-                s,
-                procedure=self.procedure,
-                table=self.table,
-                instruments=self.instruments,
-                standards=self.standards,
-                reference_materials=self.materials,
-                operator=self.operator,
-                environment=self.environment,
-                simulated=self.simulated,
-                practice=self.practice,
-                bench_name=self.bench_name,
-                time_scale=self.time_scale,
-            )
-            prov = dict(run.provenance)
-            if "procedure" in prov:  # resumed: keep the first snapshot, log this one
-                prov["resumes"] = [
-                    *prov.get("resumes", []),
-                    {
-                        "at": utcnow().isoformat(),
-                        "from_step": self.steps[self.first_step].name
-                        if self.first_step < len(self.steps)
-                        else None,
-                        "instruments": snapshot["instruments"],
-                        "environment": snapshot["environment"],
-                    },
-                ]
-            else:
-                prov.update(snapshot)
-                run.environment = {k: quantity_json(v) for k, v in self.environment.items()}
-            with s.no_autoflush:
-                overrides = overridden_keys(s, self.run_id)
-            prov["overrides"] = sorted(overrides)
-            run.provenance = prov
-            existing = {
-                (k, t)
-                for k, t in s.execute(
-                    select(RunResource.kind, RunResource.tag).where(
-                        RunResource.run_id == self.run_id
-                    )
-                )
-            }
-            for kind, entries in (
-                ("standard", snapshot["standards"]),
-                ("reference_material", snapshot["reference_materials"]),
-            ):
-                for e in entries:
-                    if (kind, e["tag"]) in existing:
-                        continue
-                    cert = (
-                        e.get("certificate_number")
-                        if kind == "reference_material"
-                        else ", ".join(
-                            c["certificate_number"] or "" for c in e.get("certificates", [])
-                        )
-                    )
-                    s.add(
-                        RunResource(
-                            run_id=self.run_id,
-                            kind=kind,
-                            resource_id=e["id"],
-                            tag=e["tag"],
-                            certificate_number=(cert or "")[:100],
-                        )
-                    )
-        self._set_status(RunStatus.RUNNING, "resumed" if self.resumed else "")
-
-    def _run_step(self, idx: int, step: Step) -> None:
-        attempt = 0
-        while True:
-            attempt += 1
-            first_seq = self.next_seq
-            started = utcnow()
-            ctx = StepContext(
-                run_id=self.run_id,
-                step=step.name,
-                table=self.table,
-                parameters=self.parameters,
-                simulated=self.simulated,
-                instruments=self.instruments,
-                control=self.control,
-                writer=self.writer,
-                seq=self._take_seq,
-                earlier=self.valid,
-                auto_answer=self.auto_answer,
-            )
-            self.bus.publish(
-                StepStarted(self.run_id, step.name, step.title, idx + 1, len(self.steps), attempt)
-            )
-            try:
-                step.run(ctx)
-            except InstrumentError as exc:
-                self._hold_for_error(step, exc)
-                continue
-            break
-        self.writer.flush()
-        with self.db.write(actor=self.operator) as s:
-            for r in ctx.results:
-                s.add(
-                    Result(
-                        run_id=self.run_id,
-                        item=r.item,
-                        test_point=r.test_point,
-                        values=r.values,
-                        verdict=r.verdict,
-                        decision_rule=r.decision_rule,
-                        first_seq=r.first_seq,
-                        last_seq=r.last_seq,
-                        budget=r.budget,
-                    )
-                )
-            run = s.get(Run, self.run_id)
-            assert run is not None
-            prov = dict(run.provenance)
-            prov["steps"] = {
-                **prov.get("steps", {}),
-                step.name: {
-                    "first_seq": first_seq,
-                    "last_seq": self.next_seq - 1,
-                    "attempts": attempt,
-                    "started_at": started.isoformat(),
-                    "finished_at": utcnow().isoformat(),
-                    "stability": ctx.stability,
-                    "environment": (
-                        {k: quantity_json(v) for k, v in self.environment.items()}
-                        if step.check_environment
-                        else {}
-                    ),
-                },
-            }
-            run.provenance = prov
-            run.last_completed_step = step.name
-        self.valid.extend(ctx.taken)
-        for r in ctx.results:
-            self.bus.publish(
-                ResultRecorded(self.run_id, r.test_point, r.item, r.values, r.verdict.value)
-            )
-        self.bus.publish(StepFinished(self.run_id, step.name, idx + 1, len(self.steps)))
-
-    def _hold_for_error(self, step: Step, exc: InstrumentError) -> None:
-        reason = (
-            f"仪器故障，已暂停 instrument error in step {step.name}: {exc}. "
-            "Fix the instrument, then resume to repeat the step"
-        )
-        self._safe_all()
-        self.control.pause_event.set()
-        self._set_status(RunStatus.PAUSED, reason)
-        while self.control.pause_event.is_set():
-            if self.control.abort_event.wait(self.control.SLICE_S):
-                raise RunAborted
-        if self.control.abort_event.is_set():
-            raise RunAborted
-        if self.control.stop_event.is_set():
-            raise RunStopped
-        self._set_status(RunStatus.RUNNING, f"resumed: repeating step {step.name}")
+        ).one()
+    )
 
 
 class RunEngine:
@@ -723,7 +305,8 @@ class RunEngine:
     def start(
         self, request: RunRequest, subscribers: Iterable[Callable[[Event], None]] = ()
     ) -> RunHandle:
-        """Create the run (queued), then check the rules and run it on a worker thread.
+        """Create the run (queued) with its lease, then check the rules and run it on a
+        worker thread.
 
         Bad input (parameters, missing instruments, unknown operator) raises ValueError or
         EngineError and writes nothing.
@@ -735,7 +318,13 @@ class RunEngine:
             raise EngineError(
                 f"procedure {proc.id} needs instruments for roles {', '.join(missing)}"
             )
-        with self.db.write(actor=request.operator) as s:
+        plan = request.plan
+        reason = (
+            f"run created from plan {plan.sha256[:12]} for item {plan.item.item_id}"
+            if plan is not None
+            else f"run created for procedure {proc.id} on {request.bench_name}"
+        )
+        with self.db.write(actor=request.operator, reason=reason) as s:
             user = s.scalars(select(User).where(User.username == request.operator)).one_or_none()
             if user is None:
                 raise EngineError(f"unknown operator {request.operator!r}")
@@ -751,10 +340,14 @@ class RunEngine:
                 practice=request.practice,
                 status=RunStatus.QUEUED,
                 parameters=dict(request.parameters),
+                plan=plan.to_json() if plan is not None else {},
+                plan_sha256=plan.sha256 if plan is not None else "",
+                regulation_table_id=table_row_id(s, proc.table),
                 provenance={
                     "request": {
                         "standards": list(request.standards),
                         "reference_materials": list(request.reference_materials),
+                        "equipment": list(request.equipment),
                         "time_scale": request.time_scale,
                     }
                 },
@@ -762,28 +355,28 @@ class RunEngine:
             s.add(run)
             s.flush()
             run_id = run.id
-        runner = _Runner(
-            self.db,
-            run_id,
-            proc,
-            request.instruments,
+        lease = RunLeaseKeeper(self.db, run_id, request.operator)
+        lease.acquire("start")
+        setup = RunSetup(
+            run_id=run_id,
+            procedure=proc,
+            instruments=request.instruments,
             operator=request.operator,
             simulated=request.simulated,
             practice=request.practice,
             bench_name=request.bench_name,
-            time_scale=request.time_scale,
+            clock=request.clock or ScaledClock(request.time_scale),
             parameters=params,
             standards=request.standards,
-            reference_materials=request.reference_materials,
+            materials=request.reference_materials,
+            equipment=request.equipment,
             auto_answer=request.auto_answer,
             run_date=request.run_date or date.today(),
-            first_step=0,
-            earlier=(),
-            next_seq=1,
-            resumed=False,
-            subscribers=subscribers,
+            lease=lease,
+            subscribers=tuple(subscribers),
+            simulator=request.simulator,
         )
-        return runner.start()
+        return Runner(self.db, setup).start()
 
     def resume(
         self,
@@ -791,15 +384,21 @@ class RunEngine:
         instruments: Mapping[str, Any],
         *,
         procedure: Procedure | None = None,
+        plan: RunPlan | None = None,
         auto_answer: AutoAnswerer | None = None,
         time_scale: float | None = None,
+        clock: RunClock | None = None,
         run_date: date | None = None,
         subscribers: Iterable[Callable[[Event], None]] = (),
+        simulator: Any | None = None,
     ) -> RunHandle:
         """Continue a run from the step after its last completed step, with its readings.
 
-        The procedure source and regulation table must be exactly those the run started
-        with (same SHA-256), else :class:`ResumeError`. The rules are checked again.
+        The run's lease is taken first (:class:`~lims.engine.lease.LeaseHeldError` if another
+        process executes it). The procedure source must be the one the run started with and
+        the run continues under its own regulation table, whatever was released since. A run
+        started from a plan continues only with ``plan`` identical to its stored one
+        (:func:`lims.planning.replan_run` rebuilds it). The rules are checked again.
         """
         with self.db.read() as s:
             run = s.get(Run, run_id)
@@ -807,8 +406,73 @@ class RunEngine:
                 raise ResumeError(f"no run {run_id}")
             if run.status not in RESUMABLE_STATES:
                 raise ResumeError(f"run {run_id} is {run.status.value}: it cannot be resumed")
+            operator = run.operator.username
+        lease = RunLeaseKeeper(self.db, run_id, operator)
+        lease.acquire("resume")
+        try:
+            setup = self._resume_setup(
+                run_id,
+                instruments,
+                procedure=procedure,
+                plan=plan,
+                auto_answer=auto_answer,
+                time_scale=time_scale,
+                clock=clock,
+                run_date=run_date,
+                subscribers=subscribers,
+                lease=lease,
+                simulator=simulator,
+            )
+        except BaseException:
+            lease.release("resume refused")
+            raise
+        return Runner(self.db, setup).start()
+
+    def _resume_setup(
+        self,
+        run_id: int,
+        instruments: Mapping[str, Any],
+        *,
+        procedure: Procedure | None,
+        plan: RunPlan | None,
+        auto_answer: AutoAnswerer | None,
+        time_scale: float | None,
+        clock: RunClock | None,
+        run_date: date | None,
+        subscribers: Iterable[Callable[[Event], None]],
+        lease: RunLeaseKeeper,
+        simulator: Any | None,
+    ) -> RunSetup:
+        with self.db.read() as s:
+            run = s.get(Run, run_id)
+            assert run is not None
+            if run.status not in RESUMABLE_STATES:  # it ended while we took the lease
+                raise ResumeError(f"run {run_id} is {run.status.value}: it cannot be resumed")
             pv = run.procedure_version
-            proc = procedure or self.registry.get(pv.procedure_id)(None)
+            table_row = s.get(RegulationTableRow, run.regulation_table_id or pv.regulation_table_id)
+            assert table_row is not None
+            table = parse_regulation_table(
+                table_row.content, f"{table_row.procedure_id} {table_row.version} (stored)"
+            )
+            if table.sha256 != table_row.sha256:
+                raise ResumeError(
+                    f"run {run_id}: the stored regulation table {table_row.version} does not "
+                    "match its hash: it was changed outside the application"
+                )
+            if table_row.status is ReleaseStatus.RELEASED and not table.release.released:
+                table = dataclasses.replace(
+                    table, release=Release("released", None, table_row.released_at, None)
+                )
+            if run.plan_sha256:
+                if plan is None:
+                    raise ResumeError(f"run {run_id} was planned: resume it with its rebuilt plan")
+                if plan.sha256 != run.plan_sha256:
+                    raise ResumeError(
+                        f"run {run_id}: the rebuilt plan differs from the plan the run started "
+                        "with; it cannot be resumed"
+                    )
+            cls = type(procedure) if procedure is not None else self.registry.get(pv.procedure_id)
+            proc = cls(table, plan) if plan is not None else cls(table)
             if proc.id != pv.procedure_id or proc.version != pv.version:
                 raise ResumeError(
                     f"run {run_id} used {pv.procedure_id} {pv.version}, not {proc.id} "
@@ -819,21 +483,20 @@ class RunEngine:
                     f"run {run_id}: the source of procedure {proc.id} changed since the run "
                     "started; it cannot be resumed with different code"
                 )
-            if proc.table.sha256 != pv.regulation_table.sha256:
-                raise ResumeError(
-                    f"run {run_id}: the regulation table changed since the run started "
-                    f"(run: version {pv.regulation_table.version}, now: {proc.table.version} "
-                    "with different content)"
-                )
-            proc.table = with_stored_release(s, proc.table)
             missing = [slot for slot in proc.roles if slot not in instruments]
             if missing:
                 raise ResumeError(f"resume needs instruments for roles {', '.join(missing)}")
             steps = [st.name for st in proc.steps()]
+            if run.last_completed_step and run.last_completed_step not in steps:
+                raise ResumeError(
+                    f"run {run_id}: its last completed step {run.last_completed_step!r} is not "
+                    f"a step of procedure {proc.id}"
+                )
             first = steps.index(run.last_completed_step) + 1 if run.last_completed_step else 0
+            done = run.provenance.get("steps", {})
             ranges = [
                 (int(v["first_seq"]), int(v["last_seq"]))
-                for k, v in run.provenance.get("steps", {}).items()
+                for k, v in done.items()
                 if k in steps[:first]
             ]
             earlier = [
@@ -851,35 +514,42 @@ class RunEngine:
                 )
                 if any(lo <= r.seq <= hi for lo, hi in ranges)
             ]
-            last_seq = s.scalars(
-                select(Reading.seq)
-                .where(Reading.run_id == run_id)
-                .order_by(Reading.seq.desc())
-                .limit(1)
-            ).one_or_none()
+            last_seq = s.scalar(select(func.max(Reading.seq)).where(Reading.run_id == run_id))
+            last_io = s.scalar(
+                select(func.max(InstrumentExchange.seq)).where(InstrumentExchange.run_id == run_id)
+            )
             request = run.provenance.get("request", {})
             operator = run.operator.username
             params = proc.parse_parameters(dict(run.parameters))
-            simulated, practice, bench = run.simulated, run.practice, run.bench_name
-        runner = _Runner(
-            self.db,
-            run_id,
-            proc,
-            instruments,
-            operator=operator,
-            simulated=simulated,
-            practice=practice,
-            bench_name=bench,
-            time_scale=time_scale or float(request.get("time_scale", 1.0)),
-            parameters=params,
-            standards=request.get("standards", []),
-            reference_materials=request.get("reference_materials", []),
-            auto_answer=auto_answer,
-            run_date=run_date or date.today(),
-            first_step=first,
-            earlier=earlier,
-            next_seq=(last_seq or 0) + 1,
-            resumed=True,
-            subscribers=subscribers,
-        )
-        return runner.start()
+            run_clock = clock or ScaledClock(time_scale or float(request.get("time_scale", 1.0)))
+            if run_clock.virtual and run.last_completed_step:
+                # continue at the simulated time the last completed step ended, with the
+                # simulated instruments as they were then
+                last = done[run.last_completed_step]
+                run_clock.set(float(last.get("clock_end_s", 0.0)))
+                if simulator is not None and last.get("sim_snapshot"):
+                    simulator.restore(last["sim_snapshot"])
+            return RunSetup(
+                run_id=run_id,
+                procedure=proc,
+                instruments=instruments,
+                operator=operator,
+                simulated=run.simulated,
+                practice=run.practice,
+                bench_name=run.bench_name,
+                clock=run_clock,
+                parameters=params,
+                standards=request.get("standards", []),
+                materials=request.get("reference_materials", []),
+                equipment=request.get("equipment", []),
+                auto_answer=auto_answer,
+                run_date=run_date or date.today(),
+                lease=lease,
+                first_step=first,
+                earlier=earlier,
+                next_seq=(last_seq or 0) + 1,
+                next_io_seq=(last_io or 0) + 1,
+                resumed=True,
+                subscribers=tuple(subscribers),
+                simulator=simulator,
+            )

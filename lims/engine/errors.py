@@ -43,5 +43,10 @@ class RunAborted(BaseException):
     """Raised inside a step when the run is aborted; procedures must not catch it."""
 
 
+class RunDetached(BaseException):
+    """Internal: a paused run is left as it is (paused, resumable elsewhere); its worker
+    thread ends and its lease is given up."""
+
+
 class RunStopped(BaseException):
     """Internal: the run ends at a step boundary because the operator stopped it."""

@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from lims.db.types import utcnow
+from lims.messages import text as message_text
 from lims.models.enums import RunStatus
+from lims.results import ResultRecord
 
 __all__ = [
     "Event",
@@ -107,16 +109,28 @@ class ResultRecorded(Event):
 
     test_point: str
     item: str
-    values: dict[str, Any]
+    record: ResultRecord
     verdict: str
 
 
 @dataclass(frozen=True)
 class Message(Event):
-    """Information or a warning for the operator."""
+    """Information or a warning for the operator.
+
+    ``key`` and ``params`` name the message in :mod:`lims.messages` (empty for a text a
+    procedure composed itself); ``text`` is the bilingual text.
+    """
 
     text: str
     level: str = "info"
+    key: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+
+    def in_language(self, lang: str) -> str:
+        """The message in one language when it is from the catalogue, else as recorded."""
+        if not self.key:
+            return self.text
+        return message_text(self.key, lang, **dict(self.params))
 
 
 Subscriber = Callable[[Event], None]

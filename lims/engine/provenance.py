@@ -13,6 +13,7 @@ import lims
 from lims.engine.regulation import RegulationTable
 from lims.engine.sdk import Procedure
 from lims.models import (
+    Equipment,
     ExternalCertificate,
     IntermediateCheck,
     MeasurementStandard,
@@ -104,6 +105,29 @@ def _material(session: Session, tag: str) -> dict[str, Any]:
     }
 
 
+def _equipment(session: Session, asset_tag: str) -> dict[str, Any]:
+    eq = session.scalars(select(Equipment).where(Equipment.asset_tag == asset_tag)).one()
+    cert = session.scalars(
+        select(ExternalCertificate)
+        .where(ExternalCertificate.equipment_id == eq.id)
+        .order_by(ExternalCertificate.issued_on.desc(), ExternalCertificate.id.desc())
+        .limit(1)
+    ).one_or_none()
+    rng = ""
+    if eq.range_max is not None and eq.range_unit:
+        rng = f"{eq.range_min or 0:g} … {eq.range_max:g} {eq.range_unit}"
+    return {
+        "id": eq.id,
+        "asset_tag": asset_tag,
+        "description": eq.description,
+        "range": rng,
+        "accuracy": eq.accuracy,
+        "certificate_number": cert.number if cert else None,
+        "issuer": cert.issuer if cert else None,
+        "valid_until": cert.valid_until.isoformat() if cert else None,
+    }
+
+
 def build_provenance(
     session: Session,
     *,
@@ -118,6 +142,7 @@ def build_provenance(
     practice: bool,
     bench_name: str,
     time_scale: float,
+    equipment: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The run's snapshot (stored in ``Run.provenance``)."""
     user = session.scalars(select(User).where(User.username == operator)).one()
@@ -149,6 +174,7 @@ def build_provenance(
         "instruments": identify_all(instruments, procedure.roles),
         "standards": [_standard(session, t) for t in standards],
         "reference_materials": [_material(session, t) for t in reference_materials],
+        "equipment_details": [_equipment(session, t) for t in equipment],
         "operator": {
             "username": user.username,
             "full_name": user.full_name,

@@ -9,7 +9,7 @@ audited, and printed on the certificate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -22,6 +22,7 @@ from lims.engine.errors import EngineError
 from lims.engine.regulation import EnvironmentLimit, RegulationTable
 from lims.models import (
     Authorization,
+    Equipment,
     EquipmentStatus,
     ExternalCertificate,
     IntermediateCheck,
@@ -34,17 +35,22 @@ from lims.models import (
     User,
 )
 from lims.models.enums import RunStatus
+from lims.planning.model import PlannedUse
 from lims.quality.permissions import Permission, permissions_of
+from lims.quality.standards import UsedRange, check_standard_use, current_certificate
+from lims.units import UnitParseError, parse_quantity
 
 __all__ = [
     "ENVIRONMENT_READERS",
     "RuleFailure",
     "check_environment",
+    "check_equipment",
     "check_operator",
     "check_reference_material",
     "check_regulation_table",
     "check_standard",
     "grant_override",
+    "latest_certificate",
     "overridden_keys",
     "read_environment",
 ]
@@ -68,9 +74,12 @@ class RuleFailure:
         return f"[{self.key}] {self.reason}"
 
 
-def check_standard(session: Session, tag: str, day: date) -> list[RuleFailure]:
-    """A measurement standard is usable: active, every member's certificate valid on
-    ``day`` and its equipment active, its last intermediate check passed and not overdue."""
+def check_standard(
+    session: Session, tag: str, day: date, uses: Sequence[PlannedUse] = ()
+) -> list[RuleFailure]:
+    """A measurement standard is usable: active, every member active with a certificate valid
+    on ``day`` and no accepted interval fallen due, each planned use inside a calibrated range
+    its certificates state, its last intermediate check passed and not overdue."""
     key = f"standard:{tag}"
     std = session.scalars(
         select(MeasurementStandard).where(MeasurementStandard.tag == tag)
@@ -97,26 +106,13 @@ def check_standard(session: Session, tag: str, day: date) -> list[RuleFailure]:
                     key, f"设备停用 equipment {eq.asset_tag or eq.id} of {tag} is {eq.status.value}"
                 )
             )
-        cert = session.scalars(
-            select(ExternalCertificate)
-            .where(ExternalCertificate.equipment_id == eq.id)
-            .order_by(ExternalCertificate.issued_on.desc(), ExternalCertificate.id.desc())
-            .limit(1)
-        ).one_or_none()
-        label = eq.asset_tag or f"{eq.model} {eq.serial_number}"
-        if cert is None:
-            out.append(
-                RuleFailure(key, f"无有效证书 equipment {label} of {tag} has no certificate")
-            )
-        elif not cert.calibrated_on <= day <= cert.valid_until:
-            out.append(
-                RuleFailure(
-                    key,
-                    f"证书过期 certificate {cert.number} of {label} ({tag}) is valid "
-                    f"{cert.calibrated_on.isoformat()} … {cert.valid_until.isoformat()}, "
-                    f"not on {day.isoformat()}",
-                )
-            )
+    used = []
+    for use in uses:
+        try:
+            used.append(UsedRange(use.quantity, parse_quantity(use.low), parse_quantity(use.high)))
+        except UnitParseError as exc:
+            out.append(RuleFailure(key, f"planned use of {tag} ({use.quantity}) unreadable: {exc}"))
+    out += [RuleFailure(p.key, p.reason) for p in check_standard_use(session, tag, day, used)]
     check = session.scalars(
         select(IntermediateCheck)
         .where(IntermediateCheck.standard_id == std.id)
@@ -143,6 +139,41 @@ def check_standard(session: Session, tag: str, day: date) -> list[RuleFailure]:
             )
         )
     return out
+
+
+def check_equipment(session: Session, asset_tag: str, day: date) -> list[RuleFailure]:
+    """A piece of the lab's equipment used on its own (an environment monitor, a balance)
+    is usable: registered, active, and its latest certificate valid on ``day``."""
+    key = f"equipment:{asset_tag}"
+    eq = session.scalars(select(Equipment).where(Equipment.asset_tag == asset_tag)).one_or_none()
+    if eq is None:
+        return [RuleFailure(key, f"设备未登记 equipment {asset_tag} is not registered")]
+    out: list[RuleFailure] = []
+    if eq.status != EquipmentStatus.ACTIVE:
+        out.append(
+            RuleFailure(
+                key, f"设备停用 equipment {asset_tag} is {eq.status.value}: {eq.status_reason}"
+            )
+        )
+    cert = latest_certificate(session, eq.id)
+    if cert is None:
+        out.append(RuleFailure(key, f"无有效证书 equipment {asset_tag} has no certificate"))
+    elif not cert.calibrated_on <= day <= cert.valid_until:
+        out.append(
+            RuleFailure(
+                key,
+                f"证书过期 certificate {cert.number} of {asset_tag} is valid "
+                f"{cert.calibrated_on.isoformat()} … {cert.valid_until.isoformat()}, "
+                f"not on {day.isoformat()}",
+            )
+        )
+    return out
+
+
+def latest_certificate(session: Session, equipment_id: int) -> ExternalCertificate | None:
+    """The certificate in force for a piece of equipment: the newest calibration that no
+    later revision replaces (:func:`lims.quality.standards.current_certificate`)."""
+    return current_certificate(session, equipment_id)
 
 
 def check_reference_material(session: Session, tag: str, day: date) -> list[RuleFailure]:

@@ -1,7 +1,10 @@
 """The procedure SDK: what a module in ``procedures/`` declares and how its steps run.
 
-A procedure is a subclass of :class:`Procedure` that declares its identity, the bench
-roles it needs and its parameters, and whose body is a sequence of named steps::
+A procedure is a subclass of :class:`Procedure`. It declares its identity, the bench roles
+it needs, the parameters it takes and from where (the item's registered data, the
+regulation table, a documented default), optionally a :meth:`Procedure.plan` hook that
+derives what depends on them and chooses its test points and materials, and its body as a
+list of named steps::
 
     class Jjg635(Procedure):
         id = "jjg635"
@@ -12,16 +15,22 @@ roles it needs and its parameters, and whose body is a sequence of named steps::
         regulation = "JJG 635-2011"
         roles = {"analyzer": "gas_analyzer", "dilutor": "gas_dilutor",
                  "env": "environment_monitor"}
-        parameters = (Parameter("span", "量程 Span", like="umol/mol"),)
+        under_test = "gas_analyzer"
+        parameters = (Parameter("span", "量程 Full scale", like="umol/mol", item="span"),)
         table_file = "jjg635.toml"          # beside the module
 
-        @step("zero", "零点 Zero", check_environment=True)
+        def plan(self, p: PlanningContext) -> None:
+            ...                             # derive, choose gases, list the points
+
+        def steps(self) -> Sequence[Step]:
+            return [Step("zero", "零点 Zero", self.zero, check_environment=True), ...]
+
         def zero(self, ctx: StepContext) -> None:
-            ctx.confirm("connect_zero", "连接零点气", "Connect the zero gas")
+            analyzer = ctx.instrument(GasAnalyzer, "analyzer")
             ...
 
-Steps run in the order they are defined; a procedure whose steps depend on the table
-(one step per test point) overrides :meth:`Procedure.steps`.
+Every procedure declares its body the same way: :meth:`Procedure.steps` returns the steps
+in order, built from the table and the run's plan (one step per planned test point).
 
 Procedures are found through :func:`discover_procedures`: every module of the
 ``procedures`` package and every entry point in the group ``carbon_lims.procedures``.
@@ -37,15 +46,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from lims.engine.errors import ProcedureDefinitionError
 from lims.engine.regulation import RegulationTable, load_regulation_table
 from lims.models.enums import ServiceKind
 from lims.units import UnitParseError, parse_quantity
+from lims.vocabulary import BiText
 
 if TYPE_CHECKING:
     from lims.engine.context import StepContext
+    from lims.planning.context import PlanningContext
+    from lims.planning.model import RunPlan
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -54,7 +66,6 @@ __all__ = [
     "ProcedureRegistry",
     "Step",
     "discover_procedures",
-    "step",
 ]
 
 ENTRY_POINT_GROUP = "carbon_lims.procedures"
@@ -80,13 +91,23 @@ class Step:
 
 @dataclass(frozen=True)
 class Parameter:
-    """A run parameter: a Quantity of the dimension of ``like``, or text when ``like`` is None."""
+    """A run parameter: a Quantity of the dimension of ``like``, or text when ``like`` is None.
+
+    Where its value comes from, in order: ``item`` — a datum of the work-order item
+    (``range_min``, ``range_max``, ``span``, ``accuracy_class``, ``decision_rule`` or a
+    nameplate key of the equipment's specs); ``table`` — a regulation-table limit key;
+    ``default`` — the procedure's documented default. A parameter none of these gives may
+    be derived by :meth:`Procedure.plan` or typed by the operator.
+    """
 
     name: str
     title: str
     like: str | None = None
     default: str | None = None
     required: bool = True
+    item: str | None = None
+    table: str | None = None
+    choices: tuple[str, ...] = ()
 
     def parse(self, raw: str | None) -> Any:
         """Validate one raw value (text as typed); raise ValueError naming the parameter."""
@@ -97,26 +118,15 @@ class Parameter:
                 raise ValueError(f"parameter {self.name!r} ({self.title}) is required")
             return None
         if self.like is None:
-            return raw
+            if self.choices and raw.strip() not in self.choices:
+                raise ValueError(
+                    f"parameter {self.name!r}: {raw!r} is not one of {', '.join(self.choices)}"
+                )
+            return raw.strip() if self.choices else raw
         try:
             return parse_quantity(raw, like=self.like)
         except UnitParseError as exc:
             raise ValueError(f"parameter {self.name!r}: {exc}") from None
-
-
-_F = TypeVar("_F", bound=Callable[..., None])
-
-
-def step(
-    name: str, title: str = "", *, uses: Iterable[str] = (), check_environment: bool = False
-) -> Callable[[_F], _F]:
-    """Mark a method ``(self, ctx)`` as a step of the procedure body."""
-
-    def mark(fn: _F) -> _F:
-        fn.__lims_step__ = (name, title or name, tuple(uses), check_environment)  # type: ignore[attr-defined]
-        return fn
-
-    return mark
 
 
 class Procedure:
@@ -129,6 +139,8 @@ class Procedure:
     kind: ClassVar[ServiceKind]
     regulation: ClassVar[str]
     roles: ClassVar[dict[str, str]] = {}
+    #: The bench role of the instrument under test (its identity is checked against the item).
+    under_test: ClassVar[str | None] = None
     parameters: ClassVar[tuple[Parameter, ...]] = ()
     table_file: ClassVar[str] = "regulation.toml"
 
@@ -141,7 +153,9 @@ class Procedure:
         "regulation",
     )
 
-    def __init__(self, table: RegulationTable | None = None) -> None:
+    def __init__(self, table: RegulationTable | None = None, plan: RunPlan | None = None) -> None:
+        #: The run's plan (None when the procedure is only being inspected).
+        self.run_plan = plan
         missing = [a for a in self._REQUIRED if not hasattr(type(self), a)]
         if missing:
             raise ProcedureDefinitionError(
@@ -182,18 +196,30 @@ class Procedure:
         return cls.source_path().parent / cls.table_file
 
     def steps(self) -> Sequence[Step]:
-        """The body: the methods marked with :func:`step`, in definition order."""
-        found: list[Step] = []
-        seen: set[str] = set()
-        for klass in reversed(type(self).__mro__):
-            for attr, fn in vars(klass).items():
-                mark = getattr(fn, "__lims_step__", None)
-                if mark is None or attr in seen:
-                    continue
-                seen.add(attr)
-                name, title, uses, env = mark
-                found.append(Step(name, title, getattr(self, attr), uses, env))
-        return found
+        """The body: the steps in order (built from the table and :attr:`run_plan`)."""
+        raise ProcedureDefinitionError(f"procedure {self.id} declares no steps")
+
+    def plan(self, p: PlanningContext) -> None:
+        """Derive parameters, choose materials and list the test points of a run.
+
+        Called once while the run is planned, with the declared parameters resolved. The
+        default lists the regulation table's points. Raise ``p.refuse(...)`` when the run
+        cannot be done as registered.
+        """
+        for point in self.table.points:
+            p.add_point(point.name, BiText(point.name, point.name), point.nominal)
+
+    def planned_points(self) -> list[str]:
+        """Keys of the test points of :attr:`run_plan` (the table's points without a plan)."""
+        if self.run_plan is not None:
+            return [pt.key for pt in self.run_plan.points]
+        return [pt.name for pt in self.table.points]
+
+    def run_parameters(self) -> dict[str, Any]:
+        """The plan's parameters, parsed by the declarations (empty without a plan)."""
+        if self.run_plan is None:
+            return {}
+        return self.parse_parameters(self.run_plan.parameter_texts)
 
     def parse_parameters(self, raw: dict[str, str]) -> dict[str, Any]:
         """Validate run parameters (text as typed); ValueError names the first bad one."""

@@ -1,11 +1,13 @@
 """The reading writer: a thread that drains readings into the database in batches.
 
-Readings are queued by the run's worker thread the moment they are taken. The writer
-commits a batch at least every ``max_latency_s`` (200 ms) and whenever :meth:`flush` is
-called (the engine flushes at every step boundary). Each batch is written with
-:func:`lims.audit.append_readings`, which skips sequence numbers already stored, so a
-batch retried after an uncertain commit (the connection dropped after COMMIT was sent)
-never duplicates a reading.
+Readings (and the instruments' I/O exchanges, :mod:`lims.engine.io_record`) are queued
+by the run's worker thread the moment they are taken. The writer commits a batch at
+least every ``max_latency_s`` (200 ms) and whenever :meth:`flush` is called (the engine
+flushes at every step boundary), one audit event per batch whatever the pacing. A batch
+retried after an uncertain commit (the connection dropped after COMMIT was sent) finds
+its readings stored with the same content and skips them; a reading whose sequence
+number is stored with *other* content means a second process records the run: that is
+an error that stops the run, never a silent skip.
 
 **Acknowledged** means: the reading's batch has been committed to the database (on
 SQLite with ``synchronous=FULL``, on PostgreSQL with its default synchronous commit), so
@@ -23,9 +25,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lims.audit import append_readings
+from sqlalchemy import select
+
+from lims.audit import AuditError, append_readings
 from lims.db import Database
 from lims.engine.errors import WriterError
+from lims.engine.io_record import append_io
+from lims.models import Reading
 
 __all__ = ["ReadingWriter"]
 
@@ -75,7 +81,8 @@ class ReadingWriter:
         self._thread.start()
 
     def put(self, reading: dict[str, Any]) -> None:
-        """Queue one reading (a dict as :func:`append_readings` takes)."""
+        """Queue one reading (a dict as :func:`append_readings` takes) or, with
+        ``"kind": "io"``, one instrument exchange (:func:`~lims.engine.io_record.append_io`)."""
         if self._error is not None:
             raise self._error
         self._queue.put(reading)
@@ -117,7 +124,8 @@ class ReadingWriter:
                 if time.monotonic() < deadline:
                     continue
             error = self._write(batch)
-            if error is None:
+            if error is None or isinstance(error, AuditError):
+                # written, or refused for good (never acknowledged: the run stops)
                 batch, deadline = [], None
             else:
                 deadline = time.monotonic() + self.max_latency_s
@@ -134,20 +142,65 @@ class ReadingWriter:
         for attempt in range(self.retries):
             try:
                 self._commit(batch)
+            except AuditError as exc:  # a conflict is not transient: stop, never skip
+                self._error = WriterError(f"run {self.run_id}: readings refused: {exc}")
+                return exc
             except Exception as exc:  # any database error: retry the same batch
                 last_exc = exc
                 time.sleep(self.retry_delay_s * (2**attempt))
                 continue
-            self.committed_seq = max(int(r["seq"]) for r in batch)
+            seqs = [int(r["seq"]) for r in batch if r.get("kind") != "io"]
+            if seqs:
+                self.committed_seq = max(seqs)
             self.batches += 1
             self._error = None
-            if self.on_commit is not None:
-                self.on_commit(self.committed_seq, len(batch))
+            if self.on_commit is not None and seqs:
+                self.on_commit(self.committed_seq, len(seqs))
             return None
         self._error = WriterError(f"run {self.run_id}: database refused readings: {last_exc}")
         return last_exc
 
     def _commit(self, batch: Sequence[dict[str, Any]]) -> None:
-        """Write one batch in one transaction (retry-safe: stored seqs are skipped)."""
-        with self.db.write(actor=self.actor) as session:
-            append_readings(session, self.run_id, batch)
+        """Write one batch in one transaction (retry-safe: identical stored seqs skipped)."""
+        readings = [r for r in batch if r.get("kind") != "io"]
+        exchanges = [r for r in batch if r.get("kind") == "io"]
+        reason = "readings recorded by the run engine"
+        if readings:
+            reason = (
+                f"readings {readings[0]['seq']}–{readings[-1]['seq']} of step "
+                f"{readings[-1]['step']} recorded"
+            )
+        with self.db.write(actor=self.actor, reason=reason) as session:
+            if readings:
+                self._refuse_conflicts(session, readings)
+                append_readings(session, self.run_id, readings)
+            if exchanges:
+                append_io(session, self.run_id, exchanges)
+
+    def _refuse_conflicts(self, session: Any, readings: Sequence[dict[str, Any]]) -> None:
+        """A stored sequence number must hold the same reading (a retried batch), else
+        another process writes this run's readings."""
+        low = min(int(r["seq"]) for r in readings)
+        stored = {
+            row.seq: row
+            for row in session.scalars(
+                select(Reading).where(Reading.run_id == self.run_id, Reading.seq >= low)
+            )
+        }
+        for r in readings:
+            row = stored.get(int(r["seq"]))
+            if row is None:
+                continue
+            same = (
+                row.quantity == r["quantity"]
+                and row.step == r["step"]
+                and row.unit == r["unit"]
+                and float(row.magnitude) == float(r["magnitude"])
+                and row.source == r["source"]
+            )
+            if not same:
+                raise AuditError(
+                    f"reading {r['seq']} of run {self.run_id} is already stored with other "
+                    f"content ({row.quantity} = {row.magnitude:g} {row.unit}): another process "
+                    "records this run"
+                )

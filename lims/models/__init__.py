@@ -43,7 +43,15 @@ from lims.models.quality import (
     ProficiencyTest,
     ReferenceMaterialEvent,
 )
-from lims.models.runs import Reading, Result, RuleOverride, Run, RunResource
+from lims.models.runs import (
+    InstrumentExchange,
+    Reading,
+    Result,
+    RuleOverride,
+    Run,
+    RunLease,
+    RunResource,
+)
 from lims.models.traceability import (
     ComparisonResult,
     ComparisonRound,
@@ -85,6 +93,7 @@ __all__ = [
     "ImpactAssessment",
     "ImpactDisposition",
     "Incident",
+    "InstrumentExchange",
     "IntermediateCheck",
     "IntervalDecision",
     "ItemStatus",
@@ -104,6 +113,7 @@ __all__ = [
     "Role",
     "RuleOverride",
     "Run",
+    "RunLease",
     "RunOrigin",
     "RunResource",
     "RunSite",

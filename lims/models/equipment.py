@@ -30,6 +30,9 @@ class Equipment(Base):
     range_max: Mapped[float | None] = mapped_column(Float)
     range_unit: Mapped[str | None] = mapped_column(String(64))
     accuracy: Mapped[str] = mapped_column(String(100), default="")
+    #: Nameplate data a procedure takes from the item, as registered text by name, e.g.
+    #: ``{"accuracy_class": "1.0", "rated_power": "7 kW", "resolution": "0.1 umol/mol"}``.
+    specs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: Owner: a customer, or NULL for the lab's own equipment.
     owner_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     location: Mapped[str] = mapped_column(String(100), default="")

@@ -146,7 +146,8 @@ class RunOrigin(Base):
     ``uid`` is the run's global identity. The readings' chain as recorded at the source
     (chained under ``source_run_id``) ends in ``reading_head`` after ``reading_count``
     readings: :func:`lims.services.sync.verify_origins` recomputes it from this database's
-    readings. ``source_state_sha256`` fingerprints the run's records at the source when
+    readings; the instruments' I/O likewise ends in ``io_head`` after ``io_count``
+    exchanges. ``source_state_sha256`` fingerprints the run's records at the source when
     imported (a later change there is a conflict, never an overwrite).
     """
 
@@ -160,6 +161,8 @@ class RunOrigin(Base):
     source_run_id: Mapped[int]
     reading_count: Mapped[int]
     reading_head: Mapped[str] = mapped_column(String(64))
+    io_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    io_head: Mapped[str] = mapped_column(String(64), default="0" * 64, server_default="0" * 64)
     source_state_sha256: Mapped[str] = mapped_column(String(64))
     import_id: Mapped[int] = mapped_column(ForeignKey("sync_imports.id"), index=True)
     created_at: Mapped[datetime] = created_at_column()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lims.db.base import Base, created_at_column, enum_column
@@ -40,6 +40,11 @@ class Run(Base):
     #: standards and reference materials with their certificates, software version.
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The run plan, frozen when the run was created (:class:`lims.planning.RunPlan`).
+    plan: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    plan_sha256: Mapped[str] = mapped_column(String(64), default="")
+    #: The exact regulation table version the run runs under (to its end, resumed or not).
+    regulation_table_id: Mapped[int | None] = mapped_column(ForeignKey("regulation_tables.id"))
     created_at: Mapped[datetime] = created_at_column()
 
     procedure_version: Mapped[ProcedureVersion] = relationship()
@@ -127,3 +132,45 @@ class RunResource(Base):
     tag: Mapped[str] = mapped_column(String(64), index=True)
     certificate_number: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = created_at_column()
+
+
+class RunLease(Base):
+    """Which process executes a run: one owner at a time, renewed while it runs.
+
+    Taken at start and resume with a conditional update (both backends), renewed every few
+    seconds, released at the end. Renewals are not audited (they carry no lab data); taking
+    and releasing are.
+    """
+
+    __tablename__ = "run_leases"
+    __audited__ = False
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(100), default="")
+    pid: Mapped[int] = mapped_column(default=0)
+    taken_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+
+
+class InstrumentExchange(Base):
+    """One command and reply between the engine and an instrument during a run: the run's
+    raw-data record. Append-only, chained by hash per run like the readings; the chain head
+    is audited with every batch and named in the run's provenance."""
+
+    __tablename__ = "instrument_io"
+    __table_args__ = (UniqueConstraint("run_id", "seq"),)
+    __audited__ = False
+    __append_only__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    seq: Mapped[int]
+    at: Mapped[datetime]
+    instrument: Mapped[str] = mapped_column(String(100))
+    operation: Mapped[str] = mapped_column(String(32))
+    sent: Mapped[bytes] = mapped_column(LargeBinary)
+    received: Mapped[bytes] = mapped_column(LargeBinary)
+    duration_s: Mapped[float] = mapped_column(Float)
+    error: Mapped[str] = mapped_column(Text, default="")
+    chain_sha256: Mapped[str] = mapped_column(String(64))

@@ -89,7 +89,7 @@ def create_app(
     """The portal over the lab's database (read-only) and the account-event connection."""
     read = read_db or open_read_only(config.read_url, busy_timeout_ms=config.sqlite_busy_timeout_ms)
     accounts = accounts_db or Database(
-        config.accounts_url, busy_timeout_ms=config.sqlite_busy_timeout_ms
+        config.accounts_url, busy_timeout_ms=config.sqlite_busy_timeout_ms, require_reason=True
     )
     state = PortalState(config, read, accounts)
 

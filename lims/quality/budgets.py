@@ -23,12 +23,14 @@ from lims.models.runs import Result, Run
 from lims.models.users import User
 from lims.quality.errors import NotFoundError, QualityError
 from lims.quality.permissions import Permission, require
-from lims.units import UnitParseError, from_storage
+from lims.results import StoredBudget as SchemaBudget
+from lims.results_legacy import record_of
+from lims.units import UnitParseError
 
 __all__ = [
     "BUDGET_HEADERS",
     "BudgetCrossCheck",
-    "StoredBudget",
+    "RunBudget",
     "StoredBudgetLine",
     "cross_check",
     "mcm_inputs",
@@ -53,8 +55,8 @@ class StoredBudgetLine:
 
 
 @dataclass(frozen=True)
-class StoredBudget:
-    """A stored budget, typed: its lines, u_c, ν_eff, k, p and U."""
+class RunBudget:
+    """A result's stored budget, typed: its lines, u_c, ν_eff, k, p and U."""
 
     result_id: int
     test_point: str
@@ -112,23 +114,6 @@ def _fmt(q: Any, digits: int) -> str:
     return f"{_num(float(q.magnitude), digits)} {q.units:~P}".rstrip()
 
 
-def _q(stored: Any, what: str) -> Any:
-    if isinstance(stored, Mapping) and "value" in stored and "unit" in stored:
-        try:
-            return from_storage(float(stored["value"]), str(stored["unit"]))
-        except (TypeError, ValueError, UnitParseError) as exc:
-            raise QualityError(f"{what}: {stored!r} is not a stored quantity") from exc
-    if isinstance(stored, int | float) and not isinstance(stored, bool):
-        return float(stored)
-    raise QualityError(f"{what}: {stored!r} is not a stored quantity")
-
-
-def _dof(stored: Any) -> float:
-    if stored is None or stored == "inf":
-        return math.inf
-    return float(stored)
-
-
 _P_IN_STATEMENT = re.compile(r"coverage probability ([0-9.]+) %")
 
 
@@ -139,55 +124,51 @@ def read_budget(
     test_point: str = "",
     item: str = "",
     fallback_value: Any | None = None,
-) -> StoredBudget:
-    """A stored budget (either stored form) as a :class:`StoredBudget`."""
+) -> RunBudget:
+    """A stored budget (any stored form, read by :meth:`lims.results.StoredBudget.from_json`)
+    with the result it belongs to."""
     where = f"budget of {test_point or 'result'} {item}".strip()
     try:
-        lines = []
-        for i, ln in enumerate(record["lines"]):
-            name = str(ln.get("name") or ln.get("component") or f"#{i + 1}")
-            lines.append(
-                StoredBudgetLine(
-                    name=name,
-                    kind=str(ln.get("type", "B")),
-                    distribution=Distribution(ln["distribution"]),
-                    u=_q(ln["u"], f"{where} {name} u"),
-                    sensitivity=_q(ln.get("sensitivity", 1.0), f"{where} {name} c"),
-                    contribution=_q(ln["contribution"], f"{where} {name} contribution"),
-                    dof=_dof(ln.get("dof")),
-                    note=str(ln.get("note", "")),
-                )
+        stored = SchemaBudget.from_json(record)
+        lines = tuple(
+            StoredBudgetLine(
+                name=ln.name,
+                kind=ln.kind,
+                distribution=Distribution(ln.distribution),
+                u=ln.u,
+                sensitivity=ln.sensitivity,
+                contribution=ln.contribution,
+                dof=ln.dof,
+                note=ln.note,
             )
-        combined = _q(record["combined"], f"{where} u_c")
-        expanded = _q(record["expanded"], f"{where} U")
-        k = float(record["k"])
-        coverage = str(record.get("coverage", ""))
-    except (KeyError, TypeError, ValueError) as exc:
+            for ln in stored.lines
+        )
+    except (KeyError, TypeError, ValueError, UnitParseError) as exc:
         raise QualityError(f"{where}: not a stored budget ({exc})") from exc
-    p = record.get("p")
+    p = stored.p
     if p is None:
-        found = _P_IN_STATEMENT.search(coverage)
+        found = _P_IN_STATEMENT.search(stored.coverage)
         p = float(found[1]) / 100 if found else None
-    value = _q(record["value"], f"{where} value") if "value" in record else fallback_value
-    return StoredBudget(
+    value = stored.value if "value" in record else fallback_value
+    return RunBudget(
         result_id=result_id,
         test_point=test_point,
         item=item,
-        measurand=str(record.get("measurand", "")),
+        measurand=stored.measurand,
         value=value,
-        lines=tuple(lines),
-        combined=combined,
-        dof_eff=_dof(record.get("dof_eff")),
-        k=k,
-        p=float(p) if p is not None else None,
-        expanded=expanded,
-        coverage=coverage,
+        lines=lines,
+        combined=stored.combined,
+        dof_eff=stored.dof_eff,
+        k=stored.k,
+        p=p,
+        expanded=stored.expanded,
+        coverage=stored.coverage,
     )
 
 
 def stored_budgets(
     session: Session, actor: User, run_id: int, *, point: str | None = None
-) -> list[StoredBudget]:
+) -> list[RunBudget]:
     """The budgets of a run's current results (corrected results replaced), in result order."""
     require(actor, Permission.VIEW_RECORDS)
     if session.get(Run, run_id) is None:
@@ -202,10 +183,10 @@ def stored_budgets(
             continue
         if point is not None and r.test_point != point:
             continue
-        fallback = None
-        error = r.values.get("error")
-        if isinstance(error, Mapping):
-            fallback = _q(error, f"result {r.id} error")
+        try:
+            fallback = record_of(r).value
+        except (ValueError, TypeError):
+            fallback = None
         budget = read_budget(
             r.budget, result_id=r.id, test_point=r.test_point, item=r.item, fallback_value=fallback
         )
@@ -220,7 +201,7 @@ def stored_budgets(
     return out
 
 
-def mcm_inputs(budget: StoredBudget) -> list[McmInput]:
+def mcm_inputs(budget: RunBudget) -> list[McmInput]:
     """The budget's lines as inputs of the linear model (contribution in the output unit)."""
     unit = budget.combined.units
     out = []
@@ -234,7 +215,7 @@ def mcm_inputs(budget: StoredBudget) -> list[McmInput]:
 class BudgetCrossCheck:
     """A stored budget and its Monte Carlo cross-check, in the measurand's unit."""
 
-    budget: StoredBudget
+    budget: RunBudget
     comparison: GumMcmComparison
     unit: str
 
@@ -244,7 +225,7 @@ class BudgetCrossCheck:
         return not self.comparison.validated
 
 
-def cross_check(budget: StoredBudget, *, seed: int = DEFAULT_SEED) -> BudgetCrossCheck:
+def cross_check(budget: RunBudget, *, seed: int = DEFAULT_SEED) -> BudgetCrossCheck:
     """Propagate the budget by adaptive MCM and compare with its GUM interval (JCGM 101 §8)."""
     unit = budget.combined.units
     y = float(budget.value.to(unit).magnitude) if budget.value is not None else 0.0

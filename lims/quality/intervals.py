@@ -248,7 +248,7 @@ def _standard_series(
         ]  # fmt: skip
         for cert in certs:
             for v in stored_values(cert.values)[0]:
-                if v.quantity != quantity or not _same_kind(v.value, nominal):
+                if v.value is None or v.quantity != quantity or not _same_kind(v.value, nominal):
                     continue
                 big_u = v.expanded_uncertainty
                 u = (

@@ -42,7 +42,9 @@ from lims.models.traceability import ScopeVersion
 from lims.models.users import User
 from lims.quality.errors import NotFoundError, QualityError
 from lims.quality.permissions import Permission, require
-from lims.units import UnitParseError, from_storage, parse_quantity
+from lims.results import ResultRecord
+from lims.results_legacy import record_of
+from lims.units import UnitParseError, parse_quantity
 
 __all__ = [
     "BelowCmc",
@@ -322,13 +324,6 @@ class ScopeDecision:
         )
 
 
-def _stored(values: Mapping[str, Any], name: str) -> Any | None:
-    v = values.get(name)
-    if isinstance(v, Mapping) and "value" in v and "unit" in v:
-        return from_storage(float(v["value"]), str(v["unit"]))
-    return None
-
-
 def _same_kind(a: Any, b: Any) -> bool:
     """Same dimension, and not a relative value (%) against an absolute fraction (µmol/mol)."""
     return bool(a.dimensionality == b.dimensionality) and (
@@ -336,30 +331,22 @@ def _same_kind(a: Any, b: Any) -> bool:
     )
 
 
-def result_point_and_u(values: Mapping[str, Any]) -> tuple[Any | None, Any | None]:
-    """The value a result is stated at and its expanded uncertainty (absolute first)."""
-    point = next(
-        (
-            q
-            for q in (_stored(values, n) for n in ("flow", "current", "reference"))
-            if q is not None
-        ),
-        None,
-    )
-    u = None
-    for name in ("expanded_uncertainty", "U"):
-        q = _stored(values, name)
-        if q is None:
-            continue
-        if point is not None and _same_kind(q, point):
-            return point, q
-        if u is None and is_relative_unit(q.units):
-            u = q
+def result_point_and_u(rec: ResultRecord) -> tuple[Any | None, Any | None]:
+    """The value a result is stated at and its expanded uncertainty: absolute when the
+    record can give it (an absolute or %FS error), else as stated (a relative U in %)."""
+    point = rec.point.nominal if rec.point.nominal is not None else rec.reference
+    u = rec.absolute_uncertainty
+    if (
+        u is None
+        and rec.uncertainty is not None
+        and is_relative_unit(rec.uncertainty.expanded.units)
+    ):
+        u = rec.uncertainty.expanded
     return point, u
 
 
 def _decide(r: Result, table: ScopeTable, procedure: str, policy: BelowCmc) -> PointDecision:
-    point, u = result_point_and_u(r.values)
+    point, u = result_point_and_u(record_of(r))
 
     def made(
         status: PointStatus, cmc: Any | None, claimed: Any | None, message: str

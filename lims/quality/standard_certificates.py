@@ -5,7 +5,8 @@ The content of :attr:`ExternalCertificate.values` is written and read only here:
 ``{"items": [{"quantity", "value", "unit", "U", "U_unit", "k"}],
 "ranges": [{"quantity", "min", "max", "unit"}], "source": "manual" | "dcc",
 "dcc": {...}}``. Records written by earlier releases (``{"items": [...]}`` without
-ranges, or a free-text ``{"summary": ...}``) still read: they state no range.
+ranges, a free-text ``{"summary": ...}``, or ``{"values": [{"quantity", "U", "U_unit",
+"k"}]}`` stating only an uncertainty) still read: they state no range.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "CertificateData",
     "CertifiedValue",
     "certificate_content",
+    "certified_uncertainty",
     "parse_range",
     "parse_value",
     "stored_values",
@@ -36,13 +38,14 @@ class CertifiedValue:
     """One value a certificate states, with its expanded uncertainty U and coverage factor k."""
 
     quantity: str
-    value: Any
+    value: Any | None
+    """None when an earlier release's record states only the uncertainty."""
     expanded_uncertainty: Any | None = None
     k: float | None = None
 
     def describe(self) -> str:
         """``flow 10.002 m³/h, U = 0.025 m³/h (k = 2)``."""
-        text = f"{self.quantity} {self.value:~P}"
+        text = self.quantity if self.value is None else f"{self.quantity} {self.value:~P}"
         if self.expanded_uncertainty is not None:
             k = f" (k = {self.k:g})" if self.k is not None else ""
             text += f", U = {self.expanded_uncertainty:~P}{k}"
@@ -221,6 +224,13 @@ def stored_values(
             big_u = from_storage(float(item["U"]), str(item.get("U_unit") or item["unit"]))
         k = float(item["k"]) if item.get("k") is not None else None
         out_values.append(CertifiedValue(str(item.get("quantity", "")), value, big_u, k))
+    for item in _dicts(data.get("values")):  # uncertainty-only records of earlier releases
+        try:
+            big_u = from_storage(float(item["U"]), str(item.get("U_unit") or item.get("unit")))
+            k = float(item.get("k", 2.0))
+        except (KeyError, TypeError, ValueError, UnitParseError):
+            continue
+        out_values.append(CertifiedValue(str(item.get("quantity", "")), None, big_u, k))
     for r in _dicts(data.get("ranges")):
         try:
             out_ranges.append(
@@ -239,3 +249,11 @@ def _dicts(items: Any) -> Sequence[Mapping[str, Any]]:
     if not isinstance(items, list):
         return []
     return [i for i in items if isinstance(i, Mapping)]
+
+
+def certified_uncertainty(values: Mapping[str, Any] | None) -> tuple[Any, float] | None:
+    """The first expanded uncertainty U a stored certificate states, with its k (or None)."""
+    for v in stored_values(values)[0]:
+        if v.expanded_uncertainty is not None:
+            return v.expanded_uncertainty, v.k if v.k is not None else 2.0
+    return None

@@ -292,8 +292,10 @@ class TrailCheck:
 
 
 def verify_trail(db: Database, actor: User, anchor_file: Path | None) -> TrailCheck:
-    """Verify the audit chain, every record against it, and the anchors in ``anchor_file``."""
+    """Verify the audit chain, every record against it, the runs' plans and instrument I/O,
+    synchronized records, and the anchors in ``anchor_file``."""
     from lims.audit_anchors import AnchorFileError, check_anchors, read_anchors
+    from lims.integrity import stored_record_problems
 
     require(actor, Permission.REVIEW_AUDIT)
     anchors = []
@@ -304,5 +306,5 @@ def verify_trail(db: Database, actor: User, anchor_file: Path | None) -> TrailCh
             raise QualityError(str(exc)) from exc
     with db.read() as s:
         report = verify(s)
-        problems = [*report.problems, *check_anchors(s, anchors)]
+        problems = [*report.problems, *stored_record_problems(s), *check_anchors(s, anchors)]
     return TrailCheck(report.events, report.records, report.readings, len(anchors), problems)

@@ -1,10 +1,11 @@
 """From a completed run to the content of its certificate.
 
-The run's results, its provenance (standards, reference materials, regulation
-table, instruments) and its environment become a
-:class:`~lims.certificates.CertificateDocument`. Which document: a passed
-verification gives a 检定证书, a failed or undetermined one a 检定结果通知书
-listing the failed items, a calibration a 校准证书.
+The run's typed results (:mod:`lims.results`), its provenance (standards, equipment,
+reference materials, instruments), its own regulation table and its environment become a
+:class:`~lims.certificates.CertificateDocument`. Which document: a passed verification
+gives a 检定证书, a failed or undetermined one a 检定结果通知书 listing the failed items,
+a calibration a 校准证书. Nothing here interprets stored keys: each result says what its
+value, limit and uncertainty are.
 """
 
 from __future__ import annotations
@@ -43,57 +44,16 @@ from lims.certificates import (
     Verdict,
 )
 from lims.models.enums import RunStatus, ServiceKind
-from lims.models.enums import Verdict as RunVerdict
 from lims.models.lab import LabProfile
 from lims.models.runs import Result, RuleOverride, Run
 from lims.models.users import User
-from lims.units import from_storage, parse_quantity, ureg
+from lims.models.work import RegulationTable as TableRow
+from lims.results import Characteristic, ErrorForm, ResultRecord
+from lims.results_legacy import LEGACY_TABLE_NOTE, record_of
+from lims.units import from_storage, ureg
+from lims.vocabulary import worst_verdict
 
 __all__ = ["DraftInputs", "build_document", "certificate_type_for"]
-
-#: Titles of the test items the procedures record.
-ITEM_TITLES: dict[str, BiText] = {
-    "indication_error": BiText("示值误差", "Error of indication"),
-    "error": BiText("示值误差", "Error of indication"),
-    "repeatability": BiText("重复性", "Repeatability"),
-    "response_time": BiText("响应时间", "Response time (T90)"),
-    "zero_drift": BiText("零点漂移", "Zero drift"),
-    "span_drift": BiText("量程漂移", "Span drift"),
-    "energy_error": BiText("工作误差", "Operating (energy) error"),
-    "display_error": BiText("电能示值误差", "Energy display error"),
-    "payment_error": BiText("付费金额误差", "Payment amount error"),
-    "clock_error": BiText("时钟示值误差", "Clock error"),
-}
-
-#: The value a section reports, when it is not an error.
-_VALUE_TITLES: dict[str, BiText] = {
-    "repeatability": BiText("重复性", "Repeatability"),
-    "response_time": BiText("响应时间 T90", "Response time T90"),
-    "zero_drift": BiText("漂移", "Drift"),
-    "span_drift": BiText("漂移", "Drift"),
-}
-
-_VERDICTS = {
-    RunVerdict.PASS: Verdict.PASS,
-    RunVerdict.FAIL: Verdict.FAIL,
-    RunVerdict.UNDETERMINED: Verdict.UNDETERMINED,
-    RunVerdict.CONDITIONAL_PASS: Verdict.CONDITIONAL_PASS,
-    RunVerdict.CONDITIONAL_FAIL: Verdict.CONDITIONAL_FAIL,
-    RunVerdict.NOT_STATED: Verdict.NO_STATEMENT,
-}
-
-#: Worst first: the verdict of a section or certificate is its worst row's.
-_SEVERITY = (
-    Verdict.FAIL,
-    Verdict.UNDETERMINED,
-    Verdict.CONDITIONAL_FAIL,
-    Verdict.CONDITIONAL_PASS,
-    Verdict.PASS,
-    Verdict.NO_STATEMENT,
-)
-
-#: Result values that describe the run, not a row of the certificate.
-_SKIPPED_ITEMS = {"regulation_table"}
 
 
 @dataclass(frozen=True)
@@ -113,74 +73,21 @@ class DraftInputs:
 
 def worst(verdicts: Iterable[Verdict]) -> Verdict:
     """The most severe verdict (fail before undetermined before pass; none if empty)."""
-    found = set(verdicts)
-    return next((v for v in _SEVERITY if v in found), Verdict.NO_STATEMENT)
+    return worst_verdict(verdicts)
 
 
-def _quantity(values: dict[str, Any], name: str) -> Any | None:
-    stored = values.get(name)
-    if isinstance(stored, dict) and "value" in stored and "unit" in stored:
-        return from_storage(float(stored["value"]), str(stored["unit"]))
-    return None
+def _label(rec: ResultRecord) -> str:
+    label = rec.point.label
+    return label.zh if label.zh == label.en else f"{label.zh} {label.en}"
 
 
-def _is_fs(q: Any | None) -> bool:
-    return q is not None and q.dimensionality == ureg.Quantity(1, "percent_FS").dimensionality
-
-
-def _first(values: dict[str, Any], names: Sequence[str]) -> tuple[str, Any] | None:
-    for name in names:
-        q = _quantity(values, name)
-        if q is not None:
-            return name, q
-    return None
-
-
-def _row(result: Result, where: str) -> ResultRow:
-    """One certificate row from a stored result."""
-    v = result.values
-    mpe_found = _first(v, ("mpe", "limit", "repeatability_limit"))
-    mpe = mpe_found[1] if mpe_found else None
-    in_fs = _is_fs(mpe)
-    if result.item == "repeatability":
-        names: tuple[str, ...] = ("repeatability",)
-    elif result.item == "response_time":
-        names = ("t90",)
-    elif result.item.endswith("drift"):
-        names = ("drift_fs", "drift") if in_fs else ("drift",)
-    else:
-        names = ("error_fs", "error") if in_fs else ("error",)
-    found = _first(v, names)
-    if found is None:
-        raise CertificateDataError(f"{where}: result {result.test_point!r} has no {names[0]!r}")
-    value = found[1]
-    u_names = (
-        ("expanded_uncertainty_fs", "expanded_uncertainty", "U")
-        if _is_fs(value)
-        else ("expanded_uncertainty", "U")
-    )
-    u_found = _first(v, u_names)
-    u = u_found[1] if u_found else None
-    if u is not None and u.dimensionality != value.dimensionality:
-        u = None
-    k = v.get("k")
-    k_value = float(k) if isinstance(k, int | float) and u is not None else None
-    if k_value is None:
-        u = None
-    reference, indication = _quantity(v, "reference"), _quantity(v, "indication")
-    if (
-        reference is None
-        or indication is None
-        or reference.dimensionality != (indication.dimensionality)
-    ):
-        reference = indication = None
-    point = _quantity(v, "flow") or _quantity(v, "current") or _quantity(v, "reference")
-    if point is None and result.item == "response_time":
-        point = _quantity(v, "final")
-    if mpe is not None and mpe.dimensionality != value.dimensionality:
-        mpe = None
-    # Round as printed (GB/T 8170; U to two significant digits, never down), so the
-    # content record, the PDF and the DCC carry the same numbers.
+def _row(rec: ResultRecord) -> ResultRow:
+    """One certificate row from a typed result, rounded as printed (GB/T 8170)."""
+    value = rec.value
+    u = rec.uncertainty.expanded if rec.uncertainty is not None else None
+    k_value = rec.uncertainty.k if rec.uncertainty is not None else None
+    # U to two significant digits (never down), the result to the same place, so the
+    # content record, the PDF and the DCC carry the same numbers
     if u is not None and u.magnitude > 0:
         u_dec = round_significant(float(u.magnitude), 2, RoundingMode.UP)
         place = int(u_dec.as_tuple().exponent)
@@ -189,21 +96,24 @@ def _row(result: Result, where: str) -> ResultRow:
         k_value = round(k_value, 2) if k_value is not None else None
     else:
         value = _round_significant(value)
-    absolute_u = _quantity(v, "expanded_uncertainty")
-    reading_place = _place_of(absolute_u, reference if reference is not None else point)
-    point = _round_reading(point, reading_place, digits=4)
-    reference = _round_reading(reference, reading_place)
-    indication = _round_reading(indication, reading_place)
+        if u is not None:  # a zero U is not printed
+            u = k_value = None
+    reference, indication = rec.reference, rec.indication
+    reading_place = _place_of(rec.absolute_uncertainty, reference)
+    point = _round_reading(rec.point.nominal, reading_place, digits=4)
     return ResultRow(
         point=point,
-        reference=reference,
-        indication=indication,
+        reference=_round_reading(reference, reading_place),
+        indication=_round_reading(indication, reading_place),
         error=value,
-        mpe=mpe,
+        mpe=abs(rec.limit.value) if rec.limit is not None else None,
         expanded_uncertainty=u,
         coverage_factor=k_value,
-        verdict=_VERDICTS[RunVerdict(result.verdict)],
-        label=result.test_point,
+        verdict=rec.verdict,
+        label=_label(rec),
+        coverage_probability=rec.uncertainty.coverage_probability
+        if rec.uncertainty is not None
+        else 0.95,
     )
 
 
@@ -233,70 +143,36 @@ def _round_reading(q: Any | None, place: int | None, digits: int = 6) -> Any | N
     return _round_significant(q, digits) if place is None else _round_at(q, place)
 
 
-def _repeatability_rows(results: Sequence[Result]) -> list[ResultRow]:
-    rows = []
+def _sections(results: Sequence[ResultRecord]) -> list[ResultSection]:
+    by_kind: dict[str, list[ResultRecord]] = {}
     for r in results:
-        rsd = _quantity(r.values, "repeatability")
-        if rsd is None:
-            continue
-        rows.append(
-            ResultRow(
-                point=_quantity(r.values, "reference"),
-                reference=None,
-                indication=None,
-                error=_round_significant(rsd),
-                mpe=None,
-                expanded_uncertainty=None,
-                coverage_factor=None,
-                verdict=Verdict.NO_STATEMENT,
-                label=r.test_point,
-            )
-        )
-    return rows
-
-
-def _sections(results: Sequence[Result], full_scale: Any | None) -> list[ResultSection]:
-    by_item: dict[str, list[Result]] = {}
-    for r in results:
-        if r.item not in _SKIPPED_ITEMS:
-            by_item.setdefault(r.item, []).append(r)
+        by_kind.setdefault(r.characteristic.value, []).append(r)
     sections: list[ResultSection] = []
-    for item, rows_of in by_item.items():
-        rows = [_row(r, f"results[{item}]") for r in rows_of]
-        uses_fs = any(_is_fs(q) for row in rows for q in (row.error, row.mpe))
+    for kind, records in by_kind.items():
+        characteristic = records[0].characteristic
+        rows = [_row(r) for r in records]
+        full_scale = next((r.full_scale for r in records if r.form is ErrorForm.FIDUCIAL), None)
+        is_value = all(r.form is ErrorForm.VALUE for r in records)
         sections.append(
             ResultSection(
-                key=item,
-                title=ITEM_TITLES.get(item, BiText(item, item)),
+                key=kind,
+                title=characteristic.caption,
                 rows=tuple(rows),
                 verdict=worst(row.verdict for row in rows),
-                full_scale=full_scale if uses_fs else None,
-                value_title=_VALUE_TITLES.get(item),
+                full_scale=full_scale,
+                value_title=characteristic.value_title if is_value else None,
+                note=BiText("相对标准偏差（RSD）", "Relative standard deviation (RSD)")
+                if characteristic is Characteristic.REPEATABILITY
+                and all(r.limit is None for r in records)
+                else None,
             )
         )
-    if "repeatability" not in by_item:
-        extra = _repeatability_rows(results)
-        if extra:
-            sections.append(
-                ResultSection(
-                    key="repeatability",
-                    title=ITEM_TITLES["repeatability"],
-                    rows=tuple(extra),
-                    verdict=Verdict.NO_STATEMENT,
-                    value_title=_VALUE_TITLES["repeatability"],
-                    note=BiText("相对标准偏差（RSD）", "Relative standard deviation (RSD)"),
-                )
-            )
     return sections
 
 
 def certificate_type_for(service: ServiceKind, overall: Verdict) -> CertificateType:
     """检定证书 for a passed verification, 检定结果通知书 for a failed one, else 校准证书."""
-    if service is ServiceKind.CALIBRATION:
-        return CertificateType.CALIBRATION
-    if overall in (Verdict.PASS, Verdict.NO_STATEMENT):
-        return CertificateType.VERIFICATION
-    return CertificateType.NON_CONFORMITY
+    return CertificateType.for_result(service, overall)
 
 
 def _standards(provenance: dict[str, Any], where: str) -> list[Standard]:
@@ -316,6 +192,19 @@ def _standards(provenance: dict[str, Any], where: str) -> list[Standard]:
                 certificate_number="; ".join(c["certificate_number"] for c in certs),
                 valid_until=min(date.fromisoformat(c["valid_until"]) for c in certs),
                 traceability="; ".join(sorted({c["issuer"] for c in certs})),
+                kind=StandardKind.STANDARD,
+            )
+        )
+    for eq in provenance.get("equipment_details") or []:
+        out.append(
+            Standard(
+                name=_bitext(eq.get("description") or eq["asset_tag"]),
+                identifier=eq["asset_tag"],
+                measuring_range=eq.get("range") or "—",
+                uncertainty_or_class=eq.get("accuracy") or "—",
+                certificate_number=eq.get("certificate_number") or "—",
+                valid_until=date.fromisoformat(eq["valid_until"]),
+                traceability=eq.get("issuer") or "—",
                 kind=StandardKind.STANDARD,
             )
         )
@@ -362,7 +251,7 @@ def _environment(run: Run, where: str) -> Environment:
     )
 
 
-def _decision_rule(results: Sequence[Result], fallback: str | None) -> DecisionRule | None:
+def _decision_rule(results: Sequence[ResultRecord], fallback: str | None) -> DecisionRule | None:
     rule_ids = [r.decision_rule for r in results if r.decision_rule in DECISION_RULES]
     rule_id = rule_ids[0] if rule_ids else fallback
     if rule_id is None or rule_id not in DECISION_RULES:
@@ -435,17 +324,22 @@ def _deviations(session: Session, run: Run) -> list[Deviation]:
                 at=o.created_at,
             )
         )
+    for d in (run.plan or {}).get("deviations", []):
+        qm = session.scalars(select(User).where(User.username == d["approved_by"])).one_or_none()
+        out.append(
+            Deviation(
+                DeviationKind.DEVIATION,
+                BiText(
+                    f"参数 {d['name']}：委托项登记 {d['item_value']}，本次按 {d['value']}",
+                    f"Parameter {d['name']}: the item registers {d['item_value']}; "
+                    f"this run used {d['value']}",
+                ),
+                reason=d["reason"],
+                by=qm.full_name if qm else d["approved_by"],
+                at=run.created_at,
+            )
+        )
     return out
-
-
-def _full_scale(run: Run, equipment_range: tuple[float | None, str | None]) -> Any | None:
-    span = (run.parameters or {}).get("span")
-    if isinstance(span, str):
-        return parse_quantity(span)
-    top, unit = equipment_range
-    if top is not None and unit:
-        return ureg.Quantity(top, unit)
-    return None
 
 
 def _range_text(lo: float | None, hi: float | None, unit: str | None) -> str:
@@ -477,16 +371,17 @@ def build_document(session: Session, run: Run, inputs: DraftInputs) -> Certifica
     lab = session.scalars(select(LabProfile)).first()
     if lab is None:
         raise CertificateDataError("the lab profile is missing: run `lims init`")
-    results = session.scalars(
-        select(Result).where(Result.run_id == run.id).order_by(Result.id)
+    rows = session.scalars(
+        select(Result)
+        .where(Result.run_id == run.id, Result.item != LEGACY_TABLE_NOTE)
+        .order_by(Result.id)
     ).all()
-    corrected = {r.corrects_id for r in results if r.corrects_id is not None}
-    current = [r for r in results if r.id not in corrected]
+    corrected = {r.corrects_id for r in rows if r.corrects_id is not None}
+    current = [record_of(r) for r in rows if r.id not in corrected]
     if not current:
         raise CertificateDataError(f"{where} has no results")
     equipment = item.equipment
-    full_scale = _full_scale(run, (equipment.range_max, equipment.range_unit))
-    sections = _sections(current, full_scale)
+    sections = _sections(current)
     if not sections:
         raise CertificateDataError(f"{where} has no results to certify")
     overall = worst(s.verdict for s in sections)
@@ -496,6 +391,7 @@ def build_document(session: Session, run: Run, inputs: DraftInputs) -> Certifica
     procedure = prov.get("procedure") or {}
     table = prov.get("regulation_table") or {}
     regulation = str(procedure.get("regulation") or run.procedure_version.procedure.regulation)
+    table_row = session.get(TableRow, run.regulation_table_id) if run.regulation_table_id else None
     order = item.work_order
     customer = order.customer
     contact = order.contact
@@ -550,8 +446,10 @@ def build_document(session: Session, run: Run, inputs: DraftInputs) -> Certifica
                 str(procedure.get("title_zh") or regulation),
                 str(procedure.get("title_en") or regulation),
             ),
-            table_version=str(table.get("version") or run.procedure_version.version),
-            table_has_unverified_values=bool(table.get("unverified")),
+            table_version=table_row.version if table_row else str(table.get("version")),
+            table_has_unverified_values=table_row.has_unverified
+            if table_row
+            else bool(table.get("unverified")),
             procedure=f"{procedure.get('id', '')} {procedure.get('version', '')}".strip(),
         ),
         decision_rule=decision_rule,

@@ -28,6 +28,12 @@ from lims.models import (
     WorkOrder,
     WorkOrderItem,
 )
+from lims.quality.standard_certificates import (
+    CertificateData,
+    certificate_content,
+    parse_range,
+    parse_value,
+)
 from lims.security import PasswordPolicy
 from lims.services.lab import LabIdentity
 from lims.services.signing_keys import create_authority, issue_credentials
@@ -91,6 +97,7 @@ def _equipment(
     rng: tuple[float, float, str] | None = None,
     accuracy: str = "",
     location: str = "",
+    specs: dict[str, str] | None = None,
 ) -> Equipment:
     eq = Equipment(
         kind=kind,
@@ -105,10 +112,19 @@ def _equipment(
         accuracy=accuracy,
         owner_customer_id=owner.id if owner else None,
         location=location,
+        specs=dict(specs or {}),
     )
     s.add(eq)
     s.flush()
     return eq
+
+
+def _certificate_values(summary: str, stated: tuple[str, ...]) -> dict[str, object]:
+    values = tuple(parse_value(t) for t in stated if ".." not in t)
+    ranges = tuple(parse_range(t) for t in stated if ".." in t)
+    today = date.today()
+    data = CertificateData("—", "—", today, today, today + timedelta(days=1), values, ranges)
+    return certificate_content(data) | {"summary": summary}
 
 
 def _standard(
@@ -122,7 +138,13 @@ def _standard(
     measurand: str,
     range_text: str,
     uncertainty_text: str,
+    check: tuple[float, float, float, str],
+    stated: dict[str, tuple[str, ...]] | None = None,
 ) -> MeasurementStandard:
+    """A standard with its members' certificates and a passed intermediate check
+    ``check`` = (nominal, measured, limit, unit); ``stated`` gives, per member role, what
+    its certificate states: ``QUANTITY=VALUE;U=…;k=…`` values and ``QUANTITY=LOW..HIGH``
+    calibrated ranges (the forms ``lims standards certificate add`` takes)."""
     std = MeasurementStandard(
         tag=tag,
         name_zh=name_zh,
@@ -144,7 +166,7 @@ def _standard(
                 calibrated_on=today - timedelta(days=120),
                 issued_on=today - timedelta(days=115),
                 valid_until=today + timedelta(days=245),
-                values={"summary": uncertainty_text},
+                values=_certificate_values(uncertainty_text, (stated or {}).get(role, ())),
             )
         )
     s.add(
@@ -152,7 +174,11 @@ def _standard(
             standard_id=std.id,
             performed_on=today - timedelta(days=30),
             quantity=measurand,
-            passed=True,
+            nominal=check[0],
+            measured=check[1],
+            limit=check[2],
+            unit=check[3],
+            passed=abs(check[1] - check[0]) <= check[2],
             notes="期间核查合格 Intermediate check passed",
         )
     )
@@ -209,6 +235,7 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
         owner=env,
         rng=(0, 2000, "micromole / mole"),
         accuracy="±2 %FS",
+        specs={"component": "CO2", "resolution": "0.1 umol/mol"},
     )
     ch4 = _equipment(
         s,
@@ -219,6 +246,7 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
         "MA100-0042",
         owner=env,
         rng=(0, 100, "micromole / mole"),
+        specs={"component": "CH4", "resolution": "0.01 umol/mol"},
     )
     flow = _equipment(
         s,
@@ -230,6 +258,7 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
         owner=power,
         rng=(0.5, 10, "meter ** 3 / hour"),
         accuracy="1.0 级 class 1.0",
+        specs={"accuracy_class": "1.0", "k_factor": "10 1/L"},
     )
     ac = _equipment(
         s,
@@ -240,6 +269,13 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
         "AC7K-2301",
         owner=power,
         accuracy="2 级 class 2",
+        specs={
+            "accuracy_class": "2",
+            "rated_power": "7 kW",
+            "nominal_voltage": "220 V",
+            "meter_constant": "1000 1/kWh",
+            "tariff": "1.20 yuan/kWh",
+        },
     )
     dc = _equipment(
         s,
@@ -250,6 +286,13 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
         "DC60K-1203",
         owner=power,
         accuracy="1 级 class 1",
+        specs={
+            "accuracy_class": "1",
+            "rated_power": "60 kW",
+            "nominal_voltage": "750 V",
+            "meter_constant": "100 1/kWh",
+            "tariff": "1.65 yuan/kWh",
+        },
     )
     ea = _equipment(
         s,
@@ -333,6 +376,15 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
         measurand="amount fraction",
         range_text="0–2000 µmol/mol",
         uncertainty_text="U_rel = 1.0 % (k=2)",
+        check=(400.0, 400.9, 4.0, "micromole / mole"),
+        stated={
+            "gas_dilutor": ("amount fraction=0..2000 umol/mol",),
+            "environment_monitor": (
+                "temperature=-10..50 degC",
+                "relative humidity=10..95 percent",
+                "pressure=70..110 kPa",
+            ),
+        },
     )
     _standard(
         s,
@@ -344,6 +396,13 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
         measurand="volume flow",
         range_text="0.1–100 m³/h",
         uncertainty_text="U_rel = 0.25 % (k=2)",
+        check=(10.0, 10.004, 0.025, "meter ** 3 / hour"),
+        stated={
+            "reference_flow_standard": (
+                "volume flow (relative error)=0 %;U=0.25 %;k=2",
+                "volume flow=0.1..100 m**3/h",
+            )
+        },
     )
     _standard(
         s,
@@ -355,6 +414,8 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
         measurand="electric energy",
         range_text="AC 220 V / DC 200–750 V, 0–250 A",
         uncertainty_text="0.05 级 class 0.05",
+        check=(1.0, 1.0002, 0.0005, "kilowatt_hour"),
+        stated={"pile_tester": ("current=0..250 A", "voltage=0..1000 V")},
     )
     _standard(
         s,
@@ -366,6 +427,8 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
         measurand="mass fraction",
         range_text="C, H, N, S 0–100 %",
         uncertainty_text="balance d = 0.001 mg",
+        check=(10.0, 10.002, 0.005, "milligram"),
+        stated={"balance": ("mass=0..6 g",)},
     )
 
     cylinders = [

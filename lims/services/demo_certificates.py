@@ -64,6 +64,7 @@ def issue_demo_certificate(db: Database, settings: Settings, run_id: int) -> Iss
             policy,
             archive_dir=settings.archive_dir,
             anchor_file=settings.anchor_file,
+            anchor_copies=settings.anchor_copies,
         )
     out = settings.data_dir / "certificates"
     out.mkdir(parents=True, exist_ok=True)

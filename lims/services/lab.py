@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from lims.config import Settings
 from lims.db import Database
@@ -44,10 +45,49 @@ def policy_from(settings: Settings) -> PasswordPolicy:
 
 
 def open_database(settings: Settings) -> Database:
-    """Open the configured database (creating the data directory for SQLite)."""
+    """Open the configured database (creating the data directory for SQLite).
+
+    Only what makes a lab (``lims init``, ``lims db upgrade``, ``lims restore``) opens a
+    database this way; everything else uses :func:`open_lab`.
+    """
     if settings.url.get_backend_name() == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Database(settings.url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    return Database(
+        settings.url, busy_timeout_ms=settings.sqlite_busy_timeout_ms, require_reason=True
+    )
+
+
+class NoLabError(LookupError):
+    """There is no lab at the configured location (nothing was created there)."""
+
+
+NO_LAB_HINT = (
+    "set LIMS_DATA_DIR or LIMS_DATABASE_URL to the lab's location, or create one with `lims init`"
+)
+
+
+def open_lab(settings: Settings) -> Database:
+    """Open an existing lab; :class:`NoLabError` when there is none at the configured location.
+
+    Creates nothing: no data directory, no empty SQLite file. As with
+    :func:`open_database`, every change written through it must carry a reason
+    (EU GMP Annex 11 §9): one without is refused, not stored.
+    """
+    url = settings.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = Path(url.database)
+        if not path.is_file():
+            raise NoLabError(f"there is no lab at {path}: {NO_LAB_HINT}")
+    db = Database(url, busy_timeout_ms=settings.sqlite_busy_timeout_ms, require_reason=True)
+    try:
+        has_schema = inspect(db.engine).has_table("alembic_version")
+    except BaseException:
+        db.dispose()
+        raise
+    if not has_schema:
+        db.dispose()
+        raise NoLabError(f"there is no lab in {settings.redacted_url()}: {NO_LAB_HINT}")
+    return db
 
 
 def initialize(

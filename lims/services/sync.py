@@ -43,6 +43,7 @@ from lims.audit import (
     GENESIS_SHA256,
     append_readings,
     canonical_json,
+    event_sha256,
     reading_chain_sha256,
     record_state,
     sha256_hex,
@@ -51,6 +52,7 @@ from lims.audit import (
 )
 from lims.db import Database
 from lims.db.migrate import current_revision, head_revision
+from lims.engine.io_record import append_io, io_chain, io_items
 from lims.models import (
     AuditEvent,
     DatabaseIdentity,
@@ -77,6 +79,7 @@ __all__ = [
     "push",
     "run_uid",
     "verify_origins",
+    "verify_segments",
 ]
 
 _UID_NAMESPACE = uuid.UUID("7b1f1f4e-3c43-5d0e-9a8f-3e2a1c9e0b18")
@@ -176,8 +179,9 @@ def _run_fingerprint(session: Session, run: Run) -> str:
 def verify_origins(session: Session, source_uid: str | None = None) -> list[str]:
     """Problems with imported runs (all, or those of ``source_uid``); empty when intact.
 
-    Each imported run's readings, chained under its run id at the source, must reproduce
-    the head recorded at import, and its run record must still be in its audited state.
+    Each imported run's readings and instrument I/O, chained under its run id at the source,
+    must reproduce the heads recorded at import, and its run record must still be in its
+    audited state.
     """
     query = select(RunOrigin).order_by(RunOrigin.run_id)
     if source_uid is not None:
@@ -189,6 +193,13 @@ def verify_origins(session: Session, source_uid: str | None = None) -> list[str]
             problems.append(
                 f"run {origin.run_id} (uid {origin.uid}): its readings no longer reproduce the "
                 f"chain recorded at its source ({got[0]} readings for {origin.reading_count})"
+            )
+        io = io_chain(session, origin.run_id, origin.source_run_id)
+        if io != (origin.io_count, origin.io_head):
+            problems.append(
+                f"run {origin.run_id} (uid {origin.uid}): its instrument I/O no longer "
+                f"reproduces the chain recorded at its source ({io[0]} exchanges for "
+                f"{origin.io_count})"
             )
         run = session.get(Run, origin.run_id)
         last = session.scalars(
@@ -203,6 +214,60 @@ def verify_origins(session: Session, source_uid: str | None = None) -> list[str]
             or canonical_json(record_state(run)) != canonical_json(last.state)
         ):
             problems.append(f"run {origin.run_id} (uid {origin.uid}): changed outside the app")
+    return problems
+
+
+def verify_segments(session: Session) -> list[str]:
+    """Problems with the laptops' audit events kept in ``synced_audit_events``; empty when
+    intact. Each import's segment must still be the verified chain it recorded: its count,
+    its event ids, each event's hash, the first one following the anchor and the last one
+    ending in the recorded hash."""
+    problems = []
+    for imp in session.scalars(select(SyncImport).order_by(SyncImport.id)):
+        where = f"synchronization {imp.id} (from {imp.source_uid})"
+        events = list(
+            session.scalars(
+                select(SyncedAuditEvent)
+                .where(SyncedAuditEvent.import_id == imp.id)
+                .order_by(SyncedAuditEvent.source_event_id)
+            )
+        )
+        ids = [ev.source_event_id for ev in events]
+        if len(events) != imp.events or ids != list(
+            range(imp.first_event_id, imp.first_event_id + len(events))
+        ):
+            problems.append(
+                f"{where}: {len(events)} laptop events kept for the {imp.events} imported "
+                f"(events {imp.first_event_id}…{imp.last_event_id}): events were deleted or "
+                "inserted"
+            )
+            continue
+        prev = imp.anchor_sha256
+        for ev in events:
+            digest = event_sha256(
+                event_id=ev.source_event_id,
+                occurred_at=ev.occurred_at,
+                actor=ev.actor,
+                action=ev.action,
+                table_name=ev.table_name,
+                record_id=ev.record_id,
+                changes=ev.changes,
+                state=ev.state,
+                reason=ev.reason,
+                prev_sha256=ev.prev_sha256,
+            )
+            if ev.source_uid != imp.source_uid or ev.prev_sha256 != prev or digest != ev.sha256:
+                problems.append(
+                    f"{where}: laptop event {ev.source_event_id} does not match its hash or "
+                    "its predecessor: altered"
+                )
+                break
+            prev = ev.sha256
+        else:
+            if events and prev != imp.last_sha256:
+                problems.append(
+                    f"{where}: the kept segment ends in another hash than the one imported: altered"
+                )
     return problems
 
 
@@ -432,6 +497,9 @@ def _write_run(
     ]
     if readings:
         report.readings += append_readings(s, run.id, readings)
+    exchanges = io_items(ls, rid)
+    if exchanges:
+        append_io(s, run.id, exchanges)
     mapped: dict[int, int] = {}
     for r in ls.scalars(select(Result).where(Result.run_id == rid).order_by(Result.id)):
         new = Result(**columns(r, "id", "run_id", "corrects_id"), run_id=run.id)
@@ -456,6 +524,7 @@ def _write_run(
     if st.visit_id is not None:
         s.add(RunSite(run_id=run.id, visit_id=st.visit_id))
     count, head = _origin_chain(ls, rid, rid)
+    io_count, io_head = io_chain(ls, rid)
     uid = run_uid(source_uid, rid)
     s.add(
         RunOrigin(
@@ -465,6 +534,8 @@ def _write_run(
             source_run_id=rid,
             reading_count=count,
             reading_head=head,
+            io_count=io_count,
+            io_head=io_head,
             source_state_sha256=_run_fingerprint(ls, st.source),
             import_id=imp.id,
         )
@@ -473,6 +544,8 @@ def _write_run(
     got = _origin_chain(s, run.id, rid)
     if got != (count, head):
         raise SyncError(f"laptop run {rid}: readings changed while importing")
+    if io_chain(s, run.id, rid) != (io_count, io_head):
+        raise SyncError(f"laptop run {rid}: instrument I/O changed while importing")
     return rid, run.id, uid
 
 

@@ -12,14 +12,9 @@ class Jjg1148AcPile(ChargingPileProcedure):
     """AC charging-pile verification (JJG 1148-2022)."""
 
     id = "jjg1148-ac-pile"
-    version = "1.0.0"
+    version = "2.0.0"
     title_zh = "电动汽车交流充电桩检定"
     title_en = "Verification of AC charging piles for electric vehicles"
     kind = ServiceKind.VERIFICATION
     regulation = "JJG 1148-2022"
     table_file = "jjg1148.toml"
-    default_class = "2"
-    default_power = "7 kW"
-    default_voltage = "220 V"
-    default_constant = "1000 1/kWh"
-    default_tariff = "1.20"

@@ -13,14 +13,9 @@ class Jjg1149DcCharger(ChargingPileProcedure):
     """DC off-board charger verification (JJG 1149-2022)."""
 
     id = "jjg1149-dc-charger"
-    version = "1.0.0"
+    version = "2.0.0"
     title_zh = "电动汽车非车载充电机检定"
     title_en = "Verification of DC off-board chargers for electric vehicles"
     kind = ServiceKind.VERIFICATION
     regulation = "JJG 1149-2022"
     table_file = "jjg1149.toml"
-    default_class = "1"
-    default_power = "60 kW"
-    default_voltage = "750 V"
-    default_constant = "100 1/kWh"
-    default_tariff = "1.65"

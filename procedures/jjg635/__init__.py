@@ -1,21 +1,29 @@
 """JJG 635-2011: verification of CO / CO2 infrared (NDIR) gas analyzers.
 
-Steps: setup (environment, operator entry) → zero gas → standard gases near 20, 50 and
-80 %FS (3 repeats each; indication error in %FS, repeatability as RSD, U from a GTC
-budget, verdict per JJF 1094) → response time T90 on a zero → span step → zero and span
-drift over the table's interval → the regulation table's status (unverified values).
+The regulation's items, in its order:
 
-Run parameters (texts as typed; the command line fills the gases from the reference
-material register, see :mod:`procedures.jjg635.gas`): ``span`` (full scale, e.g.
-``2000 umol/mol``), ``resolution`` (display resolution), ``zero_gas`` (``TAG@PORT``) and
-``gas_P20``, ``gas_P50``, ``gas_P80`` (``TAG@PORT; VALUE; U=...; k=...``).
+1. **Indication error** at zero gas and standard gases near 20, 50 and 80 %FS: after the
+   indication is stable, 3 repeats (each the mean over the averaging time); the error is
+   fiducial, δ = (x̄ − x_s)/R × 100 %FS against ±MPE; U from a GTC budget (repeatability,
+   gas certificate, display resolution) at 95 %; verdict per JJF 1094.
+2. **Repeatability** at each standard gas: the relative standard deviation of the repeats,
+   RSD ≤ limit.
+3. **Response time T90**: zero gas until stable, a step to the span gas, sampled until
+   stable; T90 is when the indication first reaches 90 % of the step; T90 ≤ limit.
+4. **Zero and span drift**: zero and span gas at the start of the table's interval and at
+   its end; the largest change (span drift less the zero's) in %FS against ±limit.
+
+The span R, the display resolution and the component are the item's registered data;
+which cylinder feeds which point comes from the bench and the register (the run's plan).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
+from drivers.roles import GasAnalyzer, GasDilutor
 from lims.calc import (
     JJF_1094,
     Coverage,
@@ -31,20 +39,34 @@ from lims.calc import (
     zero_drift,
 )
 from lims.calc import resolution_component as _resolution
-from lims.engine import Parameter, Procedure, RegulationTable, Step, StepContext
+from lims.engine import Parameter, Procedure, Step, StepContext
 from lims.models.enums import ServiceKind, Verdict
-from lims.units import ureg
+from lims.planning import PlanningContext
+from lims.results import (
+    Characteristic,
+    ErrorForm,
+    Extra,
+    Limit,
+    LimitKind,
+    Point,
+    ResultFlag,
+    ResultRecord,
+    StoredBudget,
+    Uncertainty,
+)
+from lims.units import display_quantity, ureg
+from lims.vocabulary import BiText
 from procedures.jjg635.gas import (
     FRACTION,
     GAS_ROLES,
     GasSpec,
-    budget_json,
     criteria_from_table,
     error_budget,
     feed,
-    gas_parameters,
     measure_point,
     parse_span_and_gases,
+    plan_gases,
+    point_label,
     settle,
 )
 
@@ -52,24 +74,41 @@ __all__ = ["Jjg635"]
 
 COVERAGE = Coverage.probability(0.95)  # JJF 1094 works with U95
 
+T90_POINT = Point("T90", BiText("零点气→量程气", "zero → span gas"))
 
-def _verdict(v: Any) -> Verdict:
-    return Verdict(v.value)
+
+def _limit(ctx: StepContext, key: str, kind: LimitKind = LimitKind.SYMMETRIC) -> Limit:
+    """A limit of the table with where it comes from and whether it is checked."""
+    return Limit(ctx.table.limit(key), kind, f"limits.{key}", ctx.table.limits[key].unverified)
+
+
+def _flags(limit: Limit, stable: bool = True) -> tuple[ResultFlag, ...]:
+    flags = [ResultFlag.UNVERIFIED_LIMIT] if limit.unverified else []
+    if not stable:
+        flags.append(ResultFlag.NOT_STABLE)
+    return tuple(flags)
 
 
 class Jjg635(Procedure):
     """Verification of NDIR CO/CO2 gas analyzers to JJG 635-2011 (see the module docs)."""
 
     id = "jjg635"
-    version = "1.0.0"
+    version = "2.0.0"
     title_zh = "一氧化碳、二氧化碳红外气体分析器检定"
     title_en = "Verification of NDIR CO/CO2 gas analyzers"
     kind = ServiceKind.VERIFICATION
     regulation = "JJG 635-2011"
     roles = GAS_ROLES
+    under_test = "gas_analyzer"
     parameters = (
-        Parameter("span", "量程 Full scale", like=FRACTION),
-        Parameter("resolution", "分辨力 Display resolution", like=FRACTION, default="0.1 umol/mol"),
+        Parameter("span", "量程 Full scale", like=FRACTION, item="span"),
+        Parameter(
+            "resolution",
+            "分辨力 Display resolution",
+            like=FRACTION,
+            item="resolution",
+            default="0.1 umol/mol",
+        ),
         Parameter("zero_gas", "零点气 Zero gas (TAG@PORT)"),
         Parameter("gas_P20", "标准气体 20 %FS gas (TAG@PORT; value; U=...; k=...)"),
         Parameter("gas_P50", "标准气体 50 %FS gas (TAG@PORT; value; U=...; k=...)"),
@@ -80,15 +119,20 @@ class Jjg635(Procedure):
     #: the span gas (T90, span drift) is the highest point
     SPAN_POINT = "P80"
 
-    def __init__(
-        self, table: RegulationTable | None = None, *, parameters: Mapping[str, str] | None = None
-    ) -> None:
-        # With the run's parameters known, each step names the gases it uses so that the
-        # engine re-checks them before the step.
-        self._raw = dict(parameters or {})
-        super().__init__(table)
+    # ------------------------------------------------------------------ plan
 
-    # ------------------------------------------------------------------ parameters
+    def plan(self, p: PlanningContext) -> None:
+        """Span and resolution from the item; gases from the bench and the register."""
+        span = p.value("span")
+        resolution = p.value("resolution")
+        if span is None or span.magnitude <= 0:
+            raise p.refuse("parameter span: the item registers no positive full scale")
+        if not 0 < resolution.to(FRACTION).magnitude < span.to(FRACTION).magnitude:
+            raise p.refuse("parameter resolution: must be positive and below the span")
+        plan_gases(p, span.to(FRACTION))
+        p.add_point("T90", T90_POINT.label)
+        interval = display_quantity(p.table.limit("drift_interval"), "g")
+        p.add_point("drift", BiText(f"{interval} 内", f"over {interval}"))
 
     def parse_parameters(self, raw: dict[str, str]) -> dict[str, Any]:
         """Validate the parameters, including the gas texts and their plausibility."""
@@ -96,37 +140,26 @@ class Jjg635(Procedure):
         parse_span_and_gases(self.table, parsed)
         return parsed
 
-    @classmethod
-    def parameters_for_bench(
-        cls,
-        *,
-        table: RegulationTable,
-        span: Any,
-        cylinders: Sequence[tuple[int, str, bool]],
-        register: Mapping[str, tuple[Any, Any, float]],
-    ) -> dict[str, str]:
-        """``zero_gas`` and ``gas_<point>`` from a dilutor's cylinders (see gas_parameters)."""
-        return gas_parameters(table, span, cylinders, register)
-
-    def _tag(self, point: str) -> tuple[str, ...]:
-        key = "zero_gas" if point == "zero" else f"gas_{point}"
-        text = self._raw.get(key)
-        return (text.split("@", 1)[0].strip(),) if text and "@" in text else ()
+    def _uses(self, *points: str) -> tuple[str, ...]:
+        """The materials a step uses (re-checked before it runs)."""
+        if self.run_plan is None:
+            return ()
+        return tuple(m.tag for m in self.run_plan.materials if m.purpose in points)
 
     # ------------------------------------------------------------------ body
 
     def steps(self) -> Sequence[Step]:
-        """setup, one step per table point, T90, drift start/end, table status."""
+        """Setup; indication error per gas point; T90; drift start and end."""
         points = [
             Step(
                 p.name,
-                f"示值误差 Indication error at {p.name} ({p.nominal:~P})",
-                self._point_step(p.name),
-                uses=self._tag(p.name),
+                f"示值误差 Indication error at {p.name} ({display_quantity(p.nominal, 'g')})",
+                partial(self.indication_point, name=p.name),
+                uses=self._uses(p.name),
             )
             for p in self.table.points
         ]
-        both = self._tag("zero") + self._tag(self.SPAN_POINT)
+        both = self._uses("zero", self.SPAN_POINT)
         return [
             Step("setup", "准备 Setup", self.setup, check_environment=True),
             *points,
@@ -139,7 +172,6 @@ class Jjg635(Procedure):
                 uses=both,
                 check_environment=True,
             ),
-            Step("table_status", "规程表状态 Regulation table status", self.table_status),
         ]
 
     def setup(self, ctx: StepContext) -> None:
@@ -161,69 +193,74 @@ class Jjg635(Procedure):
             like="degC",
             plausible=(ureg.Quantity(-10.0, "degC"), ureg.Quantity(50.0, "degC")),
         )
-        ctx.instrument("dilutor").set_flow(ctx.table.limit("sample_flow"))
+        ctx.instrument(GasDilutor, "dilutor").set_flow(ctx.table.limit("sample_flow"))
 
-    def _point_step(self, name: str) -> Any:
-        def run(ctx: StepContext) -> None:
-            self.indication_point(ctx, name)
-
-        return run
+    # ------------------------------------------------------------------ 1, 2: error, RSD
 
     def indication_point(self, ctx: StepContext, name: str) -> None:
-        """Settle, take the repeats, record error, U, verdict and repeatability."""
+        """Settle, take the repeats, record the indication error and the repeatability."""
         span = ctx.parameters["span"]
         gas: GasSpec = ctx.parameters["gases"][name]
-        point = next(p for p in ctx.table.points if p.name == name)
+        table_point = next(p for p in ctx.table.points if p.name == name)
         criteria = criteria_from_table(ctx.table, span)
-        m = measure_point(ctx, gas, name, criteria=criteria, repeats=point.repeats)
+        m = measure_point(ctx, gas, name, criteria=criteria, repeats=table_point.repeats)
         reference = gas.certified if gas.certified is not None else ureg.Quantity(0.0, FRACTION)
         indication = mean(m.repeats).to(FRACTION)
         error_fs = fiducial_error(indication, reference, span)
         budget = error_budget(m.repeats, gas, ctx.parameters["resolution"], coverage=COVERAGE)
         u_fs = as_fiducial(budget.expanded, span)
-        mpe = ctx.table.limit("mpe")
-        decision = decide(JJF_1094, error_fs, mpe, u_fs)
-        values: dict[str, Any] = {
-            "reference": reference,
-            "reference_material": gas.tag,
-            "indication": indication,
-            "error": (indication - reference).to(FRACTION),
-            "error_fs": error_fs,
-            "mpe": mpe,
-            "mpe_unverified": ctx.table.limits["mpe"].unverified,
-            "expanded_uncertainty": budget.expanded,
-            "expanded_uncertainty_fs": u_fs,
-            "k": budget.k,
-            "coverage": budget.coverage_statement,
-            "n": len(m.repeats),
-            "stable": m.stable,
-        }
-        if not gas.zero:
-            values["repeatability"] = relative_standard_deviation(m.repeats)
-        ctx.record_result(
-            name,
-            "indication_error",
-            values,
-            verdict=_verdict(decision.verdict),
-            decision_rule=JJF_1094.id,
+        mpe = _limit(ctx, "mpe")
+        decision = decide(JJF_1094, error_fs, mpe.value, u_fs)
+        point = Point(name, point_label(name, table_point.nominal), reference)
+        ctx.record(
+            ResultRecord(
+                point=point,
+                characteristic=Characteristic.INDICATION_ERROR,
+                value=error_fs,
+                form=ErrorForm.FIDUCIAL,
+                full_scale=span,
+                reference=reference,
+                indication=indication,
+                limit=mpe,
+                uncertainty=Uncertainty(u_fs, budget.k, budget.p or 0.95, budget.dof_eff),
+                verdict=decision.verdict,
+                decision_rule=JJF_1094.id,
+                budget=StoredBudget.from_calc(budget),
+                flags=_flags(mpe, m.stable),
+                materials=(gas.tag,),
+                extras=(
+                    Extra(
+                        "error",
+                        BiText("示值误差（绝对）", "absolute error"),
+                        indication - reference,
+                    ),
+                    Extra("U", BiText("扩展不确定度（绝对）", "absolute U"), budget.expanded),
+                    Extra("n", BiText("测量次数", "repeats"), len(m.repeats)),
+                ),
+            ),
             readings=m.readings,
-            budget=budget_json(budget),
         )
-        if not gas.zero:
-            rsd = values["repeatability"]
-            limit = ctx.table.limit("repeatability")
-            ctx.record_result(
-                name,
-                "repeatability",
-                {
-                    "repeatability": rsd,
-                    "limit": limit,
-                    "limit_unverified": ctx.table.limits["repeatability"].unverified,
-                    "n": len(m.repeats),
-                },
-                verdict=Verdict.PASS if rsd <= limit else Verdict.FAIL,
-                readings=m.readings,
-            )
+        if gas.zero:
+            return
+        rsd = relative_standard_deviation(m.repeats)
+        limit = _limit(ctx, "repeatability", LimitKind.UPPER)
+        ctx.record(
+            ResultRecord(
+                point=point,
+                characteristic=Characteristic.REPEATABILITY,
+                value=rsd,
+                form=ErrorForm.VALUE,
+                limit=limit,
+                verdict=Verdict.PASS if rsd <= limit.value else Verdict.FAIL,
+                decision_rule="limit",
+                flags=_flags(limit),
+                materials=(gas.tag,),
+                extras=(Extra("n", BiText("测量次数", "repeats"), len(m.repeats)),),
+            ),
+            readings=m.readings,
+        )
+
+    # ------------------------------------------------------------------ 3: T90
 
     def response(self, ctx: StepContext) -> None:
         """Zero gas until stable, then a step to the span gas, sampled until stable."""
@@ -231,53 +268,53 @@ class Jjg635(Procedure):
         gases = ctx.parameters["gases"]
         criteria = criteria_from_table(ctx.table, span)
         settle(ctx, gases["zero"].port, criteria, "T90")
-        analyzer = ctx.instrument("analyzer")
+        analyzer = ctx.instrument(GasAnalyzer, "analyzer")
         before = ctx.measure("analyzer", "read_concentration", "response", test_point="T90")
         samples: list[tuple[Any, Any]] = [(ureg.Quantity(0.0, "s"), before.value)]
         readings = [before]
-        now = ctx._control.sim_now  # simulated seconds (the engine's clock)
-        before_switch = now()  # the flow was set by settle() in this step
-        ctx.instrument("dilutor").select_port(gases[self.SPAN_POINT].port)
+        before_switch = ctx.now()  # the flow was set by settle() in this step
+        ctx.instrument(GasDilutor, "dilutor").select_port(gases[self.SPAN_POINT].port)
         # the valve switched during the call: take its midpoint as the step instant
-        t0 = (before_switch + now()) / 2
+        t0 = (before_switch + ctx.now()) / 2
         interval = ctx.table.limit("sampling_interval")
-        limit = ctx.table.limit("t90")
-        end = 4.0 * float(limit.to("s").magnitude)
-        window = float(ctx.table.limit("stability_window").to("s").magnitude)
+        limit = _limit(ctx, "t90", LimitKind.UPPER)
+        end = 4 * limit.value.to("s")
+        window = ctx.table.limit("stability_window").to("s")
+        give_up = ctx.table.limit("settle_timeout").to("s") + end
         # sample for at least 4 × the T90 limit, and beyond it until the last window is flat
         while True:
             ctx.wait(interval)
-            t_call = now()
+            t_call = ctx.now()
             value = analyzer.read_concentration()
-            t = (t_call + now()) / 2 - t0
+            t = ((t_call + ctx.now()) / 2 - t0).to("s")
             readings.append(
                 ctx.take_reading("response", value, source="analyzer", test_point="T90")
             )
-            readings.append(
-                ctx.take_reading(
-                    "response.time", ureg.Quantity(t, "s"), source="engine", test_point="T90"
-                )
-            )
-            samples.append((ureg.Quantity(t, "s"), value))
-            if t >= end and _flat(samples, window, criteria.max_spread):
-                break
-            if t >= float(ctx.table.limit("settle_timeout").to("s").magnitude) + end:
+            readings.append(ctx.take_reading("response.time", t, source="engine", test_point="T90"))
+            samples.append((t, value))
+            if (t >= end and _flat(samples, window, criteria.max_spread)) or t >= give_up:
                 break
         rt = response_time(samples, ureg.Quantity(0.0, "s"), final_samples=_last_n(samples, window))
-        ctx.record_result(
-            "T90",
-            "response_time",
-            {
-                "t90": rt.t90,
-                "limit": limit,
-                "limit_unverified": ctx.table.limits["t90"].unverified,
-                "initial": rt.initial,
-                "final": rt.final,
-                "reference_material": gases[self.SPAN_POINT].tag,
-            },
-            verdict=Verdict.PASS if rt.t90 <= limit else Verdict.FAIL,
+        ctx.record(
+            ResultRecord(
+                point=T90_POINT,
+                characteristic=Characteristic.RESPONSE_TIME,
+                value=rt.t90,
+                form=ErrorForm.VALUE,
+                limit=limit,
+                verdict=Verdict.PASS if rt.t90 <= limit.value else Verdict.FAIL,
+                decision_rule="limit",
+                flags=_flags(limit),
+                materials=(gases["zero"].tag, gases[self.SPAN_POINT].tag),
+                extras=(
+                    Extra("initial", BiText("初始示值", "initial indication"), rt.initial),
+                    Extra("final", BiText("稳定示值", "final indication"), rt.final),
+                ),
+            ),
             readings=readings,
         )
+
+    # ------------------------------------------------------------------ 4: drift
 
     def _drift_readings(self, ctx: StepContext, tag: str) -> dict[str, list[Any]]:
         span = ctx.parameters["span"]
@@ -292,12 +329,7 @@ class Jjg635(Procedure):
     def drift_start(self, ctx: StepContext) -> None:
         """Zero and span indications at the start of the drift interval."""
         self._drift_readings(ctx, "drift0")
-        ctx.take_reading(
-            "drift.start_time",
-            ureg.Quantity(ctx._control.sim_now(), "s"),
-            source="engine",
-            test_point="drift0",
-        )
+        ctx.take_reading("drift.start_time", ctx.now(), source="engine", test_point="drift0")
         feed(ctx, ctx.parameters["gases"]["zero"].port)
 
     def drift_end(self, ctx: StepContext) -> None:
@@ -307,6 +339,7 @@ class Jjg635(Procedure):
         ctx.wait(interval)
         end = self._drift_readings(ctx, "drift1")
         span = ctx.parameters["span"]
+        gases = ctx.parameters["gases"]
 
         def means(tp: str) -> list[Any]:
             return [r.value for r in ctx.readings(test_point=tp, quantity="indication")]
@@ -314,10 +347,16 @@ class Jjg635(Procedure):
         z0, s0 = means("drift0.zero"), means("drift0.span")
         z1, s1 = end["zero"], end["span"]
         res = ctx.parameters["resolution"]
-        for item, drift, parts in (
-            ("zero_drift", zero_drift([mean(z0), mean(z1)], span), (z0, z1)),
+        point = Point(
+            "drift",
+            BiText(
+                f"{display_quantity(interval, 'g')} 内", f"over {display_quantity(interval, 'g')}"
+            ),
+        )
+        for characteristic, drift, parts in (
+            (Characteristic.ZERO_DRIFT, zero_drift([mean(z0), mean(z1)], span), (z0, z1)),
             (
-                "span_drift",
+                Characteristic.SPAN_DRIFT,
                 span_drift([mean(s0), mean(s1)], span, [mean(z0), mean(z1)]),
                 (z0, z1, s0, s1),
             ),
@@ -327,52 +366,50 @@ class Jjg635(Procedure):
             ]
             comps.append(_resolution("分辨力 resolution", res.to(FRACTION)))
             budget = uncertainty_budget(
-                drift.max_deviation.to(FRACTION), comps, measurand=item, coverage=COVERAGE
+                drift.max_deviation.to(FRACTION),
+                comps,
+                measurand=characteristic.value,
+                coverage=COVERAGE,
             )
             u_fs = as_fiducial(budget.expanded, span)
-            limit = ctx.table.limit(item)
-            decision = decide(JJF_1094, drift.max_deviation_fs, limit, u_fs)
-            ctx.record_result(
-                "drift",
-                item,
-                {
-                    "drift": drift.max_deviation.to(FRACTION),
-                    "drift_fs": drift.max_deviation_fs,
-                    "interval": interval,
-                    "mpe": limit,
-                    "mpe_unverified": ctx.table.limits[item].unverified,
-                    "interval_unverified": ctx.table.limits["drift_interval"].unverified,
-                    "expanded_uncertainty": budget.expanded,
-                    "expanded_uncertainty_fs": u_fs,
-                    "k": budget.k,
-                },
-                verdict=_verdict(decision.verdict),
-                decision_rule=JJF_1094.id,
-                budget=budget_json(budget),
+            limit = _limit(ctx, characteristic.value)
+            decision = decide(JJF_1094, drift.max_deviation_fs, limit.value, u_fs)
+            flags = list(_flags(limit))
+            if ctx.table.limits["drift_interval"].unverified:
+                flags.append(ResultFlag.UNVERIFIED_LIMIT)
+            ctx.record(
+                ResultRecord(
+                    point=point,
+                    characteristic=characteristic,
+                    value=drift.max_deviation_fs,
+                    form=ErrorForm.FIDUCIAL,
+                    full_scale=span,
+                    limit=limit,
+                    uncertainty=Uncertainty(u_fs, budget.k, budget.p or 0.95, budget.dof_eff),
+                    verdict=decision.verdict,
+                    decision_rule=JJF_1094.id,
+                    budget=StoredBudget.from_calc(budget),
+                    flags=tuple(dict.fromkeys(flags)),
+                    materials=(gases["zero"].tag, gases[self.SPAN_POINT].tag),
+                    extras=(
+                        Extra(
+                            "drift",
+                            BiText("漂移（绝对）", "absolute drift"),
+                            drift.max_deviation.to(FRACTION),
+                        ),
+                        Extra("interval", BiText("间隔", "interval"), interval),
+                    ),
+                )
             )
 
-    def table_status(self, ctx: StepContext) -> None:
-        """Record which table values the verdicts rest on are still unverified (for the
-        certificate); the verdicts themselves are in the results of each item."""
-        ctx.record_result(
-            "table",
-            "regulation_table",
-            {
-                "unverified_table_values": ", ".join(ctx.table.unverified_keys()),
-                "table_version": ctx.table.version,
-                "table_released": ctx.table.release.released,
-            },
-            verdict=Verdict.NOT_STATED,
-        )
+
+def _last_n(samples: list[tuple[Any, Any]], window: Any) -> int:
+    t_end = samples[-1][0]
+    return max(1, sum(1 for t, _ in samples if t >= t_end - window))
 
 
-def _last_n(samples: list[tuple[Any, Any]], window_s: float) -> int:
-    t_end = float(samples[-1][0].magnitude)
-    return max(1, sum(1 for t, _ in samples if float(t.magnitude) >= t_end - window_s))
-
-
-def _flat(samples: list[tuple[Any, Any]], window_s: float, spread: Any) -> bool:
-    n = _last_n(samples, window_s)
+def _flat(samples: list[tuple[Any, Any]], window: Any, spread: Any) -> bool:
+    n = _last_n(samples, window)
     if n < 3:
         return False
     values = [float(v.to(FRACTION).magnitude) for _, v in samples[-n:]]

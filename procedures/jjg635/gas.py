@@ -3,16 +3,16 @@
 Written against the driver roles only: ``analyzer`` (gas_analyzer), ``dilutor``
 (gas_dilutor), ``env`` (environment_monitor).
 
-A standard gas is given to a run as a parameter text naming the reference material by
-tag, the dilutor port it is connected to and, for a certified gas, its certified value
-and expanded uncertainty from the reference material's certificate::
+A standard gas is a run parameter naming the reference material by tag, the dilutor port
+it is connected to and, for a certified gas, its certified value and expanded uncertainty
+from the reference material's certificate::
 
     RM-N2-0001@1                                   (zero gas)
     RM-CO2-0400@2; 400 umol/mol; U=4 umol/mol; k=2
 
-The command line fills these texts from the reference-material register; the tags are
-checked by the engine (valid, not expired, not exhausted) before the run and before each
-step that uses them.
+The run's plan fills these from the bench's cylinders and the register
+(:func:`plan_gases`); the tags are checked by the engine (valid, not expired, not
+exhausted) before the run and before each step that uses them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from drivers.roles import GasAnalyzer, GasDilutor
 from lims.calc import (
     Coverage,
     UncertaintyBudget,
@@ -34,19 +35,23 @@ from lims.calc import (
     uncertainty_budget,
 )
 from lims.engine import RecordedReading, RegulationTable, StabilityCriteria, StepContext
-from lims.units import UnitParseError, parse_quantity, ureg
+from lims.planning import ParameterSource, PlanningContext
+from lims.units import UnitParseError, display_quantity, parse_quantity, ureg
+from lims.vocabulary import BiText
 
 __all__ = [
     "GAS_ROLES",
     "GasSpec",
     "PointMeasurement",
-    "budget_json",
     "criteria_from_table",
     "error_budget",
     "feed",
+    "gas_parameters",
     "measure_point",
     "parse_gas",
     "parse_span_and_gases",
+    "plan_gases",
+    "point_label",
     "settle",
 ]
 
@@ -161,7 +166,7 @@ def feed(ctx: StepContext, port: int) -> None:
     Every step sets the flow itself, so that a step repeated after an instrument error or
     a resumed run (new connections, dilutor reset) starts from a known state.
     """
-    dilutor = ctx.instrument("dilutor")
+    dilutor = ctx.instrument(GasDilutor, "dilutor")
     dilutor.set_flow(ctx.table.limit("sample_flow"))
     dilutor.select_port(port)
 
@@ -170,7 +175,7 @@ def settle(ctx: StepContext, port: int, criteria: StabilityCriteria, test_point:
     """Feed the gas of ``port`` and wait until the indication is stable; True if stable."""
     feed(ctx, port)
     result = ctx.wait_for_stability(
-        ctx.instrument("analyzer").read_concentration,
+        ctx.instrument(GasAnalyzer, "analyzer").read_concentration,
         criteria,
         quantity="indication",
         source="analyzer",
@@ -256,44 +261,62 @@ def error_budget(
     )
 
 
-def budget_json(budget: UncertaintyBudget) -> dict[str, Any]:
-    """A budget as JSON-able data: each line with its unit, u_c, ν_eff, k, U."""
-
-    def q(v: Any) -> dict[str, Any] | float:
-        if hasattr(v, "units"):
-            return {"value": float(v.magnitude), "unit": f"{v.units:D}"}
-        return float(v)
-
-    def dof(v: float) -> float | None:
-        return None if math.isinf(v) else float(v)
-
-    return {
-        "measurand": budget.measurand,
-        "lines": [
-            {
-                "component": ln.name,
-                "type": ln.kind,
-                "distribution": ln.distribution.value,
-                "u": q(ln.u),
-                "sensitivity": q(ln.sensitivity),
-                "contribution": q(ln.contribution),
-                "dof": dof(ln.dof),
-                "note": ln.note,
-            }
-            for ln in budget.lines
-        ],
-        "combined": q(budget.combined),
-        "dof_eff": dof(budget.dof_eff),
-        "k": budget.k,
-        "p": budget.p,
-        "expanded": q(budget.expanded),
-        "coverage": budget.coverage_statement,
-    }
-
-
 def gas_materials(gases: Mapping[str, GasSpec]) -> tuple[str, ...]:
     """The reference-material tags of ``gases`` (in order, without repeats)."""
     return tuple(dict.fromkeys(g.tag for g in gases.values()))
+
+
+def point_label(name: str, nominal: Any) -> BiText:
+    """How a gas test point is named for people: 零点 Zero, 20 %FS …"""
+    if name == "zero":
+        return BiText("零点", "Zero")
+    shown = display_quantity(nominal, "g")
+    return BiText(f"{shown} 点", f"{shown} point")
+
+
+def plan_gases(p: PlanningContext, span: Any) -> dict[str, GasSpec]:
+    """Match the bench's cylinders to the table's points and set ``zero_gas`` and
+    ``gas_<point>`` with their sources; use the materials; list the gas points.
+
+    The item's ``component`` (when registered) must be what the cylinders certify.
+    """
+    component = p.item.spec("component")
+    cylinders = [(c.port, c.tag, c.zero) for c in p.bench.cylinders]
+    if not cylinders:
+        raise p.refuse(f"{p.bench.name}: the bench has no gas cylinders on a dilutor")
+    register = {}
+    for c in p.bench.cylinders:
+        rec = p.register.material(c.tag)
+        if component and not c.zero and rec.component.upper() != component.upper():
+            raise p.refuse(
+                f"cylinder {c.tag} on port {c.port} certifies {rec.component}; the item "
+                f"measures {component}"
+            )
+        register[c.tag] = (rec.certified, rec.expanded_uncertainty, rec.coverage_factor)
+    try:
+        texts = gas_parameters(p.table, span, cylinders, register)
+    except ValueError as exc:
+        raise p.refuse(f"{p.bench.name}: {exc}") from None
+    gases: dict[str, GasSpec] = {}
+    for point in p.table.points:
+        key = "zero_gas" if point.name == "zero" else f"gas_{point.name}"
+        spec = parse_gas(key, texts[key], zero=point.name == "zero")
+        p.set(
+            key,
+            texts[key],
+            ParameterSource.BENCH,
+            f"bench dilutor port {spec.port}; register {spec.tag}",
+        )
+        p.use_material(spec.tag, point.name, spec.port)
+        gases[point.name] = spec
+        nominal = spec.certified if spec.certified is not None else ureg.Quantity(0.0, FRACTION)
+        p.add_point(point.name, point_label(point.name, point.nominal), nominal)
+    highest = max(
+        (g.certified.to(FRACTION) for g in gases.values() if g.certified is not None),
+        default=ureg.Quantity(0.0, FRACTION),
+    )
+    p.use_standard("gas_dilutor", "amount fraction", ureg.Quantity(0.0, FRACTION), highest)
+    return gases
 
 
 def gas_parameters(

@@ -28,9 +28,9 @@ from lims.calc.mcm import (
 )
 from lims.calc.uncertainty import resolution_component, type_a_component, type_b_half_width
 from lims.quality.budgets import cross_check, read_budget
+from lims.results import StoredBudget
 from lims.units import Q_
-from procedures.common import budget_record
-from procedures.jjg635.gas import budget_json
+from tests.calc.legacy_budgets import budget_json, budget_record
 
 D = Distribution
 
@@ -150,7 +150,9 @@ def _gas_budget() -> UncertaintyBudget:
     )
 
 
-@pytest.mark.parametrize("form", [budget_record, budget_json])
+@pytest.mark.parametrize(
+    "form", [budget_record, budget_json, lambda b: StoredBudget.from_calc(b).to_json()]
+)
 def test_both_stored_forms_read_the_same(
     form: Callable[[UncertaintyBudget], dict[str, Any]],
 ) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from drivers.roles import GasAnalyzer, GasDilutor
 from lims.calc.errors import fiducial_error
 from lims.calc.repeats import mean
 from lims.engine import Parameter, Procedure, StabilityCriteria, Step, StepContext
 from lims.models.enums import ServiceKind
+from lims.results import Characteristic, ErrorForm, Extra, Point, ResultRecord
 from lims.units import ureg
+from lims.vocabulary import BiText
 
 #: test point → (reference material tag, dilutor port)
 POINT_GAS = {"P1": ("RM-CO2-0400", 2), "P2": ("RM-CO2-1000", 3)}
@@ -66,15 +69,15 @@ class SampleGasProcedure(Procedure):
             like="umol/mol",
             plausible=(ureg("1 umol/mol"), ureg("100000 umol/mol")),
         )
-        ctx.instrument("dilutor").set_flow(ureg("1 L/min"))
+        ctx.instrument(GasDilutor, "dilutor").set_flow(ureg("1 L/min"))
 
     def _point(self, name: str):  # type: ignore[no-untyped-def]
         def run(ctx: StepContext) -> None:
             # a step sets up the bench state it needs: a retried step follows safe_state()
             _, port = POINT_GAS[name]
-            ctx.instrument("dilutor").select_port(port)
-            ctx.instrument("dilutor").set_flow(ureg("1 L/min"))
-            analyzer = ctx.instrument("analyzer")
+            ctx.instrument(GasDilutor, "dilutor").select_port(port)
+            ctx.instrument(GasDilutor, "dilutor").set_flow(ureg("1 L/min"))
+            analyzer = ctx.instrument(GasAnalyzer, "analyzer")
             ctx.wait_for_stability(
                 analyzer.read_concentration,
                 CRITERIA,
@@ -93,14 +96,16 @@ class SampleGasProcedure(Procedure):
         for p in ctx.table.points:
             readings = ctx.readings(test_point=p.name, quantity="indication")
             indication = mean([r.value for r in readings])
-            ctx.record_result(
-                p.name,
-                "indication_error",
-                {
-                    "reference": p.nominal,
-                    "indication": indication,
-                    "error": fiducial_error(indication, p.nominal, span),
-                    "n": len(readings),
-                },
+            ctx.record(
+                ResultRecord(
+                    point=Point(p.name, BiText(p.name, p.name), p.nominal),
+                    characteristic=Characteristic.INDICATION_ERROR,
+                    value=fiducial_error(indication, p.nominal, span),
+                    form=ErrorForm.FIDUCIAL,
+                    full_scale=span,
+                    reference=p.nominal,
+                    indication=indication,
+                    extras=(Extra("n", BiText("次数", "n"), len(readings)),),
+                ),
                 readings=readings,
             )

@@ -17,6 +17,7 @@ from lims.engine import (
     StepStarted,
 )
 from lims.models import Reading, Result, Run, RunStatus
+from lims.results_legacy import record_of
 from tests.engine import fakes
 from tests.engine.conftest import Recorder, start_run
 
@@ -217,7 +218,7 @@ def test_instrument_error_pauses_and_resume_loses_nothing(lab: Database) -> None
     # the failed attempt's reading is kept in the database but not used in the result
     p2 = [e for e in rec.of(ReadingTaken) if e.test_point == "P2" and e.quantity == "indication"]
     assert len(p2) == 4
-    assert results["P2"].values["n"] == 3
+    assert record_of(results["P2"]).extra("n") == 3
     assert results["P2"].first_seq == p2[1].seq
     starts = [e.attempt for e in rec.of(StepStarted) if e.step == "P2"]
     assert starts == [1, 2]

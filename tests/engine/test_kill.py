@@ -17,7 +17,7 @@ from lims.audit import verify
 from lims.db import Database
 from lims.engine import RunEngine
 from lims.models import Reading, Result, Run, RunStatus
-from lims.units import from_storage
+from lims.results_legacy import record_of
 from tests.engine import fakes
 from tests.engine.conftest import DEFAULT_ANSWERS
 from tests.engine.sample_procedure import SampleGasProcedure
@@ -98,8 +98,8 @@ def test_sigkill_loses_no_acknowledged_reading_and_resume_completes(
         assert stored[: len(seqs)] == seqs  # everything from before the kill is still there
         assert set(results) == {"P1", "P2"}
         for name, certified in (("P1", 400.0), ("P2", 1000.0)):
-            v = results[name].values
-            assert v["n"] == 3
-            ind = from_storage(v["indication"]["value"], v["indication"]["unit"])
+            rec = record_of(results[name])
+            assert rec.extra("n") == 3
+            ind = rec.indication
             # equal within noise to an uninterrupted run: the fake's settled indication
             assert abs(ind.magnitude - (1.01 * certified + 2.0)) < 0.3

@@ -14,7 +14,6 @@ from lims.audit import verify
 from lims.db import Database
 from lims.engine import (
     EngineError,
-    ResumeError,
     RunEngine,
     RunRequest,
     StepStarted,
@@ -35,6 +34,7 @@ from lims.models import (
     RunStatus,
     User,
 )
+from lims.models import RegulationTable as RegulationTableRow
 from tests.engine import fakes
 from tests.engine.conftest import TODAY, start_run
 from tests.engine.sample_procedure import SampleGasProcedure
@@ -59,8 +59,9 @@ def _expire_certificate(db: Database) -> None:
                 equipment_id=eq.id,
                 issuer="test",
                 number="EXPIRED-1",
-                calibrated_on=TODAY - timedelta(days=400),
-                issued_on=TODAY,
+                # the newest calibration (the demo's is 120 days old), whose validity ended
+                calibrated_on=TODAY - timedelta(days=100),
+                issued_on=TODAY - timedelta(days=98),
                 valid_until=TODAY - timedelta(days=1),
             )
         )
@@ -202,13 +203,12 @@ def test_quality_manager_override_is_audited_and_lets_the_run_start(lab: Databas
             )
         ).one()
         assert (ev.actor, ev.action, ev.reason) == ("chen", "create", reason)
+    # resumed with a procedure bound to another table, the run keeps its own table
     draft = SampleGasProcedure(load_regulation_table(HERE / "sample_draft.toml"))
-    with pytest.raises(ResumeError, match="changed since the run started"):
-        RunEngine(lab).resume(run_id, fakes.bench(1000.0), procedure=draft)
     handle = RunEngine(lab).resume(
         run_id,
         fakes.bench(1000.0),
-        procedure=SampleGasProcedure(),
+        procedure=draft,
         auto_answer=lambda p: {"connect": True, "display_range": "2000 umol/mol"}[p.key],
     )
     assert handle.wait(60) == RunStatus.COMPLETED, handle.final_reason
@@ -216,4 +216,7 @@ def test_quality_manager_override_is_audited_and_lets_the_run_start(lab: Databas
         run = s.get(Run, run_id)
         assert run is not None
         assert run.provenance["overrides"] == [key]
+        table = s.get(RegulationTableRow, run.regulation_table_id)
+        assert table is not None
+        assert table.version == SampleGasProcedure().table.version != draft.table.version
         assert verify(s).ok

@@ -20,7 +20,7 @@ from lims.engine import (
     StepFinished,
 )
 from lims.models import Reading, Result, Run, RunResource, RunStatus
-from lims.units import from_storage
+from lims.results_legacy import record_of
 from tests.engine import fakes
 from tests.engine.conftest import Recorder, start_run
 from tests.engine.sample_procedure import SampleGasProcedure
@@ -73,7 +73,7 @@ def test_run_completes_with_results_and_provenance(lab: Database) -> None:
         result = results[name]
         assert result.first_seq == ind[0].seq
         assert result.last_seq == ind[-1].seq
-        err = from_storage(result.values["error"]["value"], result.values["error"]["unit"])
+        err = record_of(result).value
         expected_fs = (expected_indication - certified) / 2000.0 * 100
         assert abs(err.to("percent_FS").magnitude - expected_fs) < 0.3 / 2000 * 100
         stab = [
@@ -144,7 +144,7 @@ def test_resume_refuses_finished_unknown_or_live_runs(lab: Database) -> None:
     while not rec.of(PromptRequested) and deadline < 600:
         handle.wait(0.05)
         deadline += 1
-    with pytest.raises(ResumeError, match="already running in this process"):
+    with pytest.raises(ResumeError, match="is executed by process"):
         engine.resume(handle.run_id, fakes.bench(1000.0), procedure=SampleGasProcedure())
     handle.abort()
     assert handle.wait(30) == RunStatus.ABORTED

@@ -19,7 +19,7 @@ from lims.engine import (
     bench_auto_answerer,
 )
 from lims.models import Reading, Result, RunStatus
-from lims.units import from_storage
+from lims.results_legacy import record_of
 from tests.engine.conftest import MATERIALS, STANDARDS
 from tests.engine.sample_procedure import SampleGasProcedure
 from tests.engine.test_control import _Hook
@@ -75,13 +75,13 @@ def test_fault_on_simulated_bench_pauses_and_resume_completes(lab: Database) -> 
             )
         )
         results = {
-            r.test_point: r.values
+            r.test_point: record_of(r)
             for r in s.scalars(select(Result).where(Result.run_id == handle.run_id))
         }
     assert stored == taken  # no reading lost
     actual = {"P1": 400.6, "P2": 1003.1}  # the bench file's true cylinder contents
-    for point, values in results.items():
-        ind: Any = from_storage(values["indication"]["value"], values["indication"]["unit"])
-        assert values["n"] == 3
+    for point, rec in results.items():
+        ind: Any = rec.indication
+        assert rec.extra("n") == 3
         # an ideal analyzer (no gain, offset, drift) reads the true content, within noise
         assert abs(ind.to("umol/mol").magnitude - actual[point]) < 0.2

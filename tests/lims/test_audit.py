@@ -432,13 +432,16 @@ def test_every_table_holding_lab_records_is_audited() -> None:
     unaudited = sorted(
         m.class_.__tablename__ for m in Base.registry.mappers if not m.class_.__audited__
     )
-    # the trail itself, readings (chained per run instead), this database's own identity and
-    # the trails imported from on-site laptops (checked by their import's audited hash);
-    # certificate counters are audited
+    # the trail itself, readings and the instruments' raw I/O (each chained per run instead),
+    # this database's own identity, the run leases (which process holds a run: a heartbeat,
+    # not a record) and the trails imported from on-site laptops (checked by their import's
+    # audited hash); certificate counters are audited
     assert unaudited == [
         "audit_events",
         "audit_head",
         "database_identity",
+        "instrument_io",
         "readings",
+        "run_leases",
         "synced_audit_events",
     ]

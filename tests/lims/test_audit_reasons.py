@@ -120,3 +120,28 @@ def test_summary_counts_a_period_by_table_actor_and_reason(
     assert "        2  technician" in r.out
     assert "        1  address corrected" in r.out
     assert f"        1  {NO_REASON}" in r.out
+
+
+def test_the_applications_database_refuses_a_change_without_a_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lims.config import load_settings
+    from lims.services.lab import open_lab
+
+    data = tmp_path / "lab"
+    assert run_main(["init", "--demo"], clean_env(data), monkeypatch, capsys).code == 0
+    db = open_lab(load_settings({"LIMS_DATA_DIR": str(data)}))
+    try:
+        with pytest.raises(AuditError, match="without a reason"), db.write(actor="zhang") as s:
+            s.add(Customer(name="无理由 no reason"))
+        with db.read() as s:
+            assert (
+                s.scalar(
+                    select(func.count())
+                    .select_from(Customer)
+                    .where(Customer.name == "无理由 no reason")
+                )
+                == 0
+            )
+    finally:
+        db.dispose()

@@ -21,18 +21,22 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from lims.cli.run_cmd import RunOutcome, collect_results, outcome_json
 from lims.db import Database
 from lims.models import Result, Run, RunStatus, Verdict, WorkOrderItem
-from lims.services.demo import DEMO_USERS, PROCEDURE_IDS
-from lims.services.demo_runs import (
-    DEMO_BENCHES,
-    EXAMPLE_BENCHES,
-    OverallVerdict,
-    key_figure,
-    overall_verdict,
+from lims.results import (
+    Characteristic,
+    ErrorForm,
+    Limit,
+    LimitKind,
+    Point,
+    ResultRecord,
+    Uncertainty,
 )
-from lims.units import parse_quantity
+from lims.services.demo import DEMO_USERS, PROCEDURE_IDS
+from lims.services.demo_runs import DEMO_BENCHES, EXAMPLE_BENCHES, key_figure, overall_verdict
+from lims.services.runs import RunOutcome, collect_results, outcome_json
+from lims.units import parse_quantity, ureg
+from lims.vocabulary import BiText
 from tests.lims._cli import clean_env, one_error_line, run_main
 from tests.procedures.simrun import derive_bench
 
@@ -41,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROCEDURES = ROOT / "procedures"
 
 #: Values of a result that are pure numbers by definition: coverage factor, count.
-PURE_NUMBERS = {"k", "n"}
+PURE_NUMBERS = {"k", "p", "n"}
 
 
 @dataclass(frozen=True)
@@ -134,15 +138,15 @@ def test_demo_verdicts_follow_the_injected_errors(demo: Demo) -> None:
     assert demo.code == 0, demo.err
     verdicts = {pid: _row(demo.out, pid).split("│")[6].strip() for pid in PROCEDURE_IDS}
     # the calibration items agreed no conformity statement (no decision rule)
-    assert verdicts["gas-analyzer-cal"] == OverallVerdict.NO_STATEMENT.label
-    assert verdicts["elemental-analyzer-cal"] == OverallVerdict.NO_STATEMENT.label
+    assert verdicts["gas-analyzer-cal"] == Verdict.NOT_STATED.label
+    assert verdicts["elemental-analyzer-cal"] == Verdict.NOT_STATED.label
 
     # DC charger: its clock runs `clock_offset` off; a first verification allows clock_first
     dc = _bench("dc-charger.toml")["instruments"]["pile"]["sim"]
     offset = abs(parse_quantity(dc["clock_offset"]).to("s").magnitude)
     limit = _table_limit("jjg1149_dc_charger", "jjg1149.toml", "clock_first").to("s").magnitude
     assert offset - 1 > limit  # both clocks are read to the second
-    assert verdicts["jjg1149-dc-charger"] == OverallVerdict.FAIL.label
+    assert verdicts["jjg1149-dc-charger"] == Verdict.FAIL.label
     row = _row(demo.out, "jjg1149-dc-charger")
     figure = row.split("│")[7].strip()
     assert figure.startswith("max |E|/MPE "), figure
@@ -157,17 +161,27 @@ def test_demo_verdicts_follow_the_injected_errors(demo: Demo) -> None:
     worst = max(abs(parse_quantity(e).to("percent").magnitude) for _, e in ac["errors"])
     assert worst < mpe / 2
     assert abs(parse_quantity(ac["clock_offset"]).to("s")) + parse_quantity("1 s") < clock_limit
-    assert verdicts["jjg1148-ac-pile"] == OverallVerdict.PASS.label
+    assert verdicts["jjg1148-ac-pile"] == Verdict.PASS.label
     # CO2 analyzer and flowmeter: the example benches inject in-tolerance errors
-    assert verdicts["jjg635"] == OverallVerdict.PASS.label
-    assert verdicts["jjg1037-gas-flowmeter"] == OverallVerdict.PASS.label
+    assert verdicts["jjg635"] == Verdict.PASS.label
+    assert verdicts["jjg1037-gas-flowmeter"] == Verdict.PASS.label
 
 
 def _assert_units(out: dict[str, Any], procedure_id: str) -> None:
     assert out["status"] == "completed", procedure_id
     assert out["results"], procedure_id
     for r in out["results"]:
-        for key, v in r["values"].items():
+        values = {
+            "value": r["value"],
+            "reference": r["reference"],
+            "indication": r["indication"],
+            **({"limit": r["limit"]["value"]} if r["limit"] else {}),
+            **({"U": r["U"]["value"], "k": r["U"]["k"], "p": r["U"]["p"]} if r["U"] else {}),
+            **r["extras"],
+        }
+        for key, v in values.items():
+            if v is None or isinstance(v, str):
+                continue
             where = f"{procedure_id} {r['test_point']} {r['item']} {key}"
             if isinstance(v, dict):
                 assert set(v) == {"value", "unit"}, where
@@ -190,13 +204,16 @@ def test_run_json_of_each_demo_run_shows_every_value_with_its_unit(demo: Demo) -
     for procedure_id in ("jjg1148-ac-pile", "jjg1149-dc-charger"):
         run_id = _runs(demo.db)[procedure_id][0]
         payment = next(
-            r["values"] for r in collect_results(demo.db, run_id) if r["item"] == "payment_error"
+            r
+            for r in collect_results(demo.db, run_id)
+            if r.characteristic is Characteristic.PAYMENT_ERROR
         )
-        for key in ("reference_amount", "indicated_amount", "error_amount"):
-            assert payment[key]["unit"] == "CNY", (procedure_id, key)
-        assert payment["tariff"]["unit"] == "CNY/kWh"
+        for key in ("expected_amount", "indicated_amount", "error_amount"):
+            assert payment.extra(key).units == ureg.yuan, (procedure_id, key)
+        tariff = payment.extra("tariff")
+        assert tariff.units == ureg.yuan / ureg.kWh
         sim = _bench(DEMO_BENCHES[procedure_id])["instruments"]["pile"]["sim"]
-        assert payment["tariff"]["value"] == pytest.approx(float(sim["tariff"]))
+        assert tariff.magnitude == pytest.approx(float(sim["tariff"]))
 
 
 def test_lims_run_json_prints_amounts_in_yuan(
@@ -204,7 +221,7 @@ def test_lims_run_json_prints_amounts_in_yuan(
 ) -> None:
     # the printing path itself, once, on the demo lab (a faster copy of the AC bench)
     assert demo.code == 0, demo.err
-    bench = derive_bench(tmp_path, "ac-pile", {("", "time_scale"): "3000"}, "ac-fast")
+    bench = derive_bench(tmp_path, "ac-pile", {}, "ac-copy")
     pw = tmp_path / "pw"
     pw.write_text(next(u.password for u in DEMO_USERS if u.username == "zhang") + "\n")
     item = _runs(demo.db)["jjg1148-ac-pile"][1]
@@ -214,13 +231,15 @@ def test_lims_run_json_prints_amounts_in_yuan(
     assert r.code == 0, r.err
     out = json.loads(r.out)
     _assert_units(out, "jjg1148-ac-pile")
-    payment = next(x["values"] for x in out["results"] if x["item"] == "payment_error")
-    assert payment["indicated_amount"]["unit"] == "CNY"
-    assert payment["tariff"] == {"value": pytest.approx(1.20), "unit": "CNY/kWh"}
-    # the reference amount is the standard energy at the tariff of the AC procedure
-    reference = payment["reference"]
+    payment = next(x for x in out["results"] if x["item"] == "payment_error")
+    extras = payment["extras"]
+    assert extras["indicated_amount"]["unit"] == "CNY"
+    assert extras["tariff"] == {"value": pytest.approx(1.20), "unit": "CNY/kWh"}
+    display = next(x for x in out["results"] if x["item"] == "display_error")
+    # the expected amount is the standard energy at the item's tariff
+    reference = display["reference"]
     assert reference["unit"] == "kWh"
-    assert payment["reference_amount"]["value"] == pytest.approx(reference["value"] * 1.20)
+    assert extras["expected_amount"]["value"] == pytest.approx(reference["value"] * 1.20)
 
 
 def test_no_runs_seeds_only_and_missing_bench_is_refused(
@@ -244,56 +263,53 @@ def test_no_runs_seeds_only_and_missing_bench_is_refused(
     assert any(line.split() == ["runs", "0"] for line in r.out.splitlines()), r.out
 
 
-def _stored(value: float, unit: str) -> dict[str, Any]:
-    return {"value": value, "unit": unit}
+def _result(
+    key: str,
+    characteristic: Characteristic,
+    value: str,
+    *,
+    limit: str | None = None,
+    u: str | None = None,
+    verdict: Verdict = Verdict.NOT_STATED,
+) -> ResultRecord:
+    q = parse_quantity(value)
+    fiducial = q.units == ureg.percent_FS
+    return ResultRecord(
+        point=Point(key, BiText(key, key)),
+        characteristic=characteristic,
+        value=q,
+        form=ErrorForm.FIDUCIAL if fiducial else ErrorForm.ABSOLUTE,
+        full_scale=parse_quantity("2000 umol/mol") if fiducial else None,
+        limit=None if limit is None else Limit(parse_quantity(limit), LimitKind.SYMMETRIC),
+        uncertainty=None if u is None else Uncertainty(parse_quantity(u), 2.0),
+        verdict=verdict,
+    )
 
 
 def test_overall_verdict_ignores_results_without_a_statement() -> None:
-    assert overall_verdict([Verdict.PASS, Verdict.NOT_STATED]) == OverallVerdict.PASS
-    assert overall_verdict([Verdict.PASS, Verdict.UNDETERMINED]) == OverallVerdict.UNDETERMINED
-    assert overall_verdict([Verdict.UNDETERMINED, Verdict.FAIL]) == OverallVerdict.FAIL
-    assert overall_verdict([Verdict.NOT_STATED] * 3) == OverallVerdict.NO_STATEMENT
-    assert overall_verdict([]) == OverallVerdict.NO_STATEMENT
+    assert overall_verdict([Verdict.PASS, Verdict.NOT_STATED]) is Verdict.PASS
+    assert overall_verdict([Verdict.PASS, Verdict.UNDETERMINED]) is Verdict.UNDETERMINED
+    assert overall_verdict([Verdict.UNDETERMINED, Verdict.FAIL]) is Verdict.FAIL
+    assert overall_verdict([Verdict.NOT_STATED] * 3) is Verdict.NOT_STATED
+    assert overall_verdict([]) is Verdict.NOT_STATED
 
 
 def test_key_figure_is_the_largest_error_against_its_mpe() -> None:
     results = [
         # 12 µmol/mol of 2000 = 0.6 %FS against ±2 %FS: 0.30
-        (
-            "P50",
-            "indication_error",
-            {
-                "error": _stored(12.0, "micromole / mole"),
-                "error_fs": _stored(0.6, "percent_FS"),
-                "mpe": _stored(2.0, "percent_FS"),
-            },
+        _result(
+            "P50", Characteristic.INDICATION_ERROR, "0.6 %FS", limit="2 %FS", verdict=Verdict.PASS
         ),
         # 3 s against ±5 s: 0.60, the largest
-        ("clock", "clock_error", {"error": _stored(-3.0, "second"), "mpe": _stored(5.0, "second")}),
-        # no MPE: not a candidate once an MPE was seen
-        ("T90", "response_time", {"t90": _stored(31.0, "second")}),
+        _result("clock", Characteristic.CLOCK_ERROR, "-3 s", limit="5 s", verdict=Verdict.PASS),
     ]
     assert key_figure(results) == "max |E|/MPE 0.60 (clock: -3 s, MPE ±5 s)"
 
 
 def test_key_figure_of_a_calibration_is_the_largest_error_with_its_u() -> None:
     results = [
-        (
-            "P20",
-            "indication_error",
-            {
-                "error": _stored(-0.02, "micromole / mole"),
-                "expanded_uncertainty": _stored(0.2, "micromole / mole"),
-            },
-        ),
-        (
-            "P80",
-            "indication_error",
-            {
-                "error": _stored(-0.45, "micromole / mole"),
-                "expanded_uncertainty": _stored(0.8, "micromole / mole"),
-            },
-        ),
+        _result("P20", Characteristic.INDICATION_ERROR, "-0.02 umol/mol", u="0.2 umol/mol"),
+        _result("P80", Characteristic.INDICATION_ERROR, "-0.45 umol/mol", u="0.8 umol/mol"),
     ]
     assert key_figure(results) == "max |E| 0.45 µmol/mol (P80: U = 0.8 µmol/mol)"
     assert key_figure([]) == "—"
@@ -339,3 +355,19 @@ def test_demo_ends_with_signed_issued_certificates(demo: Demo) -> None:
             for path in (pdf, dcc):
                 result = verify_certificate_file(demo.db, path.read_bytes(), str(path))
                 assert result.ok, result.summary()
+
+
+def test_demo_prints_the_portal_command_and_a_qr_address_of_an_issued_certificate(
+    demo: Demo,
+) -> None:
+    from lims.models import Certificate, CertificateStatus
+
+    assert demo.code == 0, demo.err
+    assert f"LIMS_DATA_DIR={demo.data_dir} lims portal serve" in demo.out
+    line = next(x for x in demo.out.splitlines() if "/v/" in x)
+    address = line.split()[-1]
+    number = address.split("/v/")[1].split("?")[0]
+    with demo.db.read() as s:
+        cert = s.scalars(select(Certificate).where(Certificate.number == number)).one()
+        assert cert.status is CertificateStatus.ISSUED
+        assert address.endswith(f"?h={cert.content_sha256}")

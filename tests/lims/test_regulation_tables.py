@@ -84,11 +84,11 @@ def test_list_and_values_show_the_unverified_marks(db: Database) -> None:
     version, entries = table_entries(db, qm, "jjg635", SHIPPED)
     by_key = {e.key: e for e in entries}
     assert version.version == SHIPPED
-    assert by_key["limits.mpe"].value == "2.0 %FS"
+    assert by_key["limits.mpe"].value == "2 %FS"  # as the table file writes it
     assert by_key["limits.mpe"].unverified
     assert not by_key["limits.stability_window"].unverified
     assert {k for k, e in by_key.items() if e.unverified} == expected
-    assert by_key["points.P50"].value == "50.0 %FS × 3"
+    assert by_key["points.P50"].value == "50 %FS × 3"
 
 
 def test_release_refused_while_values_are_unverified(db: Database) -> None:
@@ -132,7 +132,7 @@ def test_compare_then_release_is_audited_and_honoured_by_the_engine(
     changes = {c.key: c for c in compare_tables(db, qm, "jjg635", SHIPPED, "2026.2")}
     mpe = changes["limits.mpe"]
     assert mpe.kind == "changed"
-    assert (mpe.old and mpe.old.value, mpe.new and mpe.new.value) == ("2.0 %FS", "1.5 %FS")
+    assert (mpe.old and mpe.old.value, mpe.new and mpe.new.value) == ("2 %FS", "1.5 %FS")
     assert mpe.old is not None
     assert mpe.old.unverified
     assert mpe.new is not None

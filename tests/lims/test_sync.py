@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from lims.audit import GENESIS_SHA256, canonical_json, verify
 from lims.db import Database
 from lims.db.base import Base
+from lims.engine.io_record import io_rows
 from lims.models import (
     AuditEvent,
     AuditHead,
@@ -128,6 +129,9 @@ def test_on_site_run_synchronized_twice_and_tampering_refused(
         onsite.mark_run_on_site(ls, user(laptop, "zhang"), laptop_run, visit_id)
     with laptop.read() as ls:
         laptop_readings = readings_of(ls, laptop_run)
+        laptop_io = [
+            (r.seq, r.instrument, r.operation, r.sent, r.received) for r in io_rows(ls, laptop_run)
+        ]
         laptop_results = sorted(
             (r.test_point, r.item, canonical_json(r.values), r.verdict.value)
             for r in ls.scalars(select(Result).where(Result.run_id == laptop_run))
@@ -186,6 +190,12 @@ def test_on_site_run_synchronized_twice_and_tampering_refused(
             laptop_run,
         )
         assert origin.reading_count == len(laptop_readings)
+        # the instruments' raw I/O travels with the run, byte for byte
+        lab_io = [
+            (r.seq, r.instrument, r.operation, r.sent, r.received) for r in io_rows(s, lab_run)
+        ]
+        assert lab_io == laptop_io
+        assert origin.io_count == len(laptop_io) > 0
         # the laptop's trail since the backup, imported as one segment chained to the lab's
         imp = s.scalars(select(SyncImport)).one()
         segment = list(

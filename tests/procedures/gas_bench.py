@@ -12,13 +12,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lims.cli.run_cmd import execute_run
 from lims.db import Database
 from lims.db.migrate import upgrade
 from lims.models import Reading, Result, Run, RunStatus
+from lims.results import ResultRecord
+from lims.results_legacy import record_of
 from lims.security import PasswordPolicy
 from lims.services.demo import seed_demo
+from lims.services.runs import SilentWatcher, execute_run
 from lims.units import from_storage
+from tests.procedures.records import field
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "benches"
 
@@ -73,15 +76,14 @@ class Stored:
     run_id: int
     status: RunStatus
     reason: str
-    results: dict[tuple[str, str], dict[str, Any]]
+    results: dict[tuple[str, str], ResultRecord]
     verdicts: dict[tuple[str, str], str]
     rules: dict[tuple[str, str], str | None]
     readings: list[tuple[int, str, str, Any, datetime]]
 
     def q(self, point: str, item: str, key: str) -> Any:
-        """A result quantity with its unit."""
-        v = self.results[(point, item)][key]
-        return from_storage(v["value"], v["unit"])
+        """A result value by the test's name for it (see :func:`records.field`)."""
+        return field(self.results[(point, item)], key)
 
     def values(self, point: str, quantity: str) -> list[Any]:
         """Reading values of a test point and quantity, in order."""
@@ -99,7 +101,7 @@ def load(db: Database, run_id: int) -> Stored:
         assert run is not None
         results, verdicts, rules = {}, {}, {}
         for r in s.scalars(select(Result).where(Result.run_id == run_id)):
-            results[(r.test_point, r.item)] = dict(r.values)
+            results[(r.test_point, r.item)] = record_of(r)
             verdicts[(r.test_point, r.item)] = r.verdict.value
             rules[(r.test_point, r.item)] = r.decision_rule
         readings = [
@@ -120,7 +122,8 @@ def run(
     answers: Callable[[Any], Any] | None = None,
 ) -> tuple[Stored, Any]:
     """Run ``procedure`` for work-order ``item`` on ``bench`` with the bench's [auto] answers
-    (``answers`` asked first); returns what was stored and the simulator's clock start."""
+    (``answers`` asked first), planned like ``lims run``; returns what was stored and the
+    simulator's clock."""
     seen: list[Any] = []
     outcome = execute_run(
         db,
@@ -129,8 +132,10 @@ def run(
         operator="zhang",
         item_id=item,
         auto=True,
-        params=params,
+        values=params,
+        watcher=SilentWatcher(),
         on_simulator=seen.append,
         auto_override=answers,
     )
+    assert outcome is not None
     return load(db, outcome.run_id), seen[0].clock

@@ -10,21 +10,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from drivers.bench import load_bench, open_instruments
-from drivers.sim import SimulatedBench
 from lims.db import Database
-from lims.engine import (
-    Event,
-    Procedure,
-    PromptRequested,
-    RunEngine,
-    RunRequest,
-    bench_auto_answerer,
-)
-from lims.models import Reading, Result, Run, RunStatus
+from lims.engine import Event, PromptRequested
+from lims.models import Reading, Result, Run, RunStatus, WorkOrderItem
+from lims.results import ResultRecord
+from lims.results_legacy import record_of
 from lims.security import PasswordPolicy
 from lims.services.demo import seed_demo
+from lims.services.runs import SilentWatcher, execute_run
 from lims.units import from_storage
+from tests.procedures.records import field as result_field
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "benches"
 
@@ -98,7 +93,7 @@ class RunOutcome:
     status: RunStatus | None
     reason: str
     run_id: int
-    results: dict[tuple[str, str], dict[str, Any]]
+    results: dict[tuple[str, str], ResultRecord]
     verdicts: dict[tuple[str, str], str]
     budgets: dict[tuple[str, str], dict[str, Any]]
     readings: list[tuple[str, str, Any, str]]
@@ -108,31 +103,65 @@ class RunOutcome:
     answered: list[tuple[str, float, float]] = field(default_factory=list)
 
     def q(self, point: str, item: str, key: str) -> Any:
-        v = self.results[(point, item)][key]
-        return from_storage(v["value"], v["unit"])
+        """A result value by the test's name for it (see :func:`records.field`)."""
+        return result_field(self.results[(point, item)], key)
 
     def of(self, point: str, quantity: str) -> list[Any]:
         return [v for tp, qn, v, _ in self.readings if tp == point and qn == quantity]
 
 
+class _Watcher(SilentWatcher):
+    def __init__(self, record: Any) -> None:
+        super().__init__()
+        self._record = record
+
+    def on_event(self, event: Event) -> None:
+        super().on_event(event)
+        self._record(event)
+
+
+def item_of(db: Database, procedure_id: str) -> int:
+    """The demo lab's work-order item for ``procedure_id``."""
+    with db.read() as s:
+        items = s.scalars(
+            select(WorkOrderItem.id).where(WorkOrderItem.procedure_id == procedure_id)
+        ).all()
+        assert len(items) == 1, (procedure_id, items)
+        return int(items[0])
+
+
+def set_item(db: Database, procedure_id: str, **specs: str) -> int:
+    """Register nameplate data on the demo item of ``procedure_id`` (an audited change)."""
+    item_id = item_of(db, procedure_id)
+    with db.write(actor="test-setup", reason="item data for the test") as s:
+        item = s.get(WorkOrderItem, item_id)
+        assert item is not None
+        item.equipment.specs = {**item.equipment.specs, **specs}
+    return item_id
+
+
 def run_procedure(
     db: Database,
-    procedure: Procedure,
+    procedure: Any,
     bench_path: Path,
     *,
     parameters: Mapping[str, str] | None = None,
+    item: Mapping[str, str] | None = None,
     answers: Mapping[str, Any] | None = None,
-    standards: tuple[str, ...] = (),
-    materials: tuple[str, ...] = (),
     timeout_s: float = 60.0,
 ) -> RunOutcome:
-    """Serve the bench, bind role slots by role, run with the bench's [auto] answers
-    (``answers`` first: prompt key → answer or list of answers given in turn)."""
-    bench = load_bench(bench_path)
+    """Plan and run ``procedure`` (an id or an instance) for the demo lab's item on
+    ``bench_path``, as ``lims run`` does, with the bench's [auto] answers (``answers``
+    first: prompt key → answer or list of answers given in turn). ``item`` registers
+    nameplate data on the item; ``parameters`` are what an operator types for values the
+    item does not state."""
+    procedure_id = procedure if isinstance(procedure, str) else procedure.id
+    item_id = set_item(db, procedure_id, **dict(item or {}))
     prompts: list[PromptRequested] = []
     messages: list[str] = []
     answered: list[tuple[str, float, float]] = []
     given: dict[str, int] = {}
+    sims: list[Any] = []
 
     def record(event: Event) -> None:
         if isinstance(event, PromptRequested):
@@ -141,62 +170,42 @@ def run_procedure(
         if isinstance(text, str) and type(event).__name__ == "Message":
             messages.append(text)
 
-    with SimulatedBench(bench) as sim:
-        instruments = open_instruments(bench, sim.addresses)
-        try:
-            by_role = {bench.instruments[n].role: d for n, d in instruments.items()}
-            bound = {slot: by_role[role] for slot, role in procedure.roles.items()}
-            auto = bench_auto_answerer(bench.auto, sim)
+    def first(prompt: PromptRequested) -> Any:
+        clock = sims[0].clock
+        before = clock.now()
+        value = None
+        if answers and prompt.key in answers:
+            seq = answers[prompt.key]
+            if not isinstance(seq, list):
+                value = seq
+            else:
+                i = given.get(prompt.key, 0)
+                given[prompt.key] = i + 1
+                value = seq[i] if i < len(seq) else None
+        answered.append((prompt.key, before, clock.now()))
+        return value
 
-            def answer(prompt: PromptRequested) -> Any:
-                before = sim.clock.now()
-                value = _answer(prompt)
-                answered.append((prompt.key, before, sim.clock.now()))
-                return value
-
-            def _answer(prompt: PromptRequested) -> Any:
-                if answers and prompt.key in answers:
-                    seq = answers[prompt.key]
-                    if not isinstance(seq, list):
-                        return seq
-                    i = given.get(prompt.key, 0)
-                    given[prompt.key] = i + 1
-                    if i < len(seq) and seq[i] is not None:
-                        return seq[i]
-                return auto(prompt)
-
-            request = RunRequest(
-                procedure=procedure,
-                instruments=bound,
-                operator="zhang",
-                bench_name=bench.name,
-                simulated=True,
-                time_scale=bench.time_scale,
-                parameters=dict(parameters or {}),
-                standards=standards,
-                reference_materials=materials,
-                auto_answer=answer,
-            )
-            handle = RunEngine(db).start(request, subscribers=[record])
-            status = handle.wait(timeout_s)
-            if status is None:
-                handle.abort()
-                handle.wait(10)
-                raise AssertionError(
-                    f"run did not finish in time; prompts {[p.key for p in prompts]}, "
-                    f"messages {messages}"
-                )
-        finally:
-            for d in instruments.values():
-                d.close()
+    outcome = execute_run(
+        db,
+        bench_path=bench_path,
+        operator="zhang",
+        item_id=item_id,
+        procedure_id=procedure_id,
+        auto=True,
+        values=dict(parameters or {}),
+        watcher=_Watcher(record),
+        on_simulator=sims.append,
+        auto_override=first,
+    )
+    assert outcome is not None
     with db.read() as s:
-        run = s.get(Run, handle.run_id)
+        run = s.get(Run, outcome.run_id)
         assert run is not None
         results = {}
         verdicts = {}
         budgets = {}
         for r in s.scalars(select(Result).where(Result.run_id == run.id)):
-            results[(r.test_point, r.item)] = dict(r.values)
+            results[(r.test_point, r.item)] = record_of(r)
             verdicts[(r.test_point, r.item)] = r.verdict.value
             budgets[(r.test_point, r.item)] = dict(r.budget or {})
         readings = [

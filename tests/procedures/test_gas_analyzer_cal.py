@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from lims.cli.common import CliError
 from lims.db import Database
 from lims.models import RunStatus, WorkOrderItem
+from lims.planning import PlanError
 from tests.procedures.gas_bench import Stored, analyzer_bench, demo_lab, run
 
 R = 100.0
@@ -117,11 +117,11 @@ def test_errors_uncertainty_and_statement(outcome: tuple[Stored, dict[str, Any]]
         u_c = math.sqrt((big_u_cert / 2) ** 2 + (RES / math.sqrt(12)) ** 2 + u_a**2)
         big_u = stored.q(point, "indication_error", "expanded_uncertainty").to("umol/mol")
         assert big_u.magnitude == pytest.approx(2 * u_c, rel=1e-6)  # k = 2
-        assert stored.results[(point, "indication_error")]["k"] == 2.0
+        assert stored.q(point, "indication_error", "k") == 2.0
         if point != "zero":
             rel = stored.q(point, "indication_error", "relative_error").to("percent").magnitude
             assert rel == pytest.approx(err / certified * 100, rel=1e-9)
-            rsd = stored.q(point, "indication_error", "repeatability").to("percent").magnitude
+            rsd = stored.q(point, "repeatability", "repeatability").to("percent").magnitude
             assert rsd == pytest.approx(statistics.stdev(means) / statistics.fmean(means) * 100)
             # std of 3 means of 10 samples: a 4-sigma bound from the injected noise, plus the
             # residual first-order approach left when the indication was declared stable
@@ -150,12 +150,12 @@ def test_rule_without_tolerance_or_unknown_rule_is_refused(lab: Database, tmp_pa
     bench = bench_for(tmp_path, "plain")
     set_rule(lab, "ILAC-G8:09/2019-simple")
     try:
-        with pytest.raises(CliError, match="tolerance"):
+        with pytest.raises(PlanError, match="tolerance"):
             run(lab, "gas-analyzer-cal", bench, ITEM)
-        with pytest.raises(CliError, match="not a %FS"):
+        with pytest.raises(PlanError, match="not a %FS"):
             run(lab, "gas-analyzer-cal", bench, ITEM, {"tolerance": "2 kg"})
         set_rule(lab, "JJF1094-2002")
-        with pytest.raises(CliError, match="not an ILAC G8 rule"):
+        with pytest.raises(PlanError, match="not an ILAC G8 rule"):
             run(lab, "gas-analyzer-cal", bench, ITEM, {"tolerance": "2 %FS"})
     finally:
         set_rule(lab, None)

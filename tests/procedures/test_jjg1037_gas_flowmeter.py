@@ -19,19 +19,22 @@ import pytest
 
 from lims.db import Database
 from lims.models import Run, RunStatus
+from lims.results import ResultFlag
+from lims.units import from_storage
 from procedures.jjg1037_gas_flowmeter import Jjg1037GasFlowmeter
 from tests.procedures.simrun import derive_bench, run_procedure, seed, sqlite_demo_lab
 
 K_PER_L = 10.0
-QMIN, QMAX, QT = 2.5, 25.0, 5.0  # m³/h; qt = 0.2 qmax
-# points run: qmin, qt, 0.25, 0.40, 0.70 qmax, qmax (0.10 qmax = qmin is skipped)
+QMIN, QMAX, QT = 0.5, 10.0, 2.0  # m³/h: the demo item's range; qt = 0.2 qmax
+# points run: qmin, qt and the table's fractions of qmax, all inside the item's range
 POINTS = {
-    "qmin": 2.5,
-    "qt": 5.0,
-    "0.25qmax": 6.25,
-    "0.40qmax": 10.0,
-    "0.70qmax": 17.5,
-    "qmax": 25.0,
+    "qmin": 0.5,
+    "qt": 2.0,
+    "0.10qmax": 1.0,
+    "0.25qmax": 2.5,
+    "0.40qmax": 4.0,
+    "0.70qmax": 7.0,
+    "qmax": 10.0,
 }
 NOISE = 0.0005  # 0.05 % per collection
 
@@ -68,7 +71,7 @@ def _check_points(out: Any, curve: list[tuple[float, float]], u_std_rel: float) 
     """Every point's error and repeatability against the physics and the raw readings;
     returns the verdict the test expects per point from its own JJF 1094 computation."""
     expected: dict[str, str] = {}
-    assert ("0.10qmax", "error") not in out.results  # coincides with qmin
+    assert {tp for tp, item in out.results if item == "indication_error"} == set(POINTS)
     for name, q in POINTS.items():
         vols = [v.to("L").magnitude for v in out.of(name, "reference_volume")]
         pulses = [v.to("count").magnitude for v in out.of(name, "meter_pulses")]
@@ -80,13 +83,13 @@ def _check_points(out: Any, curve: list[tuple[float, float]], u_std_rel: float) 
         n_min = min(pulses)
         # noise of the mean (4σ) + quantization of ±1 pulse
         assert abs(err - injected) < 4 * NOISE * 100 / math.sqrt(3) + 100 / n_min, name
-        got = out.q(name, "error", "error").to("percent").magnitude
+        got = out.q(name, "indication_error", "error").to("percent").magnitude
         assert got == pytest.approx(err, abs=1e-9)
         rep = out.q(name, "repeatability", "repeatability").to("percent").magnitude
         assert rep == pytest.approx(s, abs=1e-9)
         assert rep < 4 * NOISE * 100 + 2 * 100 / n_min
         mpe = 1.0 * (2 if q < QT else 1)
-        assert out.q(name, "error", "mpe").to("percent").magnitude == pytest.approx(mpe)
+        assert out.q(name, "indication_error", "mpe").to("percent").magnitude == pytest.approx(mpe)
         assert out.q(name, "repeatability", "repeatability_limit").magnitude == pytest.approx(
             mpe / 3
         )
@@ -97,7 +100,8 @@ def _check_points(out: Any, curve: list[tuple[float, float]], u_std_rel: float) 
             + (100 / statistics.fmean(pulses) / math.sqrt(6)) ** 2
         )
         big_u = 2 * u
-        assert out.q(name, "error", "U").to("percent").magnitude == pytest.approx(big_u, rel=1e-6)
+        got_u = out.q(name, "indication_error", "U").to("percent").magnitude
+        assert got_u == pytest.approx(big_u, rel=1e-6)
         if big_u <= mpe / 3:
             verdict = "pass" if abs(err) <= mpe else "fail"
         elif abs(err) <= mpe - big_u:
@@ -106,17 +110,19 @@ def _check_points(out: Any, curve: list[tuple[float, float]], u_std_rel: float) 
             verdict = "fail"
         else:
             verdict = "undetermined"
-        assert out.verdicts[(name, "error")] == verdict, name
+        assert out.verdicts[(name, "indication_error")] == verdict, name
         assert out.verdicts[(name, "repeatability")] == ("pass" if s <= mpe / 3 else "fail")
-        assert out.results[(name, "error")]["decision_rule_text"].startswith("JJF 1094")
-        assert "points." + name in out.results[(name, "error")]["unverified"]
+        result = out.results[(name, "indication_error")]
+        assert result.decision_rule == "JJF1094-2002"
+        # the zone boundary qt = qt_ratio × qmax is an unverified table value
+        assert ResultFlag.UNVERIFIED_LIMIT in result.flags
         expected[name] = verdict
     return expected
 
 
-PASSING = [(2.5, 0.012), (6.25, 0.006), (10.0, 0.003), (25.0, -0.002)]  # the example meter
-FAILING = [(2.5, 0.035), (25.0, 0.025)]
-NEAR = [(2.5, 0.010), (25.0, 0.010)]  # +1.0 %: at the MPE above qt
+PASSING = [(0.5, 0.012), (1.25, 0.008), (2.0, 0.006), (4.0, 0.004), (10.0, -0.002)]  # example
+FAILING = [(0.5, 0.035), (10.0, 0.025)]
+NEAR = [(0.5, 0.010), (10.0, 0.010)]  # +1.0 %: at the MPE above qt
 
 
 @pytest.fixture
@@ -131,15 +137,17 @@ def test_passing_meter_on_both_backends(db: Database, tmp_path: Path) -> None:
         db,
         Jjg1037GasFlowmeter(),
         _bench(tmp_path, PASSING, "pass"),
-        standards=("STD-FLOW-001",),
     )
     assert out.status == RunStatus.COMPLETED, out.reason
     verdicts = _check_points(out, PASSING, 0.25)
     assert set(verdicts.values()) == {"pass"}
     # environment recorded with units
-    temps = out.of("", "temperature")
-    assert len(temps) == 1
-    assert temps[0].to("degC").magnitude == pytest.approx(20.5, abs=1)
+    with db.read() as s:
+        run = s.get(Run, out.run_id)
+        assert run is not None
+        stored = run.environment["temperature"]
+        temperature = from_storage(stored["value"], stored["unit"])
+    assert temperature.to("degC").magnitude == pytest.approx(20.5, abs=1)
 
 
 def test_failing_meter(sqlite_lab: Database, tmp_path: Path) -> None:
@@ -147,7 +155,6 @@ def test_failing_meter(sqlite_lab: Database, tmp_path: Path) -> None:
         sqlite_lab,
         Jjg1037GasFlowmeter(),
         _bench(tmp_path, FAILING, "fail"),
-        standards=("STD-FLOW-001",),
     )
     assert out.status == RunStatus.COMPLETED, out.reason
     verdicts = _check_points(out, FAILING, 0.25)
@@ -162,30 +169,37 @@ def test_near_limit_is_undetermined_never_pass(sqlite_lab: Database, tmp_path: P
         Jjg1037GasFlowmeter(),
         _bench(tmp_path, NEAR, "near"),
         parameters={"standard_U": "0.333 %"},
-        standards=("STD-FLOW-001",),
     )
     assert out.status == RunStatus.COMPLETED, out.reason
     verdicts = _check_points(out, NEAR, 0.333)
     for name, q in POINTS.items():
         assert verdicts[name] == ("pass" if q < QT else "undetermined"), name
-        assert out.verdicts[(name, "error")] != "pass" or q < QT
+        assert out.verdicts[(name, "indication_error")] != "pass" or q < QT
 
 
 @pytest.mark.parametrize(
-    ("params", "message"),
+    ("params", "item", "message"),
     [
-        ({"qmax": "25 kg"}, "qmax"),
-        ({"qmin": "30 m³/h"}, "qmin < qmax"),
-        ({"accuracy_class": "0.3"}, "accuracy_class"),
-        ({"accuracy_class": "0.5", "standard_U": "0.25 %"}, "exceeds 1/3"),
+        ({"qmax": "25 kg"}, {}, "qmax.*wrong dimension"),
+        ({"qmin": "3 m³/h"}, {}, "the item states 0.5 m³/h.*contradicts"),
+        ({}, {"accuracy_class": "0.3"}, "accuracy_class"),
+        ({"standard_U": "0.25 %"}, {"accuracy_class": "0.5"}, "exceeds 1/3"),
     ],
 )
 def test_bad_parameters_refused_before_anything_is_written(
-    sqlite_lab: Database, tmp_path: Path, params: dict[str, str], message: str
+    sqlite_lab: Database,
+    tmp_path: Path,
+    params: dict[str, str],
+    item: dict[str, str],
+    message: str,
 ) -> None:
     with pytest.raises(ValueError, match=message):
         run_procedure(
-            sqlite_lab, Jjg1037GasFlowmeter(), _bench(tmp_path, PASSING, "bad"), parameters=params
+            sqlite_lab,
+            Jjg1037GasFlowmeter(),
+            _bench(tmp_path, PASSING, "bad"),
+            parameters=params,
+            item=item,
         )
     with sqlite_lab.read() as s:
         assert s.query(Run).count() == 0

@@ -20,7 +20,8 @@ from scipy.stats import t as student_t
 
 from lims.db import Database
 from lims.engine import PromptRequested
-from lims.models import RunStatus
+from lims.models import Run, RunStatus
+from lims.results import ResultFlag
 from tests.procedures.gas_bench import Stored, analyzer_bench, demo_lab, run
 
 R = 2000.0
@@ -61,7 +62,8 @@ def jjf1094(error: float, mpe: float, big_u: float) -> str:
 
 
 def sim_seconds(t: datetime, clock: Any) -> float:
-    return (t - clock.start_datetime).total_seconds() * SCALE
+    """Simulated seconds of a reading: a simulated run's readings carry simulated time."""
+    return (t - clock.start_datetime).total_seconds()
 
 
 @pytest.fixture(scope="module")
@@ -223,16 +225,29 @@ def test_near_limit_is_undetermined_never_pass(
 
 @pytest.mark.parametrize("outcome", ["pass"], indirect=True)
 def test_unverified_table_values_are_flagged(
-    outcome: tuple[Stored, Any, dict[str, float]],
+    outcome: tuple[Stored, Any, dict[str, float]], lab: Database
 ) -> None:
     stored, _, _ = outcome
-    assert stored.results[("P50", "indication_error")]["mpe_unverified"] is True
-    assert stored.results[("T90", "response_time")]["limit_unverified"] is True
-    listed = stored.results[("table", "regulation_table")]["unverified_table_values"]
-    assert "limits.mpe" in listed
-    assert "limits.t90" in listed
-    assert "limits.verification_period" in listed  # 检定周期 not read [U]
-    assert stored.results[("table", "regulation_table")]["table_released"] is False
+
+    def stored_plan(run_id: int) -> dict[str, Any]:
+        with lab.read() as s:
+            run = s.get(Run, run_id)
+            assert run is not None
+            return dict(run.plan)
+
+    p50 = stored.results[("P50", "indication_error")]
+    assert p50.limit is not None
+    assert p50.limit.unverified
+    assert ResultFlag.UNVERIFIED_LIMIT in p50.flags
+    t90 = stored.results[("T90", "response_time")]
+    assert t90.limit is not None
+    assert t90.limit.unverified
+    # the run's plan names the table's unverified values and its release state
+    plan = stored_plan(stored.run_id)
+    assert "limits.mpe" in plan["table_unverified"]
+    assert "limits.t90" in plan["table_unverified"]
+    assert "limits.verification_period" in plan["table_unverified"]  # 检定周期 not read [U]
+    assert plan["table_released"] is False
 
 
 @pytest.mark.parametrize("outcome", ["pass"], indirect=True)

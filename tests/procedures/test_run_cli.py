@@ -47,13 +47,18 @@ def test_gas_analyzer_cal_json_shows_every_result_with_units(
     assert out["status"] == "completed"
     points = {r["test_point"] for r in out["results"]}
     assert points == {"zero", "P20", "P50", "P80"}
-    for r in out["results"]:
-        v = r["values"]
-        for key in ("reference", "indication", "error", "expanded_uncertainty"):
-            assert set(v[key]) == {"value", "unit"}
-            assert v[key]["unit"] == "µmol/mol"
-        assert v["k"] == 2.0
-        assert r["verdict"] == "not_stated"  # the item asked for no conformity statement
+    errors = [r for r in out["results"] if r["item"] == "indication_error"]
+    assert len(errors) == 4
+    for r in errors:
+        assert r["form"] == "absolute"
+        for v in (r["reference"], r["indication"], r["value"], r["U"]["value"]):
+            assert set(v) == {"value", "unit"}
+            assert v["unit"] == "µmol/mol"
+        assert r["U"]["k"] == 2.0
+        assert r["limit"] is None  # the item asked for no conformity statement
+        assert r["verdict"] == "not_stated"
+        assert r["label"]["zh"]
+        assert r["label"]["en"]
 
 
 def test_exit_codes_refused_and_bad_input(cli_lab: Database, tmp_path: Path) -> None:
@@ -76,8 +81,8 @@ def test_exit_codes_refused_and_bad_input(cli_lab: Database, tmp_path: Path) -> 
 
 
 def test_auto_is_refused_on_a_real_bench(cli_lab: Database, tmp_path: Path) -> None:
-    from lims.cli.common import CliError
-    from lims.cli.run_cmd import execute_run
+    from lims.planning import PlanError
+    from lims.services.runs import SilentWatcher, execute_run
 
     real = tmp_path / "real.toml"
     real.write_text(
@@ -85,9 +90,15 @@ def test_auto_is_refused_on_a_real_bench(cli_lab: Database, tmp_path: Path) -> N
         '[instruments.analyzer]\nrole = "gas_analyzer"\ndriver = "scpi-gas-analyzer"\n'
         'address = "TCPIP::192.0.2.1::5025::SOCKET"\n'
     )
-    with pytest.raises(CliError, match="only on a simulated bench"):
+    with pytest.raises(PlanError, match="only on a simulated bench"):
         execute_run(
-            cli_lab, procedure_id="jjg635", bench_path=real, operator="zhang", item_id=1, auto=True
+            cli_lab,
+            procedure_id="jjg635",
+            bench_path=real,
+            operator="zhang",
+            item_id=1,
+            auto=True,
+            watcher=SilentWatcher(),
         )
 
 
@@ -101,7 +112,7 @@ EVERY = {
     "elemental-analyzer-cal": ("elemental-analyzer", 6, 6000),
 }
 #: result values that are plain numbers by nature (coverage factor, number of repeats)
-PLAIN = {"k", "n"}
+PLAIN = {"k", "p", "n"}
 
 
 @pytest.fixture
@@ -130,7 +141,17 @@ def test_json_shows_every_result_value_with_its_unit(
     assert out["results"]
     for r in out["results"]:
         assert r["verdict"], r
-        for key, v in r["values"].items():
+        values = {
+            "value": r["value"],
+            "reference": r["reference"],
+            "indication": r["indication"],
+            **({"limit": r["limit"]["value"]} if r["limit"] else {}),
+            **({"U": r["U"]["value"], "k": r["U"]["k"], "p": r["U"]["p"]} if r["U"] else {}),
+            **r["extras"],
+        }
+        for key, v in values.items():
+            if v is None or isinstance(v, str):
+                continue
             if isinstance(v, dict):
                 assert set(v) == {"value", "unit"}, (r["test_point"], key)
                 assert isinstance(v["value"], int | float), (r["test_point"], key)

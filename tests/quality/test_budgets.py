@@ -11,14 +11,14 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from lims.calc import Coverage, Distribution, type_b_half_width, uncertainty_budget
-from lims.cli import budget_cmd
+from lims.cli.main import app
 from lims.db import Database
 from lims.db.migrate import upgrade
 from lims.models import Result, Role, User
 from lims.quality.budgets import stored_budgets
 from lims.quality.errors import NotFoundError
 from lims.units import Q_, to_storage
-from procedures.common import budget_record
+from tests.calc.legacy_budgets import budget_record
 from tests.quality._build import PASSWORD, SYSTEM, add_run, build_lab
 
 
@@ -97,8 +97,8 @@ def test_run_budget_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD + "\n", encoding="utf-8")
     out = CliRunner().invoke(
-        budget_cmd.app,
-        ["budget", str(run), "--user", "auditor", "--password-file", str(pw)],
+        app,
+        ["run", "budget", str(run), "--user", "auditor", "--password-file", str(pw)],
         env={"COLUMNS": "200"},
     )
     assert out.exit_code == 0, out.output

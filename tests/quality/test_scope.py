@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +23,9 @@ from lims.quality.scope import (
     parse_scope,
     release_scope,
 )
-from lims.units import Q_, to_storage
+from lims.results import Characteristic, ErrorForm, Point, ResultRecord, Uncertainty
+from lims.units import Q_
+from lims.vocabulary import BiText
 from tests.quality._build import PASSWORD, SYSTEM, Lab, add_run, build_lab
 
 CMC_ABS, CMC_REL = 2.0, 0.002  # µmol/mol, fraction: CMC(x) = 2 µmol/mol + 0.2 %·x
@@ -45,42 +48,53 @@ def _cmc(x: float) -> float:
     return CMC_ABS + CMC_REL * x
 
 
-def _q(value: float, unit: str) -> dict[str, object]:
-    m, u = to_storage(Q_(value, unit))
-    return {"value": m, "unit": u}
-
-
 # (point, reference µmol/mol, expanded uncertainty)
 POINTS = {
-    "p400": (400.0, _q(_cmc(400.0) + 0.2, "µmol/mol")),  # above the CMC
-    "p1000": (1000.0, _q(_cmc(1000.0) - 0.5, "µmol/mol")),  # below the CMC
-    "p1500": (1500.0, _q(0.1, "percent")),  # relative U below CMC(1500)/1500
-    "p2500": (2500.0, _q(30.0, "µmol/mol")),  # outside the range
+    "p400": (400.0, Q_(_cmc(400.0) + 0.2, "µmol/mol")),  # above the CMC
+    "p1000": (1000.0, Q_(_cmc(1000.0) - 0.5, "µmol/mol")),  # below the CMC
+    "p1500": (1500.0, Q_(0.1, "percent")),  # relative U below CMC(1500)/1500
+    "p2500": (2500.0, Q_(30.0, "µmol/mol")),  # outside the range
 }
+
+
+def _record(name: str, ref: float, u: Any) -> ResultRecord:
+    """An indication error at ``ref`` with U ``u`` (absolute, or relative when in %)."""
+    reference = Q_(ref, "µmol/mol")
+    relative = u.units == Q_(1, "percent").units
+    error = Q_(0.1, "percent") if relative else Q_(1.0, "µmol/mol")
+    return ResultRecord(
+        point=Point(name, BiText(name, name), reference),
+        characteristic=Characteristic.INDICATION_ERROR,
+        value=error,
+        form=ErrorForm.RELATIVE if relative else ErrorForm.ABSOLUTE,
+        reference=reference,
+        indication=reference * (1.001 if relative else 1.0) + (0 if relative else error),
+        uncertainty=Uncertainty(u, 2.0),
+    )
 
 
 def _run(db: Database) -> tuple[Lab, int]:
     lab = build_lab(db, [Role.QUALITY_MANAGER, Role.TECHNICIAN, Role.AUDITOR])
+    records = [_record(name, ref, u) for name, (ref, u) in POINTS.items()]
+    records.append(
+        ResultRecord(
+            point=Point("p1000", BiText("p1000", "p1000"), Q_(1000.0, "µmol/mol")),
+            characteristic=Characteristic.REPEATABILITY,
+            value=Q_(0.3, "percent"),
+            form=ErrorForm.VALUE,
+        )
+    )
     with db.write(actor=SYSTEM, reason="fixture") as s:
         run = add_run(s, lab, date(2026, 3, 1), ["STD-GAS"])
-        for name, (ref, u) in POINTS.items():
-            key = "expanded_uncertainty" if u["unit"] != "percent" else "U"
+        for rec in records:
             s.add(
                 Result(
                     run_id=run,
-                    item="indication_error",
-                    test_point=name,
-                    values={"reference": _q(ref, "µmol/mol"), key: u, "k": 2.0},
+                    item=rec.characteristic.value,
+                    test_point=rec.point.key,
+                    values=rec.to_json(),
                 )
             )
-        s.add(
-            Result(
-                run_id=run,
-                item="repeatability",
-                test_point="p1000",
-                values={"repeatability": _q(0.3, "percent")},
-            )
-        )
     return lab, run
 
 

@@ -64,8 +64,10 @@ def _bench(qtbot: QtBot, gui: LimsApp, item: int, bench: str) -> tuple[MainWindo
 #: Answers a person would type, in turn, for the AC pile's prompts (a refused one is
 #: asked again with the next).
 ANSWERS = {
-    "pile.display_energy": ["0.500 kWh", "1.900 kWh", "3.300 kWh", "4.700 kWh"],
-    "pile.payment_amount": ["0.60", "2.28", "3.96", "5.64"],
+    "pile.display_energy": ["0.500 kWh"] * 4,
+    "pile.display_energy_after": ["10.500 kWh", "11.000 kWh", "12.000 kWh", "13.000 kWh"],
+    "pile.payment_amount": ["0.60"] * 4,
+    "pile.payment_amount_after": ["12.60", "13.20", "14.40", "15.60"],
     "pile.clock": ["2026-12-05 08:00:02"] * 4,
     "pile.reference_clock": ["2026-12-05 08:00:00"] * 4,
 }

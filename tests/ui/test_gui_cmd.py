@@ -77,3 +77,27 @@ def test_demo_opens_the_gui_on_the_demo_lab_when_a_display_is_present(
     assert [s.data_dir for s in opened] == [target]
     assert (target / "lims.sqlite3").is_file()
     assert "issued certificates" not in r.out  # the runs are done in the application
+
+
+@pytest.mark.parametrize("where", ["missing", "empty file"])
+def test_the_app_on_a_place_without_a_lab_says_so_and_creates_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, where: str
+) -> None:
+    import ui.app
+    from lims.config import Settings, sqlite_url_for
+
+    data = tmp_path / "nowhere"
+    if where == "empty file":
+        data.mkdir()
+        (data / "lims.sqlite3").write_bytes(b"")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    said: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        ui.app.QMessageBox, "critical", lambda _parent, title, text: said.append((title, text))
+    )
+    settings = Settings(data_dir=data, database_url=sqlite_url_for(data))
+    assert ui.app.main([], settings) == 2
+    ((title, text),) = said
+    assert "此处没有实验室" in title or "No lab here" in title
+    assert "lims.sqlite3" in text or "no lab in" in text
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

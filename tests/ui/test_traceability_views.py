@@ -17,7 +17,7 @@ from lims.db.migrate import upgrade
 from lims.models import IntermediateCheck, IntervalDecision, Result, Role
 from lims.quality.comparisons import ComparisonInput, ParticipantResult, record_comparison
 from lims.units import Q_
-from procedures.common import budget_record
+from tests.calc.legacy_budgets import budget_record
 from tests.quality._build import SYSTEM, Lab, add_run, add_standard, build_lab
 from ui.context import AppContext
 from ui.views.budget import BudgetView

@@ -28,13 +28,31 @@ from lims.engine.events import (
 )
 from lims.models.enums import RunStatus
 from lims.quality.permissions import Permission, can
-from ui.i18n import tr
+from ui.i18n import engine_text, tr
 from ui.readings import PlotPoint
-from ui.results_table import line_from_values, overall
-from ui.widgets import GREEN
+from ui.results_table import line_from_record, overall
+from ui.widgets import GREEN, WidgetMixin
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Callable
+    from typing import ClassVar
+
+    from PySide6.QtCore import QTimer, Signal
+    from PySide6.QtWidgets import (
+        QCheckBox,
+        QComboBox,
+        QLabel,
+        QListWidget,
+        QProgressBar,
+        QPushButton,
+    )
+
+    from ui.bench_session import BenchPlan, BenchSession
+    from ui.context import AppContext
+    from ui.live_plot import LivePlot
+    from ui.prompt_panel import PromptPanel
+    from ui.results_table import ResultLine, ResultsTable, VerdictBanner
+    from ui.widgets import MessageLine
 
 #: How often the run's events are drawn (10 Hz), and the most work one tick may do.
 DRAIN_INTERVAL_MS = 100
@@ -51,8 +69,47 @@ def status_text(status: RunStatus) -> str:
     return tr(f"run.status.{status.value}")
 
 
-class BenchRunMixin:
+class BenchRunMixin(WidgetMixin):
     """The running part of the bench view (see the module docstring)."""
+
+    # What the bench view provides: its context, the run's state and its widgets.
+    ctx: AppContext
+    plan: BenchPlan | None
+    auto_keys: frozenset[str]
+    session: BenchSession | None
+    results: list[ResultRecorded]
+    lines: list[ResultLine]
+    status: RunStatus | None
+    status_reason: str
+    drafted_run: int | None
+    leaving: bool
+    confirm: Callable[[str, str], bool]
+    drafted: ClassVar[Signal]
+    item: QComboBox
+    bench: QComboBox
+    auto: QCheckBox
+    refresh_button: QPushButton
+    check_button: QPushButton
+    start_button: QPushButton
+    pause_button: QPushButton
+    resume_button: QPushButton
+    abort_button: QPushButton
+    draft_button: QPushButton
+    state_label: QLabel
+    steps: QListWidget
+    progress: QProgressBar
+    banner: VerdictBanner
+    results_table: ResultsTable
+    prompt_panel: PromptPanel
+    message: MessageLine
+    timer: QTimer
+    _live: LivePlot | None
+
+    if TYPE_CHECKING:
+
+        @property
+        def live(self) -> LivePlot:
+            """The live plot (created when first needed)."""
 
     # -- running -----------------------------------------------------------------------
     def start_run(self, time_scale: float | None = None) -> None:
@@ -71,12 +128,12 @@ class BenchRunMixin:
             self.plan.band_halfwidth,
             self.plan.band_samples,
         )
-        from ui.bench_watch import WatchedSession  # loaded already by the preflight
+        from ui.bench_session import BenchSession  # loaded already by the preflight
 
         gc.freeze()  # what the preflight loaded stays: no full collection walks it mid-run
 
         self.leaving = False
-        self.session = WatchedSession(
+        self.session = BenchSession(
             self.ctx.db,
             self.plan,
             self.ctx.actor.username,
@@ -133,7 +190,7 @@ class BenchRunMixin:
         elif isinstance(ev, ResultRecorded):
             self._run_moved_on()
             self.results.append(ev)
-            self.lines.append(line_from_values(ev.test_point, ev.item, ev.values, ev.verdict))
+            self.lines.append(line_from_record(ev.record))
             self._show_results()
         elif isinstance(ev, StateChanged):
             self.status = ev.new
@@ -157,7 +214,7 @@ class BenchRunMixin:
             else:
                 self.prompt_panel.show_prompt(ev)
         elif isinstance(ev, Message) and ev.level != "info":
-            self.message.error(ev.text)
+            self.message.error(engine_text(ev.key, ev.text, dict(ev.params)))
         elif isinstance(ev, ReadingsCommitted):
             pass  # durable now; nothing to draw
 

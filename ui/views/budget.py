@@ -20,7 +20,7 @@ from lims.models.users import User
 from lims.quality.budgets import (
     BUDGET_HEADERS,
     BudgetCrossCheck,
-    StoredBudget,
+    RunBudget,
     cross_check,
     stored_budgets,
 )
@@ -28,7 +28,7 @@ from ui.context import AppContext
 from ui.widgets import MessageLine, fill_table
 
 
-def load_budgets(db: Database, actor: User, run_id: int) -> list[StoredBudget]:
+def load_budgets(db: Database, actor: User, run_id: int) -> list[RunBudget]:
     """The run's stored budgets."""
     with db.read() as s:
         return stored_budgets(s, actor, run_id)
@@ -53,7 +53,7 @@ class BudgetView(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.setObjectName("budget_view")
-        self.budgets: list[StoredBudget] = []
+        self.budgets: list[RunBudget] = []
         self.run = QSpinBox()
         self.run.setRange(1, 2_000_000_000)
         self.run.setPrefix("运行 Run ")
@@ -94,7 +94,7 @@ class BudgetView(QWidget):
         db, actor, run_id = self.ctx.db, self.ctx.actor, self.run.value()
         self.ctx.runner.submit(lambda: load_budgets(db, actor, run_id), self._loaded, self._failed)
 
-    def _loaded(self, budgets: list[StoredBudget]) -> None:
+    def _loaded(self, budgets: list[RunBudget]) -> None:
         self.budgets = budgets
         self.point.blockSignals(True)
         self.point.clear()
@@ -108,7 +108,7 @@ class BudgetView(QWidget):
     def _failed(self, exc: Exception) -> None:
         self.message.error(str(exc))
 
-    def current(self) -> StoredBudget | None:
+    def current(self) -> RunBudget | None:
         """The budget of the chosen test point."""
         i = self.point.currentIndex()
         return self.budgets[i] if 0 <= i < len(self.budgets) else None

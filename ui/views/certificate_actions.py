@@ -14,13 +14,43 @@ from PySide6.QtWidgets import QFileDialog
 
 from ui.dialogs import ReasonDialog
 from ui.i18n import tr
+from ui.widgets import WidgetMixin
 
 if TYPE_CHECKING:
+    from PySide6.QtPrintSupport import QPrinter
+    from PySide6.QtWidgets import QComboBox, QLineEdit
+
     from lims.services.certificates import CertificateInfo
+    from ui.context import AppContext
+    from ui.views.history import HistoryDetail
+    from ui.widgets import MessageLine
 
 
-class CertificateActionsMixin:
+class CertificateActionsMixin(WidgetMixin):
     """The certificate actions of the history view (see the module docstring)."""
+
+    # What the history view provides: its context, the search form, the selection.
+    ctx: AppContext
+    number: QLineEdit
+    customer: QLineEdit
+    serial: QLineEdit
+    date_from: QLineEdit
+    date_to: QLineEdit
+    status: QComboBox
+    message: MessageLine
+    detail: HistoryDetail | None
+    select_after: str | None
+    reason_dialog: ReasonDialog | None
+    printed_pages: int
+    _showing_count: bool
+
+    if TYPE_CHECKING:
+
+        def search(self) -> None:
+            """Search with the form's criteria."""
+
+        def _failed(self, exc: Exception) -> None:
+            """Show why a worker's task failed."""
 
     def _show_new(self, number: str) -> None:
         """Search for the certificate just made (an amendment, a redraft) and select it."""
@@ -119,8 +149,8 @@ class CertificateActionsMixin:
         if dialog.exec() == QPrintDialog.DialogCode.Accepted:
             self.print_to(printer)
 
-    def print_to(self, printer: object) -> None:
-        """Fetch the PDF (worker thread), then print it on ``printer`` (a QPrinter)."""
+    def print_to(self, printer: QPrinter) -> None:
+        """Fetch the PDF (worker thread), then print it on ``printer``."""
         d = self.detail
         if d is None:
             return
@@ -135,7 +165,7 @@ class CertificateActionsMixin:
             from ui.printing import print_pdf
 
             try:
-                pages = print_pdf(data, printer)  # type: ignore[arg-type]
+                pages = print_pdf(data, printer)
             except ValueError as exc:
                 self.message.error(str(exc))
                 return

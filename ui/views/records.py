@@ -23,7 +23,7 @@ class RecordsView(QWidget):
         self.intervals = IntervalsView(ctx)
         self.comparisons = ComparisonsView(ctx)
         self.budgets = BudgetView(ctx)
-        self.pages: list[tuple[str, QWidget]] = [
+        self.pages: list[tuple[str, IntervalsView | ComparisonsView | BudgetView]] = [
             ("records.intervals", self.intervals),
             ("records.comparisons", self.comparisons),
             ("records.budgets", self.budgets),
@@ -53,4 +53,4 @@ class RecordsView(QWidget):
         if self.ctx.user is None or index < 0 or index in self._loaded:
             return
         self._loaded.add(index)
-        self.pages[index][1].refresh()  # type: ignore[attr-defined]
+        self.pages[index][1].refresh()

@@ -161,6 +161,7 @@ class SignDialog(QDialog):
                 ctx.policy,
                 archive_dir=ctx.settings.archive_dir,
                 anchor_file=ctx.settings.anchor_file,
+                anchor_copies=ctx.settings.anchor_copies,
             )
 
         ctx.runner.submit(work, self._done, self._refused)

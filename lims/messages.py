@@ -1,0 +1,70 @@
+"""The bilingual catalogue of what the engine and the services tell people.
+
+Each message has a stable key and a Chinese and an English template. Run events carry the
+key and its parameters, so every front end shows them in the language it is set to (the
+desktop app's language switch, the command line's bilingual lines); the bilingual text of
+:func:`bilingual` is what goes into the database and the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["MESSAGES", "bilingual", "text"]
+
+#: key → (Chinese, English) with ``{name}`` placeholders.
+MESSAGES: Mapping[str, tuple[str, str]] = {
+    "run.instrument_error": (
+        "仪器故障，已暂停：步骤 {step}：{error}。排除故障后继续，将重做该步骤",
+        "instrument error in step {step}: {error}. Fix the instrument, then resume to "
+        "repeat the step",
+    ),
+    "run.resumed_repeat": ("继续：重做步骤 {step}", "resumed: repeating step {step}"),
+    "run.resumed": ("继续运行", "resumed"),
+    "run.paused": ("操作员暂停", "paused by operator"),
+    "run.aborted": ("中止", "aborted by operator"),
+    "run.stopped": (
+        "停止：操作员在步骤边界停止，已测数据保留",
+        "stopped by operator at a step boundary; measured data kept",
+    ),
+    "run.failed": ("运行失败：{error}", "failed: {error}"),
+    "run.refused": ("拒绝运行（{where}）：{failures}", "refused {where}: {failures}"),
+    "run.lease_lost": (
+        "运行已被另一进程接管，本进程停止",
+        "another process took over the run; this process stops",
+    ),
+    "run.safe_state_failed": (
+        "安全状态失败：{slot}：{error}",
+        "safe_state of {slot} failed: {error}",
+    ),
+    "run.not_stable": (
+        "未稳定：{quantity}（{point}）{elapsed} 后仍未稳定",
+        "{quantity} at {point} not stable after {elapsed}",
+    ),
+    "run.step_skipped": (
+        "测试点 {point} 不在本次计划内，跳过",
+        "test point {point} is not in this run's plan: skipped",
+    ),
+    "prompt.confirm_again": ("请完成后确认", "Confirm when this has been done"),
+    "prompt.invalid": ("输入无效：{key}：{error}", "invalid entry for {key}: {error}"),
+    "prompt.implausible": (
+        "数值不合理：{key}：{value} 超出合理范围 {low} … {high}",
+        "{key}: {value} is outside the plausible range {low} … {high}",
+    ),
+    "step.setup": ("准备", "Setup"),
+    "step.done": ("步骤 {step} 完成", "step {step} completed"),
+}
+
+
+def text(message: str, lang: str = "en", **params: Any) -> str:
+    """The message ``message`` (a key) in one language (``zh`` or ``en``)."""
+    zh, en = MESSAGES[message]
+    return (zh if lang == "zh" else en).format(**params)
+
+
+def bilingual(message: str, **params: Any) -> str:
+    """Message ``message`` (a key), Chinese first, English beside it: what is stored and
+    logged."""
+    zh, en = MESSAGES[message]
+    return f"{zh.format(**params)} / {en.format(**params)}"
