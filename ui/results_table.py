@@ -131,7 +131,7 @@ class ResultsTable(QTableWidget):
                     item.setToolTip(ln.details)
 
 
-class VerdictBanner(QLabel):
+class OverallResultBanner(QLabel):
     """The run's overall verdict in large letters (hidden until the run has results)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:

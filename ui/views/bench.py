@@ -34,7 +34,7 @@ from ui.context import AppContext
 from ui.i18n import tr
 from ui.paths import bench_files
 from ui.prompt_panel import PromptPanel
-from ui.results_table import ResultLine, ResultsTable, VerdictBanner
+from ui.results_table import OverallResultBanner, ResultLine, ResultsTable
 from ui.views.bench_run import DRAIN_INTERVAL_MS, SHORTCUTS, BenchRunMixin, status_text
 from ui.widgets import GREEN, RED, MessageLine
 
@@ -160,7 +160,7 @@ class BenchView(BenchRunMixin, QWidget):
         self._live: LivePlot | None = None  # built at first use (pyqtgraph)
         self.plot_placeholder = QGroupBox()
         self.results_box = QGroupBox()
-        self.banner = VerdictBanner()
+        self.banner = OverallResultBanner()
         self.results_table = ResultsTable()
         rl = QVBoxLayout(self.results_box)
         rl.addWidget(self.banner)

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from ui.context import AppContext
     from ui.live_plot import LivePlot
     from ui.prompt_panel import PromptPanel
-    from ui.results_table import ResultLine, ResultsTable, VerdictBanner
+    from ui.results_table import OverallResultBanner, ResultLine, ResultsTable
     from ui.widgets import MessageLine
 
 #: How often the run's events are drawn (10 Hz), and the most work one tick may do.
@@ -98,7 +98,7 @@ class BenchRunMixin(WidgetMixin):
     state_label: QLabel
     steps: QListWidget
     progress: QProgressBar
-    banner: VerdictBanner
+    banner: OverallResultBanner
     results_table: ResultsTable
     prompt_panel: PromptPanel
     message: MessageLine
