@@ -119,6 +119,30 @@ def record_state(instance: Base) -> dict[str, Any]:
     return state
 
 
+def state_as_audited(instance: Base, audited: dict[str, Any]) -> dict[str, Any]:
+    """The record's state compared with an audited one written before a later schema upgrade.
+
+    A column an upgrade added is absent from older events; while the record still holds that
+    column's default, the column is left out, so an upgraded lab's records stay intact. Any
+    other value in such a column is a change the trail does not explain.
+    """
+    state = record_state(instance)
+    columns = inspect(instance).mapper.column_attrs
+    for attr in columns:
+        if attr.key in audited or attr.key not in state:
+            continue
+        default = attr.columns[0].default
+        arg = getattr(default, "arg", None)
+        if callable(arg):
+            try:
+                arg = arg(None)
+            except TypeError:
+                arg = arg()
+        if canonical_json(state[attr.key]) == canonical_json(jsonable(arg)):
+            del state[attr.key]
+    return state
+
+
 def record_key(instance: Base) -> str:
     """The primary key of a record as a string (``"3"`` or ``"2026"``)."""
     identity = inspect(instance).mapper.primary_key_from_instance(instance)

@@ -32,7 +32,7 @@ from lims.audit import (
     reading_chain_sha256,
     reading_content,
     record_key,
-    record_state,
+    state_as_audited,
     stored_event_sha256,
 )
 from lims.db.base import Base
@@ -144,8 +144,8 @@ def _verify_records(
                         "record", f"{table} {key}", "has no audit event: inserted outside the app"
                     )
                 )
-            elif canonical_json(record_state(obj)) != canonical_json(ev.state):
-                diff = _diff_fields(record_state(obj), ev.state)
+            elif canonical_json(state_as_audited(obj, ev.state)) != canonical_json(ev.state):
+                diff = _diff_fields(state_as_audited(obj, ev.state), ev.state)
                 report.problems.append(
                     AuditProblem(
                         "record",

@@ -216,7 +216,7 @@ def verify_dcc(
 
 def _compare_issue_date(root: Any, report: VerificationReport) -> list[str]:
     """The DCC's date of issue against the embedded PDF: the date its signed content record
-    states, or (records without one) its approval signature's UTC date."""
+    states, or (records without one) its approval signature's date in the record's time zone."""
     from lims.certificates.signing import issue_date_of
 
     stated = root.findtext(
@@ -233,7 +233,9 @@ def _compare_issue_date(root: Any, report: VerificationReport) -> list[str]:
         )
         if approval is None:
             return []
-        expected, source = issue_date_of(approval).isoformat(), "the approval signature's"
+        zone_name = str(dates.get("time_zone") or "UTC")
+        expected = issue_date_of(approval, zone_name).isoformat()
+        source = "the approval signature's"
     if stated != expected:
         return [f"the DCC's date of issue {stated!r} differs from {source} date {expected}"]
     return []
@@ -353,7 +355,7 @@ def _issue_date(doc: CertificateDocument, signers: list[_Signer]) -> date | None
         return doc.dates.issue
     for signer in signers:
         if signer.meaning is Meaning.APPROVED and signer.signed_at is not None:
-            return issue_date_of(signer.signed_at)
+            return issue_date_of(signer.signed_at, doc.dates.time_zone)
     return None
 
 

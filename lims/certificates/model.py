@@ -29,6 +29,7 @@ from datetime import date, datetime
 from typing import Any
 
 from lims.certificates.errors import CertificateDataError
+from lims.lab_time import TimeZoneError, zone
 from lims.units import canonical_unit, ureg
 from lims.vocabulary import BiText, CertificateType, Verdict
 from lims.vocabulary import SignatureMeaning as Meaning
@@ -187,9 +188,18 @@ class CertificateDates:
     performance_end: date
     issue: date | None = None
     valid_until: date | None = None
+    time_zone: str = "UTC"
+    """IANA zone of these dates and of the date of issue: the lab's (:mod:`lims.lab_time`);
+    content records written before the zone was recorded used UTC dates."""
 
     def __post_init__(self) -> None:
+        try:
+            zone(self.time_zone)
+        except TimeZoneError as exc:
+            raise CertificateDataError(f"dates.time_zone: {exc}") from exc
         for f in dataclasses.fields(self):
+            if f.name == "time_zone":
+                continue
             value = getattr(self, f.name)
             if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
                 raise CertificateDataError(f"dates.{f.name}: expected a date, got {value!r}")

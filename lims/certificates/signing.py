@@ -27,6 +27,7 @@ from lims.certificates.fonts import register_fonts
 from lims.certificates.model import CertificateType, Meaning
 from lims.certificates.pki import LabSigner, _subject_identity
 from lims.certificates.render import CONTENT_ATTACHMENT, SIGNATURE_FIELDS, signature_boxes
+from lims.lab_time import local_date
 
 __all__ = ["SignatureResult", "read_content_record", "sign_pdf", "signature_reason"]
 
@@ -67,9 +68,10 @@ def read_content_record(pdf: bytes) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-def issue_date_of(approved_at: datetime) -> date:
-    """The date of issue of a certificate approved at ``approved_at``: its UTC date."""
-    return approved_at.astimezone(UTC).date()
+def issue_date_of(approved_at: datetime, time_zone: str = "UTC") -> date:
+    """The date of issue of a certificate approved at ``approved_at``: its date in the lab's
+    ``time_zone`` (the one recorded in the certificate's dates)."""
+    return local_date(approved_at, time_zone)
 
 
 def sign_pdf(
@@ -119,11 +121,14 @@ def sign_pdf(
             f"{meaning.value}: user {signer.user_id!r} has already signed this certificate; "
             "three different people must sign"
         )
-    if certificate_type is None:
-        try:
-            certificate_type = CertificateType(json.loads(record)["certificate_type"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SigningError("the embedded content record has no certificate type") from exc
+    try:
+        content = json.loads(record)
+        time_zone = str(content.get("dates", {}).get("time_zone") or "UTC")
+        if certificate_type is None:
+            certificate_type = CertificateType(content["certificate_type"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SigningError("the embedded content record has no certificate type") from exc
+    # one instant for the appearance, the CMS signing-time attribute and the stored record
     signed_at = (at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     role = meaning.role(certificate_type)
     box = next(b for b in signature_boxes() if b.meaning is meaning)
@@ -135,7 +140,8 @@ def sign_pdf(
         (f"{signature_reason(meaning)} · ID {signer.user_id}", 6.5),
     ]
     if meaning is Meaning.APPROVED:
-        lines.append((f"签发日期 Date of issue {issue_date_of(signed_at).isoformat()}", 7.5))
+        issued = issue_date_of(signed_at, time_zone).isoformat()
+        lines.append((f"签发日期 Date of issue {issued} ({time_zone})", 7.5))
     style = StaticStampStyle(
         background=_stamp_background(lines, x2 - x1, y2 - y1),
         background_opacity=1.0,
@@ -151,7 +157,9 @@ def sign_pdf(
         name=signer.display_name,
         location=location,
     )
-    pdf_signer = signers.PdfSigner(meta, signer=signer.pyhanko_signer, stamp_style=style)
+    pdf_signer = _signer_at(
+        meta, signer=signer.pyhanko_signer, stamp_style=style, signing_time=signed_at
+    )
     out = io.BytesIO()
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
@@ -172,6 +180,19 @@ def sign_pdf(
         content_hash=hashlib.sha256(record).hexdigest(),
         pdf_sha256=hashlib.sha256(signed).hexdigest(),
     )
+
+
+def _signer_at(meta: Any, *, signer: Any, stamp_style: Any, signing_time: datetime) -> Any:
+    """A pyHanko PDF signer whose CMS signing-time attribute is ``signing_time`` exactly."""
+    from pyhanko.sign import signers
+
+    class _SignerAt(signers.PdfSigner):
+        def init_signing_session(self, pdf_out: Any, existing_fields_only: bool = False) -> Any:
+            session = super().init_signing_session(pdf_out, existing_fields_only)
+            session.system_time = signing_time
+            return session
+
+    return _SignerAt(meta, signer=signer, stamp_style=stamp_style)
 
 
 def _stamp_background(lines: list[tuple[str, float]], width: float, height: float) -> Any:

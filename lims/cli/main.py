@@ -45,6 +45,7 @@ from lims.cli.common import (
 )
 from lims.cli.errors import configure_logging
 from lims.config import default_data_dir, load_settings, sqlite_url_for
+from lims.lab_time import DEFAULT_TIME_ZONE, TimeZoneError, zone
 from lims.services.demo import DEMO_ADMIN, DEMO_LAB, DEMO_USERS, seed_demo
 from lims.services.lab import LabIdentity, initialize, lab_summary, open_database, policy_from
 from lims.services.public_verification import portal_hint
@@ -152,6 +153,10 @@ def init(
     email: Annotated[str, typer.Option(help="Lab e-mail, printed on certificates.")] = "",
     phone: Annotated[str, typer.Option(help="Lab phone, printed on certificates.")] = "",
     prefix: Annotated[str, typer.Option(help="Certificate-number prefix.")] = "CM",
+    time_zone: Annotated[
+        str,
+        typer.Option(help="IANA time zone of the dates on certificates (issue, validity)."),
+    ] = DEFAULT_TIME_ZONE,
 ) -> None:
     """Create or upgrade the database, the lab profile, a first administrator and the lab CA.
 
@@ -187,7 +192,12 @@ def init(
                 city=city,
                 email=email,
                 phone=phone,
+                time_zone=time_zone,
             )
+            try:
+                zone(time_zone)
+            except TimeZoneError as exc:
+                raise CliError(f"--time-zone: {exc}") from exc
             username, full_name = admin, admin_name or admin
             password = read_password(password_file, "Administrator password / 管理员密码: ")
             ca_password = read_password(ca_password_file, "Lab CA passphrase / CA 口令: ")

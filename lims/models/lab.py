@@ -30,6 +30,8 @@ class LabProfile(Base):
         String(100), default="{prefix}{year}-{seq:05d}"
     )
     certificate_prefix: Mapped[str] = mapped_column(String(20), default="CM")
+    #: IANA zone of the lab's dates on certificates (performance, issue, validity).
+    time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     created_at: Mapped[datetime] = created_at_column()
 
 

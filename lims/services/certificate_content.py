@@ -43,6 +43,7 @@ from lims.certificates import (
     StandardKind,
     Verdict,
 )
+from lims.lab_time import local_date
 from lims.models.enums import RunStatus, ServiceKind
 from lims.models.lab import LabProfile
 from lims.models.runs import Result, RuleOverride, Run
@@ -349,8 +350,8 @@ def _range_text(lo: float | None, hi: float | None, unit: str | None) -> str:
     return f"({lo or 0:g} – {hi:g}) {q.units:~P}"
 
 
-def _date(value: datetime | None, fallback: date) -> date:
-    return value.date() if value is not None else fallback
+def _date(value: datetime | None, fallback: date, time_zone: str) -> date:
+    return local_date(value, time_zone) if value is not None else fallback
 
 
 def build_document(session: Session, run: Run, inputs: DraftInputs) -> CertificateDocument:
@@ -395,8 +396,8 @@ def build_document(session: Session, run: Run, inputs: DraftInputs) -> Certifica
     order = item.work_order
     customer = order.customer
     contact = order.contact
-    started = _date(run.started_at, inputs.drafted_on)
-    ended = _date(run.ended_at, started)
+    started = _date(run.started_at, inputs.drafted_on, lab.time_zone)
+    ended = _date(run.ended_at, started, lab.time_zone)
     receipt = min(order.received_on, started)
     decision_rule = _decision_rule(current, item.decision_rule)
     if overall is Verdict.NO_STATEMENT and kind is CertificateType.CALIBRATION:
@@ -436,6 +437,7 @@ def build_document(session: Session, run: Run, inputs: DraftInputs) -> Certifica
             performance_end=ended,
             issue=None,
             valid_until=inputs.valid_until if kind is CertificateType.VERIFICATION else None,
+            time_zone=lab.time_zone,
         ),
         location=Location(
             place=BiText(lab.address_zh or lab.name_zh, lab.address_en or lab.name_en)

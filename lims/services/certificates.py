@@ -50,6 +50,7 @@ from lims.certificates import (
 from lims.certificates.record import document_from_record
 from lims.db import Database
 from lims.db.types import utcnow
+from lims.lab_time import DEFAULT_TIME_ZONE, local_date
 from lims.models.certificates import Certificate, Signature
 from lims.models.enums import (
     CertificateStatus,
@@ -57,6 +58,7 @@ from lims.models.enums import (
     ItemStatus,
     SignatureMeaning,
 )
+from lims.models.lab import LabProfile
 from lims.models.pki import StoredFile
 from lims.models.runs import Run
 from lims.models.users import User
@@ -354,18 +356,21 @@ def _new_certificate(
     session: Session,
     actor: User,
     run: Run,
-    today: date,
+    today: date | None,
     *,
     revision: int = 0,
     replaces: Certificate | None = None,
     reason: str | None = None,
     valid_until: date | None = None,
 ) -> Certificate:
-    year = today.year
-    number, sequence = next_certificate_number(session, year)
+    lab = session.scalars(select(LabProfile)).first()
+    zone_name = lab.time_zone if lab is not None else DEFAULT_TIME_ZONE
+    if today is None:  # the lab's date, not the UTC one
+        today = local_date(utcnow(), zone_name)
+    number, sequence = next_certificate_number(session, today.year)
     if valid_until is None:
-        # 有效期 counts from the date of verification (the run's last day)
-        verified_on = run.ended_at.date() if run.ended_at is not None else today
+        # 有效期 counts from the date of verification (the run's last day, the lab's date)
+        verified_on = local_date(run.ended_at, zone_name) if run.ended_at is not None else today
         valid_until = _valid_until(verified_on, _verification_period(run))
     replaced = (
         Replaces(replaces.number, reason or "", replaces.content_sha256)
@@ -388,7 +393,7 @@ def _new_certificate(
     assert item is not None
     cert = Certificate(
         number=number,
-        year=year,
+        year=today.year,
         sequence=sequence,
         type=doc.certificate_type,
         status=CertificateStatus.DRAFT,
@@ -421,7 +426,6 @@ def draft_certificate(
     other, :class:`CertificateWorkflowError` naming the certificate that exists.
     """
     require(actor, Permission.SIGN_PERFORMED)
-    today = today or utcnow().date()
     try:
         with db.write(actor=actor, reason=f"draft certificate of run {run_id}") as session:
             run = session.scalars(select(Run).where(Run.id == run_id).with_for_update()).first()
@@ -608,7 +612,6 @@ def amend_certificate(
         require(actor, Permission.SIGN_APPROVED)
     if not reason.strip():
         raise CertificateWorkflowError("an amendment needs a reason (ISO/IEC 17025 7.8.8)")
-    today = today or utcnow().date()
     try:
         return _draft_amendment(db, actor, number, reason, today)
     except IntegrityError as exc:
@@ -619,7 +622,7 @@ def amend_certificate(
 
 
 def _draft_amendment(
-    db: Database, actor: User, number: str, reason: str, today: date
+    db: Database, actor: User, number: str, reason: str, today: date | None
 ) -> CertificateInfo:
     with db.write(actor=actor, reason=f"amend certificate {number}: {reason}") as session:
         original = _certificate(session, number, lock=True)

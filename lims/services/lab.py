@@ -10,6 +10,7 @@ from sqlalchemy import func, inspect, select
 from lims.config import Settings
 from lims.db import Database
 from lims.db.migrate import upgrade
+from lims.lab_time import DEFAULT_TIME_ZONE
 from lims.models.enums import Role
 from lims.models.lab import LabProfile
 from lims.models.users import User
@@ -33,6 +34,7 @@ class LabIdentity:
     city: str = ""
     email: str = ""
     phone: str = ""
+    time_zone: str = DEFAULT_TIME_ZONE
 
 
 def policy_from(settings: Settings) -> PasswordPolicy:
@@ -122,6 +124,7 @@ def initialize(
                 city=lab.city,
                 email=lab.email,
                 phone=lab.phone,
+                time_zone=lab.time_zone,
             )
         )
         admin = create_user(
