@@ -24,10 +24,10 @@ from typing import Any
 
 from pint import DimensionalityError
 
-from drivers.bench import BenchConfig
 from lims.calc.errors import from_fiducial
 from lims.db import Database
 from lims.engine import Event, ReadingTaken, RunEngine, RunHandle, RunRequest, bench_auto_answerer
+from lims.engine.sim_process import SimProcess
 from lims.models import Run, WorkOrderItem
 from lims.models.enums import RunStatus
 from lims.models.users import User
@@ -36,10 +36,10 @@ from lims.planning.preflight import CheckLine, preflight
 from lims.planning.service import PlannedRun, PlanRequest, replan_run
 from lims.planning.service import plan_run as plan_from_records
 from lims.quality.permissions import Permission, require
+from lims.services.benches import BenchConfig
 from lims.services.work_orders import InterruptedRun
 from lims.units import ureg
 from ui.readings import PlotPoint, plot_point
-from ui.sim_process import SimProcess
 
 __all__ = ["BenchPlan", "BenchSession", "CheckLine", "plan_resume", "plan_run"]
 

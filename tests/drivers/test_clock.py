@@ -15,7 +15,7 @@ import pytest
 from drivers.bench import load_bench
 from drivers.sim import SimControlClient, SimulatedBench
 from drivers.sim.clock import ClockFileError, VirtualClock, WallClock
-from ui.sim_process import SimProcess
+from lims.engine.sim_process import SimProcess
 
 ROOT = Path(__file__).parents[2]
 GAS = ROOT / "examples" / "benches" / "gas-analyzer.toml"

@@ -45,15 +45,9 @@ if TYPE_CHECKING:  # the bench machinery is imported on a worker thread at first
 
 def _bench_names(paths: list[Path]) -> list[tuple[str, str]]:
     """(bench name, file) of each bench file; a file that cannot be read keeps its file name."""
-    from drivers.bench import load_bench
+    from lims.services.benches import list_benches
 
-    out = []
-    for p in paths:
-        try:
-            out.append((load_bench(p).name, str(p)))
-        except Exception:  # shown by its file name; the preflight names the problem
-            out.append((p.name, str(p)))
-    return out
+    return [(b.name, str(b.path)) for b in list_benches(paths)]
 
 
 class BenchView(BenchRunMixin, QWidget):
@@ -330,10 +324,11 @@ class BenchView(BenchRunMixin, QWidget):
         files = [str(p) for p in bench_files()]
 
         def work() -> tuple[BenchPlan, frozenset[str]]:
-            from drivers.bench import load_bench
+            from lims.services.benches import bench_file_named
             from ui.bench_session import plan_resume
 
-            path = next((f for f in files if load_bench(Path(f)).name == run.bench_name), chosen)
+            named = bench_file_named((Path(f) for f in files), run.bench_name)
+            path = str(named) if named is not None else chosen
             if path is None:
                 raise ValueError(f"no bench file named {run.bench_name!r}")
             return plan_resume(db, actor, run, Path(path), today), _auto_keys(Path(path))
@@ -465,6 +460,6 @@ class BenchView(BenchRunMixin, QWidget):
 
 def _auto_keys(bench_path: Path) -> frozenset[str]:
     """The prompts a simulated bench answers itself (its file's ``[auto]`` table)."""
-    from drivers.bench import load_bench
+    from lims.services.benches import auto_answered
 
-    return frozenset(load_bench(bench_path).auto)
+    return auto_answered(bench_path)

@@ -1,7 +1,7 @@
 """The simulated bench served by a child process, so its physics never competes with the
 GUI for the interpreter lock.
 
-The child (``python -m ui.sim_process BENCH.toml [TIME_SCALE] [--clock FILE]``) starts a
+The child (``python -m lims.engine.sim_process BENCH.toml [TIME_SCALE] [--clock FILE]``) starts a
 :class:`drivers.sim.SimulatedBench`, prints one JSON line with the instruments'
 addresses and its control port, and serves until its standard input closes: when the
 application ends, however it ends, the pipe closes and the child stops. The parent side
@@ -71,7 +71,7 @@ class SimProcess:
 
     def start(self) -> SimProcess:
         """Start the child and wait until it serves (SimProcessError otherwise)."""
-        command = [sys.executable, "-m", "ui.sim_process", str(self.bench_path)]
+        command = [sys.executable, "-m", "lims.engine.sim_process", str(self.bench_path)]
         if self.time_scale is not None:
             command.append(repr(float(self.time_scale)))
         if self.virtual_clock:
@@ -207,7 +207,7 @@ def serve(bench_path: str, time_scale: str | None = None, clock_path: str | None
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m ui.sim_process")
+    parser = argparse.ArgumentParser(prog="python -m lims.engine.sim_process")
     parser.add_argument("bench")
     parser.add_argument("time_scale", nargs="?")
     parser.add_argument("--clock", help="virtual-clock file created by the parent")
