@@ -301,7 +301,12 @@ def delete_last(table: str) -> Edit:
 def alter_reply(conn: Connection) -> None:
     """An instrument's reply rewritten in the run's raw-data record."""
     table = table_named("instrument_io")
-    row = conn.execute(select(table.c.id, table.c.received).where(table.c.seq == 3).limit(1)).one()
+    row = conn.execute(
+        select(table.c.id, table.c.received)
+        .where(table.c.seq == 3)
+        .order_by(table.c.run_id.desc())  # the lab's own newest run, not the synced one
+        .limit(1)
+    ).one()
     conn.execute(
         update(table).where(table.c.id == row.id).values(received=bytes(row.received) + b"0")
     )
