@@ -43,9 +43,10 @@ CHUNK = 2000
 _MOD = 1 << 128
 
 
-def stream(session: Session, stmt: Any, size: int = CHUNK) -> Iterator[Any]:
-    """The rows of ``stmt``, fetched ``size`` at a time (a server-side cursor on PostgreSQL)."""
-    yield from session.execute(stmt.execution_options(yield_per=size))
+def stream(session: Session, stmt: Any, size: int | None = None) -> Iterator[Any]:
+    """The rows of ``stmt``, fetched ``size`` (default :data:`CHUNK`) at a time (a
+    server-side cursor on PostgreSQL)."""
+    yield from session.execute(stmt.execution_options(yield_per=size or CHUNK))
 
 
 def row_hash(*parts: str | int) -> int:
@@ -366,7 +367,7 @@ def _run_chains(
     for query in queries:
         run_id: int | None = None
         prev, count, broken = GENESIS_SHA256, 0, False
-        for r in stream(session, query, 5000):
+        for r in stream(session, query):
             out.rows += 1
             if r.run_id != run_id:
                 if run_id is not None and not broken:

@@ -81,6 +81,8 @@ class VerifyReport:
     #: "full", or "incremental" from the checkpoint event :attr:`since`.
     mode: str = "full"
     since: int = 0
+    #: The newest event the checkpoint covered (incremental only).
+    covers: int = 0
     #: The newest event walked and its hash (what a new checkpoint covers).
     last_event: int = 0
     last_sha256: str = GENESIS_SHA256
@@ -198,7 +200,7 @@ def verify_trail(session: Session, checkpoint: Checkpoint | None = None) -> Veri
 
 
 def _incremental(session: Session, report: VerifyReport, cp: Checkpoint) -> None:
-    report.mode, report.since = "incremental", cp.event_id
+    report.mode, report.since, report.covers = "incremental", cp.event_id, cp.covers
     _check_position(session, report, cp)
     tail = _walk(session, report, cp.covers + 1, cp.sha256, collect=True)
     for table in audited_tables():

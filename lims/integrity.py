@@ -23,7 +23,8 @@ anchored; :attr:`IntegrityVerdict.TAMPERED` when anything was found.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from lims.audit_anchors import AnchorCheck, check_destinations
 from lims.audit_checkpoint import newest_checkpoint
 from lims.audit_stream import stream
 from lims.audit_verify import VerifyReport, verify_trail
+from lims.db import Database
 from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus
 from lims.models.equipment import ExternalCertificate
@@ -142,7 +144,7 @@ def run_record_problems(session: Session, runs: Iterable[int] | None = None) -> 
     query = select(Run.id, Run.plan, Run.plan_sha256).order_by(Run.id)
     if runs is not None:
         query = query.where(Run.id.in_(sorted(runs)))
-    for run_id, plan, plan_sha in stream(session, query, 500):
+    for run_id, plan, plan_sha in stream(session, query):
         if (plan or plan_sha) and plan_sha256(plan or {}) != plan_sha:
             problems.append(
                 AuditProblem(
@@ -164,6 +166,23 @@ def stored_record_problems(
         AuditProblem("sync", "synchronized records", p)
         for p in verify_segments(session) + verify_origins(session)
     ]
+
+
+@contextmanager
+def verification_session(db: Database) -> Iterator[Session]:
+    """A read session on one snapshot of the database (REPEATABLE READ on PostgreSQL), so
+    that a verification running beside the lab's work sees one consistent state."""
+    conn = db.engine.connect()
+    if not db.is_sqlite:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+    try:
+        with Session(bind=conn) as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+    finally:
+        conn.close()
 
 
 def check_integrity(
