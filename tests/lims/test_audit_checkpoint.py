@@ -231,17 +231,18 @@ def _peak(lab: _Lab, full: bool) -> int:
 def test_memory_does_not_grow_with_the_history(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Peak traced memory of a full and an incremental verification, with 6 and with 60
-    runs of history (20 readings, 20 exchanges, 2 results and a certificate each). Rows
-    stream 100 at a time here, so that both histories fill the window."""
-    monkeypatch.setattr(audit_stream, "CHUNK", 100)
-    lab = _Lab(db, tmp_path, runs=6)
+    """Peak traced memory of a full and an incremental verification (each from a fresh
+    checkpoint), with 30 and with 150 runs of history (20 readings, 20 exchanges, 2
+    results and a certificate each). Rows stream 50 at a time here, so that both
+    histories fill the window many times over."""
+    monkeypatch.setattr(audit_stream, "CHUNK", 50)
+    lab = _Lab(db, tmp_path, runs=30)
     lab.checkpoint()
     small = (_peak(lab, True), _peak(lab, False))
-    add_runs(db, lab.lab, 54)
+    add_runs(db, lab.lab, 120)
     lab.checkpoint()
     large = (_peak(lab, True), _peak(lab, False))
     events = lab.head()
-    assert events > 500
+    assert events > 1300
     for before, after in zip(small, large, strict=True):
         assert after < before * 1.25 + 64_000, (small, large)
