@@ -246,3 +246,29 @@ def test_memory_does_not_grow_with_the_history(
     assert events > 1300
     for before, after in zip(small, large, strict=True):
         assert after < before * 1.25 + 64_000, (small, large)
+
+
+def test_lims_audit_verify_checkpoint_then_incremental(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lims.db.migrate import upgrade
+    from tests.lims._cli import clean_env, run_main
+
+    url = f"sqlite:///{tmp_path / 'lims.sqlite3'}"
+    db = Database(url)
+    upgrade(db.engine)
+    lab = _Lab(db, tmp_path, runs=2)
+    write_anchor(db, tmp_path / "audit-anchors.jsonl")
+    env = clean_env(tmp_path, LIMS_DATABASE_URL=url)
+    r = run_main(["audit", "verify", "--checkpoint"], env, monkeypatch, capsys)
+    assert r.code == 0, r.err
+    assert "full walk" in r.out
+    assert "checkpoint written: event" in r.out
+    add_runs(db, lab.lab, 1)
+    r = run_main(["audit", "verify"], env, monkeypatch, capsys)
+    assert r.code == 0, r.err
+    assert "incremental from checkpoint" in r.out
+    assert "增量核查" in r.out
+    r = run_main(["audit", "verify", "--full"], env, monkeypatch, capsys)
+    assert (r.code, "full walk" in r.out) == (0, True), r.err
+    db.dispose()
