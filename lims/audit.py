@@ -119,28 +119,33 @@ def record_state(instance: Base) -> dict[str, Any]:
     return state
 
 
-def state_as_audited(instance: Base, audited: dict[str, Any]) -> dict[str, Any]:
-    """The record's state compared with an audited one written before a later schema upgrade.
+def without_upgrade_defaults(
+    model: type[Base], state: dict[str, Any], audited: dict[str, Any]
+) -> dict[str, Any]:
+    """``state`` less the columns an upgrade added after ``audited`` was written.
 
-    A column an upgrade added is absent from older events; while the record still holds that
-    column's default, the column is left out, so an upgraded lab's records stay intact. Any
-    other value in such a column is a change the trail does not explain.
+    Such a column is absent from older events; while the record still holds that column's
+    default, the column is left out, so an upgraded lab's records stay intact. Any other
+    value in such a column is a change the trail does not explain.
     """
-    state = record_state(instance)
-    columns = inspect(instance).mapper.column_attrs
-    for attr in columns:
-        if attr.key in audited or attr.key not in state:
+    missing = [k for k in state if k not in audited]
+    if not missing:
+        return state
+    out = dict(state)
+    attrs = {a.key: a for a in inspect(model).column_attrs}
+    for key in missing:
+        attr = attrs.get(key)
+        if attr is None:
             continue
-        default = attr.columns[0].default
-        arg = getattr(default, "arg", None)
+        arg = getattr(attr.columns[0].default, "arg", None)
         if callable(arg):
             try:
                 arg = arg(None)
             except TypeError:
                 arg = arg()
-        if canonical_json(state[attr.key]) == canonical_json(jsonable(arg)):
-            del state[attr.key]
-    return state
+        if canonical_json(out[key]) == canonical_json(jsonable(arg)):
+            del out[key]
+    return out
 
 
 def record_key(instance: Base) -> str:

@@ -6,39 +6,66 @@ It detects, and names:
   (broken hash, gap in the sequence, head mismatch);
 * an audited record changed, deleted or inserted behind the application's back
   (its current content does not match the state of its last event);
-* a reading changed, deleted or inserted (the run's chain no longer matches);
+* a reading or an instrument exchange changed, deleted or inserted (the run's chain no
+  longer matches, or no longer ends at its audited head);
 * certificate numbering with a gap, a number used twice, or a counter that is not
   the highest number taken (:func:`lims.services.numbering.numbering_problems`).
 
 It also counts the audited changes that carry no reason (EU GMP Annex 11 §9).
+
+Everything streams (:mod:`lims.audit_stream`): memory does not grow with the history.
+With a :class:`~lims.audit_checkpoint.Checkpoint` the walk is incremental: the events
+after the checkpoint are walked in full (hashes, chain, every record and run they touch);
+the events up to it are counted and the checkpoint's event must still carry its hash;
+every audited table's digest is recomputed from its rows and compared with the
+checkpoint's digest carried forward by the newer events; every run's reading and
+instrument-I/O count and chain head are compared the same way. What only the full walk
+re-hashes is the content of events, readings and exchanges before the checkpoint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lims.audit import (
     CHANGE_ACTIONS,
     GENESIS_SHA256,
-    READINGS_TABLE,
     STATE_ACTIONS,
     AuditProblem,
     canonical_json,
-    reading_chain_sha256,
-    reading_content,
-    record_key,
-    state_as_audited,
-    stored_event_sha256,
+    event_sha256,
 )
-from lims.db.base import Base
-from lims.models.audit import AuditEvent, AuditHead
-from lims.models.runs import Reading
+from lims.audit_stream import (
+    CHAINED,
+    EVENTS,
+    AuditedTable,
+    ChainedTable,
+    Digest,
+    audited_tables,
+    canonical_int,
+    check_chains,
+    check_table,
+    expected_head,
+    head_hash,
+    heads_digest,
+    latest_events,
+    row_hash,
+    state_hash,
+    stream,
+    table_digest,
+)
+from lims.models.audit import AuditHead
 from lims.services.numbering import numbering_problems
+
+if TYPE_CHECKING:
+    from lims.audit_checkpoint import Checkpoint
+
+_IN_BATCH = 500
 
 
 @dataclass
@@ -51,6 +78,18 @@ class VerifyReport:
     #: Audited changes (create, update, delete) stored without a reason.
     unreasoned: int = 0
     problems: list[AuditProblem] = field(default_factory=list)
+    #: "full", or "incremental" from the checkpoint event :attr:`since`.
+    mode: str = "full"
+    since: int = 0
+    #: The newest event the checkpoint covered (incremental only).
+    covers: int = 0
+    #: The newest event walked and its hash (what a new checkpoint covers).
+    last_event: int = 0
+    last_sha256: str = GENESIS_SHA256
+    #: Digests of every audited and chained table (what a new checkpoint records).
+    digests: dict[str, Digest] = field(default_factory=dict)
+    #: Runs whose readings or records changed after the checkpoint (incremental only).
+    touched_runs: set[int] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -58,56 +97,36 @@ class VerifyReport:
         return not self.problems
 
 
-def _iter_events(session: Session) -> Iterator[AuditEvent]:
-    yield from session.execute(
-        select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=2000)
-    ).scalars()
+@dataclass
+class _Tail:
+    """The newest state event of each record touched by the walked events."""
+
+    latest: dict[tuple[str, str], tuple[int, str, Any]] = field(default_factory=dict)
+
+    def keys(self, table: str) -> list[str]:
+        return [k for t, k in self.latest if t == table]
 
 
-def _audited_models() -> list[type[Base]]:
-    return sorted(
-        (m.class_ for m in Base.registry.mappers if m.class_.__audited__),
-        key=lambda c: c.__tablename__,
-    )
-
-
-def verify_trail(session: Session) -> VerifyReport:
-    """Walk the audit chain; check every audited record, reading and certificate number."""
-    report = VerifyReport()
-    prev = GENESIS_SHA256
-    expected_id = 1
-    latest: dict[tuple[str, str], AuditEvent] = {}
+def _walk(session: Session, report: VerifyReport, start: int, prev: str, collect: bool) -> _Tail:
+    """Walk events from ``start`` (whose predecessor's hash is ``prev``) to the head."""
+    tail = _Tail()
+    expected_id = start
     first_break: AuditProblem | None = None
-    for ev in _iter_events(session):
+    query = select(EVENTS).where(EVENTS.c.id >= start).order_by(EVENTS.c.id)
+    for ev in stream(session, query):
         report.events += 1
         if first_break is None:
-            if ev.id != expected_id:
-                first_break = AuditProblem(
-                    "chain",
-                    f"audit event {expected_id}",
-                    f"missing (next event found is {ev.id}): events were deleted",
-                )
-            elif ev.prev_sha256 != prev:
-                first_break = AuditProblem(
-                    "chain",
-                    f"audit event {ev.id}",
-                    "does not follow its predecessor: an event before it was altered, "
-                    "inserted or deleted",
-                )
-            else:
-                if stored_event_sha256(ev) != ev.sha256:
-                    first_break = AuditProblem(
-                        "chain", f"audit event {ev.id}", "content does not match its hash: altered"
-                    )
+            first_break = _link_problem(ev, expected_id, prev)
         prev = ev.sha256
         expected_id = ev.id + 1
-        if ev.action in STATE_ACTIONS:
-            latest[(ev.table_name, ev.record_id)] = ev
         if ev.action in CHANGE_ACTIONS and not (ev.reason or "").strip():
             report.unreasoned += 1
-        session.expunge(ev)
+        if collect and ev.action in STATE_ACTIONS:
+            kept = None if ev.action == "delete" else ev.state
+            tail.latest[(ev.table_name, ev.record_id)] = (ev.id, ev.action, kept)
     if first_break is not None:
         report.problems.append(first_break)
+    report.last_event, report.last_sha256 = expected_id - 1, prev
     head = session.get(AuditHead, 1)
     if head is None:
         report.problems.append(AuditProblem("chain", "audit head", "missing"))
@@ -120,108 +139,175 @@ def verify_trail(session: Session) -> VerifyReport:
                 f"{head.last_id}: events at the end were deleted or inserted",
             )
         )
+    return tail
 
-    _verify_records(session, latest, report)
-    _verify_readings(session, latest, report)
+
+def _link_problem(ev: Any, expected_id: int, prev: str) -> AuditProblem | None:
+    if ev.id != expected_id:
+        return AuditProblem(
+            "chain",
+            f"audit event {expected_id}",
+            f"missing (next event found is {ev.id}): events were deleted",
+        )
+    if ev.prev_sha256 != prev:
+        return AuditProblem(
+            "chain",
+            f"audit event {ev.id}",
+            "does not follow its predecessor: an event before it was altered, inserted or deleted",
+        )
+    digest = event_sha256(
+        event_id=ev.id,
+        occurred_at=ev.occurred_at,
+        actor=ev.actor,
+        action=ev.action,
+        table_name=ev.table_name,
+        record_id=ev.record_id,
+        changes=ev.changes,
+        state=ev.state,
+        reason=ev.reason,
+        prev_sha256=ev.prev_sha256,
+    )
+    if digest != ev.sha256:
+        return AuditProblem(
+            "chain", f"audit event {ev.id}", "content does not match its hash: altered"
+        )
+    return None
+
+
+def verify_trail(session: Session, checkpoint: Checkpoint | None = None) -> VerifyReport:
+    """Walk the audit chain; check every audited record, reading and certificate number.
+
+    With ``checkpoint``, incrementally from it (see the module's text).
+    """
+    report = VerifyReport()
+    if checkpoint is None:
+        _walk(session, report, 1, GENESIS_SHA256, collect=False)
+        for table in audited_tables():
+            found = check_table(session, table)
+            report.records += found.records
+            report.problems += found.problems
+            report.digests[table.name] = found.digest
+        for chained in CHAINED:
+            walked = check_chains(session, chained)
+            if chained.name == "readings":
+                report.readings = walked.rows
+            report.problems += walked.problems
+            report.digests[chained.name] = walked.digest
+    else:
+        _incremental(session, report, checkpoint)
     report.problems += numbering_problems(session)
     return report
 
 
-def _verify_records(
-    session: Session, latest: dict[tuple[str, str], AuditEvent], report: VerifyReport
-) -> None:
-    for model in _audited_models():
-        table = model.__tablename__
-        seen: set[str] = set()
-        for obj in session.execute(select(model).execution_options(yield_per=2000)).scalars():
-            report.records += 1
-            key = record_key(obj)
-            seen.add(key)
-            ev = latest.get((table, key))
-            if ev is None or ev.action == "delete":
-                report.problems.append(
-                    AuditProblem(
-                        "record", f"{table} {key}", "has no audit event: inserted outside the app"
-                    )
-                )
-            elif canonical_json(state_as_audited(obj, ev.state)) != canonical_json(ev.state):
-                diff = _diff_fields(state_as_audited(obj, ev.state), ev.state)
-                report.problems.append(
-                    AuditProblem(
-                        "record",
-                        f"{table} {key}",
-                        f"differs from its audited state (event {ev.id}) in {', '.join(diff)}: "
-                        "changed outside the app",
-                    )
-                )
-            session.expunge(obj)
-        for (t, key), ev in latest.items():
-            if t == table and key not in seen and ev.action != "delete":
-                report.problems.append(
-                    AuditProblem(
-                        "record",
-                        f"{table} {key}",
-                        f"is missing but audit event {ev.id} says it exists: "
-                        "deleted outside the app",
-                    )
-                )
+def _incremental(session: Session, report: VerifyReport, cp: Checkpoint) -> None:
+    report.mode, report.since, report.covers = "incremental", cp.event_id, cp.covers
+    _check_position(session, report, cp)
+    tail = _walk(session, report, cp.covers + 1, cp.sha256, collect=True)
+    for table in audited_tables():
+        _incremental_table(session, report, cp, tail, table)
+    for chained in CHAINED:
+        _incremental_chain(session, report, cp, tail, chained)
+    runs = {canonical_int(k) for k in tail.keys("runs")}
+    for chained in CHAINED:
+        runs |= {canonical_int(k) for k in tail.keys(chained.name)}
+    report.touched_runs = {r for r in runs if r is not None}
 
 
-def _diff_fields(current: dict[str, Any], audited: dict[str, Any]) -> list[str]:
-    keys = sorted(set(current) | set(audited))
-    return [
-        k for k in keys if canonical_json(current.get(k)) != canonical_json(audited.get(k))
-    ] or ["(representation)"]
-
-
-def _verify_readings(
-    session: Session, latest: dict[tuple[str, str], AuditEvent], report: VerifyReport
-) -> None:
-    expected = {int(key): ev for (table, key), ev in latest.items() if table == READINGS_TABLE}
-    found: dict[int, tuple[int, str]] = {}
-    run_id: int | None = None
-    prev = GENESIS_SHA256
-    count = 0
-    broken: set[int] = set()
-    for r in session.execute(
-        select(Reading).order_by(Reading.run_id, Reading.seq).execution_options(yield_per=5000)
-    ).scalars():
-        report.readings += 1
-        if r.run_id != run_id:
-            if run_id is not None:
-                found[run_id] = (count, prev)
-            run_id, prev, count = r.run_id, GENESIS_SHA256, 0
-        count += 1
-        if r.run_id not in broken:
-            digest = reading_chain_sha256(prev, reading_content(r))
-            if r.seq != count or digest != r.chain_sha256:
-                broken.add(r.run_id)
-                report.problems.append(
-                    AuditProblem(
-                        "reading",
-                        f"readings of run {r.run_id} at seq {r.seq}",
-                        "do not match their chain: a reading was altered, inserted or deleted",
-                    )
-                )
-        prev = r.chain_sha256
-        session.expunge(r)
-    if run_id is not None:
-        found[run_id] = (count, prev)
-    for rid in sorted(set(expected) | set(found)):
-        if rid in broken:
-            continue
-        ev = expected.get(rid)
-        got = found.get(rid, (0, GENESIS_SHA256))
-        if ev is None:
-            report.problems.append(
-                AuditProblem("reading", f"readings of run {rid}", "were never audited")
+def _check_position(session: Session, report: VerifyReport, cp: Checkpoint) -> None:
+    """The events up to the checkpoint: all there, the last one with its recorded hash."""
+    where = f"audit events up to {cp.covers}"
+    held = session.scalar(select(func.count()).select_from(EVENTS).where(EVENTS.c.id <= cp.covers))
+    stored = session.scalar(select(EVENTS.c.sha256).where(EVENTS.c.id == cp.covers))
+    if held != cp.covers:
+        report.problems.append(
+            AuditProblem(
+                "chain",
+                where,
+                f"{held} stored, but checkpoint {cp.event_id} covers {cp.covers}: "
+                "events were deleted or inserted",
             )
-        elif got != (int(ev.state.get("count", -1)), str(ev.state.get("head"))):
-            report.problems.append(
-                AuditProblem(
-                    "reading",
-                    f"readings of run {rid}",
-                    f"{got[0]} stored but audit event {ev.id} recorded {ev.state.get('count')}: "
-                    "readings were deleted or inserted",
-                )
+        )
+    elif stored != cp.sha256:
+        report.problems.append(
+            AuditProblem(
+                "chain",
+                f"audit event {cp.covers}",
+                f"hash differs from checkpoint {cp.event_id}'s: the chain was rewritten",
             )
+        )
+
+
+def _old_states(
+    session: Session, table: str, keys: Sequence[str], before: int, integer_key: bool
+) -> list[Any]:
+    """The newest state event before ``before`` of each of ``keys``."""
+    out: list[Any] = []
+    for i in range(0, len(keys), _IN_BATCH):
+        batch = keys[i : i + _IN_BATCH]
+        query = latest_events(
+            session, table, integer_key=integer_key, before=before, keys=batch, ordered=False
+        )
+        out += list(session.execute(query))
+    return out
+
+
+def _before_checkpoint(cp: Checkpoint, table: str) -> AuditProblem:
+    return AuditProblem(
+        "chain",
+        f"audit events up to {cp.covers}",
+        f"the audited states of {table} no longer add up to checkpoint {cp.event_id}'s "
+        "digest: events before the checkpoint were altered",
+    )
+
+
+def _incremental_table(
+    session: Session, report: VerifyReport, cp: Checkpoint, tail: _Tail, table: AuditedTable
+) -> None:
+    base = cp.tables.get(table.name)
+    if base is None:  # a table the checkpoint did not know (a newer schema): check it in full
+        found = check_table(session, table)
+        report.records += found.records
+        report.problems += found.problems
+        report.digests[table.name] = found.digest
+        return
+    expected = Digest(base.rows, base.total)
+    keys = tail.keys(table.name)
+    for ev in _old_states(session, table.name, keys, cp.covers + 1, table.integer_key):
+        if ev.action != "delete":
+            expected.remove(state_hash(table.name, ev.record_id, ev.state))
+    for key in keys:
+        _, action, state = tail.latest[(table.name, key)]
+        if action != "delete":
+            expected.add(row_hash(table.name, key, canonical_json(state)))
+    current = table_digest(session, table)
+    report.records += current.records
+    report.digests[table.name] = current.digest
+    if current.digest != expected:
+        found = check_table(session, table)
+        report.problems += found.problems or [_before_checkpoint(cp, table.name)]
+
+
+def _incremental_chain(
+    session: Session, report: VerifyReport, cp: Checkpoint, tail: _Tail, chained: ChainedTable
+) -> None:
+    runs = sorted(r for r in map(canonical_int, tail.keys(chained.name)) if r is not None)
+    walked = check_chains(session, chained, runs)
+    report.problems += walked.problems
+    rows, current = heads_digest(session, chained)
+    if chained.name == "readings":
+        report.readings = rows
+    report.digests[chained.name] = current
+    base = cp.tables.get(chained.name)
+    if base is None:
+        report.problems += check_chains(session, chained).problems
+        return
+    expected = Digest(base.rows, base.total)
+    keys = [str(r) for r in runs]
+    for ev in _old_states(session, chained.name, keys, cp.covers + 1, True):
+        expected.remove(head_hash(chained.name, int(ev.record_id), *expected_head(ev.state)))
+    for key in keys:
+        _, _, state = tail.latest[(chained.name, key)]
+        expected.add(head_hash(chained.name, int(key), *expected_head(state)))
+    if current != expected and not walked.problems:
+        found = check_chains(session, chained)
+        report.problems += found.problems or [_before_checkpoint(cp, chained.name)]

@@ -1,10 +1,11 @@
 """Everything ``lims audit verify`` checks, and its verdict.
 
-* the audit chain, every audited record, every reading and the certificate
-  numbering (:func:`lims.audit.verify`);
-* every run's instrument I/O record against its chain and the audited chain head
-  (:func:`lims.engine.io_record.verify_io`), and every run's stored plan against the
-  plan hash it was started under;
+* the audit chain, every audited record, every reading, every run's instrument I/O record
+  against its chain and audited head, and the certificate numbering
+  (:func:`lims.audit_verify.verify_trail`), incrementally from the newest anchored
+  checkpoint (:mod:`lims.audit_checkpoint`) unless ``full``;
+* every run's stored plan against the plan hash it was started under (incrementally:
+  the runs touched since the checkpoint; the others are in the runs table's digest);
 * every synchronized laptop segment against its audited import, and every imported run
   against the chain recorded where it was done (:mod:`lims.services.sync`);
 * every file under ``<data dir>/archive/`` against the SHA-256 it is stored under,
@@ -22,19 +23,20 @@ anchored; :attr:`IntegrityVerdict.TAMPERED` when anything was found.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.audit import AuditProblem, verify
+from lims.audit import AuditProblem
 from lims.audit_anchors import AnchorCheck, check_destinations
-from lims.audit_verify import VerifyReport
-from lims.engine.io_record import IO_TABLE, verify_io
-from lims.models.audit import AuditEvent
+from lims.audit_checkpoint import newest_checkpoint
+from lims.audit_stream import stream
+from lims.audit_verify import VerifyReport, verify_trail
+from lims.db import Database
 from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus
 from lims.models.equipment import ExternalCertificate
@@ -132,12 +134,17 @@ def archive_problems(session: Session, archive_dir: Path) -> tuple[int, list[Aud
     return len(present), problems
 
 
-def run_record_problems(session: Session) -> list[AuditProblem]:
-    """Every run's stored plan against its hash, and its instrument I/O against its chain."""
+def run_record_problems(session: Session, runs: Iterable[int] | None = None) -> list[AuditProblem]:
+    """Every run's stored plan (or those of ``runs``) against the hash it was started under.
+
+    (The runs' instrument I/O is checked with their readings by
+    :func:`lims.audit_verify.verify_trail`.)
+    """
     problems: list[AuditProblem] = []
-    for run_id, plan, plan_sha in session.execute(
-        select(Run.id, Run.plan, Run.plan_sha256).order_by(Run.id)
-    ):
+    query = select(Run.id, Run.plan, Run.plan_sha256).order_by(Run.id)
+    if runs is not None:
+        query = query.where(Run.id.in_(sorted(runs)))
+    for run_id, plan, plan_sha in stream(session, query):
         if (plan or plan_sha) and plan_sha256(plan or {}) != plan_sha:
             problems.append(
                 AuditProblem(
@@ -147,31 +154,35 @@ def run_record_problems(session: Session) -> list[AuditProblem]:
                     "changed outside the app",
                 )
             )
-    heads: dict[int, dict[str, Any]] = {}
-    for record_id, state in session.execute(
-        select(AuditEvent.record_id, AuditEvent.state)
-        .where(AuditEvent.table_name == IO_TABLE, AuditEvent.action == "append")
-        .order_by(AuditEvent.id)
-    ):
-        if not str(record_id).isdigit() or not isinstance(state, dict):
-            problems.append(
-                AuditProblem(
-                    "instrument_io", IO_TABLE, f"audit event for run {record_id!r} is malformed"
-                )
-            )
-            continue
-        heads[int(record_id)] = state
-    problems += [AuditProblem("instrument_io", IO_TABLE, p) for p in verify_io(session, heads)]
     return problems
 
 
-def stored_record_problems(session: Session) -> list[AuditProblem]:
-    """What is checked in the database beyond :func:`lims.audit.verify`: runs' plans and
-    instrument I/O chains, synchronized laptop segments and imported runs."""
-    return run_record_problems(session) + [
+def stored_record_problems(
+    session: Session, runs: Iterable[int] | None = None
+) -> list[AuditProblem]:
+    """What is checked in the database beyond :func:`lims.audit.verify`: runs' plans (all,
+    or those of ``runs``), synchronized laptop segments and imported runs."""
+    return run_record_problems(session, runs) + [
         AuditProblem("sync", "synchronized records", p)
         for p in verify_segments(session) + verify_origins(session)
     ]
+
+
+@contextmanager
+def verification_session(db: Database) -> Iterator[Session]:
+    """A read session on one snapshot of the database (REPEATABLE READ on PostgreSQL), so
+    that a verification running beside the lab's work sees one consistent state."""
+    conn = db.engine.connect()
+    if not db.is_sqlite:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+    try:
+        with Session(bind=conn) as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+    finally:
+        conn.close()
 
 
 def check_integrity(
@@ -181,11 +192,20 @@ def check_integrity(
     anchor_file: Path,
     anchor_copies: Sequence[Path] = (),
     extra_anchor_files: Sequence[Path] = (),
+    full: bool = False,
 ) -> IntegrityReport:
-    """Run every check of ``lims audit verify`` in one read session."""
-    trail = verify(session)
-    trail.problems += stored_record_problems(session)
+    """Run every check of ``lims audit verify`` in one read session.
+
+    The trail is walked from the newest checkpoint an anchor covers, or in full when
+    ``full``, when there is none, or when the anchors themselves show a problem.
+    """
+    anchors = check_destinations(session, anchor_file, anchor_copies, extra_anchor_files)
+    checkpoint = None
+    if not full and not anchors.problems:
+        checkpoint = newest_checkpoint(session, anchors.anchored_to)
+    trail = verify_trail(session, checkpoint)
+    runs = trail.touched_runs if checkpoint is not None else None
+    trail.problems += stored_record_problems(session, runs)
     files, found = archive_problems(session, archive_dir)
     trail.problems += found
-    anchors = check_destinations(session, anchor_file, anchor_copies, extra_anchor_files)
     return IntegrityReport(trail=trail, archived_files=files, anchors=anchors)

@@ -54,6 +54,25 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     ),
     "step.setup": ("准备", "Setup"),
     "step.done": ("步骤 {step} 完成", "step {step} completed"),
+    "audit.walk_full": (
+        "完整核查：自第一个事件起逐一核查",
+        "full walk: every event from the first",
+    ),
+    "audit.walk_incremental": (
+        "增量核查：自检查点（事件 {checkpoint}，覆盖至事件 {covers}）起逐一核查其后事件；"
+        "各表摘要已全部重新比对",
+        "incremental from checkpoint {checkpoint} (covering events up to {covers}): newer "
+        "events walked in full, every table's digest re-compared",
+    ),
+    "audit.checkpoint_written": (
+        "已写入检查点：事件 {checkpoint}（覆盖至事件 {covers}），已锚定至事件 {anchored}",
+        "checkpoint written: event {checkpoint} (covering events up to {covers}), anchored "
+        "at event {anchored}",
+    ),
+    "audit.checkpoint_refused": (
+        "未写入检查点：核查结论不是“完整”",
+        "no checkpoint written: the verdict is not intact",
+    ),
 }
 
 

@@ -25,15 +25,34 @@ def audit_verify(
             "directory's anchor file and the configured anchor_copy are always checked.",
         ),
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Walk every event, reading and exchange, ignoring checkpoints."
+        ),
+    ] = False,
+    checkpoint: Annotated[
+        bool,
+        typer.Option(
+            "--checkpoint",
+            help="When intact, record a checkpoint (an anchored audit event) where the next "
+            "verification starts.",
+        ),
+    ] = False,
 ) -> None:
     """Check the audit chain, every record, reading chain, instrument I/O chain, run plan,
     synchronized laptop event, certificate number, archived file and anchor.
 
-    Exit 0 intact, 1 TAMPERED (each finding named), 4 CANNOT CONFIRM (an anchor
-    destination out of reach, or a trail never anchored outside the database).
+    From the newest anchored checkpoint on, the events are walked in full and every
+    audited table's digest, every run's chain count and head are re-compared; --full
+    also re-hashes every older event, reading and exchange. Exit 0 intact, 1 TAMPERED
+    (each finding named), 4 CANNOT CONFIRM (an anchor destination out of reach, or a
+    trail never anchored outside the database).
     """
-    from lims.audit_anchors import AnchorFileError
-    from lims.integrity import IntegrityVerdict, check_integrity
+    from lims.audit_anchors import AnchorFileError, AnchorWriteError
+    from lims.audit_checkpoint import write_checkpoint
+    from lims.integrity import IntegrityVerdict, check_integrity, verification_session
+    from lims.messages import bilingual
 
     s = settings()
     extra = list(anchors or [])
@@ -42,19 +61,28 @@ def audit_verify(
             raise CliError(f"--anchors: {path} does not exist")
     db = database(s)
     try:
-        with db.read() as session:
+        with verification_session(db) as session:
             report = check_integrity(
                 session,
                 archive_dir=s.archive_dir,
                 anchor_file=s.anchor_file,
                 anchor_copies=s.anchor_copies,
                 extra_anchor_files=extra,
+                full=full,
             )
-    except AnchorFileError as exc:
+        written = None
+        if checkpoint and report.verdict is IntegrityVerdict.INTACT:
+            written = write_checkpoint(db, report.trail, s.anchor_file, s.anchor_copies)
+    except (AnchorFileError, AnchorWriteError) as exc:
         raise CliError(str(exc)) from exc
     finally:
         db.dispose()
     trail = report.trail
+    if trail.mode == "incremental":
+        walk = bilingual("audit.walk_incremental", checkpoint=trail.since, covers=trail.covers)
+    else:
+        walk = bilingual("audit.walk_full")
+    console.print(walk, highlight=False)
     console.print(
         f"checked {trail.events} audit events, {trail.records} records, "
         f"{trail.readings} readings, {report.archived_files} archived files, "
@@ -86,6 +114,19 @@ def audit_verify(
             f"{report.anchors.anchored_to}{tail})",
             highlight=False,
         )
+    if written is not None:
+        cp, anchor = written
+        console.print(
+            bilingual(
+                "audit.checkpoint_written",
+                checkpoint=cp.event_id,
+                covers=cp.covers,
+                anchored=anchor.event_id if anchor else "?",
+            ),
+            highlight=False,
+        )
+    elif checkpoint:
+        err_console.print(bilingual("audit.checkpoint_refused"), highlight=False)
     raise typer.Exit(verdict.exit_code)
 
 

@@ -12,7 +12,9 @@ in one transaction, then verifies the
 audit chain (:func:`lims.audit.verify`), the chain against the backed-up anchors
 and the row counts before committing, and finally stores and re-hashes the files and
 puts the anchors back into the anchor file. Nothing is committed when a check fails;
-a damaged backup file is refused with one line.
+a damaged backup file is refused with one line. Tables are read from the backup as
+streams and the verification streams too: a restore's memory does not grow with the
+size of the lab's history.
 """
 
 from __future__ import annotations
@@ -266,6 +268,31 @@ def _read_entry(zf: zipfile.ZipFile, source: Path, name: str) -> bytes:
         raise BackupError(f"{source}: entry {name} is damaged ({exc}); nothing restored") from exc
 
 
+def _entry_sha256(zf: zipfile.ZipFile, source: Path, name: str) -> str:
+    """SHA-256 of one member, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    try:
+        with zf.open(name) as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except KeyError as exc:
+        raise BackupError(f"{source}: entry {name} is missing from the backup") from exc
+    except _DAMAGED as exc:
+        raise BackupError(f"{source}: entry {name} is damaged ({exc}); nothing restored") from exc
+    return digest.hexdigest()
+
+
+def _entry_lines(zf: zipfile.ZipFile, source: Path, name: str) -> Iterator[str]:
+    """The lines of one member, streamed; a damaged member is one clear error."""
+    try:
+        with zf.open(name) as raw, io.TextIOWrapper(raw, encoding="utf-8") as lines:
+            yield from lines
+    except KeyError as exc:
+        raise BackupError(f"{source}: entry {name} is missing from the backup") from exc
+    except _DAMAGED as exc:
+        raise BackupError(f"{source}: entry {name} is damaged ({exc}); nothing restored") from exc
+
+
 def _open_checked(source: Path) -> tuple[zipfile.ZipFile, BackupManifest]:
     try:
         zf = zipfile.ZipFile(source)
@@ -274,11 +301,10 @@ def _open_checked(source: Path) -> tuple[zipfile.ZipFile, BackupManifest]:
     try:
         manifest = BackupManifest.from_json(_read_entry(zf, source, "manifest.json"), str(source))
         for name, info in manifest.tables.items():
-            data = _read_entry(zf, source, f"tables/{name}.jsonl")
-            if hashlib.sha256(data).hexdigest() != info["sha256"]:
+            if _entry_sha256(zf, source, f"tables/{name}.jsonl") != info["sha256"]:
                 raise BackupError(f"{source}: table {name} does not match its hash: damaged")
         for sha in manifest.files:
-            if hashlib.sha256(_read_entry(zf, source, f"files/{sha}")).hexdigest() != sha:
+            if _entry_sha256(zf, source, f"files/{sha}") != sha:
                 raise BackupError(f"{source}: file {sha} does not match its hash: damaged")
         if manifest.anchors:
             data = _read_entry(zf, source, ANCHORS_ENTRY)
@@ -365,8 +391,8 @@ def restore(
                     conn.execute(table.delete())
                 batch: list[dict[str, Any]] = []
                 counts[table.name] = 0
-                data = _read_entry(zf, source, f"tables/{table.name}.jsonl")
-                for number, line in enumerate(io.StringIO(data.decode("utf-8")), start=1):
+                entry = f"tables/{table.name}.jsonl"
+                for number, line in enumerate(_entry_lines(zf, source, entry), start=1):
                     try:
                         batch.append(_decode(table, json.loads(line), manifest))
                     except (ValueError, TypeError, AttributeError) as exc:

@@ -16,7 +16,7 @@ already) is refused at the next draft with one line, before anything is written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, func, select, update
@@ -104,67 +104,85 @@ def next_certificate_number(session: Session, year: int) -> tuple[str, int]:
     return number, seq
 
 
-@dataclass(frozen=True)
-class _Numbered:
-    number: str
-    year: int
-    sequence: int
+@dataclass
+class _Year:
+    """One year's numbering, summed up while the certificates stream by."""
+
+    highest: int = 0
+    reused: int | None = None
+    missing: int = 0
+    first_missing: list[int] = field(default_factory=list)
+
+    def take(self, seq: int, previous: int | None) -> None:
+        if previous is not None and seq == previous and self.reused is None:
+            self.reused = seq
+        low = max(previous or 0, 0)
+        if seq > low + 1:
+            self.missing += seq - low - 1
+            self.first_missing += list(range(low + 1, min(seq, low + 6)))[
+                : 5 - len(self.first_missing)
+            ]
+        self.highest = max(self.highest, seq)
 
 
 def numbering_problems(session: Session) -> list[AuditProblem]:
     """The numbering checked against the certificates: no gap, no reuse, head = highest.
 
     Rejected drafts keep their numbers, so every number from 1 to the counter of a
-    year must belong to exactly one certificate of that year.
+    year must belong to exactly one certificate of that year. The certificates stream
+    in number order: memory does not grow with their count.
     """
     problems: list[AuditProblem] = []
-    certs = [
-        _Numbered(n, y, q)
-        for n, y, q in session.execute(
-            select(Certificate.number, Certificate.year, Certificate.sequence).order_by(
-                Certificate.year, Certificate.sequence, Certificate.id
-            )
+    twice = (
+        select(Certificate.number, func.count())
+        .group_by(Certificate.number)
+        .having(func.count() > 1)
+        .order_by(Certificate.number)
+    )
+    for number, count in session.execute(twice):
+        problems.append(
+            AuditProblem("numbering", f"certificate number {number}", f"used {count} times")
         )
-    ]
-    by_number: dict[str, int] = {}
-    for c in certs:
-        by_number[c.number] = by_number.get(c.number, 0) + 1
-    for number, count in sorted(by_number.items()):
-        if count > 1:
-            problems.append(
-                AuditProblem("numbering", f"certificate number {number}", f"used {count} times")
-            )
     counters = {
         int(y): int(last)
         for y, last in session.execute(select(_SEQ.c.year, _SEQ.c.last).order_by(_SEQ.c.year))
     }
-    years = sorted({c.year for c in certs} | set(counters))
-    for year in years:
-        seqs = [c.sequence for c in certs if c.year == year]
-        where = f"certificate numbering of {year}"
-        reused = sorted({q for q in seqs if seqs.count(q) > 1})
-        if reused:
+    years: dict[int, _Year] = {}
+    year: int | None = None
+    previous: int | None = None
+    taken = select(Certificate.year, Certificate.sequence).order_by(
+        Certificate.year, Certificate.sequence
+    )
+    for y, seq in session.execute(taken.execution_options(yield_per=5000)):
+        if y != year:
+            year, previous = int(y), None
+        years.setdefault(int(y), _Year()).take(int(seq), previous)
+        previous = int(seq)
+    for y in sorted(set(years) | set(counters)):
+        found = years.get(y, _Year())
+        where = f"certificate numbering of {y}"
+        if found.reused is not None:
             problems.append(
-                AuditProblem("numbering", where, f"sequence {reused[0]} is used more than once")
+                AuditProblem("numbering", where, f"sequence {found.reused} is used more than once")
             )
-        highest = max(seqs, default=0)
-        missing = sorted(set(range(1, highest + 1)) - set(seqs))
-        if missing:
-            shown = ", ".join(map(str, missing[:5])) + (" …" if len(missing) > 5 else "")
+        if found.missing:
+            shown = ", ".join(map(str, found.first_missing)) + (" …" if found.missing > 5 else "")
             problems.append(
                 AuditProblem("numbering", where, f"gap: no certificate holds sequence {shown}")
             )
-        head = counters.get(year)
+        head = counters.get(y)
         if head is None:
             problems.append(
-                AuditProblem("numbering", where, f"has certificates up to {highest} but no counter")
+                AuditProblem(
+                    "numbering", where, f"has certificates up to {found.highest} but no counter"
+                )
             )
-        elif head != highest:
+        elif head != found.highest:
             problems.append(
                 AuditProblem(
                     "numbering",
                     where,
-                    f"the counter stands at {head} but the highest number taken is {highest}",
+                    f"the counter stands at {head} but the highest number taken is {found.highest}",
                 )
             )
     return problems

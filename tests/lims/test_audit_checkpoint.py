@@ -1,0 +1,274 @@
+"""Incremental verification from an anchored checkpoint, and verification in bounded memory.
+
+A checkpoint records the chain position a verification reached and the digest of every
+audited table and of every run's reading and instrument-I/O head (:mod:`lims.audit_checkpoint`).
+From it, ``lims audit verify`` walks the newer events in full and re-compares every digest:
+so a record changed before the checkpoint is found (in its table's digest), as is one
+changed after it (in the walk). What only ``--full`` re-hashes, the content of old readings
+and events, is shown here too.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy.orm import Session
+
+from lims import audit_stream
+from lims.audit_anchors import write_anchor
+from lims.audit_checkpoint import CHECKPOINT_TABLE, Checkpoint, write_checkpoint
+from lims.db import Database
+from lims.integrity import (
+    IntegrityReport,
+    IntegrityVerdict,
+    check_integrity,
+    verification_session,
+)
+from lims.models import AuditEvent, AuditHead, Certificate, Customer, Reading
+from tests.lims._attacks import rechain, unguard
+from tests.lims._history import add_runs
+from tests.lims._lab import Lab, build_lab
+
+Edit = Callable[[Connection], object]
+
+
+class _Lab:
+    def __init__(self, db: Database, tmp: Path, runs: int = 3) -> None:
+        self.db = db
+        self.archive = tmp / "archive"
+        self.anchors = tmp / "audit-anchors.jsonl"
+        self.lab: Lab = build_lab(db, issued=False)
+        self.runs = add_runs(db, self.lab, runs)
+
+    def check(self, edit: Edit | None = None, *, full: bool = False) -> IntegrityReport:
+        """What ``lims audit verify`` reports with ``edit`` done in plain SQL (rolled back)."""
+        with self.db.engine.connect() as conn:
+            trans = conn.begin()
+            try:
+                if edit is not None:
+                    unguard(conn)
+                    edit(conn)
+                with Session(bind=conn) as s:
+                    return check_integrity(
+                        s, archive_dir=self.archive, anchor_file=self.anchors, full=full
+                    )
+            finally:
+                trans.rollback()
+
+    def checkpoint(self) -> Checkpoint:
+        write_anchor(self.db, self.anchors)
+        with verification_session(self.db) as s:
+            report = check_integrity(s, archive_dir=self.archive, anchor_file=self.anchors)
+        assert report.verdict is IntegrityVerdict.INTACT, report.problems
+        cp, anchor = write_checkpoint(self.db, report.trail, self.anchors)
+        assert anchor is not None
+        assert anchor.event_id == cp.event_id  # the checkpoint is anchored at once
+        return cp
+
+    def head(self) -> int:
+        with self.db.read() as s:
+            head = s.get(AuditHead, 1)
+            assert head is not None
+            return head.last_id
+
+
+def _created(db: Database, table: str, key: int) -> int:
+    with db.read() as s:
+        first = s.scalar(
+            select(func.min(AuditEvent.id)).where(
+                AuditEvent.table_name == table, AuditEvent.record_id == str(key)
+            )
+        )
+        assert first is not None
+        return first
+
+
+def _found(report: IntegrityReport) -> list[str]:
+    assert report.verdict is IntegrityVerdict.TAMPERED, report.verdict
+    return [str(p) for p in report.problems]
+
+
+def test_incremental_walks_only_what_came_after_the_checkpoint(
+    db: Database, tmp_path: Path
+) -> None:
+    lab = _Lab(db, tmp_path)
+    full = lab.check(full=True)
+    assert full.verdict is IntegrityVerdict.CANNOT_CONFIRM  # never anchored yet
+    cp = lab.checkpoint()
+    with db.read() as s:
+        stored = s.get(AuditEvent, cp.event_id)
+        assert stored is not None
+        assert (stored.table_name, stored.actor) == (CHECKPOINT_TABLE, "system:checkpoint")
+        assert stored.reason
+    assert cp.covers == cp.event_id - 1
+    assert cp.tables["readings"].rows == 4  # the lab's run and three more
+    add_runs(db, lab.lab, 2)  # a day's work after the checkpoint
+    report = lab.check()
+    assert report.verdict is IntegrityVerdict.INTACT, report.problems
+    assert (report.trail.mode, report.trail.since) == ("incremental", cp.event_id)
+    assert report.trail.events == lab.head() - cp.covers
+    assert report.trail.touched_runs == {lab.runs[-1] + 1, lab.runs[-1] + 2}
+    everything = lab.check(full=True)
+    assert everything.verdict is IntegrityVerdict.INTACT
+    assert (everything.trail.mode, everything.trail.events) == ("full", lab.head())
+    assert everything.trail.readings == report.trail.readings == 3 + 5 * 20
+
+
+def test_a_record_changed_before_the_checkpoint_is_found_in_its_digest(
+    db: Database, tmp_path: Path
+) -> None:
+    lab = _Lab(db, tmp_path)
+    lab.checkpoint()
+    add_runs(db, lab.lab, 1)
+    cid = lab.lab.customer_id
+    renamed = lab.check(lambda c: c.execute(update(Customer).values(name="另一家")))
+    assert renamed.trail.mode == "incremental"
+    assert [f for f in _found(renamed) if "customers" in f] == [
+        f"customers {cid}: differs from its audited state (event {_created(db, 'customers', cid)}) "
+        "in name: changed outside the app"
+    ]
+    first = lab.runs[0]
+    removed = lab.check(
+        lambda c: c.execute(
+            text("DELETE FROM readings WHERE run_id = :r AND seq = 20"), {"r": first}
+        )
+    )
+    assert any(f"readings of run {first}: 19 stored" in f for f in _found(removed))
+    forged = lab.check(
+        lambda c: c.execute(text("DELETE FROM certificates WHERE run_id = :r"), {"r": lab.runs[1]})
+    )
+    assert any("certificates" in f and "deleted outside the app" in f for f in _found(forged))
+
+
+def test_a_record_changed_after_the_checkpoint_is_found_in_the_walk(
+    db: Database, tmp_path: Path
+) -> None:
+    lab = _Lab(db, tmp_path)
+    lab.checkpoint()
+    (new_run,) = add_runs(db, lab.lab, 1)
+    with db.read() as s:
+        cert = s.scalars(select(Certificate.id).where(Certificate.run_id == new_run)).one()
+    found = _found(
+        lab.check(
+            lambda c: c.execute(
+                update(Certificate).where(Certificate.id == cert).values(content_sha256="e" * 64)
+            )
+        )
+    )
+    assert any(f"certificates {cert}: differs from its audited state" in f for f in found)
+    altered = _found(
+        lab.check(
+            lambda c: c.execute(
+                update(Reading)
+                .where(Reading.run_id == new_run, Reading.seq == 2)
+                .values(magnitude=Reading.magnitude + 1)
+            )
+        )
+    )
+    assert any(f"readings of run {new_run} at seq 2" in f for f in altered)
+
+
+def test_what_only_the_full_walk_rehashes(db: Database, tmp_path: Path) -> None:
+    """The content of a reading or of an event before the checkpoint, its stored hashes
+    left alone: the incremental walk does not re-hash it, ``--full`` does."""
+    lab = _Lab(db, tmp_path)
+    lab.checkpoint()
+    first = lab.runs[0]
+
+    def reading(c: Connection) -> None:
+        c.execute(
+            update(Reading)
+            .where(Reading.run_id == first, Reading.seq == 2)
+            .values(magnitude=Reading.magnitude + 1)
+        )
+
+    def event(c: Connection) -> None:
+        c.execute(update(AuditEvent).where(AuditEvent.id == 5).values(reason="nothing"))
+
+    for edit, where in ((reading, f"readings of run {first} at seq 2"), (event, "audit event 5")):
+        assert lab.check(edit).verdict is IntegrityVerdict.INTACT
+        assert any(where in f for f in _found(lab.check(edit, full=True)))
+
+
+def test_events_before_the_checkpoint_deleted_or_rewritten(db: Database, tmp_path: Path) -> None:
+    lab = _Lab(db, tmp_path)
+    cp = lab.checkpoint()
+    deleted = _found(lab.check(lambda c: c.execute(text("DELETE FROM audit_events WHERE id = 7"))))
+    assert any(f"audit events up to {cp.covers}" in f and "deleted" in f for f in deleted)
+
+    def rewrite(c: Connection) -> None:
+        first = c.scalar(
+            select(func.min(AuditEvent.id)).where(AuditEvent.table_name == "customers")
+        )
+        assert first is not None
+
+        def mutate(ev: AuditEvent) -> None:
+            ev.state = {**ev.state, "name": "另一家"}
+
+        rechain(c, first, mutate)
+        c.execute(update(Customer).values(name="另一家"))
+
+    found = _found(lab.check(rewrite))
+    assert any("anchor" in f or f"checkpoint {cp.event_id}" in f for f in found), found
+
+
+def _peak(lab: _Lab, full: bool) -> int:
+    lab.check(full=full)  # warm: statement caches and lazy imports are not the history
+    tracemalloc.start()
+    try:
+        report = lab.check(full=full)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.verdict is IntegrityVerdict.INTACT, report.problems
+    return peak
+
+
+def test_memory_does_not_grow_with_the_history(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Peak traced memory of a full and an incremental verification (each from a fresh
+    checkpoint), with 30 and with 150 runs of history (20 readings, 20 exchanges, 2
+    results and a certificate each). Rows stream 50 at a time here, so that both
+    histories fill the window many times over."""
+    monkeypatch.setattr(audit_stream, "CHUNK", 50)
+    lab = _Lab(db, tmp_path, runs=30)
+    lab.checkpoint()
+    small = (_peak(lab, True), _peak(lab, False))
+    add_runs(db, lab.lab, 120)
+    lab.checkpoint()
+    large = (_peak(lab, True), _peak(lab, False))
+    events = lab.head()
+    assert events > 1300
+    for before, after in zip(small, large, strict=True):
+        assert after < before * 1.25 + 64_000, (small, large)
+
+
+def test_lims_audit_verify_checkpoint_then_incremental(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lims.db.migrate import upgrade
+    from tests.lims._cli import clean_env, run_main
+
+    url = f"sqlite:///{tmp_path / 'lims.sqlite3'}"
+    db = Database(url)
+    upgrade(db.engine)
+    lab = _Lab(db, tmp_path, runs=2)
+    write_anchor(db, tmp_path / "audit-anchors.jsonl")
+    env = clean_env(tmp_path, LIMS_DATABASE_URL=url)
+    r = run_main(["audit", "verify", "--checkpoint"], env, monkeypatch, capsys)
+    assert r.code == 0, r.err
+    assert "full walk" in r.out
+    assert "checkpoint written: event" in r.out
+    add_runs(db, lab.lab, 1)
+    r = run_main(["audit", "verify"], env, monkeypatch, capsys)
+    assert r.code == 0, r.err
+    assert "incremental from checkpoint" in r.out
+    assert "增量核查" in r.out
+    r = run_main(["audit", "verify", "--full"], env, monkeypatch, capsys)
+    assert (r.code, "full walk" in r.out) == (0, True), r.err
+    db.dispose()
