@@ -335,6 +335,8 @@ class ResultRow:
     label: str = ""
     coverage_probability: float = 0.95
     """Coverage probability of U (0.95 for k = 2 unless the budget says otherwise)."""
+    dof_eff: float | None = field(default=None, metadata=_OMIT_DEFAULT)
+    """Effective degrees of freedom of U (None for infinitely many or not stated)."""
     limit_kind: LimitKind = field(default=LimitKind.SYMMETRIC, metadata=_OMIT_DEFAULT)
     """Whether ``mpe`` bounds the value on both sides (±) or is an upper (≤) or lower (≥)
     limit."""

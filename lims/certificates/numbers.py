@@ -137,13 +137,20 @@ def limit_text(q: Any, kind: LimitKind | str = LimitKind.SYMMETRIC) -> str:
     return f"{kind.symbol} {number}"
 
 
-def distribution_for(k: float, p: float) -> str:
-    """The distribution a DCC states for U: ``normal`` when k is the normal quantile for
-    p (large ν_eff), else ``t`` (Student's t with the effective degrees of freedom)."""
+LARGE_DOF = 50.0
+"""From this many effective degrees of freedom on, t and normal quantiles differ by < 2 %."""
+
+
+def distribution_for(k: float, p: float, dof_eff: float | None = None) -> str:
+    """The distribution a DCC states for U (D-SI ``si:distribution``): ``normal`` when ν_eff
+    is large (or not stated) and k is the normal quantile for p (k = 2 for 95 %); ``t``
+    (Student's t with ν_eff degrees of freedom) otherwise, e.g. k = 4.3 for ν_eff = 2."""
     from statistics import NormalDist
 
+    if dof_eff is not None and dof_eff < LARGE_DOF:
+        return "t"
     z = NormalDist().inv_cdf(0.5 + min(p, 0.999999) / 2)
-    return "normal" if abs(k - z) <= 0.05 or abs(k - round(z)) <= 0.005 else "t"
+    return "normal" if abs(k - z) <= 0.05 else "t"
 
 
 @dataclass(frozen=True)

@@ -510,7 +510,7 @@ def _canvas_class(
                 self.__dict__.update(state)
                 _decorate(self, doc, content_hash, font, self._pageNumber, total)
                 if draft:
-                    _draw_mark(self, font, DRAFT_TEXT, "#1f4e9b", 80, 24)
+                    _draw_mark(self, font, DRAFT_TEXT, "#1f4e9b", 80, 24, angle=-45)
                 Canvas.showPage(self)
             Canvas.save(self)
 
@@ -609,14 +609,21 @@ def _draw_watermark(c: Canvas, font: str) -> None:
 
 
 def _draw_mark(
-    c: Canvas, font: str, text: tuple[str, str], color: str, big: float, small: float
+    c: Canvas,
+    font: str,
+    text: tuple[str, str],
+    color: str,
+    big: float,
+    small: float,
+    angle: float = 45,
 ) -> None:
-    """Two lines of translucent text across the page (simulated data, draft)."""
+    """Two lines of translucent text across the page: simulated data on one diagonal, the
+    draft mark on the other."""
     c.saveState()
     c.setFillColor(colors.HexColor(color))
     c.setFillAlpha(0.22)
     c.translate(PAGE_WIDTH / 2, PAGE_HEIGHT / 2)
-    c.rotate(45)
+    c.rotate(angle)
     c.setFont(font, big)
     c.drawCentredString(0, big * 0.3, text[0])
     c.setFont(font, small)

@@ -10,6 +10,7 @@ value, limit and uncertainty are.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -110,14 +111,14 @@ def _row(rec: ResultRecord, conformity: bool = True) -> ResultRow:
         if u is not None:  # a zero U is not printed
             u = k_value = None
     reference, indication = rec.reference, rec.indication
-    reading_place = _place_of(rec.absolute_uncertainty, reference)
+    reading_place = _place_of(_reading_uncertainty(rec), reference)
     point = _round_reading(rec.point.nominal, reading_place, digits=4)
     return ResultRow(
         point=point,
         reference=_round_reading(reference, reading_place),
         indication=_round_reading(indication, reading_place),
         error=value,
-        mpe=abs(rec.limit.value) if rec.limit is not None and conformity else None,
+        mpe=_stated_limit(rec.limit.value) if rec.limit is not None and conformity else None,
         expanded_uncertainty=u,
         coverage_factor=k_value,
         verdict=rec.verdict if conformity else Verdict.NO_STATEMENT,
@@ -126,11 +127,38 @@ def _row(rec: ResultRecord, conformity: bool = True) -> ResultRow:
         coverage_probability=rec.uncertainty.coverage_probability
         if rec.uncertainty is not None
         else 0.95,
+        dof_eff=_dof(rec) if u is not None else None,
     )
+
+
+def _dof(rec: ResultRecord) -> float | None:
+    """ν_eff of the result's U, to one decimal (None for infinitely many)."""
+    if rec.uncertainty is None or not math.isfinite(rec.uncertainty.dof_eff):
+        return None
+    return round(float(rec.uncertainty.dof_eff), 1)
+
+
+def _reading_uncertainty(rec: ResultRecord) -> Any | None:
+    """U in the unit of the readings: absolute, from %FS, or a relative U times the
+    reference value."""
+    u = rec.absolute_uncertainty
+    if u is not None or rec.uncertainty is None or rec.reference is None:
+        return u
+    rel = rec.uncertainty.expanded
+    if rec.form is ErrorForm.RELATIVE and rel.dimensionless:
+        return abs(rec.reference) * float(rel.to("dimensionless").magnitude)
+    return None
 
 
 def _round_at(q: Any, place: int) -> Any:
     return ureg.Quantity(float(round_to_exponent(float(q.magnitude), place)), q.units)
+
+
+def _stated_limit(q: Any) -> Any:
+    """A limit as the certificate states it (at most three significant digits)."""
+    from lims.certificates.numbers import limit_number
+
+    return ureg.Quantity(float(limit_number(float(q.magnitude))), q.units)
 
 
 def _round_characteristic(q: Any) -> Any:

@@ -18,10 +18,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("work_order_items") as batch:
-        batch.add_column(
-            sa.Column("budget_annex", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # a plain ADD COLUMN (SQLite can; recreating the table would break its references)
+    op.add_column(
+        "work_order_items",
+        sa.Column("budget_annex", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
