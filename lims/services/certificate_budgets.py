@@ -8,14 +8,18 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from lims.certificates.model import BudgetAnnex, BudgetAnnexLine, ResultSection
 from lims.certificates.numbers import quantity_text
 from lims.models.runs import Result
 from lims.quality.budgets import read_budget
 from lims.quality.errors import QualityError
 from lims.results import ResultRecord
+from lims.results_legacy import LEGACY_TABLE_NOTE, record_of
 
-__all__ = ["budget_annexes", "point_name"]
+__all__ = ["budget_annexes", "point_name", "run_budget_annexes"]
 
 
 def point_name(rec: ResultRecord) -> str:
@@ -76,3 +80,17 @@ def budget_annexes(
             )
         )
     return tuple(out)
+
+
+def run_budget_annexes(
+    session: Session, run_id: int, sections: Sequence[ResultSection]
+) -> tuple[BudgetAnnex, ...]:
+    """The annex of a run's current results (corrected results replaced)."""
+    rows = session.scalars(
+        select(Result)
+        .where(Result.run_id == run_id, Result.item != LEGACY_TABLE_NOTE)
+        .order_by(Result.id)
+    ).all()
+    corrected = {r.corrects_id for r in rows if r.corrects_id is not None}
+    current = [r for r in rows if r.id not in corrected]
+    return budget_annexes(current, [record_of(r) for r in current], sections)

@@ -47,6 +47,7 @@ from lims.certificates import (
     verify_dcc,
     verify_pdf,
 )
+from lims.certificates.model import BudgetAnnex
 from lims.certificates.record import document_from_record
 from lims.db import Database
 from lims.db.types import utcnow
@@ -76,6 +77,7 @@ __all__ = [
     "FileVerification",
     "SignatureInfo",
     "amend_certificate",
+    "certificate_budgets",
     "certificate_dcc",
     "certificate_info",
     "certificate_pdf",
@@ -305,6 +307,20 @@ def certificate_dcc(db: Database, viewer: User, number: str) -> bytes:
                 "approved and issued"
             )
         return _file(session, cert.dcc_sha256, f"the DCC of {number}")
+
+
+def certificate_budgets(db: Database, viewer: User, number: str) -> tuple[BudgetAnnex, ...]:
+    """The uncertainty budgets of a certificate as its annex prints them: the annex the
+    certificate carries, else the budgets stored with its run's results."""
+    from lims.services.certificate_budgets import run_budget_annexes
+
+    require(viewer, Permission.VIEW_RECORDS)
+    with db.read() as session:
+        cert = _certificate(session, number)
+        doc = document_from_record(cert.content)
+        if doc.budgets:
+            return doc.budgets
+        return run_budget_annexes(session, cert.run_id, doc.sections)
 
 
 def pending_for(db: Database, user: User) -> list[CertificateInfo]:
