@@ -332,12 +332,11 @@ def _print_budgets(annexes: Sequence[BudgetAnnex]) -> None:
         console.print("无不确定度评定 / no uncertainty budget stored", highlight=False)
     for annex in annexes:
         rows, closing = budget_rows(annex)
-        table = Table(
-            *BUDGET_COLUMNS, title=f"{annex.section} · {annex.point}", title_justify="left"
-        )
+        # one line per component (| separated): words are never folded, whatever the width
+        console.print(f"{annex.section} · {annex.point} · {annex.measurand}", highlight=False)
+        console.print("  " + " | ".join(BUDGET_COLUMNS), highlight=False)
         for row in rows:
-            table.add_row(*row)
-        console.print(table)
+            console.print("  " + " | ".join(row), highlight=False, soft_wrap=True)
         console.print(closing, highlight=False)
 
 

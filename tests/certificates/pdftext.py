@@ -26,7 +26,18 @@ def pdf_text(pdf: Path, first: int | None = None, last: int | None = None) -> st
 def to_png(pdf: Path, stem: Path, dpi: int, first: int = 1, last: int = 1) -> list[Path]:
     """Pages ``first``..``last`` as PNG files ``<stem>-<n>.png``."""
     subprocess.run(
-        ["pdftoppm", "-r", str(dpi), "-f", str(first), "-l", str(last), "-png", str(pdf), str(stem)],
+        [
+            "pdftoppm",
+            "-r",
+            str(dpi),
+            "-f",
+            str(first),
+            "-l",
+            str(last),
+            "-png",
+            str(pdf),
+            str(stem),
+        ],
         check=True,
         timeout=60,
     )

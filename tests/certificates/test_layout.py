@@ -73,7 +73,8 @@ def test_first_page_png_and_no_word_split(name: str, out_dir: Path) -> None:
     pdf = out_dir / f"layout-{name}.pdf"
     pdf.write_bytes(render_pdf(doc, draft=draft))
     pngs = to_png(pdf, out_dir / f"layout-{name}-page", dpi=100)
-    assert len(pngs) == 1 and pngs[0].stat().st_size > 10_000
+    assert len(pngs) == 1
+    assert pngs[0].stat().st_size > 10_000
     text = pdf_text(pdf)
     expected = _expected(doc)
     assert split_tokens(text, expected) == []
@@ -83,7 +84,8 @@ def test_first_page_png_and_no_word_split(name: str, out_dir: Path) -> None:
         clean.write_bytes(render_pdf(doc))
         unmarked = to_png(clean, out_dir / "layout-draft-unmarked-page", dpi=100)[0]
         assert _differing_pixels(pngs[0], unmarked) > 5000
-        assert "草" in pdf_text(pdf, 1, 1) and "草" not in pdf_text(clean, 1, 1)
+        assert "草" in pdf_text(pdf, 1, 1)
+        assert "草" not in pdf_text(clean, 1, 1)
     if name == "amendment":  # the cover fits page 1: page 2 starts with the body
         assert "修订版" in pdf_text(pdf, 1, 1)
         assert "委托单位" not in pdf_text(pdf, 2, 2)
@@ -124,6 +126,8 @@ def test_lines_break_between_words_and_chinese_characters_only() -> None:
     assert break_lines("GBW(E)061050", font, size, 40) == ["GBW(E)061050"]
     # full-width colon never starts a line
     for width in range(20, 80, 3):
-        assert not any(ln.startswith("：") for ln in break_lines("原因：维修后复检", font, 9, width))
+        assert not any(
+            ln.startswith("：") for ln in break_lines("原因：维修后复检", font, 9, width)
+        )
     atoms = [w for w, _ in words_of("不合格（待定）：A-1")]
     assert atoms == ["不", "合", "格", "（待", "定）：", "A-1"]
