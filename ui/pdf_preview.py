@@ -37,7 +37,7 @@ def rasterize(data: bytes, dpi: int = DPI) -> list[QImage] | None:
         src = Path(tmp) / "doc.pdf"
         src.write_bytes(data)
         try:
-            subprocess.run(  # noqa: S603 - fixed arguments, our own temporary file
+            subprocess.run(
                 [exe, "-r", str(dpi), "-png", str(src), str(Path(tmp) / "page")],
                 check=True,
                 capture_output=True,
