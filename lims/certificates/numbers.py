@@ -1,8 +1,8 @@
 """How numbers are written on a certificate: one home for the rounding the PDF, the DCC,
 ``lims certificate show`` and the desktop app share.
 
-* The expanded uncertainty U is written with two significant digits (JJF 1059.1-2012:
-  "0.20", never "0.2"); the drafting rounds it up to them (:mod:`lims.calc.rounding`).
+* The expanded uncertainty U is written with two significant digits, rounded up
+  (JJF 1059.1-2012: "0.20", never "0.2"; :mod:`lims.calc.rounding`).
 * The value it belongs to (the error, the characteristic) is written to U's decimal
   place; a value without U to two significant digits, but never coarser than units.
 * A limit is written as the regulation states it: at most three significant digits,
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from lims.calc.rounding import round_significant, round_to_exponent
+from lims.calc.rounding import RoundingMode, round_significant, round_to_exponent
 from lims.results import LimitKind
 from lims.units import display_unit
 
@@ -73,19 +73,25 @@ def _significant(x: float, digits: int) -> Decimal:
     return round_significant(float(x), digits)
 
 
+def _u_rounded(u: float) -> Decimal:
+    """U to two significant digits, never rounded down (JJF 1059.1: 只进不舍)."""
+    return round_significant(float(u), U_DIGITS, RoundingMode.UP)
+
+
 def uncertainty_place(u: float) -> int | None:
     """The decimal place (exponent) of U written with two significant digits; None for 0."""
     if not math.isfinite(u) or u <= 0:
         return None
-    return int(_significant(u, U_DIGITS).as_tuple().exponent)
+    return int(_u_rounded(u).as_tuple().exponent)
 
 
 def uncertainty_text(u: float) -> str:
-    """U with two significant digits: ``0.20``, ``1.5``, ``12``, ``120``."""
+    """U with two significant digits, rounded up: ``0.20``, ``1.5``, ``12``, ``120``."""
     place = uncertainty_place(u)
     if place is None:
         return plain(u)
-    return number_text(u, place)
+    d = _u_rounded(u)
+    return format(d.quantize(Decimal(1)), "f") if place > 0 else format(d, "f")
 
 
 def value_text(x: float, u: float | None = None) -> str:
