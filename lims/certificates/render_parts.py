@@ -16,7 +16,7 @@ from typing import Any
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.platypus import Flowable, KeepTogether, Table, TableStyle
+from reportlab.platypus import Flowable, Table, TableStyle
 
 from lims.certificates.fonts import register_fonts
 from lims.certificates.model import (
@@ -263,8 +263,10 @@ def result_section(
         tail.append(para(f"本项结论 / Item verdict: {section.verdict.text.joined()}", styles.small))
     if section.note is not None:
         tail.append(para(section.note.joined("\n"), styles.small))
-    if len(section.rows) <= 8:
-        return [KeepTogether([*head, table, *tail])]
+    # the heading (and the fiducial value) keep with the table; a KeepTogether here would
+    # not group with a preceding heading (reportlab keeps only plain flowables together)
+    for flowable in head:
+        flowable.keepWithNext = 1
     return [*head, table, *tail]
 
 
@@ -335,13 +337,9 @@ def budget_annex(doc: CertificateDocument, styles: Styles, width: float) -> list
         rows, closing = budget_rows(annex)
         data: list[list[Flowable]] = [[para(h, styles.cell_c) for h in BUDGET_COLUMNS]]
         data += [[para(c, styles.cell_c) for c in row] for row in rows]
-        story.append(
-            KeepTogether(
-                [
-                    para(heading, styles.h3),
-                    grid(data, [width * f for f in fractions]),
-                    para(closing, styles.small),
-                ]
-            )
-        )
+        story += [
+            para(heading, styles.h3),
+            grid(data, [width * f for f in fractions]),
+            para(closing, styles.small),
+        ]
     return story
