@@ -29,6 +29,7 @@ _KNOWN_KEYS = {
     "low_stock_percent",
     "anchor_copy",
     "log_level",
+    "cmc_rule",
 }
 
 
@@ -55,6 +56,10 @@ class Settings:
     anchor_copy: Path | None = None
     #: How much the application logs to ``log_file``: DEBUG, INFO, WARNING or ERROR.
     log_level: str = "INFO"
+    #: What a reported U below the accreditation scope's CMC leads to when a certificate is
+    #: drafted: "raise" (U printed as the CMC) or "refuse" (no draft); "" follows the
+    #: released scope's own ``below_cmc``.
+    cmc_rule: str = ""
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -105,6 +110,7 @@ class Settings:
             "low_stock_percent": str(self.low_stock_percent),
             "anchor_copy": str(self.anchor_copy) if self.anchor_copy else "(none)",
             "log_level": self.log_level,
+            "cmc_rule": self.cmc_rule or "(the scope's below_cmc)",
         }
 
 
@@ -234,8 +240,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             f"{sources['log_level']}: log_level {log_level!r}: use DEBUG, INFO, WARNING or ERROR"
         )
 
+    cmc_rule = raw.get("cmc_rule", "")
+    if cmc_rule not in ("", "raise", "refuse"):
+        raise ConfigError(f'{where}: cmc_rule must be "raise" or "refuse", got {cmc_rule!r}')
+    if "cmc_rule" in raw:
+        sources["cmc_rule"] = where
+
     settings = Settings(
         data_dir=data_dir,
+        cmc_rule=cmc_rule,
         database_url=database_url,
         config_file=config_file,
         anchor_copy=anchor_copy,

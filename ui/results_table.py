@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QWidget
 
+from lims.certificates.numbers import k_text, limit_text, uncertainty_text, value_text, with_unit
 from lims.results import ResultRecord
 from lims.vocabulary import Verdict, worst_verdict
 from ui.i18n import name_text, pair, tr
@@ -60,15 +61,19 @@ def line_from_record(rec: ResultRecord) -> ResultLine:
     """A row from a typed result: its point, reference, indication, value, limit, U (k)."""
     label = rec.point.label
     u = ""
-    if rec.uncertainty is not None:
-        u = f"{format_value(rec.uncertainty.expanded)} (k={rec.uncertainty.k:.2f})"
+    u_mag: float | None = None
+    if rec.uncertainty is not None and rec.uncertainty.expanded.magnitude > 0:
+        expanded = rec.uncertainty.expanded
+        u_mag = float(expanded.magnitude)
+        u = f"{with_unit(uncertainty_text(u_mag), expanded)} (k={k_text(rec.uncertainty.k)})"
     return ResultLine(
         point=pair(label.zh, label.en) if label.zh != label.en else label.zh,
         item=pair(rec.characteristic.caption.zh, rec.characteristic.caption.en),
         reference=format_value(rec.reference),
         indication=format_value(rec.indication),
-        error=format_value(rec.value),
-        limit=rec.limit.text() if rec.limit is not None else "",
+        # written as the certificate writes it (lims.certificates.numbers)
+        error=with_unit(value_text(float(rec.value.magnitude), u_mag), rec.value),
+        limit=limit_text(rec.limit.value, rec.limit.kind) if rec.limit is not None else "",
         uncertainty=u,
         verdict=rec.verdict,
         details="\n".join(

@@ -26,6 +26,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,15 @@ from lims.certificates.model import (
     ResultRow,
     ResultSection,
     Verdict,
+)
+from lims.certificates.numbers import (
+    distribution_for,
+    k_text,
+    limit_number,
+    number_text,
+    plain,
+    reading_decimals,
+    row_texts,
 )
 from lims.certificates.render import format_quantity
 from lims.certificates.verify import VerificationReport, verify_pdf
@@ -329,6 +339,26 @@ def _s(tag: str) -> str:
 
 def _num(x: float) -> str:
     return repr(float(x))
+
+
+def _as_printed(text: str | None, x: float) -> str:
+    """``text`` (the number as the PDF prints it, e.g. ``0.20``) when it is the signed value
+    ``x``, else the shortest exact decimal of ``x`` (a record rounded otherwise)."""
+    if text:
+        try:
+            if Decimal(text) == Decimal(repr(float(x))):
+                return text
+        except ArithmeticError:
+            pass
+    return _num(x)
+
+
+def _reading(q: Any | None, places: int | None) -> str | None:
+    """A reference value or indication with the table's decimals, as the PDF prints it."""
+    if q is None:
+        return None
+    x = float(q.magnitude)
+    return plain(x) if places is None else number_text(x, -places)
 
 
 def _software_release() -> str:
@@ -806,18 +836,32 @@ class _Builder:
             quantity = self.sub(data, "quantity")
             self.real(quantity, q, label=ref.removeprefix("basic_"))
 
-    def real(self, parent: Any, q: Any, *, label: str, row: ResultRow | None = None) -> None:
+    def real(
+        self,
+        parent: Any,
+        q: Any,
+        *,
+        label: str,
+        row: ResultRow | None = None,
+        text: str | None = None,
+        u_text: str | None = None,
+    ) -> None:
+        """An ``si:real``; ``text``/``u_text`` are the numbers as the PDF writes them
+        (:mod:`lims.certificates.numbers`), kept only when they equal the signed value."""
         real = etree.SubElement(parent, _s("real"))
         etree.SubElement(real, _s("label")).text = label
-        etree.SubElement(real, _s("value")).text = _num(q.magnitude)
+        etree.SubElement(real, _s("value")).text = _as_printed(text, q.magnitude)
         etree.SubElement(real, _s("unit")).text = to_dsi_unit(q)
         if row is not None and row.expanded_uncertainty is not None:
             u = row.expanded_uncertainty.to(q.units)
+            k = float(row.coverage_factor or 0)
             unc = etree.SubElement(real, _s("expandedUnc"))
-            etree.SubElement(unc, _s("uncertainty")).text = _num(u.magnitude)
-            etree.SubElement(unc, _s("coverageFactor")).text = _num(float(row.coverage_factor or 0))
+            etree.SubElement(unc, _s("uncertainty")).text = _as_printed(u_text, u.magnitude)
+            etree.SubElement(unc, _s("coverageFactor")).text = _as_printed(k_text(k), k)
             etree.SubElement(unc, _s("coverageProbability")).text = _num(row.coverage_probability)
-            etree.SubElement(unc, _s("distribution")).text = "normal"
+            etree.SubElement(unc, _s("distribution")).text = distribution_for(
+                k, row.coverage_probability, row.dof_eff
+            )
 
     def section(self, res: Any, section: ResultSection) -> None:
         result = self.sub(res, "result", refType=f"lims_{section.key}")
@@ -850,12 +894,26 @@ class _Builder:
             self.text_el(fsq, "name", BiText("引用值（满量程）", "Fiducial value (full scale)"))
             self.real(fsq, section.full_scale, label="fiducialValue")
         top = self.sub(data, "list", refType="lims_resultTable")
+        readings = [q for r in section.rows for q in (r.reference, r.indication) if q is not None]
+        places = reading_decimals(readings) if readings else None
         for i, row in enumerate(section.rows):
-            self.row(top, row, i, section.value_title)
+            self.row(top, row, i, section.value_title, places)
 
     def row(
-        self, parent: Any, row: ResultRow, index: int, value_title: BiText | None = None
+        self,
+        parent: Any,
+        row: ResultRow,
+        index: int,
+        value_title: BiText | None = None,
+        places: int | None = None,
     ) -> None:
+        texts = row_texts(row, places)
+        printed = {
+            "reference": _reading(row.reference, places),
+            "indication": _reading(row.indication, places),
+            "error": texts.value_number,
+            "mpe": limit_number(float(row.mpe.magnitude)) if row.mpe is not None else None,
+        }
         lst = self.sub(parent, "list", refType="lims_resultRow")
         self.text_el(lst, "name", row.label or f"#{index + 1}")
         columns: list[tuple[str, BiText, Any, ResultRow | None]] = []
@@ -868,9 +926,13 @@ class _Builder:
             ]
         columns.append(("error", value_title or BiText("误差", "Error"), row.error, row))
         if row.mpe is not None:
-            columns.append(
-                ("mpe", BiText("最大允许误差（±）", "Maximum permissible error (±)"), row.mpe, None)
+            symbol = row.limit_kind.symbol
+            name = (
+                BiText("最大允许误差（±）", "Maximum permissible error (±)")
+                if symbol == "±"
+                else BiText(f"限值（{symbol}）", f"Limit ({symbol})")
             )
+            columns.append(("mpe", name, row.mpe, None))
         for key, name, q, unc_row in columns:
             quantity = self.sub(lst, "quantity", refType=f"lims_{key}")
             self.text_el(quantity, "name", name)
@@ -883,7 +945,14 @@ class _Builder:
                         "Fiducial error (%FS, relative to full scale)",
                     ),
                 )
-            self.real(quantity, q, label=key, row=unc_row)
+            self.real(
+                quantity,
+                q,
+                label=key,
+                row=unc_row,
+                text=printed.get(key),
+                u_text=texts.uncertainty_number or None,
+            )
             if key == "error":
                 conformity = _CONFORMITY.get(row.verdict)
                 if conformity is not None:

@@ -30,6 +30,7 @@ from typing import Any
 
 from lims.certificates.errors import CertificateDataError
 from lims.lab_time import TimeZoneError, zone
+from lims.results import LimitKind
 from lims.units import canonical_unit, ureg
 from lims.vocabulary import BiText, CertificateType, Verdict
 from lims.vocabulary import SignatureMeaning as Meaning
@@ -38,6 +39,8 @@ __all__ = [
     "CONTENT_SCHEMA",
     "AdjustmentStatus",
     "BiText",
+    "BudgetAnnex",
+    "BudgetAnnexLine",
     "CertificateDates",
     "CertificateDocument",
     "CertificateType",
@@ -49,6 +52,7 @@ __all__ = [
     "Environment",
     "Item",
     "Laboratory",
+    "LimitKind",
     "Location",
     "Meaning",
     "Method",
@@ -56,6 +60,7 @@ __all__ = [
     "Replaces",
     "ResultRow",
     "ResultSection",
+    "ScopeStatement",
     "Signatory",
     "Standard",
     "StandardKind",
@@ -64,6 +69,10 @@ __all__ = [
 
 CONTENT_SCHEMA = "carbon-lims/certificate-content/1"
 """Identifier and version of the content-record layout (part of the hashed record)."""
+
+_OMIT_DEFAULT = {"omit_default": True}
+"""Field metadata: left out of the content record while it holds its default, so records
+written before the field existed keep their layout and their SHA-256."""
 
 
 class PerformanceLocation(enum.StrEnum):
@@ -188,7 +197,7 @@ class CertificateDates:
     performance_end: date
     issue: date | None = None
     valid_until: date | None = None
-    time_zone: str = "UTC"
+    time_zone: str = field(default="UTC", metadata=_OMIT_DEFAULT)
     """IANA zone of these dates and of the date of issue: the lab's (:mod:`lims.lab_time`);
     content records written before the zone was recorded used UTC dates."""
 
@@ -336,6 +345,11 @@ class ResultRow:
     label: str = ""
     coverage_probability: float = 0.95
     """Coverage probability of U (0.95 for k = 2 unless the budget says otherwise)."""
+    dof_eff: float | None = field(default=None, metadata=_OMIT_DEFAULT)
+    """Effective degrees of freedom of U (None for infinitely many or not stated)."""
+    limit_kind: LimitKind = field(default=LimitKind.SYMMETRIC, metadata=_OMIT_DEFAULT)
+    """Whether ``mpe`` bounds the value on both sides (±) or is an upper (≤) or lower (≥)
+    limit."""
 
     def check(self, where: str) -> None:
         """Raise :class:`CertificateDataError` (naming ``where``) if the row is inconsistent."""
@@ -420,6 +434,60 @@ class ResultSection:
 
 
 @dataclass(frozen=True)
+class BudgetAnnexLine:
+    """One component of an uncertainty budget printed in the annex."""
+
+    component: str
+    distribution: str
+    u: Any
+    """Standard uncertainty of the input (a quantity, or a number for a relative one)."""
+    sensitivity: Any
+    """Sensitivity coefficient c (a quantity or a number)."""
+    contribution: Any
+    """|c·u| in the unit of the result."""
+    dof: float | None
+    """Degrees of freedom ν (None for infinitely many)."""
+    value: str = ""
+    """The input's value or basis, as the budget recorded it."""
+
+
+@dataclass(frozen=True)
+class BudgetAnnex:
+    """The uncertainty budget of one result, printed when the customer asks for it."""
+
+    section: str
+    """Key of the result section the result belongs to."""
+    point: str
+    """The test point as the section's table names it."""
+    measurand: str
+    value: Any | None
+    lines: tuple[BudgetAnnexLine, ...]
+    combined: Any
+    dof_eff: float | None
+    """Effective degrees of freedom ν_eff (None for infinitely many)."""
+    k: float
+    expanded: Any
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lines", tuple(self.lines))
+        _require_text(self.section, "budgets.section")
+        if not self.lines:
+            raise CertificateDataError(f"budgets[{self.point}]: a budget needs its components")
+
+
+@dataclass(frozen=True)
+class ScopeStatement:
+    """What the certificate says about the accreditation scope (ILAC P14) when a result
+    lies outside it: the accreditation mark and number are left off."""
+
+    text: BiText
+    points: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "points", tuple(self.points))
+
+
+@dataclass(frozen=True)
 class Conclusion:
     """The overall conclusion of the certificate."""
 
@@ -469,6 +537,10 @@ class CertificateDocument:
     sampling: str | None = None
     """Sampling reference, where relevant (17025 7.8.2.1 k)."""
     software: str = field(default="carbon-lims")
+    budgets: tuple[BudgetAnnex, ...] = field(default=(), metadata=_OMIT_DEFAULT)
+    """Uncertainty budgets printed as an annex (when the customer asked for them)."""
+    outside_scope: ScopeStatement | None = field(default=None, metadata=_OMIT_DEFAULT)
+    """Set when a result lies outside the accreditation scope: no accreditation mark."""
 
     def __post_init__(self) -> None:
         _require_text(self.number, "number")
@@ -479,7 +551,14 @@ class CertificateDocument:
                 f"certificate_type: expected a CertificateType, got {self.certificate_type!r}"
             )
         _require_text(self.original_record, "original_record")
-        for name in ("standards", "sections", "deviations", "signatories", "external_providers"):
+        for name in (
+            "standards",
+            "sections",
+            "deviations",
+            "signatories",
+            "external_providers",
+            "budgets",
+        ):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if not isinstance(self.simulated, bool):
             raise CertificateDataError(f"simulated must be True or False, got {self.simulated!r}")
@@ -571,6 +650,11 @@ class CertificateDocument:
         return self.certificate_type.caption
 
     @property
+    def accredited(self) -> bool:
+        """Whether the certificate carries the accreditation mark and number."""
+        return self.outside_scope is None
+
+    @property
     def failed_sections(self) -> tuple[ResultSection, ...]:
         """Test items that failed or whose verdict is undetermined."""
         return tuple(s for s in self.sections if s.verdict not in _PASSING)
@@ -628,7 +712,11 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: _to_json(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (f.metadata.get("omit_default") and getattr(value, f.name) == f.default)
+        }
     if isinstance(value, tuple | list):
         return [_to_json(v) for v in value]
     raise CertificateDataError(f"cannot put {type(value).__name__} {value!r} in a content record")

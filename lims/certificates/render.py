@@ -18,45 +18,49 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
-from xml.sax.saxutils import escape
 
 import segno
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate,
     Flowable,
     Frame,
+    KeepInFrame,
     KeepTogether,
     NextPageTemplate,
+    PageBreak,
     PageTemplate,
-    Paragraph,
     Spacer,
-    Table,
-    TableStyle,
 )
 
 from lims.certificates.fonts import register_fonts
 from lims.certificates.model import (
-    BiText,
     CertificateDocument,
     CertificateType,
     DeviationKind,
     Meaning,
-    ResultRow,
-    ResultSection,
     Verdict,
+)
+from lims.certificates.numbers import quantity_text
+from lims.certificates.render_parts import (
+    Styles,
+    budget_annex,
+    grid,
+    kv_table,
+    label,
+    para,
+    result_section,
+    standards_table,
 )
 from lims.units import display_unit
 
 __all__ = [
     "CONTENT_ATTACHMENT",
+    "DRAFT_TEXT",
     "KEYWORD_HASH",
     "KEYWORD_NUMBER",
     "QR_BOX",
@@ -76,6 +80,8 @@ CONTENT_ATTACHMENT = "certificate-content.json"
 KEYWORD_NUMBER = "certificate-number="
 KEYWORD_HASH = "content-sha256="
 WATERMARK_TEXT = ("模拟数据 非有效证书", "SIMULATED — NOT A VALID CERTIFICATE")
+DRAFT_TEXT = ("草稿", "DRAFT — NOT ISSUED")
+"""The mark across every page of a draft (before the first signature)."""
 
 SIGNATURE_FIELDS: dict[Meaning, str] = {
     Meaning.PERFORMED: "Sig_performed",
@@ -128,52 +134,23 @@ def unit_text(q: Any) -> str:
     return display_unit(q)
 
 
-def _plain(x: float) -> str:
-    """Shortest exact decimal of a float, without exponent."""
-    d = Decimal(repr(float(x)))
-    text = format(d, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-def _decimals(text: str) -> int:
-    return len(text.split(".")[1]) if "." in text else 0
-
-
-def _uncertainty_text(u: float) -> str:
-    """U with two significant digits when that only pads zeros; else as given."""
-    if u == 0:
-        return "0"
-    d = Decimal(repr(float(u)))
-    exponent = d.adjusted()
-    quant = Decimal(1).scaleb(exponent - 1)
-    rounded = d.quantize(quant)
-    if rounded == d:
-        return format(rounded, "f") if exponent - 1 < 0 else _plain(float(rounded))
-    return _plain(u)
-
-
 def format_quantity(q: Any, decimals: int | None = None) -> str:
-    """``"1004 µmol/mol"``; with ``decimals``, padded (never rounded) to that many places."""
-    text = _plain(float(q.magnitude))
-    if decimals is not None and _decimals(text) < decimals:
-        text = format(Decimal(text).quantize(Decimal(1).scaleb(-decimals)), "f")
-    unit = unit_text(q)
-    if unit in ("", "1"):
-        return text
-    sep = "" if unit.startswith("%") else " "
-    return f"{text}{sep}{unit}"
+    """``"1004 µmol/mol"``; with ``decimals``, written to that many places
+    (:func:`lims.certificates.numbers.quantity_text`)."""
+    return quantity_text(q, decimals)
 
 
-def render_pdf(doc: CertificateDocument, *, generated_at: datetime | None = None) -> bytes:
+def render_pdf(
+    doc: CertificateDocument, *, generated_at: datetime | None = None, draft: bool = False
+) -> bytes:
     """Render the certificate; returns PDF bytes with three empty signature fields.
 
     ``generated_at`` (UTC) is the PDF creation date; it is not part of the content record.
+    ``draft`` puts "草稿 / DRAFT" across every page (the copy shown before anyone signs).
     """
     font = register_fonts()
     content_hash = doc.content_hash()
-    styles = _Styles(font)
+    styles = Styles(font)
     buffer = io.BytesIO()
     frame_w = PAGE_WIDTH - 2 * MARGIN
     header_h = 24 * mm
@@ -222,96 +199,32 @@ def render_pdf(doc: CertificateDocument, *, generated_at: datetime | None = None
             PageTemplate(id="later", frames=[later_frame]),
         ]
     )
-    story: list[Flowable] = [NextPageTemplate("later")]
-    story += _cover(doc, styles)
+    story: list[Flowable] = [
+        NextPageTemplate("later"),
+        KeepInFrame(0, 0, _cover(doc, styles), mode="shrink"),
+    ]
     story += _body(doc, styles, content_hash)
-    canvas_class = _canvas_class(doc, content_hash, font)
+    canvas_class = _canvas_class(doc, content_hash, font, draft)
     template.build(story, canvasmaker=canvas_class)
     return _add_fields_and_record(buffer.getvalue(), doc, generated_at)
 
 
-class _Styles:
-    def __init__(self, font: str) -> None:
-        base = ParagraphStyle(
-            "base",
-            fontName=font,
-            bulletFontName=font,
-            fontSize=8.5,
-            leading=11.5,
-            wordWrap="CJK",
-        )
-        self.base = base
-        self.small = ParagraphStyle("small", parent=base, fontSize=7.5, leading=9.5)
-        self.cell = ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9.2)
-        self.cell_c = ParagraphStyle("cell_c", parent=self.cell, alignment=TA_CENTER)
-        self.label = ParagraphStyle("label", parent=base, textColor=colors.HexColor("#333333"))
-        self.title = ParagraphStyle(
-            "title", parent=base, fontSize=20, leading=26, alignment=TA_CENTER, spaceAfter=2
-        )
-        self.subtitle = ParagraphStyle(
-            "subtitle", parent=base, fontSize=11, leading=14, alignment=TA_CENTER, spaceAfter=6
-        )
-        self.h2 = ParagraphStyle(
-            "h2", parent=base, fontSize=10.5, leading=14, spaceBefore=7, spaceAfter=3
-        )
-        self.h3 = ParagraphStyle("h3", parent=base, fontSize=9.5, leading=12, spaceBefore=5)
-        self.notice = ParagraphStyle(
-            "notice",
-            parent=base,
-            textColor=colors.HexColor("#9b1c1c"),
-            borderColor=colors.HexColor("#9b1c1c"),
-            borderWidth=0.6,
-            borderPadding=4,
-            spaceBefore=6,
-            spaceAfter=6,
-        )
-        self.end = ParagraphStyle(
-            "end", parent=base, fontSize=9.5, alignment=TA_CENTER, spaceBefore=10
-        )
-
-
-def _p(text: str, style: ParagraphStyle) -> Paragraph:
-    return Paragraph(escape(text).replace("\n", "<br/>"), style)
-
-
-def _label(zh: str, en: str) -> str:
-    return f"{zh} / {en}"
-
-
-def _kv_table(rows: list[tuple[str, str]], styles: _Styles, width: float) -> Table:
-    data = [[_p(k, styles.label), _p(v, styles.base)] for k, v in rows]
-    table = Table(data, colWidths=[width * 0.36, width * 0.64])
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONTNAME", (0, 0), (-1, -1), styles.base.fontName),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb")),
-                ("TOPPADDING", (0, 0), (-1, -1), 2),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-                ("LEFTPADDING", (0, 0), (-1, -1), 2),
-            ]
-        )
-    )
-    return table
-
-
-def _performed_label(doc: CertificateDocument) -> tuple[str, str]:
+def _performedlabel(doc: CertificateDocument) -> tuple[str, str]:
     if doc.certificate_type is CertificateType.CALIBRATION:
         return "校准日期", "Date(s) of calibration"
     return "检定日期", "Date(s) of verification"
 
 
-def _cover(doc: CertificateDocument, styles: _Styles) -> list[Flowable]:
+def _cover(doc: CertificateDocument, styles: Styles) -> list[Flowable]:
     width = PAGE_WIDTH - 2 * MARGIN - _QR_SIZE - 4 * mm
     d = doc.dates
     story: list[Flowable] = [
-        _p(doc.title.zh, styles.title),
-        _p(doc.title.en, styles.subtitle),
+        para(doc.title.zh, styles.title),
+        para(doc.title.en, styles.subtitle),
     ]
     if doc.replaces is not None:
         story.append(
-            _p(
+            para(
                 f"修订版（第 {doc.revision} 版），替代证书 {doc.replaces.number}；"
                 f"原因：{doc.replaces.reason}\n"
                 f"Amendment (revision {doc.revision}) replacing certificate {doc.replaces.number}; "
@@ -326,64 +239,68 @@ def _cover(doc: CertificateDocument, styles: _Styles) -> list[Flowable]:
     )
     item = doc.item
     rows: list[tuple[str, str]] = [
-        (_label("证书编号", "Certificate No."), doc.number),
-        (_label("委托单位", "Customer"), doc.customer.name),
-        (_label("委托单位地址", "Customer address"), doc.customer.address),
+        (label("证书编号", "Certificate No."), doc.number),
+        (label("委托单位", "Customer"), doc.customer.name),
+        (label("委托单位地址", "Customer address"), doc.customer.address),
         (
-            _label("联系人", "Contact"),
+            label("联系人", "Contact"),
             " ".join(
                 x
                 for x in (doc.customer.contact_person, doc.customer.phone, doc.customer.email)
                 if x
             ),
         ),
-        (_label("器具名称", "Item"), item.description.joined()),
-        (_label("制造单位", "Manufacturer"), item.manufacturer),
-        (_label("型号规格", "Model"), item.model),
-        (_label("出厂编号", "Serial No."), item.serial_number),
-        (_label("资产/管理编号", "Asset tag"), item.asset_tag or "—"),
-        (_label("测量范围", "Measuring range"), item.measuring_range),
-        (_label("准确度等级", "Accuracy class"), item.accuracy_class or "—"),
-        (_label("收样状态", "Condition on receipt"), item.condition_on_receipt.joined()),
+        (label("器具名称", "Item"), item.description.joined()),
+        (label("制造单位", "Manufacturer"), item.manufacturer),
+        (label("型号规格", "Model"), item.model),
+        (label("出厂编号", "Serial No."), item.serial_number),
+        (label("资产/管理编号", "Asset tag"), item.asset_tag or "—"),
+        (label("测量范围", "Measuring range"), item.measuring_range),
+        (label("准确度等级", "Accuracy class"), item.accuracy_class or "—"),
+        (label("收样状态", "Condition on receipt"), item.condition_on_receipt.joined()),
         (
-            _label("检定/校准依据", "Method"),
+            label("检定/校准依据", "Method"),
             f"{doc.method.regulation_number} {doc.method.title.zh}\n{doc.method.title.en}",
         ),
-        (_label("规程数据表版本", "Regulation table version"), doc.method.table_version),
-        (_label("结论", "Conclusion"), doc.conclusion.text.joined("\n")),
-        (_label("接收日期", "Date of receipt"), d.receipt.isoformat()),
-        (_label(*_performed_label(doc)), perf),
+        (label("规程数据表版本", "Regulation table version"), doc.method.table_version),
+        (label("结论", "Conclusion"), doc.conclusion.text.joined("\n")),
+        (label("接收日期", "Date of receipt"), d.receipt.isoformat()),
+        (label(*_performedlabel(doc)), perf),
         (
-            _label("签发日期", "Date of issue"),
+            label("签发日期", "Date of issue"),
             d.issue.isoformat()
             if d.issue is not None
             else "见批准人签名（UTC 日期）\nthe date of the approval signature (UTC)",
         ),
     ]
     if doc.certificate_type is CertificateType.VERIFICATION and d.valid_until is not None:
-        rows.append((_label("有效期至", "Valid until"), d.valid_until.isoformat()))
+        rows.append((label("有效期至", "Valid until"), d.valid_until.isoformat()))
     rows += [
-        (_label("地点", "Location"), doc.location.place.joined()),
-        (_label("原始记录号", "Original record No."), doc.original_record),
+        (label("地点", "Location"), doc.location.place.joined()),
+        (label("原始记录号", "Original record No."), doc.original_record),
         (
-            _label("实验室", "Laboratory"),
+            label("实验室", "Laboratory"),
             f"{doc.laboratory.name.zh}\n{doc.laboratory.name.en}\n"
             f"{doc.laboratory.address.zh}\n{doc.laboratory.address.en}",
         ),
-        (_label("授权/认可证书号", "Accreditation No."), doc.laboratory.accreditation_number),
+        (
+            label("授权/认可证书号", "Accreditation No."),
+            doc.laboratory.accreditation_number
+            if doc.accredited
+            else "不适用：有结果超出认可范围（见声明）\n"
+            "not applicable: results outside the accreditation scope (see statements)",
+        ),
     ]
-    story.append(_kv_table(rows, styles, width))
+    story.append(kv_table(rows, styles, width))
     return story
 
 
-def _body(doc: CertificateDocument, styles: _Styles, content_hash: str) -> list[Flowable]:
-    from reportlab.platypus import PageBreak
-
+def _body(doc: CertificateDocument, styles: Styles, content_hash: str) -> list[Flowable]:
     width = PAGE_WIDTH - 2 * MARGIN
     story: list[Flowable] = [PageBreak()]
     if doc.simulated:
         story.append(
-            _p(
+            para(
                 "本证书数据来自模拟检定台，非有效证书。\n"
                 "The data of this certificate come from a simulated bench: "
                 "it is NOT a valid certificate.",
@@ -392,7 +309,7 @@ def _body(doc: CertificateDocument, styles: _Styles, content_hash: str) -> list[
         )
     if doc.method.table_has_unverified_values:
         story.append(
-            _p(
+            para(
                 f"注意：所用规程数据表（{doc.method.regulation_number}，"
                 f"版本 {doc.method.table_version}）"
                 "含尚未与官方文本核对的数值。\n"
@@ -403,43 +320,20 @@ def _body(doc: CertificateDocument, styles: _Styles, content_hash: str) -> list[
             )
         )
     if doc.certificate_type is CertificateType.NON_CONFORMITY:
-        story.append(_p(_label("不合格项目", "Failed items"), styles.h2))
+        story.append(para(label("不合格项目", "Failed items"), styles.h2))
         for s in doc.failed_sections:
             story.append(
-                _p(f"• {s.title.zh} / {s.title.en}: {s.verdict.text.joined()}", styles.base)
+                para(f"• {s.title.zh} / {s.title.en}: {s.verdict.text.joined()}", styles.base)
             )
 
+    if doc.outside_scope is not None:
+        story.append(para(doc.outside_scope.text.joined("\n"), styles.notice))
     story.append(
-        _p(_label("计量标准及标准物质", "Standards and reference materials used"), styles.h2)
+        para(label("计量标准及标准物质", "Standards and reference materials used"), styles.h2)
     )
-    header = [
-        _label("名称", "Name"),
-        _label("编号", "ID"),
-        _label("测量范围", "Range"),
-        _label("不确定度/等级", "Uncertainty / class"),
-        _label("证书编号", "Certificate No."),
-        _label("有效期至", "Valid until"),
-        _label("溯源机构", "Traceable to"),
-    ]
-    data = [[_p(h, styles.cell) for h in header]]
-    for std in doc.standards:
-        kind = "标准物质 RM" if std.kind.value == "reference_material" else "计量标准 standard"
-        data.append(
-            [
-                _p(f"{std.name.zh}\n{std.name.en}\n({kind})", styles.cell),
-                _p(std.identifier, styles.cell),
-                _p(std.measuring_range, styles.cell),
-                _p(std.uncertainty_or_class, styles.cell),
-                _p(std.certificate_number, styles.cell),
-                _p(std.valid_until.isoformat(), styles.cell),
-                _p(std.traceability, styles.cell),
-            ]
-        )
-    fractions = (0.2, 0.12, 0.14, 0.15, 0.14, 0.1, 0.15)
-    story.append(_grid(data, [width * f for f in fractions]))
-
+    story.append(standards_table(doc, styles, width))
     story.append(
-        _p(
+        para(
             "溯源性：所用计量标准和标准物质均经上表所列机构检定/校准/定值，溯源至国家计量基准。\n"
             "Traceability: the standards and reference materials above are verified, calibrated or "
             "certified by the bodies listed and are traceable to the national measurement "
@@ -449,37 +343,37 @@ def _body(doc: CertificateDocument, styles: _Styles, content_hash: str) -> list[
     )
 
     env = doc.environment
-    story.append(_p(_label("环境条件", "Environmental conditions"), styles.h2))
+    story.append(para(label("环境条件", "Environmental conditions"), styles.h2))
     env_rows = [
-        (_label("温度", "Temperature"), format_quantity(env.temperature)),
-        (_label("相对湿度", "Relative humidity"), format_quantity(env.relative_humidity)),
+        (label("温度", "Temperature"), format_quantity(env.temperature)),
+        (label("相对湿度", "Relative humidity"), format_quantity(env.relative_humidity)),
     ]
     if env.pressure is not None:
-        env_rows.append((_label("大气压", "Atmospheric pressure"), format_quantity(env.pressure)))
-    story.append(_kv_table(env_rows, styles, width))
+        env_rows.append((label("大气压", "Atmospheric pressure"), format_quantity(env.pressure)))
+    story.append(kv_table(env_rows, styles, width))
 
-    story.append(_p(_label("判定规则", "Decision rule"), styles.h2))
+    story.append(para(label("判定规则", "Decision rule"), styles.h2))
     if doc.decision_rule is not None:
         story.append(
-            _p(
+            para(
                 f"[{doc.decision_rule.rule_id}] {doc.decision_rule.text.zh}\n"
                 f"{doc.decision_rule.text.en}",
                 styles.base,
             )
         )
     else:
-        story.append(_p("无符合性判定 / No conformity statement", styles.base))
+        story.append(para("无符合性判定 / No conformity statement", styles.base))
 
-    story.append(_p(_label("偏离与例外", "Deviations and overrides"), styles.h2))
+    story.append(para(label("偏离与例外", "Deviations and overrides"), styles.h2))
     if doc.deviations:
         data = [
             [
-                _p(h, styles.cell)
+                para(h, styles.cell)
                 for h in (
-                    _label("类型", "Kind"),
-                    _label("内容", "Description"),
-                    _label("原因", "Reason"),
-                    _label("批准人", "By"),
+                    label("类型", "Kind"),
+                    label("内容", "Description"),
+                    label("原因", "Reason"),
+                    label("批准人", "By"),
                 )
             ]
         ]
@@ -488,50 +382,49 @@ def _body(doc: CertificateDocument, styles: _Styles, content_hash: str) -> list[
             when = f"\n{dev.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if dev.at else ""
             data.append(
                 [
-                    _p(kind, styles.cell),
-                    _p(dev.description.joined("\n"), styles.cell),
-                    _p(dev.reason, styles.cell),
-                    _p(dev.by + when, styles.cell),
+                    para(kind, styles.cell),
+                    para(dev.description.joined("\n"), styles.cell),
+                    para(dev.reason, styles.cell),
+                    para(dev.by + when, styles.cell),
                 ]
             )
-        story.append(_grid(data, [width * f for f in (0.14, 0.4, 0.28, 0.18)]))
+        story.append(grid(data, [width * f for f in (0.14, 0.4, 0.28, 0.18)]))
     else:
-        story.append(_p("无 / None", styles.base))
+        story.append(para("无 / None", styles.base))
 
-    story.append(_p(_label("外部提供的结果", "Results from external providers"), styles.h2))
-    story.append(_p("; ".join(doc.external_providers) or "无 / None", styles.base))
+    story.append(para(label("外部提供的结果", "Results from external providers"), styles.h2))
+    story.append(para("; ".join(doc.external_providers) or "无 / None", styles.base))
     if doc.sampling:
-        story.append(_p(_label("抽样", "Sampling"), styles.h2))
-        story.append(_p(doc.sampling, styles.base))
+        story.append(para(label("抽样", "Sampling"), styles.h2))
+        story.append(para(doc.sampling, styles.base))
 
     results_title = (
         ("校准结果", "Calibration results")
         if doc.certificate_type is CertificateType.CALIBRATION
         else ("检定结果", "Verification results")
     )
-    story.append(_p(_label(*results_title), styles.h2))
+    story.append(para(label(*results_title), styles.h2))
     for section in doc.sections:
-        story += _section(section, styles, width)
+        story += result_section(section, styles, width, doc.certificate_type)
 
-    story.append(_p(_label("结论", "Conclusion"), styles.h2))
-    story.append(
-        _p(
-            f"{doc.conclusion.text.zh}\n{doc.conclusion.text.en}\n"
-            f"({doc.conclusion.verdict.text.joined()})",
+    verdict = doc.conclusion.verdict
+    closing: list[Flowable] = [
+        para(label("结论", "Conclusion"), styles.h2),
+        para(
+            f"{doc.conclusion.text.zh}\n{doc.conclusion.text.en}"
+            + ("" if verdict is Verdict.NO_STATEMENT else f"\n({verdict.text.joined()})"),
             styles.base,
-        )
+        ),
+        para(label("声明", "Statements"), styles.h2),
+    ]
+    closing += [para(f"• {zh}\n{en}", styles.small) for zh, en in _statements(doc)]
+    closing.append(Spacer(1, 4))
+    closing.append(
+        para(f"内容记录 SHA-256 / Content record SHA-256:\n{content_hash}", styles.small)
     )
-    story.append(_p(_label("声明", "Statements"), styles.h2))
-    for zh, en in _statements(doc):
-        story.append(_p(f"• {zh}\n  {en}", styles.small))
-    story.append(Spacer(1, 4))
-    story.append(
-        _p(
-            f"内容记录 SHA-256 / Content record SHA-256:\n{content_hash}",
-            styles.small,
-        )
-    )
-    story.append(_p("—— 以下空白 / End of certificate ——", styles.end))
+    story.append(KeepTogether(closing))
+    story += budget_annex(doc, styles, width)
+    story.append(para("—— 以下空白 / End of certificate ——", styles.end))
     return story
 
 
@@ -583,97 +476,21 @@ def _statements(doc: CertificateDocument) -> list[tuple[str, str]]:
             "content record and can be verified offline.",
         )
     )
+    if doc.outside_scope is not None:
+        items.append((doc.outside_scope.text.zh, doc.outside_scope.text.en))
+    if doc.budgets:
+        items.append(
+            (
+                "应客户要求，附录给出各结果的不确定度评定。",
+                "At the customer's request, the annex gives the uncertainty budget of the results.",
+            )
+        )
     return items
 
 
-def _section(section: ResultSection, styles: _Styles, width: float) -> list[Flowable]:
-    heading = f"{section.title.zh} / {section.title.en}"
-    if section.adjustment is not None:
-        heading += (
-            " — 调整前 / before adjustment"
-            if section.adjustment.value == "beforeAdjustment"
-            else " — 调整后 / after adjustment"
-        )
-    parts: list[Flowable] = [_p(heading, styles.h3)]
-    if section.full_scale is not None:
-        parts.append(
-            _p(
-                "引用值（满量程）/ Fiducial value (full scale): "
-                f"{format_quantity(section.full_scale)}",
-                styles.small,
-            )
-        )
-    header = [
-        _label("测量点", "Point"),
-        _label("标准值", "Reference"),
-        _label("示值", "Indication"),
-        _label(*_value_title(section)),
-        _label("最大允许误差", "MPE"),
-        _label("扩展不确定度", "U (k)"),
-        _label("结论", "Verdict"),
-    ]
-    data = [[_p(h, styles.cell_c) for h in header]]
-    for row in section.rows:
-        data.append([_p(c, styles.cell_c) for c in _row_cells(row)])
-    table = _grid(data, [width * f for f in (0.15, 0.15, 0.15, 0.13, 0.13, 0.16, 0.13)])
-    parts.append(table)
-    parts.append(_p(f"本项结论 / Item verdict: {section.verdict.text.joined()}", styles.small))
-    if section.note is not None:
-        parts.append(_p(section.note.joined("\n"), styles.small))
-    return [KeepTogether(parts[:3]), *parts[3:]]
-
-
-def _value_title(section: ResultSection) -> tuple[str, str]:
-    title = section.value_title or BiText("误差", "Error")
-    return title.zh, title.en
-
-
-def _row_cells(row: ResultRow) -> list[str]:
-    point = format_quantity(row.point) if row.point is not None else ""
-    if row.label:
-        point = f"{row.label}\n{point}" if point else row.label
-    if row.expanded_uncertainty is not None and row.coverage_factor is not None:
-        u_text = _uncertainty_text(float(row.expanded_uncertainty.magnitude))
-        decimals = _decimals(u_text)
-        unit = unit_text(row.expanded_uncertainty)
-        sep = "" if unit.startswith("%") else " "
-        u_cell = f"{u_text}{sep}{unit}\n(k={_plain(row.coverage_factor)})"
-    else:
-        decimals = None
-        u_cell = "—"
-    mpe = f"±{format_quantity(row.mpe)}" if row.mpe is not None else "—"
-    verdict = "—" if row.verdict is Verdict.NO_STATEMENT else row.verdict.text.joined("\n")
-    return [
-        point,
-        format_quantity(row.reference) if row.reference is not None else "—",
-        format_quantity(row.indication) if row.indication is not None else "—",
-        format_quantity(row.error, decimals),
-        mpe,
-        u_cell,
-        verdict,
-    ]
-
-
-def _grid(data: list[list[Paragraph]], widths: list[float]) -> Table:
-    table = Table(data, colWidths=widths, repeatRows=1)
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONTNAME", (0, 0), (-1, -1), register_fonts()),
-                ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#777777")),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
-                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ("TOPPADDING", (0, 0), (-1, -1), 2),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-                ("LEFTPADDING", (0, 0), (-1, -1), 2),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 2),
-            ]
-        )
-    )
-    return table
-
-
-def _canvas_class(doc: CertificateDocument, content_hash: str, font: str) -> type[Canvas]:
+def _canvas_class(
+    doc: CertificateDocument, content_hash: str, font: str, draft: bool = False
+) -> type[Canvas]:
     """A canvas that defers page decorations until the page count is known."""
 
     class _CertificateCanvas(Canvas):  # type: ignore[misc]
@@ -692,6 +509,8 @@ def _canvas_class(doc: CertificateDocument, content_hash: str, font: str) -> typ
             for state in self._pages:
                 self.__dict__.update(state)
                 _decorate(self, doc, content_hash, font, self._pageNumber, total)
+                if draft:
+                    _draw_mark(self, font, DRAFT_TEXT, "#1f4e9b", 80, 24, angle=-45)
                 Canvas.showPage(self)
             Canvas.save(self)
 
@@ -739,6 +558,8 @@ def _decorate(
         x, y, size = QR_BOX
         c.drawCentredString(x + size / 2, y - 3 * mm, "扫码核验 / Scan to verify")
         _draw_signature_boxes(c, doc, font)
+        if doc.accredited:
+            _draw_accreditation_mark(c, doc, font)
     if doc.simulated:
         _draw_watermark(c, font)
     c.restoreState()
@@ -784,15 +605,46 @@ def _draw_signature_boxes(c: Canvas, doc: CertificateDocument, font: str) -> Non
 
 
 def _draw_watermark(c: Canvas, font: str) -> None:
+    _draw_mark(c, font, WATERMARK_TEXT, "#c62828", 46, 26)
+
+
+def _draw_mark(
+    c: Canvas,
+    font: str,
+    text: tuple[str, str],
+    color: str,
+    big: float,
+    small: float,
+    angle: float = 45,
+) -> None:
+    """Two lines of translucent text across the page: simulated data on one diagonal, the
+    draft mark on the other."""
     c.saveState()
-    c.setFillColor(colors.HexColor("#c62828"))
+    c.setFillColor(colors.HexColor(color))
     c.setFillAlpha(0.22)
     c.translate(PAGE_WIDTH / 2, PAGE_HEIGHT / 2)
-    c.rotate(45)
-    c.setFont(font, 46)
-    c.drawCentredString(0, 14, WATERMARK_TEXT[0])
-    c.setFont(font, 26)
-    c.drawCentredString(0, -30, WATERMARK_TEXT[1])
+    c.rotate(angle)
+    c.setFont(font, big)
+    c.drawCentredString(0, big * 0.3, text[0])
+    c.setFont(font, small)
+    c.drawCentredString(0, -big * 0.3 - small, text[1])
+    c.restoreState()
+
+
+def _draw_accreditation_mark(c: Canvas, doc: CertificateDocument, font: str) -> None:
+    """The accreditation mark with the lab's number, below the QR code (page 1), only when
+    every result lies inside the released accreditation scope."""
+    x, y, size = QR_BOX
+    top = y - 7 * mm
+    c.saveState()
+    c.setStrokeColor(colors.HexColor("#1f4e9b"))
+    c.setFillColor(colors.HexColor("#1f4e9b"))
+    c.setLineWidth(0.8)
+    c.roundRect(x, top - 12 * mm, size, 12 * mm, 1.5 * mm, stroke=1, fill=0)
+    c.setFont(font, 7.5)
+    c.drawCentredString(x + size / 2, top - 4.5 * mm, "认可 ACCREDITED")
+    c.setFont(font, 7)
+    c.drawCentredString(x + size / 2, top - 9 * mm, doc.laboratory.accreditation_number)
     c.restoreState()
 
 

@@ -24,6 +24,9 @@ from lims.cli.common import (
 from lims.models.enums import CertificateStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from lims.certificates.model import BudgetAnnex
     from lims.services.certificates import CertificateInfo
 from lims.services.lab import policy_from
 
@@ -74,14 +77,27 @@ def draft(
     user: UserOpt,
     password_file: PasswordOpt = None,
     as_json: JsonOpt = False,
+    budget_annex: Annotated[
+        bool | None,
+        typer.Option(
+            "--budget-annex/--no-budget-annex",
+            help="Print the uncertainty budgets as an annex (default: as the work-order item "
+            "asks).",
+        ),
+    ] = None,
 ) -> None:
-    """Draft the certificate of a run: 检定证书, 检定结果通知书 or 校准证书, numbered now."""
+    """Draft the certificate of a run: 检定证书, 检定结果通知书 or 校准证书, numbered now.
+
+    Every result is first checked against the released accreditation scope (the
+    ``cmc_rule`` setting: a U below the CMC is raised to it, or refuses the draft)."""
 
     from lims.services.certificates import draft_certificate
 
+    rule = settings().cmc_rule or None
     db, actor = session_user(user, password_file)
     try:
-        _print_info(draft_certificate(db, actor, run_id), as_json)
+        info = draft_certificate(db, actor, run_id, budget_annex=budget_annex, cmc_rule=rule)
+        _print_info(info, as_json)
     finally:
         db.dispose()
 
@@ -265,16 +281,63 @@ def show(
     user: UserOpt,
     password_file: PasswordOpt = None,
     as_json: JsonOpt = False,
+    budget: Annotated[
+        bool,
+        typer.Option(
+            "--budget", help="Also print the uncertainty budgets, as the certificate's annex."
+        ),
+    ] = False,
 ) -> None:
     """Show a certificate's record, signatures and supersession."""
 
-    from lims.services.certificates import certificate_info
+    from lims.services.certificates import certificate_budgets, certificate_info
 
     db, actor = session_user(user, password_file)
     try:
-        _print_info(certificate_info(db, actor, number), as_json)
+        info = certificate_info(db, actor, number)
+        annexes = certificate_budgets(db, actor, number) if budget else ()
     finally:
         db.dispose()
+    if as_json:
+        data = info.as_json()
+        if budget:
+            data["budgets"] = [_budget_json(a) for a in annexes]
+        console.print_json(json.dumps(data, ensure_ascii=False))
+        return
+    _print_info(info, False)
+    if budget:
+        _print_budgets(annexes)
+
+
+def _budget_json(annex: BudgetAnnex) -> dict[str, object]:
+    from lims.certificates.render_parts import BUDGET_COLUMNS, budget_rows
+
+    rows, closing = budget_rows(annex)
+    return {
+        "section": annex.section,
+        "point": annex.point,
+        "measurand": annex.measurand,
+        "lines": [dict(zip(BUDGET_COLUMNS, row, strict=True)) for row in rows],
+        "dof_eff": annex.dof_eff,
+        "k": annex.k,
+        "summary": closing,
+    }
+
+
+def _print_budgets(annexes: Sequence[BudgetAnnex]) -> None:
+    """The budget annex as the PDF prints it (the same texts)."""
+    from lims.certificates.render_parts import BUDGET_COLUMNS, budget_rows
+
+    if not annexes:
+        console.print("无不确定度评定 / no uncertainty budget stored", highlight=False)
+    for annex in annexes:
+        rows, closing = budget_rows(annex)
+        # one line per component (| separated): words are never folded, whatever the width
+        console.print(f"{annex.section} · {annex.point} · {annex.measurand}", highlight=False)
+        console.print("  " + " | ".join(BUDGET_COLUMNS), highlight=False)
+        for row in rows:
+            console.print("  " + " | ".join(row), highlight=False, soft_wrap=True)
+        console.print(closing, highlight=False)
 
 
 @app.command("pending")

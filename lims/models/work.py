@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lims.db.base import Base, created_at_column, enum_column
@@ -45,6 +45,8 @@ class WorkOrderItem(Base):
     procedure_id: Mapped[str] = mapped_column(String(64))
     #: For calibration with a conformity statement: the ILAC G8 rule agreed with the customer.
     decision_rule: Mapped[str | None] = mapped_column(String(64))
+    #: The customer asked for the uncertainty budgets as an annex to the certificate.
+    budget_annex: Mapped[bool] = mapped_column(default=False, server_default=false())
     condition_on_receipt: Mapped[str] = mapped_column(String(300), default="")
     due_on: Mapped[date | None]
     status: Mapped[ItemStatus] = enum_column(ItemStatus, default=ItemStatus.RECEIVED)

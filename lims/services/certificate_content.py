@@ -10,8 +10,9 @@ value, limit and uncertainty are.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ from lims.certificates import (
     Replaces,
     ResultRow,
     ResultSection,
+    ScopeStatement,
     Standard,
     StandardKind,
     Verdict,
@@ -49,8 +51,10 @@ from lims.models.lab import LabProfile
 from lims.models.runs import Result, RuleOverride, Run
 from lims.models.users import User
 from lims.models.work import RegulationTable as TableRow
-from lims.results import Characteristic, ErrorForm, ResultRecord
+from lims.quality.scope import PointStatus, ScopeDecision
+from lims.results import Characteristic, ErrorForm, LimitKind, ResultRecord, Uncertainty
 from lims.results_legacy import LEGACY_TABLE_NOTE, record_of
+from lims.services.certificate_budgets import budget_annexes
 from lims.units import from_storage, ureg
 from lims.vocabulary import worst_verdict
 
@@ -70,6 +74,11 @@ class DraftInputs:
     valid_until: date | None = None
     revision: int = 0
     replaces: Replaces | None = None
+    budget_annex: bool = False
+    """Print the uncertainty budgets as an annex (the customer asked for them)."""
+    scope: ScopeDecision | None = None
+    """The results checked against the accreditation scope (ILAC P14): raised U's are
+    printed as the CMC, a result outside the scope takes the accreditation mark off."""
 
 
 def worst(verdicts: Iterable[Verdict]) -> Verdict:
@@ -82,8 +91,11 @@ def _label(rec: ResultRecord) -> str:
     return label.zh if label.zh == label.en else f"{label.zh} {label.en}"
 
 
-def _row(rec: ResultRecord) -> ResultRow:
-    """One certificate row from a typed result, rounded as printed (GB/T 8170)."""
+def _row(rec: ResultRecord, conformity: bool = True) -> ResultRow:
+    """One certificate row from a typed result, rounded as printed (GB/T 8170).
+
+    Without ``conformity`` (a calibration whose customer asked for no statement of
+    conformity) the row carries neither the limit nor a verdict."""
     value = rec.value
     u = rec.uncertainty.expanded if rec.uncertainty is not None else None
     k_value = rec.uncertainty.k if rec.uncertainty is not None else None
@@ -96,30 +108,66 @@ def _row(rec: ResultRecord) -> ResultRow:
         value = _round_at(value, place)
         k_value = round(k_value, 2) if k_value is not None else None
     else:
-        value = _round_significant(value)
+        value = _round_characteristic(value)
         if u is not None:  # a zero U is not printed
             u = k_value = None
     reference, indication = rec.reference, rec.indication
-    reading_place = _place_of(rec.absolute_uncertainty, reference)
+    reading_place = _place_of(_reading_uncertainty(rec), reference)
     point = _round_reading(rec.point.nominal, reading_place, digits=4)
     return ResultRow(
         point=point,
         reference=_round_reading(reference, reading_place),
         indication=_round_reading(indication, reading_place),
         error=value,
-        mpe=abs(rec.limit.value) if rec.limit is not None else None,
+        mpe=_stated_limit(rec.limit.value) if rec.limit is not None and conformity else None,
         expanded_uncertainty=u,
         coverage_factor=k_value,
-        verdict=rec.verdict,
+        verdict=rec.verdict if conformity else Verdict.NO_STATEMENT,
+        limit_kind=rec.limit.kind if rec.limit is not None and conformity else LimitKind.SYMMETRIC,
         label=_label(rec),
         coverage_probability=rec.uncertainty.coverage_probability
         if rec.uncertainty is not None
         else 0.95,
+        dof_eff=_dof(rec) if u is not None else None,
     )
+
+
+def _dof(rec: ResultRecord) -> float | None:
+    """ν_eff of the result's U, to one decimal (None for infinitely many)."""
+    if rec.uncertainty is None or not math.isfinite(rec.uncertainty.dof_eff):
+        return None
+    return round(float(rec.uncertainty.dof_eff), 1)
+
+
+def _reading_uncertainty(rec: ResultRecord) -> Any | None:
+    """U in the unit of the readings: absolute, from %FS, or a relative U times the
+    reference value."""
+    u = rec.absolute_uncertainty
+    if u is not None or rec.uncertainty is None or rec.reference is None:
+        return u
+    rel = rec.uncertainty.expanded
+    if rec.form is ErrorForm.RELATIVE and rel.dimensionless:
+        return abs(rec.reference) * float(rel.to("dimensionless").magnitude)
+    return None
 
 
 def _round_at(q: Any, place: int) -> Any:
     return ureg.Quantity(float(round_to_exponent(float(q.magnitude), place)), q.units)
+
+
+def _stated_limit(q: Any) -> Any:
+    """A limit as the certificate states it (at most three significant digits)."""
+    from lims.certificates.numbers import limit_number
+
+    return ureg.Quantity(float(limit_number(float(q.magnitude))), q.units)
+
+
+def _round_characteristic(q: Any) -> Any:
+    """A value without U: two significant digits, never coarser than units
+    (:func:`lims.certificates.numbers.value_text`)."""
+    from lims.certificates.numbers import value_text
+
+    return ureg.Quantity(float(value_text(float(q.magnitude))), q.units)
 
 
 def _round_significant(q: Any, digits: int = 4) -> Any:
@@ -144,14 +192,14 @@ def _round_reading(q: Any | None, place: int | None, digits: int = 6) -> Any | N
     return _round_significant(q, digits) if place is None else _round_at(q, place)
 
 
-def _sections(results: Sequence[ResultRecord]) -> list[ResultSection]:
+def _sections(results: Sequence[ResultRecord], conformity: bool = True) -> list[ResultSection]:
     by_kind: dict[str, list[ResultRecord]] = {}
     for r in results:
         by_kind.setdefault(r.characteristic.value, []).append(r)
     sections: list[ResultSection] = []
     for kind, records in by_kind.items():
         characteristic = records[0].characteristic
-        rows = [_row(r) for r in records]
+        rows = [_row(r, conformity) for r in records]
         full_scale = next((r.full_scale for r in records if r.form is ErrorForm.FIDUCIAL), None)
         is_value = all(r.form is ErrorForm.VALUE for r in records)
         sections.append(
@@ -214,12 +262,15 @@ def _standards(provenance: dict[str, Any], where: str) -> list[Standard]:
         u = _stored_text(rm.get("expanded_uncertainty"))
         k = rm.get("coverage_factor")
         name = str(rm.get("name") or rm["tag"])
+        zero = _is_zero(rm.get("certified_value"))
         out.append(
             Standard(
-                name=BiText(name, name),
+                name=_bitext(name),
                 identifier=f"{rm.get('gbw_number') or ''} {rm['tag']}".strip(),
-                measuring_range=value,
-                uncertainty_or_class=f"U = {u} (k = {k:g})" if k else f"U = {u}",
+                measuring_range="零点气 zero gas" if zero else value,
+                uncertainty_or_class="—"
+                if zero or _is_zero(rm.get("expanded_uncertainty"))
+                else (f"U = {u} (k = {k:g})" if k else f"U = {u}"),
                 certificate_number=rm.get("certificate_number") or "—",
                 valid_until=date.fromisoformat(rm["expires_on"]),
                 traceability=f"国家标准物质 National reference material {rm.get('gbw_number')}",
@@ -227,6 +278,10 @@ def _standards(provenance: dict[str, Any], where: str) -> list[Standard]:
             )
         )
     return out
+
+
+def _is_zero(stored: Any) -> bool:
+    return isinstance(stored, dict) and "value" in stored and float(stored["value"]) == 0
 
 
 def _stored_text(stored: Any) -> str:
@@ -294,8 +349,9 @@ def _conclusion(
         return Conclusion(
             overall,
             BiText(
-                "校准结果见上表，不作符合性判定。",
-                "The calibration results are given above; no statement of conformity is made.",
+                "校准结果见本证书“校准结果”部分，不作符合性判定。",
+                "The calibration results are given in the section Calibration results; "
+                "no statement of conformity is made.",
             ),
         )
     return Conclusion(
@@ -378,15 +434,18 @@ def build_document(session: Session, run: Run, inputs: DraftInputs) -> Certifica
         .order_by(Result.id)
     ).all()
     corrected = {r.corrects_id for r in rows if r.corrects_id is not None}
-    current = [record_of(r) for r in rows if r.id not in corrected]
+    current_rows = [r for r in rows if r.id not in corrected]
+    current = [_claimed(record_of(r), r.id, inputs.scope) for r in current_rows]
     if not current:
         raise CertificateDataError(f"{where} has no results")
     equipment = item.equipment
-    sections = _sections(current)
+    service = ServiceKind(item.service)
+    # a calibration states conformity only when the customer asked for it (a decision rule)
+    conformity = service is ServiceKind.VERIFICATION or item.decision_rule is not None
+    sections = _sections(current, conformity)
     if not sections:
         raise CertificateDataError(f"{where} has no results to certify")
     overall = worst(s.verdict for s in sections)
-    service = ServiceKind(item.service)
     kind = certificate_type_for(service, overall)
     prov = run.provenance or {}
     procedure = prov.get("procedure") or {}
@@ -465,7 +524,33 @@ def build_document(session: Session, run: Run, inputs: DraftInputs) -> Certifica
         revision=inputs.revision,
         replaces=inputs.replaces,
         software=f"carbon-lims {prov.get('software_version', '')}".strip(),
+        budgets=budget_annexes(current_rows, current, sections) if inputs.budget_annex else (),
+        outside_scope=_scope_statement(inputs.scope),
     )
+
+
+def _claimed(rec: ResultRecord, result_id: int, scope: ScopeDecision | None) -> ResultRecord:
+    """The record with U raised to the CMC where the scope check raised it."""
+    if scope is None or rec.uncertainty is None:
+        return rec
+    point = next((p for p in scope.raised if p.result_id == result_id), None)
+    if point is None or point.reported_u is None or point.claimed_u is None:
+        return rec
+    ratio = float((point.claimed_u / point.reported_u).to("dimensionless").magnitude)
+    u = rec.uncertainty
+    raised = Uncertainty(u.expanded * ratio, u.k, u.coverage_probability, u.dof_eff)
+    return replace(rec, uncertainty=raised)
+
+
+def _scope_statement(scope: ScopeDecision | None) -> ScopeStatement | None:
+    """The certificate's statement when the accreditation mark is taken off."""
+    if scope is None:
+        return None
+    text = scope.statement()
+    if text is None:
+        return None
+    points = tuple(p.test_point for p in scope.points if p.status is PointStatus.OUTSIDE)
+    return ScopeStatement(BiText(*text), points)
 
 
 def _bitext(text: str) -> BiText:

@@ -47,6 +47,7 @@ from lims.certificates import (
     verify_dcc,
     verify_pdf,
 )
+from lims.certificates.model import BudgetAnnex
 from lims.certificates.record import document_from_record
 from lims.db import Database
 from lims.db.types import utcnow
@@ -65,6 +66,7 @@ from lims.models.users import User
 from lims.quality.archive import store_bytes
 from lims.quality.errors import NotFoundError, PermissionDenied, QualityError
 from lims.quality.permissions import Permission, can, require
+from lims.quality.scope import BelowCmc, PointStatus, ScopeDecision, check_scope, current_scope
 from lims.security import AuthenticationError, PasswordPolicy
 from lims.services.certificate_content import DraftInputs, build_document
 from lims.services.numbering import next_certificate_number
@@ -77,6 +79,7 @@ __all__ = [
     "FileVerification",
     "SignatureInfo",
     "amend_certificate",
+    "certificate_budgets",
     "certificate_dcc",
     "certificate_info",
     "certificate_pdf",
@@ -308,6 +311,20 @@ def certificate_dcc(db: Database, viewer: User, number: str) -> bytes:
         return _file(session, cert.dcc_sha256, f"the DCC of {number}")
 
 
+def certificate_budgets(db: Database, viewer: User, number: str) -> tuple[BudgetAnnex, ...]:
+    """The uncertainty budgets of a certificate as its annex prints them: the annex the
+    certificate carries, else the budgets stored with its run's results."""
+    from lims.services.certificate_budgets import run_budget_annexes
+
+    require(viewer, Permission.VIEW_RECORDS)
+    with db.read() as session:
+        cert = _certificate(session, number)
+        doc = document_from_record(cert.content)
+        if doc.budgets:
+            return doc.budgets
+        return run_budget_annexes(session, cert.run_id, doc.sections)
+
+
 def pending_for(db: Database, user: User) -> list[CertificateInfo]:
     """Certificates waiting for a signature this user may give (oldest first)."""
     require(user, Permission.VIEW_RECORDS)
@@ -352,6 +369,24 @@ def _valid_until(start: date, period_text: str) -> date:
     return start + timedelta(days=round(days)) - timedelta(days=1)
 
 
+def _scope_check(session: Session, run_id: int, cmc_rule: str | None) -> ScopeDecision | None:
+    """The run's results against the released accreditation scope (ILAC P14); None while
+    the lab has released no scope. A U below the CMC under the "refuse" rule refuses the
+    draft, naming every such result."""
+    if current_scope(session) is None:
+        log.info("run %s: no released accreditation scope; the CMC guard does not apply", run_id)
+        return None
+    decision = check_scope(session, run_id, policy=BelowCmc(cmc_rule) if cmc_rule else None)
+    if decision.refused:
+        refused = [p.message for p in decision.points if p.status is PointStatus.REFUSED]
+        raise CertificateWorkflowError(
+            f"run {run_id}: 扩展不确定度小于认可范围的 CMC，不出具证书 / the expanded "
+            f"uncertainty is below the CMC of scope {decision.scope_version} (cmc_rule "
+            f"refuse): {'; '.join(refused)}; nothing was written"
+        )
+    return decision
+
+
 def _new_certificate(
     session: Session,
     actor: User,
@@ -362,6 +397,8 @@ def _new_certificate(
     replaces: Certificate | None = None,
     reason: str | None = None,
     valid_until: date | None = None,
+    budget_annex: bool | None = None,
+    cmc_rule: str | None = None,
 ) -> Certificate:
     lab = session.scalars(select(LabProfile)).first()
     zone_name = lab.time_zone if lab is not None else DEFAULT_TIME_ZONE
@@ -386,9 +423,11 @@ def _new_certificate(
             valid_until=valid_until,
             revision=revision,
             replaces=replaced,
+            budget_annex=bool(item_budget_annex(run) if budget_annex is None else budget_annex),
+            scope=_scope_check(session, run.id, cmc_rule),
         ),
     )
-    pdf = render_pdf(doc)
+    pdf = render_pdf(doc, draft=True)
     item = run.work_order_item
     assert item is not None
     cert = Certificate(
@@ -414,10 +453,29 @@ def _new_certificate(
     return cert
 
 
+def item_budget_annex(run: Run) -> bool:
+    """Whether the customer asked for the uncertainty budgets (on the work-order item)."""
+    item = run.work_order_item
+    return bool(item is not None and item.budget_annex)
+
+
 def draft_certificate(
-    db: Database, actor: User, run_id: int, *, today: date | None = None
+    db: Database,
+    actor: User,
+    run_id: int,
+    *,
+    today: date | None = None,
+    budget_annex: bool | None = None,
+    cmc_rule: str | None = None,
 ) -> CertificateInfo:
     """Draft the certificate of a completed run (number taken now, gapless per year).
+
+    The draft PDF carries "草稿 / DRAFT" across its pages; the first signature signs the
+    same content rendered without the mark. ``budget_annex`` (default: the work-order
+    item's request) prints the uncertainty budgets as an annex. Every result is checked
+    against the released accreditation scope first (``cmc_rule`` "raise" or "refuse",
+    default the scope's own rule): a U below the CMC is raised to it or refuses the
+    draft, a result outside the scope takes the accreditation mark off the certificate.
 
     A run gets one certificate: the run's row is locked while the service checks
     that it has none, and partial unique indexes on ``certificates`` refuse a
@@ -432,7 +490,9 @@ def draft_certificate(
             if run is None:
                 raise NotFoundError(f"run {run_id} does not exist")
             _refuse_second_certificate(session, run_id)
-            cert = _new_certificate(session, actor, run, today)
+            cert = _new_certificate(
+                session, actor, run, today, budget_annex=budget_annex, cmc_rule=cmc_rule
+            )
             return _info(session, cert)
     except IntegrityError as exc:
         # another process drafted this run between the check and the insert
@@ -537,7 +597,10 @@ def sign_certificate(
         if problem is None:
             try:
                 signer, _ = signer_for(session, user, password)
-                current = _file(session, cert.pdf_sha256, f"the PDF of {number}")
+                if meaning is Meaning.PERFORMED:  # the draft's mark goes; the content stays
+                    current = render_pdf(document_from_record(cert.content))
+                else:
+                    current = _file(session, cert.pdf_sha256, f"the PDF of {number}")
                 result = sign_pdf(
                     current,
                     signer,

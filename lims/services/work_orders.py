@@ -68,6 +68,9 @@ class InstrumentInput:
     accuracy: str = ""
     condition_on_receipt: str = ""
     decision_rule: str | None = None
+    """A calibration's statement of conformity, when the customer asks for one: its rule."""
+    budget_annex: bool = False
+    """The customer asks for the uncertainty budgets as an annex to the certificate."""
 
 
 @dataclass(frozen=True)
@@ -278,6 +281,7 @@ def receive_instruments(
             service=item.service,
             procedure_id=item.procedure_id.strip(),
             decision_rule=item.decision_rule,
+            budget_annex=item.budget_annex,
             condition_on_receipt=item.condition_on_receipt.strip(),
             due_on=data.due_on,
         )

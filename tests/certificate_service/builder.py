@@ -79,8 +79,10 @@ def make_gas_run(
     *,
     started: datetime | None = None,
     simulated: bool = True,
+    budgets: dict[str, dict[str, Any]] | None = None,
 ) -> int:
-    """A completed jjg635 / gas-analyzer-cal run on ``item_id`` with the given points."""
+    """A completed jjg635 / gas-analyzer-cal run on ``item_id`` with the given points
+    (``budgets``: a stored uncertainty budget per point name)."""
     started = started or datetime.now(UTC) - timedelta(hours=1)
     with db.write(actor="system:test", reason="fabricated run") as s:
         item = s.get(WorkOrderItem, item_id)
@@ -139,6 +141,7 @@ def make_gas_run(
                     values=values,
                     verdict=Verdict.NOT_STATED if calibration else p.verdict,
                     decision_rule=None if calibration else "JJF1094-2002",
+                    budget=(budgets or {}).get(p.name) or {},
                 )
             )
         s.flush()

@@ -279,12 +279,13 @@ class BenchRunMixin(WidgetMixin):
         if run_id is None or self.status is not RunStatus.COMPLETED:
             return
         db, actor, today = self.ctx.db, self.ctx.actor, self.ctx.today()
+        rule = self.ctx.settings.cmc_rule or None
         self.draft_button.setEnabled(False)
 
         def work() -> str:
             from lims.services.certificates import draft_certificate
 
-            return draft_certificate(db, actor, run_id, today=today).number
+            return draft_certificate(db, actor, run_id, today=today, cmc_rule=rule).number
 
         def done(number: str) -> None:
             self.drafted_run = run_id

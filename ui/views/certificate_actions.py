@@ -95,11 +95,12 @@ class CertificateActionsMixin(WidgetMixin):
         if d is None:
             return
         run_id, db, user, today = d.info.run_id, self.ctx.db, self.ctx.actor, self.ctx.today()
+        rule = self.ctx.settings.cmc_rule or None
 
         def work() -> CertificateInfo:
             from lims.services.certificates import draft_certificate
 
-            return draft_certificate(db, user, run_id, today=today)
+            return draft_certificate(db, user, run_id, today=today, cmc_rule=rule)
 
         def done(info: CertificateInfo) -> None:
             self.message.info(f"{tr('bench.drafted')}: {info.number}")
