@@ -166,7 +166,7 @@ class Jjg672BombCalorimeter(Procedure):
             )
             if point == "indication":
                 label = BiText(f"示值（{zh} {display_quantity(q, 'g')}）", f"indication ({en})")
-            p.add_point(point, label, q if point == "indication" else None)
+            p.add_point(point, label)
         stated = p.register.standard_uncertainty("balance")
         if stated is not None and stated[0].dimensionality == ureg.Quantity(1, "mg").dimensionality:
             u, k = stated
@@ -195,7 +195,7 @@ class Jjg672BombCalorimeter(Procedure):
             m.coverage_factor,
         )
 
-    def _point(self, key: str, nominal: Any | None = None) -> Point:
+    def _point(self, key: str) -> Point:
         """The planned test point ``key`` as a result's point (its planned label)."""
         planned = (
             next((pt for pt in self.run_plan.points if pt.key == key), None)
@@ -203,7 +203,7 @@ class Jjg672BombCalorimeter(Procedure):
             else None
         )
         label = planned.label if planned is not None else BiText(key, key)
-        return Point(key, label, nominal)
+        return Point(key, label)
 
     def _uses(self, purpose: str) -> tuple[str, ...]:
         if self.run_plan is None:
@@ -417,7 +417,7 @@ class Jjg672BombCalorimeter(Procedure):
             flags = (*flags, ResultFlag.METHOD_CANNOT_DECIDE)
         ctx.record(
             ResultRecord(
-                point=self._point("indication", q_cert),
+                point=self._point("indication"),
                 characteristic=Characteristic.INDICATION_ERROR,
                 value=delta,
                 form=ErrorForm.RELATIVE,
