@@ -207,5 +207,5 @@ def test_a_crm_outside_its_level_is_refused(sqlite_lab: Database, tmp_path: Path
         {("", "time_scale"): "30000", ("materials", "low"): '"RM-COAL-S-HIGH"'},
         "wrong",
     )
-    with pytest.raises(ValueError, match="RM-COAL-S-HIGH.*not a low sulfur CRM"):
+    with pytest.raises(ValueError, match=r"RM-COAL-S-HIGH.*not a low sulfur CRM"):
         run_procedure(sqlite_lab, Jjg1006SulfurAnalyzer(), bench)
