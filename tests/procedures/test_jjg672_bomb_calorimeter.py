@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 from scipy.stats import t as student_t
+from sqlalchemy import select
 
 from lims.db import Database
 from lims.engine.regulation import load_regulation_table
-from lims.models import RunStatus
+from lims.models import ReferenceMaterial, RunStatus
 from lims.services.demo_fuel_lab import FUEL_LAB_CRMS
 from lims.units import parse_quantity
 from procedures.jjg672_bomb_calorimeter import Jjg672BombCalorimeter
@@ -273,3 +274,33 @@ def test_a_crm_outside_the_certified_range_is_refused(sqlite_lab: Database, tmp_
     )
     with pytest.raises(ValueError, match=r"RM-COAL-S-LOW.*not a specific energy"):
         run_procedure(sqlite_lab, Jjg672BombCalorimeter(), bench)
+
+
+def test_a_crm_with_too_large_an_uncertainty_is_refused(
+    sqlite_lab: Database, tmp_path: Path
+) -> None:
+    limit = float(TABLE.limit("crm_relative_U_max").to("percent").magnitude)
+    q_cal = CRM["RM-BA-01"][0]
+    with sqlite_lab.write(actor="test-setup", reason="a CRM certificate with a larger U") as s:
+        rm = s.scalars(select(ReferenceMaterial).where(ReferenceMaterial.tag == "RM-BA-01")).one()
+        rm.expanded_uncertainty = 1.5 * limit / 100 * q_cal  # k = 2
+    with pytest.raises(ValueError, match=r"RM-BA-01: relative U = 0\.15 %.*crm_relative_U_max"):
+        run_procedure(sqlite_lab, Jjg672BombCalorimeter(), _bench(tmp_path, "big-u"))
+
+
+def test_ignition_heat_with_a_wrong_unit_is_asked_again(
+    sqlite_lab: Database, tmp_path: Path
+) -> None:
+    out = run_procedure(
+        sqlite_lab,
+        Jjg672BombCalorimeter(),
+        _bench(tmp_path, "entry"),
+        answers={"bomb.ignition_heat": ["90 g", "90", "9000 J", None]},
+    )
+    assert out.status == RunStatus.COMPLETED, out.reason
+    errors = [p.error for p in out.prompts if p.key == "bomb.ignition_heat" and p.error]
+    assert any("dimension" in e for e in errors)
+    assert any("missing unit" in e for e in errors)
+    assert any("plausible" in e for e in errors)
+    # every burn's ignition heat is the one accepted value, with its unit
+    assert out.of("energy_equivalent.1", "bomb.ignition_heat") == [parse_quantity("90 J")]
