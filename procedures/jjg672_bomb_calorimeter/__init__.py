@@ -337,7 +337,6 @@ class Jjg672BombCalorimeter(Procedure):
                 form=ErrorForm.VALUE,
                 uncertainty=Uncertainty.of(budget),
                 budget=StoredBudget.from_calc(budget),
-                flags=_flags(ctx.table, ["limits.acid_fraction", "repeats.energy_equivalent"]),
                 materials=(tag,),
                 extras=(
                     Extra("stored", BiText("仪器存储热容量", "energy equivalent stored"), stored),
