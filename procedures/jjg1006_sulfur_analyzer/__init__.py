@@ -69,13 +69,10 @@ LEVELS = {
 }
 
 
-def level_label(level: str, certified: Any | None = None) -> BiText:
-    """The bilingual label of a sulfur level, with the CRM's certified St when known."""
+def level_label(level: str) -> BiText:
+    """The bilingual label of a sulfur level (the point's nominal is the CRM's St)."""
     zh, en = LEVELS.get(level, (level, level))
-    if certified is None:
-        return BiText(zh, en)
-    st = display_quantity(certified, "g")
-    return BiText(f"{zh} St = {st}", f"{en} St = {st}")
+    return BiText(zh, en)
 
 
 def _limit(table: Any, key: str, kind: LimitKind = LimitKind.SYMMETRIC) -> Limit:
@@ -152,7 +149,7 @@ class Jjg1006SulfurAnalyzer(Procedure):
                 )
             p.use_material(tag, pt.name)
             p.set(f"rm_{pt.name}", tag, ParameterSource.BENCH, f"bench [materials] {pt.name}")
-            p.add_point(pt.name, level_label(pt.name, certified), certified)
+            p.add_point(pt.name, level_label(pt.name), certified)
         p.use_standard(
             "balance",
             "mass",
@@ -281,7 +278,7 @@ class Jjg1006SulfurAnalyzer(Procedure):
         flags = (ResultFlag.UNVERIFIED_LIMIT,) if unverified else ()
         if budget.expanded > mpe.value / 3:
             flags = (*flags, ResultFlag.METHOD_CANNOT_DECIDE)
-        point = Point(level, level_label(level, certified), certified)
+        point = Point(level, level_label(level), certified)
         n = Extra("n", BiText("测定次数", "determinations"), len(st))
         ctx.record(
             ResultRecord(
