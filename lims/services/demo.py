@@ -35,6 +35,7 @@ from lims.quality.standard_certificates import (
     parse_value,
 )
 from lims.security import PasswordPolicy
+from lims.services.demo_fuel_lab import seed_fuel_lab
 from lims.services.lab import LabIdentity
 from lims.services.signing_keys import create_authority, issue_credentials
 from lims.services.users import create_user, grant_authorization
@@ -81,6 +82,8 @@ PROCEDURE_IDS = (
     "jjg1148-ac-pile",
     "jjg1149-dc-charger",
     "elemental-analyzer-cal",
+    "jjg672-bomb-calorimeter",
+    "jjg1006-sulfur-analyzer",
 )
 
 
@@ -598,3 +601,4 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
                 )
             )
     s.flush()
+    seed_fuel_lab(s, today)

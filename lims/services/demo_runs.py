@@ -56,6 +56,9 @@ DEMO_BENCHES: Mapping[str, str] = {
     "jjg1148-ac-pile": "ac-pile.toml",
     "jjg1149-dc-charger": "dc-charger.toml",
     "elemental-analyzer-cal": "elemental-analyzer.toml",
+    # fuel laboratory
+    "jjg672-bomb-calorimeter": "bomb-calorimeter.toml",
+    "jjg1006-sulfur-analyzer": "sulfur-analyzer.toml",
 }
 
 #: The demo technician who performs the runs.

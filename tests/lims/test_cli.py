@@ -58,9 +58,9 @@ def test_demo_prints_its_summary(tmp_path: Path, cli: Run) -> None:
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0].strip()] = int(parts[1])
     assert counts["users"] == len(DEMO_USERS) + 1
-    assert counts["customers"] == 3
-    assert counts["reference materials"] == 11
-    assert counts["measurement standards"] == 4
+    assert counts["customers"] == 4
+    assert counts["reference materials"] == 16
+    assert counts["measurement standards"] == 5
     for u in DEMO_USERS:
         assert u.username in r.out
     db = Database(f"sqlite:///{target / 'lims.sqlite3'}")

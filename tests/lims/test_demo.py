@@ -127,7 +127,8 @@ def test_demo_runs_every_procedure_and_lists_each(demo: Demo) -> None:
         assert cells[4] == "完成 completed", row
         assert cells[5] == str(n), row
     # the lab summary after the runs counts them
-    assert any(line.split() == ["runs", "6"] for line in demo.out.splitlines()), demo.out
+    runs_line = ["runs", str(len(PROCEDURE_IDS))]
+    assert any(line.split() == runs_line for line in demo.out.splitlines()), demo.out
     # the progress display went to stderr: one finished task per run
     for procedure_id, (run_id, *_) in runs.items():
         assert f"{procedure_id} " in demo.err
@@ -165,6 +166,21 @@ def test_demo_verdicts_follow_the_injected_errors(demo: Demo) -> None:
     # CO2 analyzer and flowmeter: the example benches inject in-tolerance errors
     assert verdicts["jjg635"] == Verdict.PASS.label
     assert verdicts["jjg1037-gas-flowmeter"] == Verdict.PASS.label
+
+    # fuel laboratory: the calorimeter's stored energy equivalent is within a fifth of the
+    # indication MPE of its true one; the sulfur analyzer's factor × recovery within 1 %
+    bomb = _bench("bomb-calorimeter.toml")["instruments"]["calorimeter"]["sim"]
+    stored, true = (
+        parse_quantity(bomb[k]).to("J/K").magnitude
+        for k in ("stored_energy_equivalent", "energy_equivalent")
+    )
+    mpe = _table_limit("jjg672_bomb_calorimeter", "jjg672.toml", "indication_error")
+    assert abs(stored / true - 1) * 100 < mpe.to("percent").magnitude / 5
+    assert verdicts["jjg672-bomb-calorimeter"] == Verdict.PASS.label
+    sulfur = _bench("sulfur-analyzer.toml")["instruments"]["analyzer"]["sim"]
+    gain = float(sulfur["calibration_factor"]) * parse_quantity(sulfur["recovery"]).to("").magnitude
+    assert abs(gain - 1) < 0.01
+    assert verdicts["jjg1006-sulfur-analyzer"] == Verdict.PASS.label
 
 
 def _assert_units(out: dict[str, Any], procedure_id: str) -> None:

@@ -34,6 +34,8 @@ EVERY = {
     "jjg1148-ac-pile": "ac-pile.toml",
     "jjg1149-dc-charger": "dc-charger.toml",
     "elemental-analyzer-cal": "elemental-analyzer.toml",
+    "jjg672-bomb-calorimeter": "bomb-calorimeter.toml",
+    "jjg1006-sulfur-analyzer": "sulfur-analyzer.toml",
 }
 
 

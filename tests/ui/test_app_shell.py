@@ -96,7 +96,7 @@ def test_language_switch_and_remembered_layout(
     window.resize(1280, 800)
     window.tabs.setCurrentIndex(wo)  # the view loads its board when first shown
     settle(qtbot, gui.runner)
-    assert window.work_orders.tree.topLevelItemCount() == 3  # the demo's work orders
+    assert window.work_orders.tree.topLevelItemCount() == 4  # the demo's work orders
     qtbot.wait(50)
     window.grab().save(str(screenshot_dir / "work_orders_english.png"))
     window.switch_language(Lang.ZH)

@@ -126,7 +126,7 @@ def test_standards_view_shows_due_dates_history_chart_and_changes_status(
         "STD-FLOW-001": 10,
         "STD-EA-001": -3,
     }
-    assert table.rowCount() == 4
+    assert table.rowCount() == 5
     for tag, days in expected_days.items():
         r = _row(table, tag)
         assert table.item(r, 4).text() == str(days)

@@ -59,8 +59,8 @@ def test_bad_input_refused_inline_then_good_input_saved(
     settle(qtbot, gui.runner)
     view = window.work_orders
     before = _numbers(demo_db)
-    assert set(before) == {"WO-DEMO-0001", "WO-DEMO-0002", "WO-DEMO-0003"}
-    assert view.tree.topLevelItemCount() == 3
+    assert set(before) == {"WO-DEMO-0001", "WO-DEMO-0002", "WO-DEMO-0003", "WO-DEMO-0008"}
+    assert view.tree.topLevelItemCount() == 4
 
     # A unit that does not exist, and a maximum of another dimension.
     _set(view, **{**INSTRUMENT, "range_max": "2000 bananas"})
@@ -111,8 +111,8 @@ def test_bad_input_refused_inline_then_good_input_saved(
     assert expected in view.message.text()
     after = _numbers(demo_db)
     assert set(after) == {*before, expected}
-    assert view.tree.topLevelItemCount() == 4
-    tops = [view.tree.topLevelItem(i) for i in range(4)]
+    assert view.tree.topLevelItemCount() == 5
+    tops = [view.tree.topLevelItem(i) for i in range(5)]
     new = next(t for t in tops if t.text(0) == expected)
     assert new.childCount() == 1
     assert "CA3000-0099" in new.child(0).text(2)
