@@ -73,6 +73,7 @@ from lims.models import (
 from lims.models import (
     RegulationTable as RegulationTableRow,
 )
+from lims.services.work_order_status import run_started
 from lims.units import from_storage
 
 if TYPE_CHECKING:
@@ -356,6 +357,7 @@ class RunEngine:
             s.add(run)
             s.flush()
             run_id = run.id
+            run_started(s, request.work_order_item_id)
         lease = RunLeaseKeeper(self.db, run_id, request.operator)
         lease.acquire("start")
         setup = RunSetup(

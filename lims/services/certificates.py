@@ -54,7 +54,6 @@ from lims.models.certificates import Certificate, Signature
 from lims.models.enums import (
     CertificateStatus,
     CertificateType,
-    ItemStatus,
     SignatureMeaning,
 )
 from lims.models.pki import StoredFile
@@ -67,6 +66,7 @@ from lims.security import AuthenticationError, PasswordPolicy
 from lims.services.certificate_content import DraftInputs, build_document
 from lims.services.numbering import next_certificate_number
 from lims.services.signing_keys import signer_for, trust_roots
+from lims.services.work_order_status import item_certified
 from lims.units import parse_quantity
 
 __all__ = [
@@ -567,7 +567,7 @@ def sign_certificate(
                 _supersede_original(cert, number)
                 run = session.get(Run, cert.run_id)
                 if run is not None and run.work_order_item is not None:
-                    run.work_order_item.status = ItemStatus.CERTIFIED
+                    item_certified(session, run.work_order_item)
             cert.status = _AFTER[meaning]
             session.flush()
             info = _info(session, cert)
