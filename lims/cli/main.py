@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
-from typer.core import TyperGroup
+from typer import _click as click  # typer ships its own click
+from typer.core import TyperCommand, TyperGroup
 
 import lims
 
@@ -204,12 +204,10 @@ def load_command(name: str) -> click.Command:
         for registered in other.registered_commands:
             if registered not in typer_app.registered_commands:
                 typer_app.registered_commands.append(registered)
-    command = typer.main.get_command(typer_app)
-    if spec.command is not None and isinstance(command, click.Group):
-        found = command.commands[spec.command]
-        command = found
+    group = typer.main.get_group(typer_app)  # a group even when it holds one command
+    command: click.Command = group if spec.command is None else group.commands[spec.command]
     command.name = name
-    if isinstance(command, click.Group) and not command.help:
+    if isinstance(command, TyperGroup) and not command.help:
         command.help = spec.help
     _LOADED[name] = command
     return command
@@ -230,7 +228,7 @@ class LazyGroup(TyperGroup):
         if spec is None:
             return super().get_command(ctx, cmd_name)
         if self._listing:
-            return click.Command(spec.name, help=spec.help, short_help=spec.help)
+            return TyperCommand(spec.name, help=spec.help, short_help=spec.help)
         return load_command(cmd_name)
 
     def resolve_command(
@@ -256,6 +254,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # the root's help in click's plain format: rich's help renderer alone costs ~0.3 s
+    rich_markup_mode=None,
 )
 
 
@@ -320,7 +320,7 @@ def _expected(exc: BaseException) -> bool:
     """Whether ``exc`` is bad input or the lab's state (reported in one line)."""
     from lims.cli.common import USER_ERRORS, CliError
 
-    if isinstance(exc, CliError | USER_ERRORS):
+    if isinstance(exc, (CliError, *USER_ERRORS)):
         return True
     operational = getattr(sys.modules.get("sqlalchemy.exc"), "OperationalError", None)
     return operational is not None and isinstance(exc, operational)
@@ -340,8 +340,9 @@ def main() -> None:
     except typer.Abort:
         typer.echo("error: aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:  # a usage error of the command line
-        message = exc.format_message()
+    except typer.TyperException as exc:  # a usage error of the command line
+        formatter = getattr(exc, "format_message", None)
+        message = formatter() if callable(formatter) else str(exc)
         ctx = getattr(exc, "ctx", None)
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         typer.echo(f"error: {message}{hint}", err=True)

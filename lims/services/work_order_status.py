@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.db.types import utcnow
+from lims.messages import bilingual
 from lims.models.enums import ItemStatus, WorkOrderStatus
 from lims.models.users import User
 from lims.models.work import WorkOrder, WorkOrderItem
@@ -50,7 +51,7 @@ def _set(wo: WorkOrder, status: WorkOrderStatus, reason: str = "") -> None:
 def _find(session: Session, number: str) -> WorkOrder:
     wo = session.scalars(select(WorkOrder).where(WorkOrder.number == number.strip())).first()
     if wo is None:
-        raise WorkOrderStateError(f"work order {number!r}: no such work order / 无此委托单")
+        raise WorkOrderStateError(bilingual("wo.unknown", number=number.strip()))
     return wo
 
 
@@ -90,8 +91,7 @@ def deliver(session: Session, actor: User, number: str) -> WorkOrder:
     wo = _find(session, number)
     if wo.status is not S.CERTIFIED:
         raise WorkOrderStateError(
-            f"work order {wo.number} is {wo.status.value}: only a certified work order can be "
-            "delivered / 仅已出证的委托单可交付"
+            bilingual("wo.deliver_state", number=wo.number, status=wo.status.value)
         )
     for item in wo.items:
         item.status = ItemStatus.RETURNED
@@ -104,11 +104,11 @@ def cancel(session: Session, actor: User, number: str, reason: str) -> WorkOrder
     """Cancel a work order that is not delivered yet; ``reason`` is required and kept."""
     require(actor, Permission.CANCEL_WORK_ORDER)
     if not reason.strip():
-        raise WorkOrderStateError("--reason: a cancellation needs a reason / 取消须说明原因")
+        raise WorkOrderStateError(bilingual("wo.cancel_reason"))
     wo = _find(session, number)
     if wo.status in CLOSED_STATES:
         raise WorkOrderStateError(
-            f"work order {wo.number} is {wo.status.value}: it cannot be cancelled / 不可取消"
+            bilingual("wo.cancel_state", number=wo.number, status=wo.status.value)
         )
     _set(wo, S.CANCELLED, reason.strip())
     session.flush()
