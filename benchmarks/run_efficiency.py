@@ -115,9 +115,7 @@ def main() -> None:
                 for table in ("readings", "instrument_io")
             )
             exchanges = s.scalars(
-                select(func.count(InstrumentExchange.id)).where(
-                    InstrumentExchange.run_id == run.id
-                )
+                select(func.count(InstrumentExchange.id)).where(InstrumentExchange.run_id == run.id)
             ).one()
         db.dispose()
 
