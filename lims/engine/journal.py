@@ -16,9 +16,9 @@ import base64
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from lims.audit import AuditError, append_readings
@@ -28,7 +28,7 @@ from lims.models import ReadingJournal
 
 __all__ = ["journal_items", "journal_rows", "seal", "seal_journal", "write_journal"]
 
-_TABLE = ReadingJournal.__table__
+_TABLE = cast(Table, ReadingJournal.__table__)
 
 
 def _kind(item: dict[str, Any]) -> str:
