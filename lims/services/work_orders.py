@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lims.models.enums import ItemStatus, RunStatus, ServiceKind, WorkOrderStatus
@@ -177,8 +177,12 @@ def check_receipt(data: ReceiptInput, today: date) -> list[FieldProblem]:
 
 def next_work_order_number(session: Session, year: int) -> str:
     """The next free work-order number of ``year`` (``WO2026-0001``, ...)."""
+    # the longest, then highest numbers first: a few rows however many orders the year has
     numbers = session.scalars(
-        select(WorkOrder.number).where(WorkOrder.number.like(f"WO{year}-%"))
+        select(WorkOrder.number)
+        .where(WorkOrder.number.like(f"WO{year}-%"))
+        .order_by(func.length(WorkOrder.number).desc(), WorkOrder.number.desc())
+        .limit(20)
     ).all()
     last = 0
     for n in numbers:
