@@ -1,14 +1,16 @@
 """Readings per second persisted through the run engine's writer, vs one commit per row.
 
-Run: ``uv run python benchmarks/ingest.py [N] [--pg URL]``. For SQLite (a file in a temp
-directory) and PostgreSQL (default: the local server's ``test`` database, in a schema of
-its own that is dropped afterwards), it writes N readings of one run
+Run: ``uv run python benchmarks/ingest.py [N] [--pg URL] [--rounds R]``. For SQLite (a file
+in a temp directory) and PostgreSQL (a database of its own, created on the server of
+``--pg``, default the local one, and dropped afterwards: the tests' ``test`` database is
+never touched), it writes N readings of one run
 
 * through :class:`lims.engine.writer.ReadingWriter` (batched, a commit at least every
   200 ms), and
 * one reading per transaction, each with its own commit (what a naive recorder does),
 
-and prints both rates and their ratio. Every reading goes through the same
+interleaved in R rounds (ABBA order, so a drift of the machine's load hits both paths
+alike), and prints both rates and their ratio. Every reading ends in the same
 hash-chained, audited path (:func:`lims.audit.append_readings`).
 """
 
@@ -92,59 +94,78 @@ def _prepare(db: Database) -> tuple[Any, list[int]]:
     return user, runs
 
 
-def measure(db: Database, n: int, n_single: int) -> tuple[float, float]:
-    """(batched readings/s, one-commit-per-row readings/s)."""
+def measure(db: Database, n: int, n_single: int, rounds: int) -> tuple[float, float]:
+    """(batched readings/s, one-commit-per-row readings/s), the two paths interleaved."""
     user, (run_a, run_b) = _prepare(db)
     writer = ReadingWriter(db, run_a, user)
     writer.start()
-    start = time.perf_counter()
-    for seq in range(1, n + 1):
-        writer.put(_reading(seq))
-    writer.flush()
-    batched = n / (time.perf_counter() - start)
-    writer.close()
+    seq_a = seq_b = 0
+    spent = {"batched": 0.0, "single": 0.0}
 
-    start = time.perf_counter()
-    for seq in range(1, n_single + 1):
-        with db.write(actor=user) as s:
-            append_readings(s, run_b, [_reading(seq)])
-    single = n_single / (time.perf_counter() - start)
-    return batched, single
+    def batched() -> None:
+        nonlocal seq_a
+        start = time.perf_counter()
+        for _ in range(n // rounds):
+            seq_a += 1
+            writer.put(_reading(seq_a))
+        writer.flush()
+        spent["batched"] += time.perf_counter() - start
+
+    def single() -> None:
+        nonlocal seq_b
+        start = time.perf_counter()
+        for _ in range(n_single // rounds):
+            seq_b += 1
+            with db.write(actor=user) as s:
+                append_readings(s, run_b, [_reading(seq_b)])
+        spent["single"] += time.perf_counter() - start
+
+    try:
+        for r in range(rounds):
+            for path in (batched, single) if r % 2 == 0 else (single, batched):
+                path()
+    finally:
+        writer.close()
+    return seq_a / spent["batched"], seq_b / spent["single"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=20_000, help="readings (batched)")
     parser.add_argument("--single", type=int, default=1_000, help="readings, one commit each")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (ABBA)")
     parser.add_argument(
         "--pg",
         default=os.environ.get(
             "LIMS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
         ),
+        help="a URL of the PostgreSQL server (its database is not used)",
     )
     args = parser.parse_args()
+    rounds = max(1, args.rounds)
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite:///{Path(tmp) / 'ingest.sqlite3'}")
-        report("SQLite", *measure(db, args.n, args.single))
+        report("SQLite", *measure(db, args.n, args.single, rounds))
         db.dispose()
 
-    schema = f"bench_ingest_{os.getpid()}"
-    admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
+    name = f"lims_bench_ingest_{os.getpid()}"
+    server = make_url(args.pg)
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # no server
         print(f"PostgreSQL: skipped ({exc.__class__.__name__}: unreachable at {args.pg})")
+        admin.dispose()
         return
     try:
-        url = make_url(args.pg).update_query_dict({"options": f"-csearch_path={schema}"})
-        db = Database(url)
-        report("PostgreSQL", *measure(db, args.n, args.single))
+        db = Database(server.set(database=name))
+        report("PostgreSQL", *measure(db, args.n, args.single, rounds))
         db.dispose()
     finally:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

@@ -10,10 +10,12 @@ The run is planned and run as ``lims run`` does. ``--pace 0`` (default) runs on 
 virtual clock as fast as the machine allows: durations are simulated seconds, the
 method's own efficiency. ``--pace 1`` paces the bench in real time (one simulated second
 per wall second, as a real bench): durations are then wall seconds, engine overhead
-included, and the writer's batching at real-time pacing shows in the audit events per
-reading.
+included, and the writer's grouping at real-time pacing shows in the audit events per
+reading. ``--points zero`` stops after the first point: a short real-time case (about a
+minute at ``--pace 1``) that prints readings against audit events and the wall time
+against the simulated time.
 
-Usage: ``uv run python benchmarks/run_efficiency.py [--pace 1]``
+Usage: ``uv run python benchmarks/run_efficiency.py [--pace 1] [--points zero]``
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from drivers.bench import load_bench
 from lims.db import Database
 from lims.db.migrate import upgrade
 from lims.engine import RunEngine, RunHandle, RunRequest, StepFinished, bench_auto_answerer
-from lims.models import AuditEvent, Reading, Run, WorkOrderItem
+from lims.models import AuditEvent, InstrumentExchange, Reading, Run, WorkOrderItem
 from lims.planning.bench import open_bench
 from lims.planning.service import PlanRequest, plan_run
 from lims.security import PasswordPolicy
@@ -46,7 +48,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pace", type=float, default=0.0, help="simulated s per wall s (0: fast)")
     ap.add_argument("--bench", type=Path, default=ROOT / "examples/benches/gas-analyzer.toml")
+    ap.add_argument("--points", choices=POINTS, default=POINTS[-1], help="last point run")
     args = ap.parse_args()
+    points = POINTS[: POINTS.index(args.points) + 1]
     bench = load_bench(args.bench)
     sim_cfg = next(c for c in bench.instruments.values() if c.role == "gas_analyzer").sim
     tau = float(sim_cfg["t90"].to("s").magnitude) / math.log(10)
@@ -79,7 +83,7 @@ def main() -> None:
             handle: RunHandle | None = None
 
             def on_event(event: Any) -> None:
-                if isinstance(event, StepFinished) and event.step == POINTS[-1]:
+                if isinstance(event, StepFinished) and event.step == points[-1]:
                     assert handle is not None
                     handle.stop()  # the figures concern the indication steps
 
@@ -102,10 +106,16 @@ def main() -> None:
             readings = s.scalars(
                 select(func.count(Reading.id)).where(Reading.run_id == run.id)
             ).one()
-            appends = s.scalars(
-                select(func.count(AuditEvent.id)).where(
-                    AuditEvent.table_name == "readings", AuditEvent.record_id == str(run.id)
-                )
+            appends, io_appends = (
+                s.scalars(
+                    select(func.count(AuditEvent.id)).where(
+                        AuditEvent.table_name == table, AuditEvent.record_id == str(run.id)
+                    )
+                ).one()
+                for table in ("readings", "instrument_io")
+            )
+            exchanges = s.scalars(
+                select(func.count(InstrumentExchange.id)).where(InstrumentExchange.run_id == run.id)
             ).one()
         db.dispose()
 
@@ -115,7 +125,7 @@ def main() -> None:
         **{p: int(raw[f"gas_{p}"].split("@")[1].split(";")[0]) for p in POINTS[1:]},
     }
     previous = target(0.0)  # the analyzer starts on zero gas (no flow: ambient 0)
-    total_run = total_min = 0.0
+    total_run = total_min = wall = simulated = 0.0
     print(f"bench {bench.name}: T90 {sim_cfg['t90']:~P} (τ = {tau:.1f} s), noise σ = {sigma:g}")
     clock = "virtual clock" if args.pace == 0 else f"paced at {args.pace:g} simulated s per wall s"
     print(f"{clock}; averaging per point {averaging:g} s")
@@ -123,8 +133,12 @@ def main() -> None:
         f"{'point':<6}{'run s':>9}{'stable s':>9}{'settle s':>10}"
         f"{'avg s':>8}{'min s':>9}{'ratio':>8}"
     )
-    for p in POINTS:
+    for p in points:
         st = steps[p]
+        wall += (
+            datetime.fromisoformat(st["finished_at"]) - datetime.fromisoformat(st["started_at"])
+        ).total_seconds()
+        simulated += st["clock_end_s"] - st["clock_start_s"]
         if args.pace == 0:  # simulated seconds on the virtual clock
             dur = st["clock_end_s"] - st["clock_start_s"]
         else:  # wall seconds, scaled back to simulated ones
@@ -148,6 +162,15 @@ def main() -> None:
         f"= {total_run / total_min:.3f} (target ≤ 1.15)"
     )
     print(f"readings {readings}, audit events for them {appends} ({appends / readings:.3f} each)")
+    print(
+        f"instrument exchanges {exchanges}, audit events for them {io_appends} "
+        f"({io_appends / max(exchanges, 1):.3f} each)"
+    )
+    if args.pace > 0:
+        print(
+            f"wall time / simulated time of the steps = {wall:.1f} s / {simulated:.1f} s "
+            f"= {wall / simulated:.3f} (1/pace = {1 / args.pace:.3f})"
+        )
 
 
 if __name__ == "__main__":

@@ -73,6 +73,19 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "未写入检查点：核查结论不是“完整”",
         "no checkpoint written: the verdict is not intact",
     ),
+    "wo.unknown": ("无此委托单：{number}", "no such work order: {number}"),
+    "wo.deliver_state": (
+        "委托单 {number} 状态为 {status}：仅已出证的委托单可交付",
+        "work order {number} is {status}: only a certified work order can be delivered",
+    ),
+    "wo.cancel_reason": ("取消委托单须说明原因", "cancelling a work order needs a reason"),
+    "wo.cancel_state": (
+        "委托单 {number} 状态为 {status}，不可取消",
+        "work order {number} is {status}: it cannot be cancelled",
+    ),
+    "wo.delivered": ("委托单 {number} 已交付", "work order {number} delivered"),
+    "wo.cancelled": ("委托单 {number} 已取消：{reason}", "work order {number} cancelled: {reason}"),
+    "wo.page": ("第 {first}–{last} 条，共 {total} 条", "{first}–{last} of {total}"),
 }
 
 

@@ -86,6 +86,8 @@ VIEW_STRINGS: dict[str, tuple[str, str]] = {
     "service.calibration": ("校准", "calibration"),
     "wo.receive": ("收样登记", "Receive instruments"),
     "wo.board": ("状态看板", "Status board"),
+    "wo.more": ("加载更多", "Load more"),
+    "wo.shown": ("显示 {shown} / 共 {total} 张委托单", "{shown} of {total} work orders shown"),
     "wo.customer": ("委托方", "Customer"),
     "wo.contact": ("联系人", "Contact"),
     "wo.phone": ("电话", "Phone"),

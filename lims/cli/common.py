@@ -30,6 +30,8 @@ from lims.services.lab import NoLabError, open_database, open_lab, policy_from
 from lims.services.materials import MaterialError
 from lims.services.numbering import NumberingError
 from lims.services.users import UserError
+from lims.services.work_order_status import WorkOrderStateError
+from lims.services.work_orders import WorkOrderError
 from lims.units import UnitParseError
 
 console = Console(soft_wrap=True)
@@ -54,6 +56,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     MigrationError,
     AnchorFileError,
     AnchorWriteError,
+    WorkOrderStateError,
+    WorkOrderError,
 )
 
 

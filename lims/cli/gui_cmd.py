@@ -41,3 +41,7 @@ def open_gui(settings: Settings | None = None) -> int:
 def gui() -> None:
     """Start the desktop application on the configured database (图形界面)."""
     raise typer.Exit(open_gui())
+
+
+app = typer.Typer()  # ``gui`` is a command of the root
+app.command("gui")(gui)

@@ -1,96 +1,267 @@
-"""Entry point of the ``lims`` command line."""
+"""Entry point of the ``lims`` command line.
+
+The root imports no command: each command's module is imported when that command runs
+(or its own ``--help`` is asked for), so ``lims --version`` and ``lims --help`` start
+without SQLAlchemy, pint or Qt, and a command pays only for what it uses. The root's
+listing is :data:`COMMANDS` (name, module, one-line help); ``tests/lims/test_cli.py``
+checks that each line matches its command's own help.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
-import shutil
 import sys
-from datetime import date
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from sqlalchemy.exc import OperationalError
+from typer import _click as click  # typer ships its own click
+from typer.core import TyperCommand, TyperGroup
 
 import lims
-from lims.audit_anchors import write_anchor
-from lims.cli import (
-    audit_cmd,
-    backup_cmd,
-    certificate_cmd,
-    db_cmd,
-    gui_cmd,
-    intervals_cmd,
-    keys_cmd,
-    onsite_cmd,
-    override_cmd,
-    portal_cmd,
-    pt_cmd,
-    quality_cmd,
-    rm_cmd,
-    run_cmd,
-    scope_cmd,
-    sim_cmd,
-    standards_cmd,
-    trace_cmd,
+
+__all__ = ["COMMANDS", "UNEXPECTED_EXIT", "app", "main"]
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command of the root: where it lives and its one-line help for the listing."""
+
+    name: str
+    module: str
+    #: A Typer app (a group of commands) or, with ``command``, one command of that app.
+    attribute: str
+    help: str
+    command: str | None = None
+    #: Other apps whose commands join this group (``lims rm``, ``lims pt``).
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+COMMANDS: tuple[LazyCommand, ...] = (
+    LazyCommand(
+        "init",
+        "lims.cli.lab_cmd",
+        "app",
+        "Create or upgrade the database, the lab profile, a first administrator and the lab CA.",
+        command="init",
+    ),
+    LazyCommand(
+        "demo",
+        "lims.cli.lab_cmd",
+        "app",
+        "Create a fresh demo lab on an embedded SQLite database.",
+        command="demo",
+    ),
+    LazyCommand("db", "lims.cli.db_cmd", "app", "Database schema: upgrade and show the revision."),
+    LazyCommand(
+        "audit", "lims.cli.audit_cmd", "app", "The audit trail: verify, anchor and review it."
+    ),
+    LazyCommand(
+        "certificate",
+        "lims.cli.certificate_cmd",
+        "app",
+        "Certificates: draft, sign (performed → reviewed → approved), export, amend, verify.",
+    ),
+    LazyCommand(
+        "keys",
+        "lims.cli.keys_cmd",
+        "app",
+        "Signing keys: the lab CA and each signer's key and certificate (PKCS#12).",
+    ),
+    LazyCommand(
+        "rm",
+        "lims.cli.rm_cmd",
+        "app",
+        "Reference materials: receive and list.",
+        extra=(("lims.cli.quality_cmd", "rm_life_app"),),
+    ),
+    LazyCommand(
+        "standards",
+        "lims.cli.standards_cmd",
+        "app",
+        "Measurement standards / 计量标准: due lists, checks, status, certificates.",
+    ),
+    LazyCommand("trace", "lims.cli.trace_cmd", "app", "Traceability / 溯源: what used a standard."),
+    LazyCommand(
+        "scope",
+        "lims.cli.scope_cmd",
+        "app",
+        "Accreditation scope / 认可范围 (CMC, ILAC P14): import, show, release, check.",
+    ),
+    LazyCommand(
+        "intervals",
+        "lims.cli.intervals_cmd",
+        "app",
+        "Calibration intervals / 校准间隔: drift analysis and accepted due dates.",
+    ),
+    LazyCommand(
+        "override",
+        "lims.cli.override_cmd",
+        "app",
+        "Rule overrides / 豁免 (quality manager, with password and reason).",
+    ),
+    LazyCommand(
+        "backup",
+        "lims.cli.backup_cmd",
+        "backup_app",
+        "Write a consistent backup of the database and archived files.",
+    ),
+    LazyCommand(
+        "restore",
+        "lims.cli.backup_cmd",
+        "restore_app",
+        "Restore a backup into an EMPTY database and verify it.",
+    ),
+    LazyCommand(
+        "sim", "lims.cli.sim_cmd", "app", "The simulated bench: serve a bench file's instruments."
+    ),
+    LazyCommand(
+        "site",
+        "lims.cli.onsite_cmd",
+        "site_app",
+        "On-site work / 现场: sites, visits, portable standards.",
+    ),
+    LazyCommand(
+        "sync",
+        "lims.cli.onsite_cmd",
+        "sync_app",
+        "Synchronize on-site runs from a laptop / 现场数据同步.",
+    ),
+    LazyCommand(
+        "gui",
+        "lims.cli.gui_cmd",
+        "app",
+        "Start the desktop application on the configured database (图形界面).",
+        command="gui",
+    ),
+    LazyCommand(
+        "run",
+        "lims.cli.run_cmd",
+        "app",
+        "Run PROCEDURE headless on a bench for a work-order ITEM, resume a run, or show one.",
+        command="run",
+    ),
+    LazyCommand(
+        "work-order",
+        "lims.cli.work_order_cmd",
+        "app",
+        "Work orders / 委托单: the board of open work, deliver, cancel.",
+    ),
+    LazyCommand(
+        "users",
+        "lims.cli.quality_cmd",
+        "users_app",
+        "Accounts: add, authorize, deactivate, locked accounts, unlock, password change.",
+    ),
+    LazyCommand(
+        "incident",
+        "lims.cli.quality_cmd",
+        "incident_app",
+        "Incident log / 故障与纠正措施 (ISO/IEC 17025 7.11.3).",
+    ),
+    LazyCommand(
+        "pt",
+        "lims.cli.quality_cmd",
+        "pt_app",
+        "Proficiency tests and inter-comparisons / 能力验证与比对 (En).",
+        extra=(("lims.cli.pt_cmd", "app"),),
+    ),
+    LazyCommand(
+        "portal",
+        "lims.cli.portal_cmd",
+        "portal_app",
+        "The verification and customer portal (web).",
+    ),
+    LazyCommand(
+        "customers",
+        "lims.cli.portal_cmd",
+        "customers_app",
+        "Customers: their portal accounts and API tokens (administrator).",
+    ),
+    LazyCommand("config", "lims.cli.config_cmd", "config_app", "Show the effective settings."),
+    LazyCommand(
+        "units",
+        "lims.cli.config_cmd",
+        "units_app",
+        "Check how a quantity or unit is understood.",
+    ),
 )
-from lims.cli.common import (
-    USER_ERRORS,
-    CliError,
-    console,
-    err_console,
-    read_password,
-    report_error,
-    settings,
-)
-from lims.cli.errors import configure_logging
-from lims.config import default_data_dir, load_settings, sqlite_url_for
-from lims.lab_time import DEFAULT_TIME_ZONE, TimeZoneError, zone
-from lims.services.demo import DEMO_ADMIN, DEMO_LAB, DEMO_USERS, seed_demo
-from lims.services.lab import LabIdentity, initialize, lab_summary, open_database, policy_from
-from lims.services.public_verification import portal_hint
+_BY_NAME = {c.name: c for c in COMMANDS}
+_LOADED: dict[str, click.Command] = {}
+
+
+def load_command(name: str) -> click.Command:
+    """Import the command ``name`` of the root (once per process) and return it."""
+    if name in _LOADED:
+        return _LOADED[name]
+    spec = _BY_NAME[name]
+    typer_app = getattr(importlib.import_module(spec.module), spec.attribute)
+    for module, attribute in spec.extra:
+        other = getattr(importlib.import_module(module), attribute)
+        for registered in other.registered_commands:
+            if registered not in typer_app.registered_commands:
+                typer_app.registered_commands.append(registered)
+    group = typer.main.get_group(typer_app)  # a group even when it holds one command
+    command: click.Command = group if spec.command is None else group.commands[spec.command]
+    command.name = name
+    if isinstance(command, TyperGroup) and not command.help:
+        command.help = spec.help
+    _LOADED[name] = command
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """The root group: commands are imported on first use; the listing is static."""
+
+    _listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command of the root, in the order of :data:`COMMANDS`."""
+        return [*(c.name for c in COMMANDS), *(n for n in self.commands if n not in _BY_NAME)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command (imported now), or a stand-in carrying its help for the listing."""
+        spec = _BY_NAME.get(cmd_name)
+        if spec is None:
+            return super().get_command(ctx, cmd_name)
+        if self._listing:
+            return TyperCommand(spec.name, help=spec.help, short_help=spec.help)
+        return load_command(cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Resolve the command to run; its diagnostics go to the log from here on."""
+        _configure_logging()
+        return super().resolve_command(ctx, args)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The root's help, listing the commands without importing them."""
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="lims",
+    cls=LazyGroup,
     help="碳计量校准实验室信息管理系统 · Calibration LIMS for carbon-metrology laboratories.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # the root's help in click's plain format: rich's help renderer alone costs ~0.3 s
+    rich_markup_mode=None,
 )
-app.add_typer(db_cmd.app, name="db")
-app.add_typer(audit_cmd.app, name="audit")
-app.add_typer(certificate_cmd.app, name="certificate")
-app.add_typer(keys_cmd.app, name="keys")
-app.add_typer(rm_cmd.app, name="rm")
-app.add_typer(standards_cmd.app, name="standards")
-app.add_typer(trace_cmd.app, name="trace")
-app.add_typer(scope_cmd.app, name="scope")
-app.add_typer(intervals_cmd.app, name="intervals")
-app.add_typer(override_cmd.app, name="override")
-app.add_typer(backup_cmd.backup_app, name="backup")
-app.add_typer(backup_cmd.restore_app, name="restore")
-app.add_typer(sim_cmd.app, name="sim")
-app.add_typer(onsite_cmd.site_app, name="site")
-app.add_typer(onsite_cmd.sync_app, name="sync")
-app.command("gui")(gui_cmd.gui)
-app.command("run", help=run_cmd.HELP)(run_cmd.run_command)
-app.add_typer(quality_cmd.users_app, name="users")
-app.add_typer(quality_cmd.incident_app, name="incident")
-app.add_typer(quality_cmd.pt_app, name="pt")
-portal_cmd.register(app)
-for _command in quality_cmd.rm_life_app.registered_commands:
-    rm_cmd.app.registered_commands.append(_command)
-for _command in pt_cmd.app.registered_commands:
-    quality_cmd.pt_app.registered_commands.append(_command)
-config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
-units_app = typer.Typer(help="Check how a quantity or unit is understood.", no_args_is_help=True)
-app.add_typer(units_app, name="units")
 
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"lims {lims.__version__}")
+        typer.echo(f"lims {lims.__version__}")
         raise typer.Exit()
 
 
@@ -103,280 +274,56 @@ def _root(
     """碳计量校准实验室信息管理系统 · Calibration LIMS for carbon-metrology laboratories."""
 
 
-@config_app.command("show")
-def config_show() -> None:
-    """Print the effective settings (passwords hidden) and where each came from."""
-    s = settings()
-    for key, value in s.as_display().items():
-        source = s.sources.get(key, "default" if key != "config_file" else "")
-        suffix = f"  [dim]({source})[/dim]" if source else ""
-        console.print(f"{key} = {value}{suffix}", highlight=False)
-
-
-@units_app.command("check", context_settings={"ignore_unknown_options": True})
-def units_check(
-    text: Annotated[str, typer.Argument(help='A quantity such as "1000 μmol/mol".')],
-    like: Annotated[
-        str | None, typer.Option(help="The unit the field expects, e.g. umol/mol.")
-    ] = None,
-) -> None:
-    """Parse a quantity as the application would, and print its canonical form."""
-    from lims.units import display_quantity, parse_quantity, to_storage
-
-    q = parse_quantity(text, like)
-    magnitude, unit = to_storage(q)
-    console.print(
-        f"{display_quantity(q)}  (stored as {magnitude!r} [{unit}])", highlight=False, markup=False
-    )
-
-
-@app.command()
-def init(
-    demo: Annotated[
-        bool, typer.Option(help="Seed the demo lab (users, instruments, ...).")
-    ] = False,
-    lab_name_zh: Annotated[str, typer.Option(help="实验室名称 Lab name in Chinese.")] = "",
-    lab_name_en: Annotated[str, typer.Option(help="Lab name in English.")] = "",
-    admin: Annotated[str, typer.Option(help="User name of the first administrator.")] = "admin",
-    admin_name: Annotated[str, typer.Option(help="Printed name of the administrator.")] = "",
-    password_file: Annotated[
-        Path | None, typer.Option(help="File whose first line is the admin password.")
-    ] = None,
-    ca_password_file: Annotated[
-        Path | None,
-        typer.Option(help="File whose first line is the passphrase of the lab's new CA."),
-    ] = None,
-    city: Annotated[str, typer.Option(help="城市 City, printed on certificates.")] = "",
-    address_zh: Annotated[str, typer.Option(help="地址 Address in Chinese.")] = "",
-    address_en: Annotated[str, typer.Option(help="Address in English.")] = "",
-    accreditation: Annotated[str, typer.Option(help="CNAS accreditation number.")] = "",
-    email: Annotated[str, typer.Option(help="Lab e-mail, printed on certificates.")] = "",
-    phone: Annotated[str, typer.Option(help="Lab phone, printed on certificates.")] = "",
-    prefix: Annotated[str, typer.Option(help="Certificate-number prefix.")] = "CM",
-    time_zone: Annotated[
-        str,
-        typer.Option(help="IANA time zone of the dates on certificates (issue, validity)."),
-    ] = DEFAULT_TIME_ZONE,
-) -> None:
-    """Create or upgrade the database, the lab profile, a first administrator and the lab CA.
-
-    The CA signs every signer's key; its passphrase is asked for (or read from
-    --ca-password-file) and never stored.
-    """
-    s = settings()
-    db = open_database(s)
-    try:
-        ca_password: str | None = None
-        if demo:
-            lab, (username, full_name, password) = DEMO_LAB, DEMO_ADMIN
-        else:
-            missing = [
-                option
-                for option, value in (
-                    ("--lab-name-zh", lab_name_zh),
-                    ("--lab-name-en", lab_name_en),
-                    ("--city", city),
-                    ("--accreditation", accreditation),
-                )
-                if not value.strip()
-            ]
-            if missing:
-                raise CliError(f"{', '.join(missing)} required (or use --demo)")
-            lab = LabIdentity(
-                name_zh=lab_name_zh,
-                name_en=lab_name_en,
-                address_zh=address_zh,
-                address_en=address_en,
-                accreditation_number=accreditation,
-                certificate_prefix=prefix,
-                city=city,
-                email=email,
-                phone=phone,
-                time_zone=time_zone,
-            )
-            try:
-                zone(time_zone)
-            except TimeZoneError as exc:
-                raise CliError(f"--time-zone: {exc}") from exc
-            username, full_name = admin, admin_name or admin
-            password = read_password(password_file, "Administrator password / 管理员密码: ")
-            ca_password = read_password(ca_password_file, "Lab CA passphrase / CA 口令: ")
-        created = initialize(db, s, lab, username, full_name, password, ca_password=ca_password)
-        if created and demo:
-            with db.write(actor="system:demo", reason="demo lab seed") as session:
-                seed_demo(session, policy_from(s), date.today())
-        # the lab's first anchor outside the database: from now on the trail is confirmed
-        anchor = write_anchor(db, s.anchor_file, s.anchor_copies)
-        console.print(
-            f"{'created' if created else 'upgraded'}: {s.redacted_url()}", highlight=False
-        )
-        if anchor is not None:
-            console.print(
-                f"audit trail anchored at event {anchor.event_id} in {s.anchor_file}",
-                highlight=False,
-            )
-    finally:
-        db.dispose()
-
-
-@app.command()
-def demo(
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(help="Where the demo lives (default: <user data dir>/demo). Recreated."),
-    ] = None,
-    no_runs: Annotated[
-        bool,
-        typer.Option("--no-runs", help="Only seed the demo lab; run no procedure."),
-    ] = False,
-    benches: Annotated[
-        Path | None,
-        typer.Option(help="Folder of the simulated bench files (default: examples/benches)."),
-    ] = None,
-    headless: Annotated[
-        bool,
-        typer.Option("--headless", help="Run the headless demo even when a display is present."),
-    ] = False,
-) -> None:
-    """Create a fresh demo lab on an embedded SQLite database.
-
-    With a display, open the desktop application on it (its bench view runs the
-    simulated benches). Without one (or with --headless), run every procedure of
-    its work orders on the simulated benches, issue signed certificates, and show
-    what the lab holds.
-    """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from lims.cli.gui_cmd import display_available, open_gui
-    from lims.cli.run_cmd import RichWatcher
-    from lims.models import RunStatus
-    from lims.services.demo_certificates import IssuedCertificate, issue_demo_certificate
-    from lims.services.demo_runs import (
-        EXAMPLE_BENCHES,
-        DemoRunPlan,
-        DemoRunSummary,
-        check_benches,
-        run_demo_procedures,
-        summary_table,
-    )
-
-    bench_dir = benches or EXAMPLE_BENCHES
-    interactive = not headless and display_available()
-    if interactive:
-        no_runs = True
-    if not no_runs:
-        check_benches(bench_dir)
-    base = load_settings()
-    target = data_dir or (base.data_dir / "demo")
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    s = load_settings({"LIMS_DATA_DIR": str(target), "LIMS_DATABASE_URL": sqlite_url_for(target)})
-    db = open_database(s)
-    try:
-        initialize(db, s, DEMO_LAB, *DEMO_ADMIN)
-        with db.write(actor="system:demo", reason="demo lab seed") as session:
-            seed_demo(session, policy_from(s), date.today())
-        write_anchor(db, s.anchor_file, s.anchor_copies)
-        console.rule(f"{DEMO_LAB.name_zh} · {DEMO_LAB.name_en}")
-        console.print(f"data directory: {target}", highlight=False)
-        console.print(f"database:       {s.redacted_url()}", highlight=False)
-        summaries: list[DemoRunSummary] = []
-        if not no_runs:
-            progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err_console,
-            )
-            issued: list[IssuedCertificate] = []
-
-            overall = progress.add_task("示范运行 Demo runs", total=None)
-
-            def certify(summary: DemoRunSummary) -> None:
-                progress.advance(overall)
-                if summary.status is RunStatus.COMPLETED:
-                    issued.append(issue_demo_certificate(db, s, summary.run_id))
-
-            def watcher_for(plan: DemoRunPlan) -> RichWatcher:
-                return RichWatcher(
-                    auto=None,
-                    stream=None,
-                    interactive=False,
-                    show_progress=True,
-                    progress=progress,
-                    label=f"{plan.procedure_id} (item {plan.item_id})",
-                )
-
-            with progress:
-                summaries = run_demo_procedures(
-                    db, s, benches=bench_dir, watcher_for=watcher_for, after_run=certify
-                )
-            # to a file or pipe rich assumes 80 columns: give the table room to stay readable
-            # rich caps width= at the console's width (80 for a file or pipe): a wide console
-            out = console if console.is_terminal else Console(width=max(console.width, 160))
-            out.print(summary_table(summaries))
-            console.print("issued certificates (signed: zhang → li → wang):")
-            for c in issued:
-                console.print(f"  {c.number}  {c.type:<27} run {c.run_id}", highlight=False)
-                console.print(f"    PDF {c.pdf}", highlight=False)
-                console.print(f"    DCC {c.dcc}", highlight=False)
-        for label, count in lab_summary(db).items():
-            console.print(f"  {label:<24}{count:>6}")
-        console.print("demo accounts (demo passwords, never for real use):")
-        console.print(f"  {DEMO_ADMIN[0]:<8} administrator      {DEMO_ADMIN[2]}", highlight=False)
-        for u in DEMO_USERS:
-            roles = ", ".join(r.value for r in u.roles)
-            console.print(f"  {u.username:<8} {roles:<18} {u.password}", highlight=False)
-        console.print(
-            f"use it with: LIMS_DATA_DIR={target} lims …  (e.g. lims audit verify)",
-            highlight=False,
-        )
-        hint = portal_hint(db, target)
-        console.print(f"verification portal / 验证门户: {hint.command}", highlight=False)
-        if hint.verification_address is not None:
-            console.print(
-                f"  a certificate's QR address / 证书二维码地址: {hint.verification_address}",
-                highlight=False,
-            )
-    finally:
-        db.dispose()
-    if interactive:
-        console.print("opening the desktop application on the demo lab / 打开图形界面")
-        raise typer.Exit(open_gui(s))
-    unfinished = [x for x in summaries if x.status != RunStatus.COMPLETED]
-    if unfinished:
-        names = ", ".join(f"{x.procedure_id} (run {x.run_id} {x.status.value})" for x in unfinished)
-        raise CliError(f"demo: {len(unfinished)} run(s) did not complete: {names}", exit_code=1)
-
-
-_HANDLED: tuple[type[Exception], ...] = (CliError, OperationalError, *USER_ERRORS)
 #: Exit status of a failure the program did not expect (sysexits' EX_SOFTWARE).
 UNEXPECTED_EXIT = 70
 log = logging.getLogger("lims.cli")
-
-
-def _command_path(argv: list[str]) -> str:
-    """``lims users add`` from the arguments: the command words, no values."""
-    words = ["lims"]
-    command: object = typer.main.get_command(app)
-    for token in argv:
-        commands = getattr(command, "commands", None)
-        if not isinstance(commands, dict) or token not in commands:
-            break
-        words.append(token)
-        command = commands[token]
-    return " ".join(words)
+_log_file: list[Path] = []
 
 
 def _log_target() -> tuple[Path, str]:
+    from lims.config import default_data_dir, load_settings
+
     try:
         s = load_settings()
         return s.log_file, s.log_level
     except Exception:  # settings that cannot be read are reported by the command itself
         return default_data_dir() / "logs" / "lims.log", "INFO"
+
+
+def _configure_logging() -> Path:
+    """Send diagnostics to the log file (once; a command's first resolution does it)."""
+    if not _log_file:
+        from lims.cli.errors import configure_logging
+
+        log_file, level = _log_target()
+        configure_logging(log_file, level)
+        _log_file.append(log_file)
+    return _log_file[0]
+
+
+def _command_path(argv: list[str]) -> str:
+    """``lims users add`` from the arguments: the command words, no values."""
+    words = ["lims"]
+    command: click.Command = typer.main.get_command(app)
+    ctx = click.Context(command)
+    for token in argv:
+        get: Callable[..., Any] | None = getattr(command, "get_command", None)
+        sub = get(ctx, token) if get is not None and not token.startswith("-") else None
+        if sub is None:
+            break
+        words.append(token)
+        command = sub
+    return " ".join(words)
+
+
+def _expected(exc: BaseException) -> bool:
+    """Whether ``exc`` is bad input or the lab's state (reported in one line)."""
+    from lims.cli.common import USER_ERRORS, CliError
+
+    if isinstance(exc, (CliError, *USER_ERRORS)):
+        return True
+    operational = getattr(sys.modules.get("sqlalchemy.exc"), "OperationalError", None)
+    return operational is not None and isinstance(exc, operational)
 
 
 def main() -> None:
@@ -387,29 +334,32 @@ def main() -> None:
     is, and logs the traceback there (no SQL parameters, no secrets), exit 70. A usage
     error (unknown option, missing argument) is one line too, exit 2.
     """
-    log_file, level = _log_target()
-    configure_logging(log_file, level)
     argv = sys.argv[1:]
     try:
         code = app(args=argv, prog_name="lims", standalone_mode=False)
-    except _HANDLED as exc:
-        sys.exit(report_error(exc))
     except typer.Abort:
-        err_console.print("[red]error:[/red] aborted", highlight=False)
+        typer.echo("error: aborted", err=True)
         sys.exit(130)
     except typer.TyperException as exc:  # a usage error of the command line
         formatter = getattr(exc, "format_message", None)
         message = formatter() if callable(formatter) else str(exc)
         ctx = getattr(exc, "ctx", None)
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-        err_console.print(f"[red]error:[/red] {message}{hint}", highlight=False)
+        typer.echo(f"error: {message}{hint}", err=True)
         sys.exit(int(getattr(exc, "exit_code", 2)))
     except KeyboardInterrupt:
-        err_console.print("[red]error:[/red] interrupted", highlight=False)
+        typer.echo("error: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
+        if _expected(exc):
+            from lims.cli.common import report_error
+
+            sys.exit(report_error(exc))
+        log_file = _configure_logging()
         where = _command_path(argv)
         log.error("%s failed unexpectedly", where, exc_info=exc)
+        from lims.cli.common import err_console
+
         err_console.print(
             f"[red]error:[/red] {where} failed unexpectedly ({type(exc).__name__}); "
             f"nothing more was done; the details are in {log_file}",

@@ -541,3 +541,7 @@ def _print_summary(outcome: RunOutcome) -> None:
 
 
 run_command.__doc__ = HELP
+
+
+app = typer.Typer()  # ``run`` is a command of the root
+app.command("run", help=HELP)(run_command)

@@ -47,6 +47,7 @@ from lims.engine.context import AutoAnswerer, RecordedReading
 from lims.engine.errors import EngineError, ResumeError
 from lims.engine.events import Event
 from lims.engine.handle import RunHandle
+from lims.engine.journal import seal_journal
 from lims.engine.lease import RunLeaseKeeper
 from lims.engine.regulation import RegulationTable, Release, parse_regulation_table
 from lims.engine.runner import (
@@ -72,6 +73,7 @@ from lims.models import (
 from lims.models import (
     RegulationTable as RegulationTableRow,
 )
+from lims.services.work_order_status import run_started
 from lims.units import from_storage
 
 if TYPE_CHECKING:
@@ -355,6 +357,7 @@ class RunEngine:
             s.add(run)
             s.flush()
             run_id = run.id
+            run_started(s, request.work_order_item_id)
         lease = RunLeaseKeeper(self.db, run_id, request.operator)
         lease.acquire("start")
         setup = RunSetup(
@@ -443,6 +446,8 @@ class RunEngine:
         lease: RunLeaseKeeper,
         simulator: Any | None,
     ) -> RunSetup:
+        # acknowledged readings the crashed process had journaled join the chain first
+        seal_journal(self.db, run_id, "system:run-engine")
         with self.db.read() as s:
             run = s.get(Run, run_id)
             assert run is not None

@@ -3,18 +3,24 @@
 Readings (and the instruments' I/O exchanges, :mod:`lims.engine.io_record`) are queued
 by the run's worker thread the moment they are taken. The writer commits a batch at
 least every ``max_latency_s`` (200 ms) and whenever :meth:`flush` is called (the engine
-flushes at every step boundary), one audit event per batch whatever the pacing. A batch
-retried after an uncertain commit (the connection dropped after COMMIT was sent) finds
-its readings stored with the same content and skips them; a reading whose sequence
+flushes at every step boundary), whatever the pacing. Commits are grouped for the audit
+trail (:mod:`lims.engine.journal`): a batch that closes a group (a flush, the writer's
+close, or ``seal_interval_s`` after the group's first item) is written into the audited
+chains with the group's journaled batches, one audit event per chain; any other batch is
+committed to the run's journal. At real-time pacing (one reading a second) a step of
+twelve readings is one audit event, not twelve.
+
+A batch retried after an uncertain commit (the connection dropped after COMMIT was sent)
+finds its readings stored with the same content and skips them; a reading whose sequence
 number is stored with *other* content means a second process records the run: that is
 an error that stops the run, never a silent skip.
 
-**Acknowledged** means: the reading's batch has been committed to the database (on
-SQLite with ``synchronous=FULL``, on PostgreSQL with its default synchronous commit), so
-it survives kill -9 and a power cut. The writer publishes
+**Acknowledged** means: the reading's batch has been committed to the database (journal
+or chain; on SQLite with ``synchronous=FULL``, on PostgreSQL with its default synchronous
+commit), so it survives kill -9 and a power cut. The writer publishes
 :class:`~lims.engine.events.ReadingsCommitted` with the last acknowledged sequence
 number after every commit; :meth:`flush` returns only when every reading queued before it
-is acknowledged. The engine never lets a step pass its boundary before that.
+is acknowledged and sealed. The engine never lets a step pass its boundary before that.
 """
 
 from __future__ import annotations
@@ -27,10 +33,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lims.audit import AuditError, append_readings
+from lims.audit import AuditError
 from lims.db import Database
 from lims.engine.errors import WriterError
-from lims.engine.io_record import append_io
+from lims.engine.journal import seal, write_journal
 from lims.models import Reading
 
 __all__ = ["ReadingWriter"]
@@ -57,6 +63,7 @@ class ReadingWriter:
         actor: Any,
         *,
         max_latency_s: float = 0.2,
+        seal_interval_s: float = 10.0,
         retries: int = 5,
         retry_delay_s: float = 0.05,
         on_commit: Callable[[int, int], None] | None = None,
@@ -65,6 +72,7 @@ class ReadingWriter:
         self.run_id = run_id
         self.actor = actor
         self.max_latency_s = max_latency_s
+        self.seal_interval_s = seal_interval_s
         self.retries = retries
         self.retry_delay_s = retry_delay_s
         self.on_commit = on_commit
@@ -75,6 +83,10 @@ class ReadingWriter:
         self._error: WriterError | None = None
         self.committed_seq = 0
         self.batches = 0
+        #: Groups sealed into the audited chains (one audit event per chain each).
+        self.seals = 0
+        self._group_started: float | None = None  # first journaled item of the open group
+        self._sealing = False
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -112,7 +124,8 @@ class ReadingWriter:
         batch: list[dict[str, Any]] = []
         deadline: float | None = None
         while True:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            due = [d for d in (deadline, self._seal_due()) if d is not None]
+            wait = None if not due else max(0.0, min(due) - time.monotonic())
             try:
                 item = self._queue.get(timeout=wait)
             except queue.Empty:
@@ -123,6 +136,12 @@ class ReadingWriter:
                     deadline = time.monotonic() + self.max_latency_s
                 if time.monotonic() < deadline:
                     continue
+            seal_due = self._seal_due()
+            self._sealing = (
+                item is _STOP
+                or isinstance(item, _Barrier)
+                or (seal_due is not None and time.monotonic() >= seal_due)
+            )
             error = self._write(batch)
             if error is None or isinstance(error, AuditError):
                 # written, or refused for good (never acknowledged: the run stops)
@@ -135,8 +154,13 @@ class ReadingWriter:
             if item is _STOP:
                 return
 
+    def _seal_due(self) -> float | None:
+        if self._group_started is None:
+            return None
+        return self._group_started + self.seal_interval_s
+
     def _write(self, batch: Sequence[dict[str, Any]]) -> BaseException | None:
-        if not batch:
+        if not batch and not (self._sealing and self._group_started is not None):
             return None
         last_exc: BaseException | None = None
         for attempt in range(self.retries):
@@ -149,6 +173,11 @@ class ReadingWriter:
                 last_exc = exc
                 time.sleep(self.retry_delay_s * (2**attempt))
                 continue
+            if self._sealing:
+                self.seals += 1
+                self._group_started = None
+            elif self._group_started is None and batch:
+                self._group_started = time.monotonic()
             seqs = [int(r["seq"]) for r in batch if r.get("kind") != "io"]
             if seqs:
                 self.committed_seq = max(seqs)
@@ -161,21 +190,23 @@ class ReadingWriter:
         return last_exc
 
     def _commit(self, batch: Sequence[dict[str, Any]]) -> None:
-        """Write one batch in one transaction (retry-safe: identical stored seqs skipped)."""
+        """Write one batch in one transaction: sealed with the run's journal into the audited
+        chains when the group closes, else into the journal (retry-safe either way)."""
         readings = [r for r in batch if r.get("kind") != "io"]
-        exchanges = [r for r in batch if r.get("kind") == "io"]
-        reason = "readings recorded by the run engine"
         if readings:
             reason = (
                 f"readings {readings[0]['seq']}–{readings[-1]['seq']} of step "
                 f"{readings[-1]['step']} recorded"
             )
+        else:
+            reason = "readings recorded by the run engine"
         with self.db.write(actor=self.actor, reason=reason) as session:
             if readings:
                 self._refuse_conflicts(session, readings)
-                append_readings(session, self.run_id, readings)
-            if exchanges:
-                append_io(session, self.run_id, exchanges)
+            if self._sealing:
+                seal(session, self.run_id, batch)
+            else:
+                write_journal(session, self.run_id, batch)
 
     def _refuse_conflicts(self, session: Any, readings: Sequence[dict[str, Any]]) -> None:
         """A stored sequence number must hold the same reading (a retried batch), else

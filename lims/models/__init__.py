@@ -46,6 +46,7 @@ from lims.models.quality import (
 from lims.models.runs import (
     InstrumentExchange,
     Reading,
+    ReadingJournal,
     Result,
     RuleOverride,
     Run,
@@ -104,6 +105,7 @@ __all__ = [
     "ProcedureVersion",
     "ProficiencyTest",
     "Reading",
+    "ReadingJournal",
     "ReferenceMaterial",
     "ReferenceMaterialEvent",
     "ReferenceMaterialStatus",

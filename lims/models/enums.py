@@ -56,7 +56,7 @@ class WorkOrderStatus(StrEnum):
 
     RECEIVED = "received"
     IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
+    CERTIFIED = "certified"
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
 

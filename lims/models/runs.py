@@ -153,6 +153,28 @@ class RunLease(Base):
     expires_at: Mapped[datetime | None]
 
 
+class ReadingJournal(Base):
+    """Readings and instrument exchanges committed (acknowledged) but not yet sealed into
+    their audited chains.
+
+    At real-time pacing the writer commits every 200 ms into this journal and seals the
+    journal into ``readings`` / ``instrument_io`` (one audit event per chain) at step
+    boundaries and every few seconds, so the audit trail grows per group, not per reading.
+    A run resumed after a crash seals what its journal holds first. ``payload`` is the
+    queued item as JSON (see :mod:`lims.engine.journal`).
+    """
+
+    __tablename__ = "reading_journal"
+    __table_args__ = (UniqueConstraint("run_id", "kind", "seq"),)
+    __audited__ = False  # sealed into the audited chains; never read as lab data before
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int]
+    payload: Mapped[str] = mapped_column(Text)
+
+
 class InstrumentExchange(Base):
     """One command and reply between the engine and an instrument during a run: the run's
     raw-data record. Append-only, chained by hash per run like the readings; the chain head

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, false
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lims.db.base import Base, created_at_column, enum_column
@@ -14,9 +14,16 @@ from lims.models.lab import Contact, Customer
 
 
 class WorkOrder(Base):
-    """A customer's order: the instruments received together."""
+    """A customer's order: the instruments received together.
+
+    Life cycle (:mod:`lims.services.work_order_status`): received → in progress (a run of
+    one of its items starts) → certified (every item certified) → delivered; cancelled
+    with a reason from any state before delivery.
+    """
 
     __tablename__ = "work_orders"
+    # the board pages open work by status, then due date and number
+    __table_args__ = (Index("ix_work_orders_status_due", "status", "due_on", "number"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(64), unique=True)
@@ -26,6 +33,9 @@ class WorkOrder(Base):
     due_on: Mapped[date | None]
     status: Mapped[WorkOrderStatus] = enum_column(WorkOrderStatus, default=WorkOrderStatus.RECEIVED)
     notes: Mapped[str] = mapped_column(Text, default="")
+    #: Why it was cancelled (empty otherwise).
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    status_changed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
 
     customer: Mapped[Customer] = relationship()

@@ -38,6 +38,8 @@ class Permission(StrEnum):
     REPORT_INCIDENT = "report_incident"
     CLOSE_INCIDENT = "close_incident"
     BACKUP = "backup"
+    DELIVER_WORK_ORDER = "deliver_work_order"
+    CANCEL_WORK_ORDER = "cancel_work_order"
 
 
 P = Permission
@@ -52,6 +54,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.RECORD_INTERMEDIATE_CHECK,
             P.USE_REFERENCE_MATERIALS,
             P.REPORT_INCIDENT,
+            P.DELIVER_WORK_ORDER,
         }
     ),
     Role.REVIEWER: frozenset({P.VIEW_RECORDS, P.SIGN_REVIEWED, P.REPORT_INCIDENT}),
@@ -71,6 +74,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.RECORD_PROFICIENCY,
             P.REPORT_INCIDENT,
             P.CLOSE_INCIDENT,
+            P.DELIVER_WORK_ORDER,
+            P.CANCEL_WORK_ORDER,
         }
     ),
     Role.ADMINISTRATOR: frozenset(

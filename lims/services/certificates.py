@@ -56,7 +56,6 @@ from lims.models.certificates import Certificate, Signature
 from lims.models.enums import (
     CertificateStatus,
     CertificateType,
-    ItemStatus,
     SignatureMeaning,
 )
 from lims.models.lab import LabProfile
@@ -71,6 +70,7 @@ from lims.security import AuthenticationError, PasswordPolicy
 from lims.services.certificate_content import DraftInputs, build_document
 from lims.services.numbering import next_certificate_number
 from lims.services.signing_keys import signer_for, trust_roots
+from lims.services.work_order_status import item_certified
 from lims.units import parse_quantity
 
 __all__ = [
@@ -634,7 +634,7 @@ def sign_certificate(
                 _supersede_original(cert, number)
                 run = session.get(Run, cert.run_id)
                 if run is not None and run.work_order_item is not None:
-                    run.work_order_item.status = ItemStatus.CERTIFIED
+                    item_certified(session, run.work_order_item)
             cert.status = _AFTER[meaning]
             session.flush()
             info = _info(session, cert)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lims.models.enums import ItemStatus, RunStatus, ServiceKind, WorkOrderStatus
@@ -22,6 +22,7 @@ from lims.models.runs import Run
 from lims.models.users import User
 from lims.models.work import Procedure, WorkOrder, WorkOrderItem
 from lims.quality.permissions import Permission, require
+from lims.services.work_order_status import OPEN_STATES
 from lims.units import to_storage, ureg
 
 #: Receiving instruments is bench work: the permission matrix grants it with running.
@@ -179,8 +180,12 @@ def check_receipt(data: ReceiptInput, today: date) -> list[FieldProblem]:
 
 def next_work_order_number(session: Session, year: int) -> str:
     """The next free work-order number of ``year`` (``WO2026-0001``, ...)."""
+    # the longest, then highest numbers first: a few rows however many orders the year has
     numbers = session.scalars(
-        select(WorkOrder.number).where(WorkOrder.number.like(f"WO{year}-%"))
+        select(WorkOrder.number)
+        .where(WorkOrder.number.like(f"WO{year}-%"))
+        .order_by(func.length(WorkOrder.number).desc(), WorkOrder.number.desc())
+        .limit(20)
     ).all()
     last = 0
     for n in numbers:
@@ -306,31 +311,12 @@ def receive_instruments(
 def status_board(
     session: Session, actor: User, *, include_closed: bool = False
 ) -> list[WorkOrderRow]:
-    """Work orders with their items, newest received first (delivered/cancelled on request)."""
-    require(actor, Permission.VIEW_RECORDS)
-    query = select(WorkOrder).order_by(WorkOrder.received_on.desc(), WorkOrder.number.desc())
-    if not include_closed:
-        query = query.where(
-            WorkOrder.status.not_in([WorkOrderStatus.DELIVERED, WorkOrderStatus.CANCELLED])
-        )
-    out: list[WorkOrderRow] = []
-    for wo in session.scalars(query):
-        items = [
-            ItemRow(
-                it.id,
-                it.equipment.description,
-                it.equipment.model,
-                it.equipment.serial_number,
-                it.service,
-                it.procedure_id,
-                it.status,
-            )
-            for it in sorted(wo.items, key=lambda x: x.id)
-        ]
-        out.append(
-            WorkOrderRow(wo.number, wo.customer.name, wo.received_on, wo.due_on, wo.status, items)
-        )
-    return out
+    """Every open work order with its items, newest received first (all states on request),
+    in one query; the board pages with :func:`lims.services.work_order_board.board_page`."""
+    from lims.services.work_order_board import BoardFilter, board_page
+
+    states = () if include_closed else OPEN_STATES
+    return board_page(session, actor, BoardFilter(states=states), limit=None).rows
 
 
 def customer_names(session: Session, actor: User) -> list[str]:

@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from lims.audit import verify
+from lims.audit import AuditError, verify
 from lims.db import Database
 from lims.engine import WriterError
+from lims.engine.journal import seal_journal, write_journal
 from lims.engine.writer import ReadingWriter
 from lims.models import (
+    AuditEvent,
     Procedure,
     ProcedureVersion,
     Reading,
+    ReadingJournal,
     RegulationTable,
     Run,
     ServiceKind,
@@ -136,3 +139,73 @@ def test_refused_batch_is_reported(db: Database) -> None:
             w.flush()
     finally:
         w.close(1)
+
+
+def _reading_events(db: Database, run_id: int) -> int:
+    with db.read() as s:
+        return len(
+            s.scalars(
+                select(AuditEvent.id).where(
+                    AuditEvent.table_name == "readings", AuditEvent.record_id == str(run_id)
+                )
+            ).all()
+        )
+
+
+def test_real_time_pacing_acknowledges_each_reading_and_audits_once_per_group(
+    db: Database,
+) -> None:
+    run_id = _run(db)
+    acks: list[int] = []
+    acked = threading.Event()
+
+    def on_commit(seq: int, _n: int) -> None:
+        acks.append(seq)
+        acked.set()
+
+    # one reading at a time, each committed on its own (as at one reading a second)
+    w = ReadingWriter(db, run_id, "op", max_latency_s=0.01, on_commit=on_commit)
+    w.start()
+    try:
+        for i in range(1, 13):
+            acked.clear()
+            w.put(_reading(i))
+            assert acked.wait(10)
+        assert acks == list(range(1, 13))  # every reading acknowledged by its own commit
+        with db.read() as s:
+            journaled = s.scalars(
+                select(ReadingJournal.seq).where(ReadingJournal.run_id == run_id)
+            ).all()
+        assert sorted(journaled) == list(range(1, 13))  # durable before the group closes
+        assert w.flush() == 12  # a step boundary closes the group
+    finally:
+        w.close()
+    assert _reading_events(db, run_id) == 1
+    with db.read() as s:
+        seqs = list(
+            s.scalars(select(Reading.seq).where(Reading.run_id == run_id).order_by(Reading.seq))
+        )
+        assert not s.scalars(select(ReadingJournal.id)).all()
+        assert verify(s).ok
+    assert seqs == list(range(1, 13))
+
+
+def test_journal_left_by_a_crash_is_sealed_on_recovery(db: Database) -> None:
+    run_id = _run(db)
+    items = [_reading(i) for i in range(1, 6)]
+    with db.write(actor="op", reason="readings recorded") as s:
+        write_journal(s, run_id, items)
+        # a retried batch with the same content is skipped, other content refused
+        assert write_journal(s, run_id, items[3:]) == 0
+    changed = {**items[2], "magnitude": 1.0}
+    with pytest.raises(AuditError, match="other content"), db.write(actor="op") as s:
+        write_journal(s, run_id, [changed])
+    with db.read() as s:
+        assert verify(s).ok  # journaled readings are not yet part of the trail
+    assert seal_journal(db, run_id, "system:test") == 5
+    assert seal_journal(db, run_id, "system:test") == 0
+    assert _reading_events(db, run_id) == 1
+    with db.read() as s:
+        stored = s.scalars(select(Reading).where(Reading.run_id == run_id)).all()
+        assert [r.magnitude for r in stored] == [400.0 + i for i in range(1, 6)]
+        assert verify(s).ok

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import typer
 from sqlalchemy import func, select
+from typer import _click as click
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 import lims
@@ -17,6 +21,7 @@ from lims.services.demo import DEMO_USERS
 from tests.lims._cli import clean_env, one_error_line, run_main, run_script
 
 Run = tuple[pytest.MonkeyPatch, pytest.CaptureFixture[str]]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -77,13 +82,43 @@ def test_version(cli: Run, tmp_path: Path) -> None:
     assert r.out.strip() == f"lims {lims.__version__}"
 
 
-def _command_paths(cmd: object, prefix: list[str]) -> list[list[str]]:
+def _command_paths(cmd: click.Command, prefix: list[str]) -> list[list[str]]:
     paths = [prefix]
-    subcommands = getattr(cmd, "commands", None)
-    if isinstance(subcommands, dict):
-        for name, sub in subcommands.items():
+    if isinstance(cmd, TyperGroup):
+        ctx = click.Context(cmd)
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            assert sub is not None, name
             paths += _command_paths(sub, [*prefix, name])
     return paths
+
+
+def test_cli_root_imports_no_heavy_library() -> None:
+    # structural, not timed: what ``lims --version`` and ``lims --help`` have to import
+    code = (
+        "import sys\n"
+        "sys.argv = ['lims', '--help']\n"
+        "import lims.cli.main as m\n"
+        "try:\n"
+        "    m.main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('sqlalchemy', 'pint', 'PySide6', 'GTC', 'numpy', 'pyhanko', 'rich')\n"
+        "print(sorted({k.split('.')[0] for k in sys.modules} & set(heavy)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_root_listing_matches_each_commands_own_help() -> None:
+    from lims.cli.main import COMMANDS, load_command
+
+    for spec in COMMANDS:
+        command = load_command(spec.name)
+        own = (command.help or "").strip().splitlines()[0]
+        assert own == spec.help, spec.name
 
 
 def test_help_on_every_command() -> None:

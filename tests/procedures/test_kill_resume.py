@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from lims.audit import verify
 from lims.db import Database
+from lims.engine.journal import journal_items
 from lims.models import Reading, Result, Run, RunStatus
 from lims.results_legacy import record_of
 from lims.services.demo import DEMO_USERS
@@ -130,13 +131,20 @@ def results_of(db: Database, run_id: int) -> list[tuple[Any, ...]]:
 
 
 def seqs_and_values(db: Database, run_id: int) -> list[tuple[int, str, float]]:
+    """Every acknowledged reading: in the run's chain or still in its journal."""
     with db.read() as s:
-        return [
+        chained = [
             (r.seq, r.quantity, r.magnitude)
             for r in s.scalars(
                 select(Reading).where(Reading.run_id == run_id).order_by(Reading.seq)
             )
         ]
+        journaled = [
+            (int(i["seq"]), str(i["quantity"]), float(i["magnitude"]))
+            for i in journal_items(s, run_id)
+            if i.get("kind") != "io"
+        ]
+    return sorted(chained + journaled)
 
 
 def trials(db_url: str, tmp: Path, n: int, seed: int, db: Database | None = None) -> None:

@@ -9,6 +9,7 @@ from PySide6.QtPrintSupport import QPrintPreviewWidget
 from pytestqt.qtbot import QtBot
 
 from lims.db import Database
+from lims.models.enums import ServiceKind
 from lims.quality.accounts import login
 from lims.security import PasswordPolicy
 from lims.services.demo import DEMO_USERS
@@ -139,3 +140,41 @@ def test_bad_input_refused_inline_then_good_input_saved(
     assert pdf.name == f"{expected}.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")
     (screenshot_dir / "work_order_receipt.pdf").write_bytes(pdf.read_bytes())
+
+
+def test_board_loads_pages_on_demand(qtbot: QtBot, gui: LimsApp, demo_db: Database) -> None:
+    from lims.services.work_order_board import DEFAULT_PAGE_SIZE
+    from lims.services.work_orders import InstrumentInput, ReceiptInput, receive_instruments
+    from lims.units import Q_
+
+    user = login(demo_db, ZHANG.username, ZHANG.password, PasswordPolicy())
+    extra = DEFAULT_PAGE_SIZE + 7
+    with demo_db.write(actor=user, reason="instruments received") as s:
+        for i in range(extra):
+            item = InstrumentInput(
+                kind="gas_analyzer",
+                description="CO2 analyzer",
+                manufacturer="Sim",
+                model="CA",
+                serial_number=f"PAGE-{i}",
+                service=ServiceKind.VERIFICATION,
+                procedure_id="jjg635",
+                range_min=Q_(0, "umol/mol"),
+                range_max=Q_(2000, "umol/mol"),
+            )
+            receive_instruments(s, user, ReceiptInput("客户 Paging", TODAY, None, (item,)), TODAY)
+    total = extra + 3  # and the demo's three
+    window = log_in(qtbot, gui, ZHANG.username, ZHANG.password)
+    assert isinstance(window, MainWindow)
+    qtbot.addWidget(window)
+    window.tabs.setCurrentWidget(window.work_orders)
+    settle(qtbot, gui.runner)
+    view = window.work_orders
+    assert view.tree.topLevelItemCount() == DEFAULT_PAGE_SIZE  # only the first page
+    assert view.board_box.more_button.isEnabled()
+    assert str(total) in view.board_box.shown_label.text()
+    view.board_box.more_button.click()
+    settle(qtbot, gui.runner)
+    assert view.tree.topLevelItemCount() == total
+    assert not view.board_box.more_button.isEnabled()
+    assert sorted(row.number for row in view.board) == sorted(_numbers(demo_db))

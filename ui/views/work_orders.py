@@ -21,15 +21,14 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QTableWidget,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from lims.db import Database
-from lims.models.enums import ItemStatus, ServiceKind, WorkOrderStatus
+from lims.models.enums import ServiceKind
 from lims.models.users import User
+from lims.services.work_order_board import BoardPage, board_page
 from lims.services.work_orders import (
     FieldProblem,
     InstrumentInput,
@@ -42,11 +41,11 @@ from lims.services.work_orders import (
     parse_range_bound,
     procedure_choices,
     receive_instruments,
-    status_board,
 )
 from ui.context import AppContext
 from ui.i18n import STRINGS, tr
-from ui.widgets import AMBER, GREEN, MessageLine, fill_table
+from ui.views.work_order_board import BoardPanel
+from ui.widgets import MessageLine, fill_table
 
 _ERROR_STYLE = "border: 2px solid #b00020;"
 
@@ -108,10 +107,10 @@ def receipt_html(row: WorkOrderRow, notes: str = "") -> str:
     )
 
 
-def load_board(db: Database, actor: User) -> tuple[list[WorkOrderRow], list[str], list[str]]:
-    """The status board, the customers' names and the procedure ids to offer."""
+def load_board(db: Database, actor: User) -> tuple[BoardPage, list[str], list[str]]:
+    """The board's first page, the customers' names and the procedure ids to offer."""
     with db.read() as s:
-        return status_board(s, actor), customer_names(s, actor), procedure_choices(s, actor)
+        return board_page(s, actor), customer_names(s, actor), procedure_choices(s, actor)
 
 
 def save_receipt(db: Database, actor: User, data: ReceiptInput, today: date) -> WorkOrderRow:
@@ -164,6 +163,8 @@ class WorkOrdersView(QWidget):
         self.ctx = ctx
         self.setObjectName("work_orders_view")
         self.board: list[WorkOrderRow] = []
+        #: Open work orders in all, loaded or not (the board loads pages on demand).
+        self.board_total = 0
         self.pending: list[InstrumentInput] = []
         self.last_saved: WorkOrderRow | None = None
         self.fields: dict[str, _Field] = {}
@@ -249,14 +250,10 @@ class WorkOrdersView(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(form_page)
 
-        self.board_box = QGroupBox()
-        self.tree = QTreeWidget()
-        self.tree.setObjectName("status_board")
-        self.refresh_button = QPushButton()
-        self.refresh_button.clicked.connect(self.refresh)
-        bv = QVBoxLayout(self.board_box)
-        bv.addWidget(self.tree)
-        bv.addWidget(self.refresh_button)
+        self.board_box = BoardPanel(ctx, self)
+        self.board_box.page_loaded.connect(self._page_loaded)
+        self.board_box.refresh_button.clicked.connect(self.refresh)
+        self.tree = self.board_box.tree
 
         split = QSplitter()
         split.setObjectName("work_orders_split")
@@ -305,8 +302,7 @@ class WorkOrdersView(QWidget):
         self.pending_label.setText(tr("wo.pending"))
         self.save_button.setText(tr("wo.save"))
         self.print_button.setText(tr("wo.print"))
-        self.board_box.setTitle(tr("wo.board"))
-        self.refresh_button.setText(tr("common.refresh"))
+        self.board_box.retranslate()
         self._show_pending()
         self._show_board()
 
@@ -318,8 +314,16 @@ class WorkOrdersView(QWidget):
             lambda: load_board(db, actor), self._loaded, lambda e: self.message.error(str(e))
         )
 
-    def _loaded(self, result: tuple[list[WorkOrderRow], list[str], list[str]]) -> None:
-        self.board, customers, procedures = result
+    def _page_loaded(self, page: BoardPage) -> None:
+        known = {row.number for row in self.board}
+        new = [row for row in page.rows if row.number not in known]
+        self.board += new
+        self.board_total = page.total
+        self.board_box.add_rows(new, self.board_total, len(self.board))
+
+    def _loaded(self, result: tuple[BoardPage, list[str], list[str]]) -> None:
+        page, customers, procedures = result
+        self.board, self.board_total = list(page.rows), page.total
         for name, values in (("customer_name", customers), ("procedure_id", procedures)):
             combo = self.field(name).widget
             assert isinstance(combo, QComboBox)
@@ -329,60 +333,8 @@ class WorkOrdersView(QWidget):
             combo.setCurrentText(current)
         self._show_board()
 
-    def _status_text(self, status: str) -> str:
-        return tr(f"status.{status}")
-
     def _show_board(self) -> None:
-        self.tree.clear()
-        self.tree.setHeaderLabels(
-            [
-                tr("wo.col.number"),
-                f"{tr('wo.customer')} / {tr('wo.instrument')}",
-                f"{tr('wo.model')} / {tr('wo.serial')}",
-                tr("wo.received_on"),
-                tr("wo.due_on"),
-                tr("wo.service"),
-                tr("std.col.status"),
-                tr("wo.procedure"),
-            ]
-        )
-        today = self.ctx.today()
-        for wo in self.board:
-            top = QTreeWidgetItem(
-                [
-                    wo.number,
-                    wo.customer,
-                    f"{len(wo.items)} × {tr('wo.col.items')}",
-                    wo.received_on.isoformat(),
-                    wo.due_on.isoformat() if wo.due_on else "—",
-                    "",
-                    self._status_text(wo.status.value),
-                    "",
-                ]
-            )
-            late = wo.due_on is not None and wo.due_on < today
-            if wo.status is not WorkOrderStatus.COMPLETED and late:
-                top.setBackground(4, AMBER)
-            for it in wo.items:
-                child = QTreeWidgetItem(
-                    [
-                        f"#{it.item_id}",
-                        it.description,
-                        f"{it.model} {it.serial_number}",
-                        "",
-                        "",
-                        tr(f"service.{it.service.value}"),
-                        self._status_text(it.status.value),
-                        it.procedure_id,
-                    ]
-                )
-                if it.status in (ItemStatus.CERTIFIED, ItemStatus.RETURNED):
-                    child.setBackground(6, GREEN)
-                top.addChild(child)
-            self.tree.addTopLevelItem(top)
-            top.setExpanded(True)
-        for c in range(self.tree.columnCount()):
-            self.tree.resizeColumnToContents(c)
+        self.board_box.show_rows(self.board, self.board_total)
 
     def _show_pending(self) -> None:
         fill_table(
