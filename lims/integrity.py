@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lims.audit import AuditProblem
@@ -37,10 +37,11 @@ from lims.audit_checkpoint import newest_checkpoint
 from lims.audit_stream import stream
 from lims.audit_verify import VerifyReport, verify_trail
 from lims.db import Database
+from lims.db.types import utcnow
 from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus
 from lims.models.equipment import ExternalCertificate
-from lims.models.runs import Run
+from lims.models.runs import ReadingJournal, Run, RunLease
 from lims.planning.model import plan_sha256
 from lims.quality.archive import archive_path, file_sha256, iter_archive
 from lims.services.sync import verify_origins, verify_segments
@@ -73,6 +74,13 @@ class IntegrityReport:
     trail: VerifyReport
     archived_files: int
     anchors: AnchorCheck
+    #: Interrupted runs whose acknowledged readings still wait in the journal, unsealed.
+    unsealed: tuple[str, ...] = ()
+
+    @property
+    def doubts(self) -> list[str]:
+        """What cannot be confirmed: anchors out of reach, readings not yet sealed."""
+        return self.anchors.doubts + list(self.unsealed)
 
     @property
     def problems(self) -> list[AuditProblem]:
@@ -84,7 +92,7 @@ class IntegrityReport:
         """Intact, tampered or cannot confirm."""
         if self.problems:
             return IntegrityVerdict.TAMPERED
-        if self.anchors.doubts:
+        if self.doubts:
             return IntegrityVerdict.CANNOT_CONFIRM
         return IntegrityVerdict.INTACT
 
@@ -208,4 +216,27 @@ def check_integrity(
     trail.problems += stored_record_problems(session, runs)
     files, found = archive_problems(session, archive_dir)
     trail.problems += found
-    return IntegrityReport(trail=trail, archived_files=files, anchors=anchors)
+    return IntegrityReport(
+        trail=trail, archived_files=files, anchors=anchors, unsealed=unsealed_journals(session)
+    )
+
+
+def unsealed_journals(session: Session) -> tuple[str, ...]:
+    """Runs not executing now whose journal holds acknowledged readings or exchanges that
+    were never sealed into the audited chains (the run was interrupted; resuming it seals
+    them). A run that executes under a live lease is sealing its journal as it goes."""
+    now = utcnow()
+    live = select(RunLease.run_id).where(
+        RunLease.holder.is_not(None), RunLease.expires_at.is_not(None), RunLease.expires_at > now
+    )
+    rows = session.execute(
+        select(ReadingJournal.run_id, func.count())
+        .where(ReadingJournal.run_id.not_in(live))
+        .group_by(ReadingJournal.run_id)
+        .order_by(ReadingJournal.run_id)
+    )
+    return tuple(
+        f"run {run_id}: {count} acknowledged readings or exchanges are not yet sealed into "
+        "the audited chain (the run was interrupted; `lims run resume` seals them)"
+        for run_id, count in rows
+    )

@@ -65,6 +65,7 @@ TASK_STRINGS: dict[str, tuple[str, str]] = {
     "audit.anchors": ("个锚点", "anchors"),
     "audit.intact": ("审计追踪完整", "Audit trail intact"),
     "audit.tampered": ("被篡改", "TAMPERED"),
+    "audit.cannot_confirm": ("无法确认", "CANNOT CONFIRM"),
     "audit.table.audit_events": ("审计事件", "audit events"),
     "audit.table.authorizations": ("授权", "authorizations"),
     "audit.table.certificate_sequences": ("证书编号序列", "certificate numbering"),

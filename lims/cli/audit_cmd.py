@@ -100,7 +100,7 @@ def audit_verify(
         for problem in report.problems:
             err_console.print(f"[red]TAMPERED[/red] {problem}", highlight=False)
     elif verdict is IntegrityVerdict.CANNOT_CONFIRM:
-        for doubt in report.anchors.doubts:
+        for doubt in report.doubts:
             err_console.print(f"[yellow]CANNOT CONFIRM[/yellow] {doubt}", highlight=False)
     else:
         tail = (

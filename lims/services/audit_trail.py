@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.audit import AuditProblem, canonical_json, verify
+from lims.audit import AuditProblem, canonical_json
+from lims.config import Settings
 from lims.db import Database
 from lims.models.audit import AuditEvent
 from lims.models.certificates import Certificate, Signature
@@ -277,34 +278,46 @@ def write_trail_csv(rows: Iterable[TrailRow], path: Path) -> int:
 
 @dataclass
 class TrailCheck:
-    """The findings of walking the chain and checking the anchors (as ``lims audit verify``)."""
+    """The findings of ``lims audit verify``: chain, records, runs, archive and anchors."""
 
     events: int = 0
     records: int = 0
     readings: int = 0
     anchors: int = 0
     problems: list[AuditProblem] = field(default_factory=list)
+    #: What cannot be confirmed (anchor destinations out of reach, unsealed readings).
+    doubts: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when nothing was found."""
+        """True when nothing was found (doubts aside)."""
         return not self.problems
 
 
-def verify_trail(db: Database, actor: User, anchor_file: Path | None) -> TrailCheck:
-    """Verify the audit chain, every record against it, the runs' plans and instrument I/O,
-    synchronized records, and the anchors in ``anchor_file``."""
-    from lims.audit_anchors import AnchorFileError, check_anchors, read_anchors
-    from lims.integrity import stored_record_problems
+def verify_trail(db: Database, actor: User, settings: Settings) -> TrailCheck:
+    """Everything ``lims audit verify`` checks, with the same findings: the audit chain from
+    the newest anchored checkpoint, every record against it, the runs' plans and instrument
+    I/O, synchronized records, archived files and every anchor destination."""
+    from lims.audit_anchors import AnchorFileError
+    from lims.integrity import check_integrity
 
     require(actor, Permission.REVIEW_AUDIT)
-    anchors = []
-    if anchor_file is not None and anchor_file.exists():
+    with db.read() as s:
         try:
-            anchors = read_anchors(anchor_file)
+            report = check_integrity(
+                s,
+                archive_dir=settings.archive_dir,
+                anchor_file=settings.anchor_file,
+                anchor_copies=settings.anchor_copies,
+            )
         except AnchorFileError as exc:
             raise QualityError(str(exc)) from exc
-    with db.read() as s:
-        report = verify(s)
-        problems = [*report.problems, *stored_record_problems(s), *check_anchors(s, anchors)]
-    return TrailCheck(report.events, report.records, report.readings, len(anchors), problems)
+    trail = report.trail
+    return TrailCheck(
+        trail.events,
+        trail.records,
+        trail.readings,
+        report.anchors.anchors,
+        report.problems,
+        report.doubts,
+    )

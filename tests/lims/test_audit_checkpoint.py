@@ -272,3 +272,34 @@ def test_lims_audit_verify_checkpoint_then_incremental(
     r = run_main(["audit", "verify", "--full"], env, monkeypatch, capsys)
     assert (r.code, "full walk" in r.out) == (0, True), r.err
     db.dispose()
+
+
+def test_readings_left_unsealed_by_an_interrupted_run_cannot_be_confirmed(
+    db: Database, tmp_path: Path
+) -> None:
+    """Acknowledged readings still in the journal of a run nobody executes are not yet under
+    the audit trail: verify says so (cannot confirm) instead of calling the trail intact;
+    while the run executes under a live lease, its journal is its own business."""
+    from datetime import timedelta
+
+    from lims.db.types import utcnow
+    from lims.engine.journal import write_journal
+    from lims.models import RunLease
+
+    lab = _Lab(db, tmp_path, runs=1)
+    write_anchor(db, lab.anchors)
+    assert lab.check().verdict is IntegrityVerdict.INTACT
+    run_id = lab.runs[0]
+    items = [{"kind": "reading", "seq": 1000 + i, "value": float(i)} for i in range(3)]
+    with db.write(actor="system:test", reason="a run's batch journaled, then the run died") as s:
+        write_journal(s, run_id, items)
+    report = lab.check()
+    assert report.verdict is IntegrityVerdict.CANNOT_CONFIRM
+    assert report.verdict.exit_code == 4
+    assert any(f"run {run_id}: 3 acknowledged" in d for d in report.doubts), report.doubts
+    with db.write(actor="system:test", reason="the run executes again") as s:
+        lease = s.get(RunLease, run_id) or RunLease(run_id=run_id)
+        lease.holder, lease.host, lease.pid = "tester", "here", 1
+        lease.taken_at, lease.expires_at = utcnow(), utcnow() + timedelta(minutes=5)
+        s.add(lease)
+    assert lab.check().verdict is IntegrityVerdict.INTACT

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from lims.config import Settings
 from lims.db import Database
 from lims.db.types import utcnow
 from lims.models import Authorization, Certificate, MeasurementStandard, Role, Run, RunStatus, User
@@ -132,16 +133,20 @@ def test_trail_names_records_filters_and_exports(db: Database, tmp_path: Path) -
 def test_verify_trail_reports_what_the_cli_reports(db: Database, tmp_path: Path) -> None:
     lab = build_lab(db)
     auditor = lab.users[Role.AUDITOR]
-    assert verify_trail(db, auditor, tmp_path / "none.jsonl").ok
+    settings = Settings(data_dir=tmp_path, database_url=str(db.engine.url))
+    assert verify_trail(db, auditor, settings).ok
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE users SET full_name = 'forged' WHERE username = 'auditor'"))
-    check = verify_trail(db, auditor, None)
+    check = verify_trail(db, auditor, settings)
     assert not check.ok
     assert any("users" in str(p) for p in check.problems)
     with db.read() as s:
-        from lims.audit import verify
+        from lims.integrity import check_integrity
 
-        assert [str(p) for p in verify(s).problems] == [str(p) for p in check.problems]
+        report = check_integrity(
+            s, archive_dir=settings.archive_dir, anchor_file=settings.anchor_file
+        )
+        assert [str(p) for p in report.problems] == [str(p) for p in check.problems]
 
 
 def test_impacts_listed_with_their_certificates_and_decisions(db: Database) -> None:

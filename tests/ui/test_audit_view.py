@@ -12,6 +12,7 @@ from pathlib import Path
 from pytestqt.qtbot import QtBot
 from sqlalchemy import text
 
+from lims.audit_anchors import write_anchor
 from lims.config import Settings
 from lims.db import Database
 from lims.services.demo import DEMO_USERS
@@ -97,10 +98,19 @@ def test_trail_filter_csv_and_verify(
         for r in rows
     )
 
+    # never anchored, the trail cannot be confirmed (as `lims audit verify` says); anchored, intact
     view.verify()
     settle(qtbot, gui.runner, timeout=60_000)
     assert view.check is not None
     assert view.check.ok
+    assert view.check.doubts
+    assert " ".join(STRINGS["audit.cannot_confirm"]) in view.result.text()
+    write_anchor(demo_db, lab_settings.anchor_file)
+    view.verify()
+    settle(qtbot, gui.runner, timeout=60_000)
+    assert view.check is not None
+    assert view.check.ok
+    assert not view.check.doubts
     assert view.result.text().startswith(" ".join(STRINGS["audit.intact"]))
     window.grab().save(str(screenshot_dir / "task_audit_trail.png"))
 

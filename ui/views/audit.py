@@ -35,7 +35,7 @@ from ui.access import gate_button
 from ui.context import AppContext
 from ui.i18n import tr
 from ui.views.history import action_text, changes_text
-from ui.widgets import GREEN, RED, MessageLine, fill_table
+from ui.widgets import AMBER, GREEN, RED, MessageLine, fill_table
 
 _ERROR_STYLE = "border: 2px solid #b00020;"
 
@@ -247,10 +247,10 @@ class AuditView(QWidget):
 
     def verify(self) -> None:
         """Walk the chain and check the anchors (worker thread)."""
-        db, actor, anchors = self.ctx.db, self.ctx.actor, self.ctx.settings.anchor_file
+        db, actor, settings = self.ctx.db, self.ctx.actor, self.ctx.settings
         self.result.setText(tr("audit.verifying"))
         self.ctx.runner.submit(
-            lambda: verify_trail(db, actor, anchors), self._verified, self._failed
+            lambda: verify_trail(db, actor, settings), self._verified, self._failed
         )
 
     def _verified(self, check: TrailCheck) -> None:
@@ -268,9 +268,15 @@ class AuditView(QWidget):
             f"{tr('audit.records')}, {c.readings} {tr('audit.readings')}, {c.anchors} "
             f"{tr('audit.anchors')}"
         )
-        if c.ok:
-            self.result.setText(f"{tr('audit.intact')} · {counts}")
-        else:
+        if not c.ok:
             lines = "\n".join(f"{tr('audit.tampered')}: {p}" for p in c.problems)
             self.result.setText(f"{counts}\n{lines}")
-        self.result.setStyleSheet(f"background: {(GREEN if c.ok else RED).name()}; padding: 4px;")
+            colour = RED
+        elif c.doubts:
+            lines = "\n".join(f"{tr('audit.cannot_confirm')}: {d}" for d in c.doubts)
+            self.result.setText(f"{counts}\n{lines}")
+            colour = AMBER
+        else:
+            self.result.setText(f"{tr('audit.intact')} · {counts}")
+            colour = GREEN
+        self.result.setStyleSheet(f"background: {colour.name()}; padding: 4px;")
