@@ -54,6 +54,11 @@ class Browser:
     def shot(self, name: str, height: int = 1300) -> None:
         width = self.driver.get_window_size()["width"]  # type: ignore[attr-defined]
         self.driver.set_window_size(width, height)  # type: ignore[attr-defined]
+        # the CJK font is swapped in when it has loaded: wait for it, or the shot shows boxes
+        self.driver.execute_async_script(  # type: ignore[attr-defined]
+            "const done = arguments[arguments.length - 1];"
+            "document.fonts.ready.then(() => done(document.fonts.status));"
+        )
         self.driver.save_screenshot(str(self.shots / f"{name}.png"))  # type: ignore[attr-defined]
 
     def find(self, css: str) -> object:
