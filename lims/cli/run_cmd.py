@@ -45,6 +45,7 @@ from lims.engine import (
 from lims.engine.lease import LeaseHeldError
 from lims.models import RunStatus
 from lims.planning import PlanError
+from lims.planning.describe import describe_plan
 from lims.planning.preflight import CheckLine
 from lims.planning.service import BenchUnfitError, DeviationRequest, PlannedRun
 from lims.quality.accounts import login
@@ -217,60 +218,17 @@ def _pairs(items: list[str], option: str) -> dict[str, str]:
 
 def print_plan(planned: PlannedRun, lines: list[CheckLine], console: Console) -> None:
     """The plan and the preflight checklist, as ``lims run --plan`` shows them."""
-    plan = planned.plan
-    console.print(
-        Text(
-            f"运行计划 Run plan {plan.sha256[:16]} · {plan.procedure_id} {plan.procedure_version} "
-            f"· table {plan.table_version} ({'released' if plan.table_released else 'draft'})"
-        )
-    )
-    item = plan.item
-    console.print(
-        Text(
-            f"委托项 item {item.item_id} ({item.work_order}): {item.description} · "
-            f"{item.manufacturer} {item.model} {item.serial_number} · range {item.range_text}"
-        )
-    )
-    console.print(Text(f"工作台 bench {plan.bench_name} · operator {plan.operator}"))
+    described = describe_plan(planned)
+    for text in described.heading:
+        console.print(Text(text))
     table = Table(title="参数 Parameters", show_lines=False)
     for col in ("name", "value", "source", "from"):
         table.add_column(col)
-    for p in plan.parameters:
-        shown = p.text
-        decl = next((d for d in planned.procedure.parameters if d.name == p.name), None)
-        if decl is not None and decl.like is not None:
-            shown = display_quantity(decl.parse(p.text), "g")
-        table.add_row(p.name, Text(shown), p.source.text.joined(" "), Text(p.origin))
+    for row in described.parameters:
+        table.add_row(row.name, Text(row.value), row.source, Text(row.origin))
     console.print(table)
-    console.print(
-        Text("测试点 points: " + ", ".join(f"{pt.label.zh} / {pt.label.en}" for pt in plan.points))
-    )
-    for std in plan.standards:
-        console.print(
-            Text(f"计量标准 standard {std.tag}: {std.name} ({', '.join(std.certificates)})")
-        )
-    for eq in plan.equipment:
-        console.print(
-            Text(
-                f"设备 equipment {eq.asset_tag}: {eq.description} ({eq.certificate}, "
-                f"valid until {eq.valid_until})"
-            )
-        )
-    for m in plan.materials:
-        port = f" port {m.port}" if m.port is not None else ""
-        console.print(
-            Text(
-                f"标准物质 material {m.tag} ({m.purpose}{port}): {m.gbw_number} "
-                f"{m.certified}, U = {m.expanded_uncertainty} (k = {m.coverage_factor:g})"
-            )
-        )
-    for d in plan.deviations:
-        console.print(
-            Text(
-                f"偏离 deviation {d.name}: item {d.item_value} → {d.value} "
-                f"({d.approved_by}: {d.reason})"
-            )
-        )
+    for text in described.resources:
+        console.print(Text(text))
     for ln in lines:
         mark = "✓" if ln.ok else "✗"
         console.print(Text(f"  {mark} {ln.what}" + (f" — {ln.reason}" if ln.reason else "")))

@@ -283,3 +283,21 @@ def test_pause_resume_abort(qtbot: QtBot, gui: LimsApp, demo_db: Database) -> No
         assert run.status is RunStatus.ABORTED
     assert not view.abort_button.isEnabled()
     assert view.start_button.isEnabled()
+
+
+def test_preflight_shows_the_plan_with_each_parameters_source(
+    qtbot: QtBot, gui: LimsApp, demo_db: Database
+) -> None:
+    """The desktop shows the frozen plan as ``lims run --plan`` prints it."""
+    from lims.planning.describe import describe_plan
+
+    view = _open_bench(qtbot, gui, demo_db)
+    plan = view.plan
+    assert plan is not None
+    shown = [view.plan_lines.item(i).text() for i in range(view.plan_lines.count())]
+    described = describe_plan(plan.planned)
+    assert shown[: len(described.heading)] == list(described.heading)
+    assert plan.planned.plan.sha256[:16] in shown[0]
+    for p in plan.planned.plan.parameters:
+        line = next(t for t in shown if t.startswith(f"{p.name} = "))
+        assert p.source.text.zh in line and p.source.text.en in line

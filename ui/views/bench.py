@@ -139,7 +139,13 @@ class BenchView(BenchRunMixin, QWidget):
         self.checks_box = QGroupBox()
         self.checks = QListWidget()
         self.checks.setWordWrap(True)
-        QVBoxLayout(self.checks_box).addWidget(self.checks)
+        #: The frozen plan as ``lims run --plan`` prints it: parameters with their sources.
+        self.plan_lines = QListWidget()
+        self.plan_lines.setObjectName("plan_lines")
+        self.plan_lines.setWordWrap(True)
+        cv = QVBoxLayout(self.checks_box)
+        cv.addWidget(self.checks, 1)
+        cv.addWidget(self.plan_lines, 1)
         self.steps_box = QGroupBox()
         self.steps = QListWidget()
         self.progress = QProgressBar()
@@ -391,6 +397,7 @@ class BenchView(BenchRunMixin, QWidget):
         self.results.clear()
         self.lines.clear()
         self.checks.clear()
+        self.plan_lines.clear()
         self.steps.clear()
         self.progress.setValue(0)
         self.prompt_panel.clear()
@@ -434,7 +441,15 @@ class BenchView(BenchRunMixin, QWidget):
         self.message.info(
             f"{plan.procedure_id} · {plan.procedure_title} · {plan.bench_name}{resumed}"
         )
+        from lims.planning.describe import describe_plan  # loaded by the worker already
+
         self.checks.clear()
+        self.plan_lines.clear()
+        described = describe_plan(plan.planned)
+        for text in (*described.heading, *(r.line for r in described.parameters)):
+            self.plan_lines.addItem(text)
+        for text in described.resources:
+            self.plan_lines.addItem(text)
         for c in plan.checks:
             mark = "✔" if c.ok else "✘"
             line = QListWidgetItem(f"{mark} {c.what}" + ("" if c.ok else f" — {c.reason}"))
