@@ -1,4 +1,4 @@
-"""PAdES signatures (B-B, offline) on certificate PDFs, with pyHanko.
+"""PAdES signatures (B-B, or B-T with a timestamper) on certificate PDFs, with pyHanko.
 
 :func:`sign_pdf` fills one of the three pre-created signature fields
 (``Sig_performed`` → ``Sig_reviewed`` → ``Sig_approved``) as an incremental
@@ -80,12 +80,15 @@ def sign_pdf(
     certificate_type: CertificateType | None = None,
     location: str | None = None,
     at: datetime | None = None,
+    timestamper: Any = None,
 ) -> SignatureResult:
     """Sign the field for ``meaning`` with ``signer``; returns the new PDF and the record.
 
     ``certificate_type`` only selects the role title in the appearance (检定员 vs 校准员);
     it is read from the embedded content record when not given. ``at`` is the UTC
-    time shown (default: now).
+    time shown (default: now). With ``timestamper`` (a pyHanko
+    :class:`~pyhanko.sign.timestamps.TimeStamper`, see :mod:`lims.certificates.tsa`)
+    the signature carries an RFC 3161 signature timestamp (PAdES B-T).
     """
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.reader import PdfFileReader
@@ -151,7 +154,9 @@ def sign_pdf(
         name=signer.display_name,
         location=location,
     )
-    pdf_signer = signers.PdfSigner(meta, signer=signer.pyhanko_signer, stamp_style=style)
+    pdf_signer = signers.PdfSigner(
+        meta, signer=signer.pyhanko_signer, stamp_style=style, timestamper=timestamper
+    )
     out = io.BytesIO()
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
