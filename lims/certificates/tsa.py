@@ -170,6 +170,7 @@ def lab_timestamper(tsa: TsaCredentials, ca_certificate: x509.Certificate) -> An
     from asn1crypto import core, keys, tsp  # type: ignore[import-untyped]
     from asn1crypto import x509 as asn1_x509
     from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
 
     key = serialization.load_pem_private_key(tsa.key_pem, None)
     der_key = key.private_bytes(
@@ -179,7 +180,7 @@ def lab_timestamper(tsa: TsaCredentials, ca_certificate: x509.Certificate) -> An
     )
     der = serialization.Encoding.DER
 
-    class _LabTimeStamper(DummyTimeStamper):  # type: ignore[misc]
+    class _LabTimeStamper(DummyTimeStamper):
         """pyHanko's responder with the lab's policy identifier."""
 
         def _build_tst_info(self, message_imprint: Any, when: Any, req: Any) -> Any:
@@ -190,7 +191,9 @@ def lab_timestamper(tsa: TsaCredentials, ca_certificate: x509.Certificate) -> An
     return _LabTimeStamper(
         tsa_cert=asn1_x509.Certificate.load(tsa.certificate.public_bytes(der)),
         tsa_key=keys.PrivateKeyInfo.load(der_key),
-        certs_to_embed=[asn1_x509.Certificate.load(ca_certificate.public_bytes(der))],
+        certs_to_embed=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+            [asn1_x509.Certificate.load(ca_certificate.public_bytes(der))]
+        ),
     )
 
 

@@ -114,6 +114,7 @@ def sign(
             archive_dir=s.archive_dir,
             anchor_file=s.anchor_file,
             anchor_copies=s.anchor_copies,
+            tsa_url=s.tsa_url,
         )
         _print_info(info, as_json)
     finally:

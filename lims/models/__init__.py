@@ -36,7 +36,13 @@ from lims.models.onsite import (
     SyncedAuditEvent,
     SyncImport,
 )
-from lims.models.pki import LabAuthority, SigningCredential, StoredFile
+from lims.models.pki import (
+    LabAuthority,
+    RevocationList,
+    SigningCredential,
+    StoredFile,
+    TimestampAuthority,
+)
 from lims.models.quality import (
     ImpactAssessment,
     Incident,
@@ -110,6 +116,7 @@ __all__ = [
     "RegulationTable",
     "ReleaseStatus",
     "Result",
+    "RevocationList",
     "Role",
     "RuleOverride",
     "Run",
@@ -129,6 +136,7 @@ __all__ = [
     "StoredFile",
     "SyncImport",
     "SyncedAuditEvent",
+    "TimestampAuthority",
     "User",
     "UserRole",
     "Verdict",

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +48,9 @@ from lims.certificates import (
     verify_dcc,
     verify_pdf,
 )
+from lims.certificates.dcc_signature import sign_dcc
+from lims.certificates.ltv import add_validation_data
+from lims.certificates.pki import LabSigner
 from lims.certificates.record import document_from_record
 from lims.db import Database
 from lims.db.types import utcnow
@@ -67,6 +71,7 @@ from lims.security import AuthenticationError, PasswordPolicy
 from lims.services.certificate_content import DraftInputs, build_document
 from lims.services.numbering import next_certificate_number
 from lims.services.signing_keys import signer_for, trust_roots
+from lims.services.timestamping import signing_timestamper, validation_data
 from lims.units import parse_quantity
 
 __all__ = [
@@ -494,10 +499,14 @@ def sign_certificate(
     archive_dir: Path | None = None,
     anchor_file: Path | None = None,
     anchor_copies: Sequence[Path] = (),
+    tsa_url: str | None = None,
 ) -> CertificateInfo:
     """Sign ``number`` as ``username`` with ``meaning`` (password re-entered at each signing).
 
-    The approval issues the certificate: its DCC is built, both files are kept
+    Each signature carries an RFC 3161 timestamp from the lab's TSA (or the external
+    TSA at ``tsa_url``). The approval issues the certificate: the PDF receives the
+    validation data and a document timestamp (PAdES B-LTA, :mod:`lims.certificates.ltv`),
+    its DCC is built and signed by the approver (XMLDSig), both files are kept
     by hash in the database and, with ``archive_dir``, archived there too; with
     ``anchor_file``, the audit chain is then anchored there and in ``anchor_copies``
     (:mod:`lims.audit_anchors`; a copy out of reach is logged, the certificate stays issued).
@@ -515,6 +524,7 @@ def sign_certificate(
     problem: str | None = None
     dcc: bytes | None = None
     pdf: bytes | None = None
+    issued_pdf: bytes | None = None
     info: CertificateInfo | None = None
     with db.write(actor=user, reason=f"sign certificate {number}: {meaning.value}") as session:
         cert = _certificate(session, number, lock=True)
@@ -534,12 +544,16 @@ def sign_certificate(
             try:
                 signer, _ = signer_for(session, user, password)
                 current = _file(session, cert.pdf_sha256, f"the PDF of {number}")
+                timestamper = signing_timestamper(session, tsa_url)
                 result = sign_pdf(
                     current,
                     signer,
                     meaning,
                     certificate_type=document_from_record(cert.content).certificate_type,
+                    timestamper=timestamper,
                 )
+                if meaning is Meaning.APPROVED:
+                    issued_pdf, dcc = _issued_files(session, cert, result.pdf, signer, timestamper)
             except CertificateError as exc:
                 problem = f"{number}: {exc}"
         if result is not None:
@@ -557,10 +571,9 @@ def sign_certificate(
                 )
             )
             cert.pdf_sha256 = pdf_sha
-            if meaning is Meaning.APPROVED:
-                dcc = build_dcc(
-                    document_from_record(cert.content), pdf, pdf_file_name=f"{number}.pdf"
-                )
+            if meaning is Meaning.APPROVED and dcc is not None and issued_pdf is not None:
+                pdf = issued_pdf
+                cert.pdf_sha256 = _store(session, pdf, "application/pdf")
                 cert.dcc_sha256 = _store(session, dcc, "application/xml")
                 # Issued at the approval signature's time, as its visible appearance shows.
                 cert.issued_at = result.signed_at
@@ -584,6 +597,20 @@ def sign_certificate(
         except AnchorWriteError as exc:
             log.warning("certificate %s issued, but the audit anchor failed: %s", number, exc)
     return info
+
+
+def _issued_files(
+    session: Session, cert: Certificate, signed: bytes, signer: LabSigner, timestamper: Any
+) -> tuple[bytes, bytes]:
+    """The issued PDF (with validation data and document timestamp when the lab has a TSA
+    and a CRL) and its DCC, signed by the approver."""
+    pdf = signed
+    data = validation_data(session) if timestamper is not None else None
+    if data is not None:
+        pdf = add_validation_data(pdf, timestamper, data)
+    dcc = build_dcc(document_from_record(cert.content), pdf, pdf_file_name=f"{cert.number}.pdf")
+    chain = [signer.ca_certificate] if signer.ca_certificate is not None else []
+    return pdf, sign_dcc(dcc, signer.private_key, signer.certificate, chain)
 
 
 def _supersede_original(cert: Certificate, number: str) -> None:

@@ -65,6 +65,7 @@ def issue_demo_certificate(db: Database, settings: Settings, run_id: int) -> Iss
             archive_dir=settings.archive_dir,
             anchor_file=settings.anchor_file,
             anchor_copies=settings.anchor_copies,
+            tsa_url=settings.tsa_url,
         )
     out = settings.data_dir / "certificates"
     out.mkdir(parents=True, exist_ok=True)
