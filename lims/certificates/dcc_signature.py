@@ -54,8 +54,8 @@ def sign_dcc(
     chain: Sequence[x509.Certificate] = (),
 ) -> bytes:
     """The DCC with an enveloped XML signature by ``private_key`` in ``dcc:comment``."""
-    from signxml.signer import XMLSigner
     from signxml.algorithms import CanonicalizationMethod, SignatureMethod
+    from signxml.signer import XMLSigner
 
     if private_key is None:
         raise DccError("signing the DCC needs the approver's private key")
@@ -91,8 +91,8 @@ def sign_dcc(
 
 def check_dcc_signature(xml: bytes, trust_roots: Sequence[x509.Certificate]) -> DccSignatureCheck:
     """Verify the DCC's XML signature against the trust roots; never raises."""
-    from signxml.verifier import XMLVerifier
     from signxml.exceptions import InvalidInput, SignXMLException
+    from signxml.verifier import XMLVerifier
 
     try:
         root = etree.fromstring(xml, parser=_parser())
