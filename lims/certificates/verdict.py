@@ -21,7 +21,7 @@ here opens a database or writes a file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -75,6 +75,15 @@ class Finding:
     def line(self) -> str:
         """Chinese first, English beside it."""
         return f"{self.text('zh')} / {self.text('en')}"
+
+
+@dataclass(frozen=True)
+class StateLookup:
+    """A certificate's state as a lookup found it, where from, and what it has to say."""
+
+    entry: StatusEntry | None
+    source: str | None
+    findings: tuple[Finding, ...] = ()
 
 
 def _finding(key: str, **params: str) -> Finding:
@@ -166,12 +175,14 @@ def check_certificate_file(
     state_source: str | None = None,
     record_problems: Sequence[str] = (),
     extra: Sequence[Finding] = (),
+    lookup: Callable[[str | None], StateLookup] | None = None,
 ) -> CertificateCheck:
     """Verify ``data`` (PDF or DCC) and sum it up.
 
     ``state`` is the certificate's entry in the status list or the lab's records
     (None when unknown); ``record_problems`` are disagreements with the lab's records
-    found by the caller; ``extra`` findings are added as they are.
+    found by the caller; ``extra`` findings are added as they are. ``lookup``, when given,
+    finds the state from the certificate number read from the file.
     """
     from lims.certificates.dcc import verify_dcc
     from lims.certificates.verify import verify_pdf
@@ -215,6 +226,9 @@ def check_certificate_file(
         details += _signature_lines(report)
         (altered if report.altered else untrusted).extend(_report_problems(report))
     findings: list[Finding] = []
+    if lookup is not None:
+        found = lookup(report.certificate_number if report is not None else None)
+        state, state_source, extra = found.entry, found.source, (*extra, *found.findings)
     if is_altered:
         verdict = FileVerdict.ALTERED
         findings += [_finding("verify.finding.altered", detail=p) for p in _grouped(altered)]
@@ -299,3 +313,65 @@ def _grouped(problems: Sequence[str]) -> list[str]:
         else:
             order.setdefault(p, [])
     return [f"{p} [{', '.join(w)}]" if w else p for p, w in order.items()]
+
+
+def read_trust_file(pem: bytes, name: str = "CA file") -> list[x509.Certificate]:
+    """The CA certificates of a PEM bundle (``lims keys export-ca``); TSA certificates in it
+    are skipped (they are not trust anchors). :class:`CertificateError` if there is none."""
+    from lims.certificates.errors import CertificateError
+
+    try:
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError as exc:
+        raise CertificateError(f"{name}: not a PEM file of certificates") from exc
+    roots = []
+    for cert in certs:
+        try:
+            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if is_ca:
+            roots.append(cert)
+    if not roots:
+        raise CertificateError(f"{name}: holds no CA certificate")
+    return roots
+
+
+def check_offline(
+    data: bytes,
+    trust_roots: Sequence[x509.Certificate],
+    *,
+    name: str = "file",
+    status_list: bytes | None = None,
+) -> CertificateCheck:
+    """Verify a file with nothing but the lab CA and, optionally, its signed status list."""
+    import dataclasses
+
+    from lims.certificates.status_list import StatusListError, read_status_list
+
+    if status_list is None:
+        return check_certificate_file(
+            data, trust_roots, name=name, extra=(_finding("verify.no_state"),)
+        )
+    try:
+        listing = read_status_list(status_list, trust_roots)
+    except StatusListError as exc:
+        check = check_certificate_file(data, trust_roots, name=name)
+        bad = _finding("verify.status_list_bad", error=str(exc))
+        verdict = (
+            FileVerdict.UNVERIFIABLE
+            if check.verdict is not FileVerdict.ALTERED
+            else FileVerdict.ALTERED
+        )
+        return dataclasses.replace(check, verdict=verdict, findings=(*check.findings, bad))
+    probe = check_certificate_file(data, trust_roots, name=name)
+    entry = listing.state_of(probe.number) if probe.number else None
+    source = f"status list {listing.issued_at:%Y-%m-%d %H:%M}Z"
+    extra = (
+        ()
+        if entry is not None
+        else (_finding("verify.status_unknown", date=f"{listing.issued_at:%Y-%m-%d}"),)
+    )
+    return check_certificate_file(
+        data, trust_roots, name=name, state=entry, state_source=source, extra=extra
+    )

@@ -81,7 +81,8 @@ def draft(
 
     db, actor = session_user(user, password_file)
     try:
-        _print_info(draft_certificate(db, actor, run_id), as_json)
+        base_url = settings().verification_base_url
+        _print_info(draft_certificate(db, actor, run_id, verification_base_url=base_url), as_json)
     finally:
         db.dispose()
 
@@ -179,7 +180,11 @@ def amend(
 
     db, actor = session_user(user, password_file)
     try:
-        _print_info(amend_certificate(db, actor, number, reason), as_json)
+        base_url = settings().verification_base_url
+        _print_info(
+            amend_certificate(db, actor, number, reason, verification_base_url=base_url),
+            as_json,
+        )
     finally:
         db.dispose()
 

@@ -45,13 +45,12 @@ from lims.certificates import (
     build_dcc,
     render_pdf,
     sign_pdf,
-    verify_dcc,
-    verify_pdf,
 )
 from lims.certificates.dcc_signature import sign_dcc
 from lims.certificates.ltv import add_validation_data
 from lims.certificates.pki import LabSigner
 from lims.certificates.record import document_from_record
+from lims.certificates.verdict import CertificateCheck, FileVerdict
 from lims.db import Database
 from lims.db.types import utcnow
 from lims.models.certificates import Certificate, Signature
@@ -365,6 +364,7 @@ def _new_certificate(
     replaces: Certificate | None = None,
     reason: str | None = None,
     valid_until: date | None = None,
+    verification_base_url: str | None = None,
 ) -> Certificate:
     year = today.year
     number, sequence = next_certificate_number(session, year)
@@ -388,7 +388,7 @@ def _new_certificate(
             replaces=replaced,
         ),
     )
-    pdf = render_pdf(doc)
+    pdf = render_pdf(doc, verification_base_url=verification_base_url)
     item = run.work_order_item
     assert item is not None
     cert = Certificate(
@@ -415,7 +415,12 @@ def _new_certificate(
 
 
 def draft_certificate(
-    db: Database, actor: User, run_id: int, *, today: date | None = None
+    db: Database,
+    actor: User,
+    run_id: int,
+    *,
+    today: date | None = None,
+    verification_base_url: str | None = None,
 ) -> CertificateInfo:
     """Draft the certificate of a completed run (number taken now, gapless per year).
 
@@ -433,7 +438,9 @@ def draft_certificate(
             if run is None:
                 raise NotFoundError(f"run {run_id} does not exist")
             _refuse_second_certificate(session, run_id)
-            cert = _new_certificate(session, actor, run, today)
+            cert = _new_certificate(
+                session, actor, run, today, verification_base_url=verification_base_url
+            )
             return _info(session, cert)
     except IntegrityError as exc:
         # another process drafted this run between the check and the insert
@@ -624,7 +631,13 @@ def _supersede_original(cert: Certificate, number: str) -> None:
 
 
 def amend_certificate(
-    db: Database, actor: User, number: str, reason: str, *, today: date | None = None
+    db: Database,
+    actor: User,
+    number: str,
+    reason: str,
+    *,
+    today: date | None = None,
+    verification_base_url: str | None = None,
 ) -> CertificateInfo:
     """Draft an amendment: a new number that references and will supersede ``number``.
 
@@ -637,7 +650,7 @@ def amend_certificate(
         raise CertificateWorkflowError("an amendment needs a reason (ISO/IEC 17025 7.8.8)")
     today = today or utcnow().date()
     try:
-        return _draft_amendment(db, actor, number, reason, today)
+        return _draft_amendment(db, actor, number, reason, today, verification_base_url)
     except IntegrityError as exc:
         raise CertificateWorkflowError(
             f"certificate {number}: the amendment could not be drafted "
@@ -646,7 +659,7 @@ def amend_certificate(
 
 
 def _draft_amendment(
-    db: Database, actor: User, number: str, reason: str, today: date
+    db: Database, actor: User, number: str, reason: str, today: date, base_url: str | None
 ) -> CertificateInfo:
     with db.write(actor=actor, reason=f"amend certificate {number}: {reason}") as session:
         original = _certificate(session, number, lock=True)
@@ -677,6 +690,7 @@ def _draft_amendment(
             # The amendment replaces the document, not the verification: the instrument's
             # validity still counts from the original issue, never from the amendment.
             valid_until=original.valid_until,
+            verification_base_url=base_url,
         )
         return _info(session, cert)
 
@@ -730,72 +744,76 @@ class FileVerification:
     status: CertificateStatus | None
     problems: tuple[str, ...]
     report: VerificationReport | None
+    check: CertificateCheck | None = None
+    """The verdict and its findings, as every verifier states them."""
 
     def summary(self) -> str:
-        """Several lines: the verdict, each signature, and every problem."""
+        """Several lines: the verdict, each signature, and every finding."""
+        if self.check is not None:
+            return "\n".join(self.check.lines())
         head = "VALID / 有效" if self.ok else "INVALID / 无效"
-        status = self.status.value if self.status else "unknown"
-        lines = [f"{head}: {self.kind} of certificate {self.number or '?'} (status: {status})"]
-        if self.report is not None:
-            for s in self.report.signatures:
-                meaning = s.meaning.value if s.meaning else "?"
-                state = "ok" if s.ok else "FAILED"
-                when = s.signed_at.isoformat() if s.signed_at else "?"
-                lines.append(f"  {meaning:<9} {s.signer_name} ({s.signer_user_id}) {when}: {state}")
-        lines += [f"  problem: {p}" for p in self.problems]
-        return "\n".join(lines)
+        lines = [f"{head}: {self.kind} of certificate {self.number or '?'}"]
+        return "\n".join(lines + [f"  problem: {p}" for p in self.problems])
 
 
 def verify_certificate_file(db: Database, data: bytes, name: str = "file") -> FileVerification:
-    """Verify a certificate PDF or DCC: signatures, CA chain, signers and content against the DB."""
-    stripped = data.lstrip()
-    if data.startswith(b"%PDF"):
-        kind = "PDF"
-    elif stripped.startswith(b"<"):
-        kind = "DCC"
-    else:
-        return FileVerification(
-            False, "file", None, None, (f"{name} is neither a PDF nor a DCC XML file",), None
-        )
+    """Verify a certificate PDF or DCC: signatures, CA chain, signers and content against the
+    records, and the certificate's state in them (:mod:`lims.certificates.verdict`)."""
+    from lims.certificates.verdict import StateLookup, check_certificate_file, file_kind
+    from lims.services.status_list import state_entry
+
+    kind = file_kind(data)
     with db.read() as session:
         roots = trust_roots(session)
-        if not roots:
-            return FileVerification(
-                False, kind, None, None, ("the lab has no certificate authority",), None
+        if kind is None or not roots:
+            why = "the lab has no certificate authority" if kind else f"{name}: not a certificate"
+            check = check_certificate_file(data, roots, name=name)
+            return FileVerification(False, kind or "file", None, None, (why,), None, check)
+        found: dict[str, Certificate | None] = {}
+
+        def lookup(number: str | None) -> StateLookup:
+            cert = (
+                session.scalars(
+                    select(Certificate).where(Certificate.number == number)
+                ).one_or_none()
+                if number
+                else None
             )
-        problems: list[str] = []
-        report: VerificationReport | None
-        if kind == "PDF":
-            report = verify_pdf(data, roots)
-        else:
-            dcc = verify_dcc(data, roots)
-            report = dcc.pdf
-            problems += [f"schema: {e}" for e in dcc.schema_errors] + list(dcc.problems)
+            found["cert"] = cert
+            entry = state_entry(session, cert) if cert is not None else None
+            return StateLookup(entry, "the lab's records / 实验室记录" if entry else None)
+
+        check = check_certificate_file(data, roots, name=name, lookup=lookup)
+        cert = found.get("cert")
+        report = check.report
+        number = check.number
+        problems = [f.text("en") for f in check.findings if f.key.startswith("verify.finding")]
         if report is None:
-            return FileVerification(False, kind, None, None, tuple(problems), None)
-        problems += list(report.problems)
-        problems += [
-            f"signature {s.field_name}: {p}" for s in report.signatures for p in s.problems
-        ]
-        number = report.certificate_number
-        cert = (
-            session.scalars(select(Certificate).where(Certificate.number == number)).one_or_none()
-            if number
-            else None
-        )
+            return FileVerification(False, kind, number, None, tuple(problems), None, check)
         if cert is None:
-            problems.append(f"certificate {number!r} is not in this lab's records")
-            return FileVerification(False, kind, number, None, tuple(problems), report)
-        problems += _compare_with_records(session, cert, report, data, kind)
-        status = CertificateStatus(cert.status)
+            record = [f"certificate {number!r} is not in this lab's records"]
+        else:
+            record = _compare_with_records(session, cert, report, data, kind)
+            if cert.status not in (
+                CertificateStatus.ISSUED,
+                CertificateStatus.SUPERSEDED,
+                CertificateStatus.REVOKED,
+            ):
+                record.append(f"certificate {number} is not issued (status {cert.status.value})")
+        if record and check.verdict is not FileVerdict.ALTERED:
+            check = check_certificate_file(
+                data, roots, name=name, lookup=lookup, record_problems=record
+            )
+        problems += [p for p in record if p not in problems]
+        status = CertificateStatus(cert.status) if cert is not None else None
+        reason = cert.status_reason if cert is not None else ""
         if status is CertificateStatus.SUPERSEDED:
-            problems.append(f"certificate {number} is superseded: {cert.status_reason}")
+            problems.append(f"certificate {number} is superseded: {reason}")
         elif status is CertificateStatus.REVOKED:
-            problems.append(f"certificate {number} is revoked: {cert.status_reason}")
-        elif status is not CertificateStatus.ISSUED:
-            problems.append(f"certificate {number} is not issued (status {status.value})")
-        ok = report.ok and not problems
-        return FileVerification(ok, kind, number, status, tuple(dict.fromkeys(problems)), report)
+            problems.append(f"certificate {number} is revoked: {reason}")
+        return FileVerification(
+            check.ok, kind, number, status, tuple(dict.fromkeys(problems)), report, check
+        )
 
 
 def _compare_with_records(

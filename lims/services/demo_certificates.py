@@ -52,7 +52,9 @@ def issue_demo_certificate(db: Database, settings: Settings, run_id: int) -> Iss
     with db.read() as s:
         drafter = s.scalars(select(User).where(User.username == DEMO_SIGNERS[0][0])).one()
         s.expunge(drafter)
-    info = draft_certificate(db, drafter, run_id)
+    info = draft_certificate(
+        db, drafter, run_id, verification_base_url=settings.verification_base_url
+    )
     policy = policy_from(settings)
     for username, meaning in DEMO_SIGNERS:
         info = sign_certificate(

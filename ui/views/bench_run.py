@@ -279,12 +279,15 @@ class BenchRunMixin(WidgetMixin):
         if run_id is None or self.status is not RunStatus.COMPLETED:
             return
         db, actor, today = self.ctx.db, self.ctx.actor, self.ctx.today()
+        base_url = self.ctx.settings.verification_base_url
         self.draft_button.setEnabled(False)
 
         def work() -> str:
             from lims.services.certificates import draft_certificate
 
-            return draft_certificate(db, actor, run_id, today=today).number
+            return draft_certificate(
+                db, actor, run_id, today=today, verification_base_url=base_url
+            ).number
 
         def done(number: str) -> None:
             self.drafted_run = run_id
