@@ -80,7 +80,8 @@ def test_certificate_commands(lims: Cli) -> None:
     # The run is simulated: intact and signed, but never a valid certificate (exit 4).
     r = lims("certificate", "verify", str(pdf))
     assert r.code == 4, r.out
-    assert "SIMULATED" in r.out and "模拟" in r.out
+    assert "SIMULATED" in r.out
+    assert "模拟" in r.out
     assert lims("certificate", "verify", str(xml)).code == 4
 
     data = bytearray(pdf.read_bytes())
