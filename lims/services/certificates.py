@@ -736,7 +736,12 @@ def revoke_certificate(db: Database, actor: User, number: str, reason: str) -> C
 
 @dataclass(frozen=True)
 class FileVerification:
-    """The verdict on a certificate file (PDF or DCC) against the lab's CA and records."""
+    """The verdict on a certificate file (PDF or DCC) against the lab's CA and records.
+
+    ``ok``: the file is genuine and the certificate issued and in force. A simulated
+    certificate can be ok as a file, but it is never a valid certificate: :attr:`check`
+    says SIMULATED (and the command line exits with its own status).
+    """
 
     ok: bool
     kind: str
@@ -766,7 +771,11 @@ def verify_certificate_file(db: Database, data: bytes, name: str = "file") -> Fi
     with db.read() as session:
         roots = trust_roots(session)
         if kind is None or not roots:
-            why = "the lab has no certificate authority" if kind else f"{name}: not a certificate"
+            why = (
+                "the lab has no certificate authority"
+                if kind
+                else f"{name} is neither a PDF nor a DCC XML file"
+            )
             check = check_certificate_file(data, roots, name=name)
             return FileVerification(False, kind or "file", None, None, (why,), None, check)
         found: dict[str, Certificate | None] = {}
@@ -811,8 +820,9 @@ def verify_certificate_file(db: Database, data: bytes, name: str = "file") -> Fi
             problems.append(f"certificate {number} is superseded: {reason}")
         elif status is CertificateStatus.REVOKED:
             problems.append(f"certificate {number} is revoked: {reason}")
+        genuine = check.verdict in (FileVerdict.VALID, FileVerdict.SIMULATED)
         return FileVerification(
-            check.ok, kind, number, status, tuple(dict.fromkeys(problems)), report, check
+            genuine, kind, number, status, tuple(dict.fromkeys(problems)), report, check
         )
 
 
