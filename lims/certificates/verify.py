@@ -157,11 +157,15 @@ def verify_pdf(
     trust_roots: Sequence[x509.Certificate | bytes],
     *,
     require_complete: bool = True,
+    at: datetime | None = None,
 ) -> VerificationReport:
     """Verify a certificate PDF against the given trust roots (certificates or PEM bytes).
 
     With ``require_complete`` (default) all three signatures must be present;
     a draft in the middle of signing can be checked with ``require_complete=False``.
+    ``at`` is the time of verification (default now). A signer's certificate that is no
+    longer valid then is accepted if it was valid at the time its trusted RFC 3161
+    timestamp proves the signature existed.
     """
     problems: list[str] = []
     try:
@@ -214,7 +218,9 @@ def verify_pdf(
         if _is_doc_timestamp(emb):
             if index < last_regular:
                 problems.append(f"document timestamp {emb.field_name!r} precedes a signature")
-            stamps.append(_check_doc_timestamp(emb, roots, is_last=index == len(embedded) - 1))
+            stamps.append(
+                _check_doc_timestamp(emb, roots, is_last=index == len(embedded) - 1, at=at)
+            )
             continue
         try:
             check = _check_signature(
@@ -223,6 +229,7 @@ def verify_pdf(
                 record,
                 is_last=index == len(embedded) - 1,
                 lta_follows=index == last_regular and index < len(embedded) - 1,
+                at=at,
             )
         except Exception as exc:  # a damaged signature must be reported, never crash
             check = _broken_signature(emb, f"signature unreadable: {type(exc).__name__}: {exc}")
@@ -292,10 +299,12 @@ def _has_validation_data(reader: Any) -> bool:
         return False
 
 
-def _context(roots: list[Any]) -> Any:
+def _context(roots: list[Any], moment: datetime | None = None) -> Any:
     from pyhanko_certvalidator import ValidationContext
 
-    return ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+    return ValidationContext(
+        trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail", moment=moment
+    )
 
 
 def _check_signature(
@@ -305,6 +314,7 @@ def _check_signature(
     *,
     is_last: bool,
     lta_follows: bool,
+    at: datetime | None = None,
 ) -> SignatureCheck:
     from pyhanko.sign.diff_analysis import ModificationLevel
     from pyhanko.sign.validation import validate_pdf_signature
@@ -334,8 +344,22 @@ def _check_signature(
     coverage = modification = "unknown"
     stamped_at: datetime | None = None
     try:
-        status = validate_pdf_signature(emb, signer_validation_context=_context(roots))
+        status = validate_pdf_signature(
+            emb,
+            signer_validation_context=_context(roots, at),
+            ts_validation_context=_context(roots, at),
+        )
         intact, valid, trusted = bool(status.intact), bool(status.valid), bool(status.trusted)
+        ts = status.timestamp_validity
+        if intact and valid and not trusted and ts is not None and ts.trusted and ts.valid:
+            # the timestamp proves the signature existed at ts.timestamp: check the chain then
+            then = validate_pdf_signature(
+                emb,
+                signer_validation_context=_context(roots, ts.timestamp),
+                ts_validation_context=_context(roots, at),
+                skip_diff=True,
+            )
+            trusted = bool(then.trusted)
         coverage = status.coverage.name if status.coverage is not None else "unknown"
         level = status.modification_level
         modification = level.name if level is not None else "unknown"
@@ -348,7 +372,6 @@ def _check_signature(
                 "the signer's certificate does not chain to the given lab CA "
                 "(or is not valid for signing at the signing time)"
             )
-        ts = status.timestamp_validity
         if ts is not None:
             if not (ts.intact and ts.valid):
                 altered.append("the signature timestamp does not match the signature")
@@ -409,7 +432,9 @@ def _check_signature(
     )
 
 
-def _check_doc_timestamp(emb: Any, roots: list[Any], *, is_last: bool) -> TimestampCheck:
+def _check_doc_timestamp(
+    emb: Any, roots: list[Any], *, is_last: bool, at: datetime | None = None
+) -> TimestampCheck:
     """A document timestamp: intact, by a TSA of the trust root, the last covering the file."""
     from pyhanko.sign.diff_analysis import ModificationLevel
     from pyhanko.sign.validation import validate_pdf_timestamp
@@ -424,7 +449,7 @@ def _check_doc_timestamp(emb: Any, roots: list[Any], *, is_last: bool) -> Timest
     coverage = "unknown"
     try:
         tsa_name = emb.signer_cert.subject.native.get("common_name", "?")
-        status = validate_pdf_timestamp(emb, validation_context=_context(roots))
+        status = validate_pdf_timestamp(emb, validation_context=_context(roots, at))
         intact, trusted = bool(status.intact and status.valid), bool(status.trusted)
         coverage = status.coverage.name if status.coverage is not None else "unknown"
         when = status.timestamp.astimezone(UTC)

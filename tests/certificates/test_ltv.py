@@ -252,3 +252,27 @@ def test_byte_flip_is_reported_as_altered(issued: Issued) -> None:
     assert not report.ok
     assert report.altered
     assert not any("does not chain" in p for s in report.signatures for p in s.problems)
+
+
+def test_timestamps_keep_signatures_verifiable_after_the_signers_certificates_expire(
+    issued: Issued,
+) -> None:
+    """Five years on, the signers' three-year certificates have expired; the TSA's (ten years)
+    and the CA's (twenty) have not. The timestamps prove when each signature was made."""
+    from datetime import UTC, datetime, timedelta
+
+    later = datetime.now(UTC) + timedelta(days=5 * 365)
+    assert all(s.certificate.not_valid_after_utc < later for s in issued.signers.values())
+    assert issued.tsa.certificate.not_valid_after_utc > later
+    report = verify_pdf(issued.issued, [issued.ca.certificate], at=later)
+    assert report.ok, report.summary()
+    # the same document signed without timestamps (PAdES B-B) cannot be trusted then
+    doc = dataclasses.replace(example_document(CertificateType.VERIFICATION), signatories=())
+    plain = render_pdf(doc)
+    for meaning in Meaning:
+        plain = sign_pdf(plain, issued.signers[meaning], meaning).pdf
+    assert verify_pdf(plain, [issued.ca.certificate]).ok
+    untimed = verify_pdf(plain, [issued.ca.certificate], at=later)
+    assert not untimed.ok
+    assert not untimed.altered
+    assert all("does not chain" in s.problems[0] for s in untimed.signatures)
