@@ -16,6 +16,7 @@ the SIMULATED flag) breaks the digest.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,8 @@ from lxml import etree  # type: ignore[import-untyped]
 from lims.certificates.errors import DccError
 
 __all__ = ["DS_NS", "DccSignatureCheck", "check_dcc_signature", "sign_dcc"]
+
+log = logging.getLogger(__name__)
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 _DCC_NS = "https://ptb.de/dcc"
@@ -127,6 +130,7 @@ def check_dcc_signature(xml: bytes, trust_roots: Sequence[x509.Certificate]) -> 
             True,
         )
     except Exception as exc:
+        log.info("the DCC's XML signature cannot be verified", exc_info=exc)
         return DccSignatureCheck(
             True,
             False,

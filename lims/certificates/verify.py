@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +49,8 @@ from lims.certificates.verify_cms import (
 )
 
 __all__ = ["SignatureCheck", "TimestampCheck", "VerificationReport", "verify_pdf"]
+
+log = logging.getLogger(__name__)
 
 _FIELD_MEANING = {name: meaning for meaning, name in _FIELDS.items()}
 
@@ -185,6 +188,7 @@ def verify_pdf(
         info = info_ref.get_object() if info_ref is not None else {}
         keywords = str(info.get("/Keywords", "")) if info else ""
     except Exception as exc:
+        log.info("cannot read the PDF to verify", exc_info=exc)
         return _failed(f"cannot read the PDF: {type(exc).__name__}: {exc}")
 
     number, declared = _parse_keywords(keywords)
@@ -232,6 +236,7 @@ def verify_pdf(
                 at=at,
             )
         except Exception as exc:  # a damaged signature must be reported, never crash
+            log.info("signature unreadable", exc_info=exc)
             check = _broken_signature(emb, f"signature unreadable: {type(exc).__name__}: {exc}")
         checks.append(check)
     signed_fields = {c.field_name for c in checks}
@@ -397,6 +402,7 @@ def _check_signature(
         ):
             altered.append(f"the signature covers only part of its revision ({coverage})")
     except Exception as exc:
+        log.info("signature %s cannot be validated", field_name, exc_info=exc)
         altered.append(f"signature cannot be validated: {type(exc).__name__}: {exc}")
     altered += padding_problems(emb)
     altered += container_problems(emb, roots)
@@ -463,6 +469,7 @@ def _check_doc_timestamp(
         if level is not None and level > ModificationLevel.LTA_UPDATES:
             altered.append(f"document timestamp: disallowed changes after it ({level.name})")
     except Exception as exc:
+        log.info("document timestamp %s cannot be validated", field_name, exc_info=exc)
         altered.append(f"document timestamp cannot be validated: {type(exc).__name__}: {exc}")
     altered += padding_problems(emb)
     altered += timestamp_container_problems(emb, roots)

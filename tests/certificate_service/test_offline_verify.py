@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -86,6 +88,13 @@ def test_offline_verification_in_an_empty_directory(lab: Database, tmp_path: Pat
     report = verify_pdf((files / "real.pdf").read_bytes(), read_trust_file(ca_pem))
     assert report.ok, report.summary()
     assert report.long_term
+
+    if shutil.which("pdfsig"):  # poppler lists the three signatures and the document timestamp
+        listed = subprocess.run(
+            ["pdfsig", "-nocert", str(files / "real.pdf")], capture_output=True, text=True
+        ).stdout
+        assert listed.count("Signature #") == 4, listed
+        assert "Signature Field Name: DocTimeStamp" in listed
 
     home = tmp_path / "empty"
     home.mkdir()
