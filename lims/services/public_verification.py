@@ -11,7 +11,7 @@ here:
   dates, whether the certificate is simulated, and whether the hash from the QR
   code matches the record;
 * :func:`verify_upload` — a PDF or DCC checked by the same verifier as
-  ``lims certificate verify`` (:func:`lims.services.certificates.verify_certificate_file`),
+  ``lims certificate verify`` (:func:`lims.services.certificate_verification.verify_certificate_file`),
   summed up in one :class:`UploadVerdict`;
 * :func:`lab_ca_pem` and :func:`published_status_list` — what a third party needs
   to verify offline;
@@ -40,7 +40,7 @@ from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus, CertificateType
 from lims.models.lab import LabProfile
 from lims.models.runs import Run
-from lims.services.certificates import verify_certificate_file
+from lims.services.certificate_verification import verify_certificate_file
 from lims.services.signing_keys import trust_roots
 from lims.vocabulary import BiText
 
