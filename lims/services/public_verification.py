@@ -11,8 +11,9 @@ here:
   dates, whether the certificate is simulated, and whether the hash from the QR
   code matches the record;
 * :func:`verify_upload` — a PDF or DCC checked by the same verifier as
-  ``lims certificate verify`` (:func:`lims.services.certificate_verification.verify_certificate_file`),
-  summed up in one :class:`UploadVerdict`;
+  ``lims certificate verify``
+  (:func:`lims.services.certificate_verification.verify_certificate_file`), its
+  verdict (:mod:`lims.certificates.verdict`) stated as one :class:`UploadVerdict`;
 * :func:`lab_ca_pem` and :func:`published_status_list` — what a third party needs
   to verify offline;
 * :func:`verification_address` — the address a QR code carries.
