@@ -1,7 +1,8 @@
 """Application settings: one object read from a TOML file and environment variables.
 
 Precedence (highest first): environment variables ``LIMS_DATABASE_URL``,
-``LIMS_DATA_DIR`` and ``LIMS_ANCHOR_COPY``; the settings file; defaults. The settings file is
+``LIMS_DATA_DIR``, ``LIMS_ANCHOR_COPY``, ``LIMS_TSA_URL`` and
+``LIMS_VERIFICATION_BASE_URL``; the settings file; defaults. The settings file is
 ``$LIMS_CONFIG`` if set, else ``<data dir>/lims.toml`` when it exists.
 """
 
@@ -30,7 +31,11 @@ _KNOWN_KEYS = {
     "anchor_copy",
     "log_level",
     "cmc_rule",
+    "tsa_url",
+    "verification_base_url",
 }
+#: Where certificates' QR codes point when no verification address is configured.
+DEFAULT_VERIFICATION_BASE_URL = "http://127.0.0.1:8080"
 
 
 class ConfigError(Exception):
@@ -60,6 +65,10 @@ class Settings:
     #: drafted: "raise" (U printed as the CMC) or "refuse" (no draft); "" follows the
     #: released scope's own ``below_cmc``.
     cmc_rule: str = ""
+    #: An external RFC 3161 time-stamping authority; unset: the lab's own TSA (``lims keys tsa``).
+    tsa_url: str | None = None
+    #: The lab's public verification address (the portal): QR codes carry ``<this>/v/<number>``.
+    verification_base_url: str = DEFAULT_VERIFICATION_BASE_URL
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -111,6 +120,8 @@ class Settings:
             "anchor_copy": str(self.anchor_copy) if self.anchor_copy else "(none)",
             "log_level": self.log_level,
             "cmc_rule": self.cmc_rule or "(the scope's below_cmc)",
+            "tsa_url": self.tsa_url or "(the lab's own TSA)",
+            "verification_base_url": self.verification_base_url,
         }
 
 
@@ -183,6 +194,30 @@ def _int_setting(raw: dict[str, Any], key: str, default: int, where: str) -> int
     return value
 
 
+def _url_setting(
+    raw: dict[str, Any],
+    env: dict[str, str],
+    key: str,
+    variable: str,
+    config_file: Path | None,
+    sources: dict[str, str],
+) -> str | None:
+    """An http(s) address from the environment or the settings file (None when unset)."""
+    value: object = None
+    where = ""
+    if key in raw:
+        value, where = raw[key], f"{config_file}: {key}"
+    if env.get(variable):
+        value, where = env[variable], variable
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else ""
+    if not text.startswith(("http://", "https://")) or len(text) <= len("https://"):
+        raise ConfigError(f"{where}: {value!r} is not an http:// or https:// address")
+    sources[key] = variable if where == variable else str(config_file)
+    return text
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build the effective settings from the environment and the settings file."""
     env = dict(os.environ) if env is None else env
@@ -246,9 +281,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     if "cmc_rule" in raw:
         sources["cmc_rule"] = where
 
+    tsa_url = _url_setting(raw, env, "tsa_url", "LIMS_TSA_URL", config_file, sources)
+    base_url = _url_setting(
+        raw, env, "verification_base_url", "LIMS_VERIFICATION_BASE_URL", config_file, sources
+    )
     settings = Settings(
         data_dir=data_dir,
         cmc_rule=cmc_rule,
+        tsa_url=tsa_url,
+        verification_base_url=(base_url or DEFAULT_VERIFICATION_BASE_URL).rstrip("/"),
         database_url=database_url,
         config_file=config_file,
         anchor_copy=anchor_copy,

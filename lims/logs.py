@@ -15,6 +15,8 @@ import logging.handlers
 import os
 import re
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
@@ -132,3 +134,20 @@ def configure_logging(log_file: Path, level: str = "INFO") -> None:
     for ours in ("lims", "drivers", "procedures", "ui"):
         logging.getLogger(ours).setLevel(numeric)
     logging.captureWarnings(True)
+
+
+@contextmanager
+def file_logging_suspended() -> Iterator[None]:
+    """Nothing is written to the log file meanwhile (an offline verifier writes nothing)."""
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if getattr(h, "_lims_log", False)]
+    for handler in ours:
+        root.removeHandler(handler)
+    quiet = logging.NullHandler()  # and nothing to the terminal through logging's last resort
+    root.addHandler(quiet)
+    try:
+        yield
+    finally:
+        root.removeHandler(quiet)
+        for handler in ours:
+            root.addHandler(handler)

@@ -86,6 +86,71 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "wo.delivered": ("委托单 {number} 已交付", "work order {number} delivered"),
     "wo.cancelled": ("委托单 {number} 已取消：{reason}", "work order {number} cancelled: {reason}"),
     "wo.page": ("第 {first}–{last} 条，共 {total} 条", "{first}–{last} of {total}"),
+    "verify.valid": (
+        "有效：签名与内容完整，证书在用",
+        "VALID: signatures and content intact, certificate in force",
+    ),
+    "verify.simulated": (
+        "模拟：签名与内容完整，但这是模拟数据，不是有效证书",
+        "SIMULATED: signatures and content intact, but NOT A VALID CERTIFICATE",
+    ),
+    "verify.altered": (
+        "已被篡改：文件在签名后被改动",
+        "ALTERED: the file was changed after signing",
+    ),
+    "verify.unverifiable": (
+        "无法验证：不能证明文件来自本实验室且完整",
+        "UNVERIFIABLE: the file cannot be shown to be the lab's, complete and intact",
+    ),
+    "verify.revoked": (
+        "已撤销：文件完整，但证书已撤销",
+        "REVOKED: the file is intact, but the certificate is revoked",
+    ),
+    "verify.superseded": (
+        "已被替代：文件完整，但证书已被替代",
+        "SUPERSEDED: the file is intact, but the certificate is superseded",
+    ),
+    "verify.headline": ("{verdict_zh}（{kind} {number}）", "{verdict_en} ({kind} {number})"),
+    "verify.signature": (
+        "签名 {meaning}：{signer}（{user}），{when}{stamp}：{state}",
+        "signature {meaning}: {signer} ({user}), {when}{stamp}: {state}",
+    ),
+    "verify.doc_timestamp": (
+        "文档时间戳：{tsa}，{when}：{state}",
+        "document timestamp: {tsa}, {when}: {state}",
+    ),
+    "verify.dcc_signature": (
+        "DCC XML 签名：{signer}：{state}",
+        "DCC XML signature: {signer}: {state}",
+    ),
+    "verify.finding.altered": ("改动：{detail}", "altered: {detail}"),
+    "verify.finding.untrusted": ("无法验证：{detail}", "unverifiable: {detail}"),
+    "verify.finding.records": ("与记录不符：{detail}", "records: {detail}"),
+    "verify.long_term": (
+        "长期验证数据齐全（PAdES B-LTA：签名时间戳、吊销数据、文档时间戳）",
+        "long-term validation data present (PAdES B-LTA: signature timestamps, revocation data, "
+        "document timestamp)",
+    ),
+    "verify.not_long_term": (
+        "缺少长期验证数据（时间戳或吊销数据）",
+        "no long-term validation data (timestamps or revocation data)",
+    ),
+    "verify.revoked_reason": ("撤销原因：{reason}", "revoked: {reason}"),
+    "verify.superseded_by": ("替代证书：{number}", "superseded by {number}"),
+    "verify.status_from": ("证书状态依据：{source}", "state from: {source}"),
+    "verify.status_unknown": (
+        "状态清单（{date}）未列出此证书",
+        "the status list of {date} does not name this certificate",
+    ),
+    "verify.status_list_bad": ("状态清单不可用：{error}", "status list rejected: {error}"),
+    "verify.not_certificate": (
+        "{name} 不是证书 PDF 或 DCC XML 文件",
+        "{name} is neither a certificate PDF nor a DCC XML file",
+    ),
+    "verify.no_state": (
+        "未提供状态清单：无法得知证书是否已撤销或被替代",
+        "no status list given: whether the certificate was revoked or superseded is not known",
+    ),
 }
 
 

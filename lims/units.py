@@ -26,7 +26,9 @@ The database stores a magnitude plus a canonical unit string
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
 from typing import Any
 
 import pint
@@ -57,10 +59,27 @@ percent_RH = percent = %RH
 yuan = [currency] = CNY = RMB = 元
 """
 
+
+def _cache_folder() -> str | None:
+    """Where pint caches its parsed definitions (per user: a much faster start-up).
+
+    No cache with ``LIMS_UNIT_CACHE=0``, and none for an offline certificate verification
+    (``lims certificate verify FILE --ca CA``), which writes nothing anywhere.
+    """
+    if os.environ.get("LIMS_UNIT_CACHE") == "0":
+        return None
+    argv = sys.argv[1:]
+    if argv[:2] == ["certificate", "verify"] and any(
+        a == "--ca" or a.startswith("--ca=") for a in argv
+    ):
+        return None
+    return ":auto:"
+
+
 ureg: Any = pint.UnitRegistry(
     autoconvert_offset_to_baseunit=True,
     on_redefinition="raise",
-    cache_folder=":auto:",  # pint's parsed definitions, cached per user: much faster start-up
+    cache_folder=_cache_folder(),
 )
 for _line in _DEFINITIONS.strip().splitlines():
     ureg.define(_line)

@@ -34,6 +34,7 @@ from typing import Any
 from cryptography import x509
 from lxml import etree  # type: ignore[import-untyped]
 
+from lims.certificates.dcc_signature import DccSignatureCheck, check_dcc_signature
 from lims.certificates.dsi import is_fiducial, to_dsi_unit
 from lims.certificates.errors import DccError
 from lims.certificates.model import (
@@ -100,6 +101,17 @@ class DccVerification:
     schema_errors: tuple[str, ...]
     pdf: VerificationReport | None
     problems: tuple[str, ...]
+    signature: DccSignatureCheck | None = None
+    """The DCC's own XML signature (:mod:`lims.certificates.dcc_signature`)."""
+
+    @property
+    def altered(self) -> bool:
+        """The DCC or its embedded PDF was changed after signing."""
+        return bool(
+            (self.signature is not None and self.signature.altered)
+            or (self.pdf is not None and self.pdf.altered)
+            or self.schema_errors
+        )
 
     def summary(self) -> str:
         """Human-readable outcome, one finding per line."""
@@ -185,13 +197,24 @@ def build_dcc(
 
 
 def verify_dcc(
-    xml_bytes: bytes, trust_roots: Sequence[x509.Certificate | bytes]
+    xml_bytes: bytes,
+    trust_roots: Sequence[x509.Certificate | bytes],
+    *,
+    require_signature: bool = True,
 ) -> DccVerification:
-    """Validate a DCC against the schema and verify its embedded signed PDF."""
+    """Validate a DCC against the schema, verify its XML signature (by the approver, chained
+    to a trust root) and its embedded signed PDF."""
     problems: list[str] = []
     errors = validate_dcc(xml_bytes)
     if errors and errors[0].startswith("not well-formed"):
         return DccVerification(False, errors, None, ("the DCC cannot be parsed",))
+    roots = [
+        r if isinstance(r, x509.Certificate) else x509.load_pem_x509_certificate(r)
+        for r in trust_roots
+    ]
+    signature = check_dcc_signature(xml_bytes, roots)
+    if signature.present or require_signature:
+        problems += list(signature.problems)
     root = etree.fromstring(xml_bytes, parser=_safe_parser())
     data = root.find("dcc:document/dcc:dataBase64", _NSMAP)
     report: VerificationReport | None = None
@@ -220,8 +243,17 @@ def verify_dcc(
             if report.content_record is not None:
                 problems += _compare_results(root, report.content_record)
             problems += _compare_issue_date(root, report)
+            approver = next(
+                (s.signer_user_id for s in report.signatures if s.meaning is Meaning.APPROVED),
+                None,
+            )
+            if signature.ok and approver is not None and signature.signer_user_id != approver:
+                problems.append(
+                    f"the DCC is signed by {signature.signer_user_id!r}, not by the approver "
+                    f"{approver!r}"
+                )
     ok = not errors and not problems
-    return DccVerification(ok, errors, report, tuple(problems))
+    return DccVerification(ok, errors, report, tuple(problems), signature)
 
 
 def _compare_issue_date(root: Any, report: VerificationReport) -> list[str]:

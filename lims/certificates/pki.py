@@ -122,6 +122,8 @@ class LabSigner:
     ca_certificate: x509.Certificate | None
     pyhanko_signer: Any
     """A :class:`pyhanko.sign.signers.SimpleSigner`."""
+    private_key: Any = None
+    """The signing key (``cryptography``), for the DCC's XML signature."""
 
 
 def create_lab_ca(
@@ -350,7 +352,7 @@ def load_signer(pkcs12_data: bytes, password: str, *, ca: LabCA | None = None) -
             [asn1_cert, *others]
         ),
     )
-    return LabSigner(user_id, name, cert, ca_cert, signer)
+    return LabSigner(user_id, name, cert, ca_cert, signer, key)
 
 
 def _subject_identity(cert: x509.Certificate) -> tuple[str, str]:

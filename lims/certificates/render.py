@@ -72,6 +72,7 @@ __all__ = [
     "render_pdf",
     "signature_boxes",
     "unit_text",
+    "verification_address",
 ]
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
@@ -121,9 +122,19 @@ def signature_boxes() -> tuple[SignatureBox, ...]:
     return tuple(boxes)
 
 
-def qr_payload(number: str, content_hash: str) -> str:
-    """The text in the QR code: certificate number and content-record SHA-256."""
+def qr_payload(number: str, content_hash: str, base_url: str | None = None) -> str:
+    """The text in the QR code: the verification address ``<base_url>/v/<number>?h=<hash>``
+    (:func:`verification_address`); without a base URL, number and content-record SHA-256."""
+    if base_url:
+        return verification_address(base_url, number, content_hash)
     return f"CARBON-LIMS-CERT\nNO:{number}\nSHA256:{content_hash}"
+
+
+def verification_address(base_url: str, number: str, content_sha256: str) -> str:
+    """The verification page of a certificate: what its QR code points at."""
+    from urllib.parse import quote
+
+    return f"{base_url.rstrip('/')}/v/{quote(number, safe='')}?h={content_sha256}"
 
 
 def unit_text(q: Any) -> str:
@@ -141,12 +152,18 @@ def format_quantity(q: Any, decimals: int | None = None) -> str:
 
 
 def render_pdf(
-    doc: CertificateDocument, *, generated_at: datetime | None = None, draft: bool = False
+    doc: CertificateDocument,
+    *,
+    generated_at: datetime | None = None,
+    draft: bool = False,
+    verification_base_url: str | None = None,
 ) -> bytes:
     """Render the certificate; returns PDF bytes with three empty signature fields.
 
     ``generated_at`` (UTC) is the PDF creation date; it is not part of the content record.
     ``draft`` puts "草稿 / DRAFT" across every page (the copy shown before anyone signs).
+    With ``verification_base_url`` the QR code carries the certificate's verification
+    address (:func:`qr_payload`).
     """
     font = register_fonts()
     content_hash = doc.content_hash()
@@ -204,7 +221,8 @@ def render_pdf(
         KeepInFrame(0, 0, _cover(doc, styles), mode="shrink"),
     ]
     story += _body(doc, styles, content_hash)
-    canvas_class = _canvas_class(doc, content_hash, font, draft)
+    qr = qr_payload(doc.number, content_hash, verification_base_url)
+    canvas_class = _canvas_class(doc, content_hash, font, qr, draft)
     template.build(story, canvasmaker=canvas_class)
     return _add_fields_and_record(buffer.getvalue(), doc, generated_at)
 
@@ -489,7 +507,7 @@ def _statements(doc: CertificateDocument) -> list[tuple[str, str]]:
 
 
 def _canvas_class(
-    doc: CertificateDocument, content_hash: str, font: str, draft: bool = False
+    doc: CertificateDocument, content_hash: str, font: str, qr: str, draft: bool = False
 ) -> type[Canvas]:
     """A canvas that defers page decorations until the page count is known."""
 
@@ -508,7 +526,7 @@ def _canvas_class(
             total = len(self._pages)
             for state in self._pages:
                 self.__dict__.update(state)
-                _decorate(self, doc, content_hash, font, self._pageNumber, total)
+                _decorate(self, doc, content_hash, font, self._pageNumber, total, qr)
                 if draft:
                     _draw_mark(self, font, DRAFT_TEXT, "#1f4e9b", 80, 24, angle=-45)
                 Canvas.showPage(self)
@@ -518,7 +536,13 @@ def _canvas_class(
 
 
 def _decorate(
-    c: Canvas, doc: CertificateDocument, content_hash: str, font: str, page: int, total: int
+    c: Canvas,
+    doc: CertificateDocument,
+    content_hash: str,
+    font: str,
+    page: int,
+    total: int,
+    qr: str,
 ) -> None:
     c.saveState()
     top = PAGE_HEIGHT - MARGIN
@@ -552,7 +576,7 @@ def _decorate(
     c.drawRightString(right, MARGIN - 1 * mm, f"SHA-256 {content_hash[:16]}…")
 
     if page == 1:
-        _draw_qr(c, qr_payload(doc.number, content_hash))
+        _draw_qr(c, qr)
         c.setFont(font, 6.5)
         c.setFillColor(colors.black)
         x, y, size = QR_BOX

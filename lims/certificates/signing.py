@@ -1,4 +1,4 @@
-"""PAdES signatures (B-B, offline) on certificate PDFs, with pyHanko.
+"""PAdES signatures (B-B, or B-T with a timestamper) on certificate PDFs, with pyHanko.
 
 :func:`sign_pdf` fills one of the three pre-created signature fields
 (``Sig_performed`` → ``Sig_reviewed`` → ``Sig_approved``) as an incremental
@@ -82,12 +82,15 @@ def sign_pdf(
     certificate_type: CertificateType | None = None,
     location: str | None = None,
     at: datetime | None = None,
+    timestamper: Any = None,
 ) -> SignatureResult:
     """Sign the field for ``meaning`` with ``signer``; returns the new PDF and the record.
 
     ``certificate_type`` only selects the role title in the appearance (检定员 vs 校准员);
     it is read from the embedded content record when not given. ``at`` is the UTC
-    time shown (default: now).
+    time shown (default: now). With ``timestamper`` (a pyHanko
+    :class:`~pyhanko.sign.timestamps.TimeStamper`, see :mod:`lims.certificates.tsa`)
+    the signature carries an RFC 3161 signature timestamp (PAdES B-T).
     """
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.reader import PdfFileReader
@@ -158,7 +161,11 @@ def sign_pdf(
         location=location,
     )
     pdf_signer = _signer_at(
-        meta, signer=signer.pyhanko_signer, stamp_style=style, signing_time=signed_at
+        meta,
+        signer=signer.pyhanko_signer,
+        stamp_style=style,
+        signing_time=signed_at,
+        timestamper=timestamper,
     )
     out = io.BytesIO()
     try:
@@ -182,7 +189,9 @@ def sign_pdf(
     )
 
 
-def _signer_at(meta: Any, *, signer: Any, stamp_style: Any, signing_time: datetime) -> Any:
+def _signer_at(
+    meta: Any, *, signer: Any, stamp_style: Any, signing_time: datetime, timestamper: Any
+) -> Any:
     """A pyHanko PDF signer whose CMS signing-time attribute is ``signing_time`` exactly."""
     from pyhanko.sign import signers
 
@@ -192,7 +201,7 @@ def _signer_at(meta: Any, *, signer: Any, stamp_style: Any, signing_time: dateti
             session.system_time = signing_time
             return session
 
-    return _SignerAt(meta, signer=signer, stamp_style=stamp_style)
+    return _SignerAt(meta, signer=signer, stamp_style=stamp_style, timestamper=timestamper)
 
 
 def _stamp_background(lines: list[tuple[str, float]], width: float, height: float) -> Any:

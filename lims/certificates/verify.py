@@ -4,15 +4,25 @@
 
 * every signature: integrity of the signed bytes, the CMS signature, the chain
   of the signer's certificate to a trust root, the coverage (the last signature
-  covers the whole file; earlier ones allow only later signatures and form
+  covers the whole file, or everything but the validation data and document
+  timestamps after it; earlier ones allow only later signatures and form
   filling), the DocMDP rules of the certifying signature, the /Contents padding;
+* each signature's RFC 3161 timestamp (PAdES B-T), when present: the token's
+  imprint, its signature and the TSA's chain to the trust root;
+* the document timestamps after the last signature (PAdES B-LTA): each intact and
+  trusted, the last covering the whole file, and between the last signature and
+  the end of the file nothing but validation data (DSS) and timestamps — pyHanko's
+  difference analysis (:class:`~pyhanko.sign.diff_analysis.ModificationLevel`
+  ``LTA_UPDATES``) decides this;
 * who signed with which meaning: field ↔ meaning ↔ /Reason, signing order,
   three different people, and — when the document names its signatories —
   that each signer is the assigned user;
 * the embedded content record: its SHA-256 equals the hash in the PDF keywords
   (the one the QR code carries) and its number equals the keyword number.
 
-Nothing raises on a bad or tampered file: the report says what failed and why.
+Nothing raises on a bad or tampered file: the report says what failed and why,
+and whether the file was altered (:attr:`VerificationReport.altered`) or only
+cannot be shown to come from the given trust root.
 """
 
 from __future__ import annotations
@@ -20,20 +30,27 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from asn1crypto import cms  # type: ignore[import-untyped]
-from asn1crypto import x509 as asn1_x509
+from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
 from cryptography import x509
 
 from lims.certificates.model import Meaning
 from lims.certificates.render import CONTENT_ATTACHMENT, KEYWORD_HASH, KEYWORD_NUMBER
 from lims.certificates.render import SIGNATURE_FIELDS as _FIELDS
+from lims.certificates.verify_cms import (
+    container_problems,
+    padding_problems,
+    timestamp_container_problems,
+)
 
-__all__ = ["SignatureCheck", "VerificationReport", "verify_pdf"]
+__all__ = ["SignatureCheck", "TimestampCheck", "VerificationReport", "verify_pdf"]
+
+log = logging.getLogger(__name__)
 
 _FIELD_MEANING = {name: meaning for meaning, name in _FIELDS.items()}
 
@@ -56,6 +73,25 @@ class SignatureCheck:
     modification_level: str
     ok: bool
     problems: tuple[str, ...]
+    timestamp: datetime | None = None
+    """Time of the signature's RFC 3161 timestamp (UTC), when it carries a valid one."""
+    altered: bool = False
+    """The signed bytes, the signature or its container were changed (not just untrusted)."""
+
+
+@dataclass(frozen=True)
+class TimestampCheck:
+    """The verdict on one document timestamp (PAdES B-LTA)."""
+
+    field_name: str
+    tsa_name: str
+    timestamp: datetime | None
+    intact: bool
+    trusted: bool
+    coverage: str
+    ok: bool
+    problems: tuple[str, ...]
+    altered: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +109,24 @@ class VerificationReport:
     unsigned_fields: tuple[str, ...]
     problems: tuple[str, ...] = field(default=())
     content_record: dict[str, Any] | None = None
+    timestamps: tuple[TimestampCheck, ...] = ()
+    """Document timestamps after the last signature."""
+    validation_data: bool = False
+    """The file carries a DSS with CRLs (long-term validation data)."""
+    altered: bool = False
+    """The file is not as signed: bytes, signatures, containers or content record changed."""
+
+    @property
+    def long_term(self) -> bool:
+        """PAdES B-LTA: every signature timestamped, validation data, a valid document
+        timestamp."""
+        return (
+            bool(self.signatures)
+            and all(s.timestamp is not None for s in self.signatures)
+            and self.validation_data
+            and bool(self.timestamps)
+            and all(t.ok for t in self.timestamps)
+        )
 
     @property
     def signed_meanings(self) -> tuple[Meaning, ...]:
@@ -85,11 +139,18 @@ class VerificationReport:
         lines = [f"{head}: certificate {self.certificate_number or '?'}"]
         for s in self.signatures:
             state = "valid" if s.ok else "INVALID"
+            stamp = f", timestamp {s.timestamp}" if s.timestamp else ""
             lines.append(
                 f"  {s.field_name} ({s.meaning.value if s.meaning else '?'}): {state}, "
-                f"{s.signer_name} [{s.signer_user_id}], {s.signed_at}"
+                f"{s.signer_name} [{s.signer_user_id}], {s.signed_at}{stamp}"
             )
             lines += [f"    - {p}" for p in s.problems]
+        for t in self.timestamps:
+            state = "valid" if t.ok else "INVALID"
+            lines.append(
+                f"  {t.field_name} (document timestamp): {state}, {t.tsa_name}, {t.timestamp}"
+            )
+            lines += [f"    - {p}" for p in t.problems]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
 
@@ -99,11 +160,15 @@ def verify_pdf(
     trust_roots: Sequence[x509.Certificate | bytes],
     *,
     require_complete: bool = True,
+    at: datetime | None = None,
 ) -> VerificationReport:
     """Verify a certificate PDF against the given trust roots (certificates or PEM bytes).
 
     With ``require_complete`` (default) all three signatures must be present;
     a draft in the middle of signing can be checked with ``require_complete=False``.
+    ``at`` is the time of verification (default now). A signer's certificate that is no
+    longer valid then is accepted if it was valid at the time its trusted RFC 3161
+    timestamp proves the signature existed.
     """
     problems: list[str] = []
     try:
@@ -123,6 +188,7 @@ def verify_pdf(
         info = info_ref.get_object() if info_ref is not None else {}
         keywords = str(info.get("/Keywords", "")) if info else ""
     except Exception as exc:
+        log.info("cannot read the PDF to verify", exc_info=exc)
         return _failed(f"cannot read the PDF: {type(exc).__name__}: {exc}")
 
     number, declared = _parse_keywords(keywords)
@@ -150,12 +216,27 @@ def verify_pdf(
         )
 
     checks: list[SignatureCheck] = []
+    last_regular = max((i for i, e in enumerate(embedded) if not _is_doc_timestamp(e)), default=-1)
+    stamps: list[TimestampCheck] = []
     for index, emb in enumerate(embedded):
+        if _is_doc_timestamp(emb):
+            if index < last_regular:
+                problems.append(f"document timestamp {emb.field_name!r} precedes a signature")
+            stamps.append(
+                _check_doc_timestamp(emb, roots, is_last=index == len(embedded) - 1, at=at)
+            )
+            continue
         try:
             check = _check_signature(
-                emb, roots, record, is_last=index == len(embedded) - 1, reader=reader
+                emb,
+                roots,
+                record,
+                is_last=index == len(embedded) - 1,
+                lta_follows=index == last_regular and index < len(embedded) - 1,
+                at=at,
             )
         except Exception as exc:  # a damaged signature must be reported, never crash
+            log.info("signature unreadable", exc_info=exc)
             check = _broken_signature(emb, f"signature unreadable: {type(exc).__name__}: {exc}")
         checks.append(check)
     signed_fields = {c.field_name for c in checks}
@@ -176,7 +257,12 @@ def verify_pdf(
     users = [c.signer_user_id for c in checks]
     if len(set(users)) != len(users):
         problems.append(f"the same person signed more than once: {users}")
-    ok = not problems and all(c.ok for c in checks) and bool(checks)
+    ok = not problems and all(c.ok for c in checks) and bool(checks) and all(t.ok for t in stamps)
+    altered = (
+        any(c.altered for c in checks)
+        or any(t.altered for t in stamps)
+        or any(p.startswith(_ALTERED_PREFIXES) for p in problems)
+    )
     return VerificationReport(
         ok=ok,
         certificate_number=number if number is not None else _record_str(record, "number"),
@@ -187,21 +273,63 @@ def verify_pdf(
         unsigned_fields=unsigned,
         problems=tuple(problems),
         content_record=record,
+        timestamps=tuple(stamps),
+        validation_data=_has_validation_data(reader),
+        altered=altered,
+    )
+
+
+#: Report-level problems that mean the file was changed after signing.
+_ALTERED_PREFIXES = (
+    "content hash mismatch",
+    "certificate number mismatch",
+    "embedded content record unreadable",
+    "document timestamp",
+    "signing order violated",
+)
+
+
+def _is_doc_timestamp(emb: Any) -> bool:
+    try:
+        return str(emb.sig_object_type) == "/DocTimeStamp"
+    except Exception:
+        return False
+
+
+def _has_validation_data(reader: Any) -> bool:
+    try:
+        dss = reader.root.get("/DSS")
+        return dss is not None and len(dss.get_object().get("/CRLs", [])) > 0
+    except Exception:
+        return False
+
+
+def _context(roots: list[Any], moment: datetime | None = None) -> Any:
+    from pyhanko_certvalidator import ValidationContext
+
+    return ValidationContext(
+        trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail", moment=moment
     )
 
 
 def _check_signature(
-    emb: Any, roots: list[Any], record: dict[str, Any] | None, *, is_last: bool, reader: Any
+    emb: Any,
+    roots: list[Any],
+    record: dict[str, Any] | None,
+    *,
+    is_last: bool,
+    lta_follows: bool,
+    at: datetime | None = None,
 ) -> SignatureCheck:
     from pyhanko.sign.diff_analysis import ModificationLevel
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
-    from pyhanko_certvalidator import ValidationContext
 
     from lims.certificates.pki import _subject_identity
     from lims.certificates.signing import signature_reason
 
     problems: list[str] = []
+    altered: list[str] = []
     field_name = str(emb.field_name)
     meaning = _FIELD_MEANING.get(field_name)
     reason = str(emb.sig_object.get("/Reason", ""))
@@ -210,53 +338,79 @@ def _check_signature(
         user_id, name = _subject_identity(cert)
     except Exception as exc:
         user_id, name = "?", "?"
-        problems.append(f"signer certificate unreadable: {exc}")
+        altered.append(f"signer certificate unreadable: {exc}")
     signed_at: datetime | None = None
     try:
         reported = emb.self_reported_timestamp
         signed_at = reported.astimezone(UTC) if reported is not None else None
     except Exception as exc:
-        problems.append(f"signature attributes unreadable: {exc}")
+        altered.append(f"signature attributes unreadable: {exc}")
     intact = valid = trusted = False
     coverage = modification = "unknown"
+    stamped_at: datetime | None = None
     try:
-        context = ValidationContext(
-            trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail"
+        status = validate_pdf_signature(
+            emb,
+            signer_validation_context=_context(roots, at),
+            ts_validation_context=_context(roots, at),
         )
-        status = validate_pdf_signature(emb, signer_validation_context=context)
         intact, valid, trusted = bool(status.intact), bool(status.valid), bool(status.trusted)
+        ts = status.timestamp_validity
+        if intact and valid and not trusted and ts is not None and ts.trusted and ts.valid:
+            # the timestamp proves the signature existed at ts.timestamp: check the chain then
+            then = validate_pdf_signature(
+                emb,
+                signer_validation_context=_context(roots, ts.timestamp),
+                ts_validation_context=_context(roots, at),
+                skip_diff=True,
+            )
+            trusted = bool(then.trusted)
         coverage = status.coverage.name if status.coverage is not None else "unknown"
         level = status.modification_level
         modification = level.name if level is not None else "unknown"
         if not intact:
-            problems.append("the signed bytes were altered (digest mismatch)")
+            altered.append("the signed bytes were altered (digest mismatch)")
         elif not valid:
-            problems.append("the cryptographic signature does not verify")
-        if not trusted:
+            altered.append("the cryptographic signature does not verify")
+        elif not trusted:
             problems.append(
                 "the signer's certificate does not chain to the given lab CA "
                 "(or is not valid for signing at the signing time)"
             )
+        if ts is not None:
+            if not (ts.intact and ts.valid):
+                altered.append("the signature timestamp does not match the signature")
+            elif not ts.trusted:
+                problems.append("the signature timestamp's TSA does not chain to the given lab CA")
+            else:
+                stamped_at = ts.timestamp.astimezone(UTC)
         if status.docmdp_ok is False:
-            problems.append("changes after this signature violate the certification (DocMDP)")
+            altered.append("changes after this signature violate the certification (DocMDP)")
+        allowed = ModificationLevel.LTA_UPDATES if lta_follows else ModificationLevel.FORM_FILLING
         if is_last and status.coverage is not SignatureCoverageLevel.ENTIRE_FILE:
-            problems.append("the file was changed after the last signature")
-        if level is not None and level > ModificationLevel.FORM_FILLING:
-            problems.append(f"disallowed modifications after this signature ({level.name})")
+            altered.append("the file was changed after the last signature")
+        elif level is not None and level > allowed:
+            altered.append(
+                "the file was changed after the last signature beyond validation data and "
+                f"timestamps ({level.name})"
+                if lta_follows
+                else f"disallowed modifications after this signature ({level.name})"
+            )
         if status.coverage not in (
             SignatureCoverageLevel.ENTIRE_FILE,
             SignatureCoverageLevel.ENTIRE_REVISION,
         ):
-            problems.append(f"the signature covers only part of its revision ({coverage})")
+            altered.append(f"the signature covers only part of its revision ({coverage})")
     except Exception as exc:
-        problems.append(f"signature cannot be validated: {type(exc).__name__}: {exc}")
-    problems += _padding_problems(emb)
-    problems += _container_problems(emb, roots)
+        log.info("signature %s cannot be validated", field_name, exc_info=exc)
+        altered.append(f"signature cannot be validated: {type(exc).__name__}: {exc}")
+    altered += padding_problems(emb)
+    altered += container_problems(emb, roots)
     if meaning is None:
         problems.append(f"unexpected signature field {field_name!r}")
     else:
         if reason != signature_reason(meaning):
-            problems.append(
+            altered.append(
                 f"the signature's stated meaning {reason!r} does not match field {field_name!r}"
             )
         assigned = _assigned(record, meaning)
@@ -264,6 +418,7 @@ def _check_signature(
             problems.append(
                 f"{meaning.value}: signed by {user_id!r} but the certificate names {assigned!r}"
             )
+    every = altered + problems
     return SignatureCheck(
         field_name=field_name,
         meaning=meaning,
@@ -276,8 +431,59 @@ def _check_signature(
         trusted=trusted,
         coverage=coverage,
         modification_level=modification,
-        ok=not problems,
-        problems=tuple(problems),
+        ok=not every,
+        problems=tuple(every),
+        timestamp=stamped_at,
+        altered=bool(altered),
+    )
+
+
+def _check_doc_timestamp(
+    emb: Any, roots: list[Any], *, is_last: bool, at: datetime | None = None
+) -> TimestampCheck:
+    """A document timestamp: intact, by a TSA of the trust root, the last covering the file."""
+    from pyhanko.sign.diff_analysis import ModificationLevel
+    from pyhanko.sign.validation import validate_pdf_timestamp
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+
+    field_name = str(getattr(emb, "field_name", "?"))
+    altered: list[str] = []
+    problems: list[str] = []
+    tsa_name = "?"
+    when: datetime | None = None
+    intact = trusted = False
+    coverage = "unknown"
+    try:
+        tsa_name = emb.signer_cert.subject.native.get("common_name", "?")
+        status = validate_pdf_timestamp(emb, validation_context=_context(roots, at))
+        intact, trusted = bool(status.intact and status.valid), bool(status.trusted)
+        coverage = status.coverage.name if status.coverage is not None else "unknown"
+        when = status.timestamp.astimezone(UTC)
+        if not intact:
+            altered.append("document timestamp: the timestamped bytes were altered")
+        elif not trusted:
+            problems.append("document timestamp: the TSA does not chain to the given lab CA")
+        if is_last and status.coverage is not SignatureCoverageLevel.ENTIRE_FILE:
+            altered.append("document timestamp: the file was changed after it")
+        level = status.modification_level
+        if level is not None and level > ModificationLevel.LTA_UPDATES:
+            altered.append(f"document timestamp: disallowed changes after it ({level.name})")
+    except Exception as exc:
+        log.info("document timestamp %s cannot be validated", field_name, exc_info=exc)
+        altered.append(f"document timestamp cannot be validated: {type(exc).__name__}: {exc}")
+    altered += padding_problems(emb)
+    altered += timestamp_container_problems(emb, roots)
+    every = altered + problems
+    return TimestampCheck(
+        field_name=field_name,
+        tsa_name=str(tsa_name),
+        timestamp=when,
+        intact=intact,
+        trusted=trusted,
+        coverage=coverage,
+        ok=not every,
+        problems=tuple(every),
+        altered=bool(altered),
     )
 
 
@@ -300,87 +506,8 @@ def _broken_signature(emb: Any, reason: str) -> SignatureCheck:
         modification_level="unknown",
         ok=False,
         problems=(reason,),
+        altered=True,
     )
-
-
-def _container_problems(emb: Any, roots: list[Any]) -> list[str]:
-    """Check the parts of the CMS container that no signature covers.
-
-    The last signature's container is not protected by any later signature, and CMS
-    leaves some fields unsigned. For the lab's own signatures they have one allowed
-    form: SignedData and SignerInfo version 1, the signer's digest algorithm as the
-    only one listed, no CRLs, no unsigned attributes, detached ``data`` content, and
-    only certificates that are a trust root or issued by one.
-    """
-    from cryptography.exceptions import InvalidSignature
-
-    try:
-        sd = emb.signed_data
-        si = emb.signer_info
-        problems = []
-        if sd["version"].native != "v1" or si["version"].native != "v1":
-            problems.append("unexpected CMS version in the signature container")
-        algorithms = [a.dump() for a in sd["digest_algorithms"]]
-        if algorithms != [si["digest_algorithm"].dump()]:
-            problems.append("the container's digest algorithm list was altered")
-        sid = si["sid"]
-        signer = emb.signer_cert
-        if sid.name != "issuer_and_serial_number" or (
-            sid.chosen["issuer"].dump() != signer["tbs_certificate"]["issuer"].dump()
-            or sid.chosen["serial_number"].native != signer.serial_number
-        ):
-            problems.append("the signer identifier in the signature container was altered")
-        if sd["crls"].native:
-            problems.append("unexpected CRLs in the signature container")
-        if si["unsigned_attrs"].native:
-            problems.append("unexpected unsigned attributes in the signature container")
-        encap = sd["encap_content_info"]
-        if encap["content_type"].native != "data" or encap["content"].native is not None:
-            problems.append("unexpected encapsulated content in the signature container")
-        for choice in sd["certificates"]:
-            # The outer signature of a certificate is covered by nothing: its BIT STRING
-            # must have no unused bits (verifiers would ignore a changed count).
-            signature_value = choice.chosen["signature_value"]
-            if signature_value.contents[:1] != b"\x00":
-                problems.append("a certificate's signature encoding in the container was altered")
-        root_ders = {r.dump() for r in roots}
-        root_certs = [x509.load_der_x509_certificate(d) for d in root_ders]
-        for choice in sd["certificates"]:
-            der = choice.chosen.dump()
-            if der in root_ders:
-                continue
-            cert = x509.load_der_x509_certificate(der)
-            issued = False
-            for root in root_certs:
-                try:
-                    cert.verify_directly_issued_by(root)
-                    issued = True
-                except (ValueError, TypeError, InvalidSignature):
-                    continue
-            if not issued:
-                problems.append(
-                    "a certificate in the signature container is neither the lab CA "
-                    "nor issued by it (altered?)"
-                )
-        return problems
-    except Exception as exc:
-        return [f"signature container unreadable: {type(exc).__name__}: {exc}"]
-
-
-def _padding_problems(emb: Any) -> list[str]:
-    """/Contents must be the DER signature followed by zero padding only."""
-
-    raw: bytes = emb.pkcs7_content
-    try:
-        info = cms.ContentInfo.load(raw, strict=False)
-        der_len = len(info.dump(force=False))
-        # The outer length must end exactly at the last inner element, not in the padding.
-        inner = len(info["content_type"].dump()) + len(info["content"].dump())
-    except Exception as exc:
-        return [f"signature container unreadable: {exc}"]
-    if der_len > len(raw) or any(raw[der_len:]) or inner != len(info.contents):
-        return ["bytes were altered in the signature container (/Contents)"]
-    return []
 
 
 def _assigned(record: dict[str, Any] | None, meaning: Meaning) -> str | None:

@@ -96,7 +96,15 @@ def draft(
     rule = settings().cmc_rule or None
     db, actor = session_user(user, password_file)
     try:
-        info = draft_certificate(db, actor, run_id, budget_annex=budget_annex, cmc_rule=rule)
+        base_url = settings().verification_base_url
+        info = draft_certificate(
+            db,
+            actor,
+            run_id,
+            budget_annex=budget_annex,
+            cmc_rule=rule,
+            verification_base_url=base_url,
+        )
         _print_info(info, as_json)
     finally:
         db.dispose()
@@ -130,6 +138,8 @@ def sign(
             archive_dir=s.archive_dir,
             anchor_file=s.anchor_file,
             anchor_copies=s.anchor_copies,
+            tsa_url=s.tsa_url,
+            verification_base_url=s.verification_base_url,
         )
         _print_info(info, as_json)
     finally:
@@ -194,7 +204,11 @@ def amend(
 
     db, actor = session_user(user, password_file)
     try:
-        _print_info(amend_certificate(db, actor, number, reason), as_json)
+        base_url = settings().verification_base_url
+        _print_info(
+            amend_certificate(db, actor, number, reason, verification_base_url=base_url),
+            as_json,
+        )
     finally:
         db.dispose()
 
@@ -238,41 +252,88 @@ def revoke(
 @app.command("verify")
 def verify(
     file: Annotated[Path, typer.Argument(help="A certificate PDF or DCC XML.")],
+    ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca",
+            help="The lab CA (PEM, from `lims keys export-ca`): verify offline, no database.",
+        ),
+    ] = None,
+    status: Annotated[
+        Path | None,
+        typer.Option("--status", help="The lab's signed status list (with --ca)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check every signature, the chain to the lab CA, the signers and content against the records.
+    """Check the signatures, timestamps, the chain to the lab CA, the content and the state.
 
-    Exit 0 only if everything holds and the certificate is issued (not superseded or revoked).
+    With --ca nothing but the given files is read and nothing is written. Exit status:
+    0 valid; 1 altered; 3 unverifiable; 4 simulated (intact, never a valid certificate);
+    5 superseded; 6 revoked.
     """
+    data = _read_input(file, "the certificate file")
+    if ca is not None:
+        from lims.certificates.errors import CertificateError
+        from lims.certificates.verdict import check_offline, read_trust_file
+        from lims.logs import file_logging_suspended
 
-    from lims.services.certificates import verify_certificate_file
+        ca_pem = _read_input(ca, "the CA file")
+        listing = _read_input(status, "the status list") if status is not None else None
+        with file_logging_suspended():
+            try:
+                roots = read_trust_file(ca_pem, str(ca))
+            except CertificateError as exc:
+                raise CliError(str(exc)) from exc
+            check = check_offline(data, roots, name=str(file), status_list=listing)
+    else:
+        if status is not None:
+            raise CliError("--status needs --ca (the lab's records already know the state)")
+        from lims.services.certificates import verify_certificate_file
 
+        db = database()
+        try:
+            result = verify_certificate_file(db, data, str(file))
+        finally:
+            db.dispose()
+        if result.check is None:
+            raise CliError(f"{file}: cannot be verified")
+        check = result.check
+    if as_json:
+        console.print_json(json.dumps(check.as_json(), ensure_ascii=False))
+    else:
+        for line in check.lines():
+            console.print(line, highlight=False, markup=False)
+    if not check.ok:
+        raise typer.Exit(check.verdict.exit_code)
+
+
+def _read_input(path: Path, what: str) -> bytes:
     try:
-        data = file.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
-        raise CliError(f"{file}: cannot read: {exc.strerror}") from exc
-    db = database()
+        raise CliError(f"{path}: cannot read {what}: {exc.strerror}") from exc
+
+
+@app.command("status-list")
+def status_list(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the list.")],
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    ca_password_file: Annotated[
+        Path | None,
+        typer.Option("--ca-password-file", help="File whose first line is the CA passphrase."),
+    ] = None,
+) -> None:
+    """Write the signed status list: every certificate number with its state, dated."""
+    from lims.services.status_list import write_status_list
+
+    ca_password = read_password(ca_password_file, "CA passphrase / CA 口令: ")
+    db, actor = session_user(user, password_file)
     try:
-        result = verify_certificate_file(db, data, str(file))
+        data = write_status_list(db, actor, ca_password)
     finally:
         db.dispose()
-    if as_json:
-        console.print_json(
-            json.dumps(
-                {
-                    "ok": result.ok,
-                    "kind": result.kind,
-                    "number": result.number,
-                    "status": result.status.value if result.status else None,
-                    "problems": list(result.problems),
-                },
-                ensure_ascii=False,
-            )
-        )
-    else:
-        console.print(result.summary(), highlight=False)
-    if not result.ok:
-        raise typer.Exit(1)
+    _write(output, data)
 
 
 @app.command("show")

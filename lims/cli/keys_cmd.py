@@ -16,13 +16,14 @@ from lims.cli.common import (
     read_password,
     session_user,
 )
-from lims.models.pki import LabAuthority, SigningCredential
+from lims.models.pki import LabAuthority, RevocationList, SigningCredential, TimestampAuthority
 from lims.models.users import User
 from lims.quality.permissions import Permission, require
 from lims.services.signing_keys import import_authority, import_credentials, issue_credentials
 
 app = typer.Typer(
-    help="Signing keys: the lab CA and each signer's key and certificate (PKCS#12).",
+    help="Signing keys: the lab CA, its time-stamping authority and CRL, and each signer's "
+    "key and certificate (PKCS#12).",
     no_args_is_help=True,
 )
 
@@ -122,6 +123,81 @@ def keys_import_ca(
     console.print("lab CA imported; signers now need keys from it (`lims keys issue`)")
 
 
+@app.command("tsa")
+def keys_tsa(
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    ca_password_file: CaPasswordOpt = None,
+) -> None:
+    """Issue (or rotate) the lab's time-stamping authority certificate from the lab CA."""
+    from lims.services.timestamping import issue_timestamp_authority
+
+    ca_password = read_password(ca_password_file, "CA passphrase / CA 口令: ")
+    db, actor = session_user(user, password_file)
+    try:
+        require(actor, Permission.MANAGE_USERS)
+        with db.write(actor=actor, reason="issue time-stamping authority") as session:
+            row = issue_timestamp_authority(session, ca_password)
+            fingerprint, until = row.fingerprint_sha256, row.not_after
+    finally:
+        db.dispose()
+    console.print(
+        f"time-stamping authority issued / 时间戳服务证书已签发: valid until {until:%Y-%m-%d}, "
+        f"SHA-256 {fingerprint}",
+        highlight=False,
+    )
+
+
+@app.command("crl")
+def keys_crl(
+    user: UserOpt,
+    password_file: PasswordOpt = None,
+    ca_password_file: CaPasswordOpt = None,
+    days: Annotated[int, typer.Option(min=1, max=3650, help="Days the CRL is valid.")] = 365,
+) -> None:
+    """Issue a fresh revocation list (CRL) from the lab CA; issued certificates embed it."""
+    from lims.services.timestamping import issue_revocation_list
+
+    ca_password = read_password(ca_password_file, "CA passphrase / CA 口令: ")
+    db, actor = session_user(user, password_file)
+    try:
+        require(actor, Permission.MANAGE_USERS)
+        with db.write(actor=actor, reason="issue CRL") as session:
+            row = issue_revocation_list(session, ca_password, valid_days=days)
+            number, until = row.number, row.next_update
+    finally:
+        db.dispose()
+    console.print(
+        f"CRL {number} issued / 吊销列表已签发: next update {until:%Y-%m-%d}", highlight=False
+    )
+
+
+@app.command("export-ca")
+def keys_export_ca(
+    file: Annotated[Path, typer.Argument(help="Where to write the PEM (lab CA + TSA).")],
+) -> None:
+    """Write the lab CA and TSA certificates (PEM): what a third party needs to verify."""
+    from lims.cli.common import database
+    from lims.services.timestamping import exported_trust_pem
+
+    db = database()
+    try:
+        with db.read() as session:
+            pem = exported_trust_pem(session)
+    finally:
+        db.dispose()
+    if not pem:
+        raise CliError("the lab has no certificate authority yet: run `lims init`")
+    try:
+        file.write_bytes(pem)
+    except OSError as exc:
+        raise CliError(f"{file}: cannot write: {exc.strerror}") from exc
+    console.print(
+        f"written / 已导出: {file} ({pem.count(b'BEGIN CERTIFICATE')} certificates)",
+        highlight=False,
+    )
+
+
 @app.command("list")
 def keys_list(user: UserOpt, password_file: PasswordOpt = None) -> None:
     """The lab CAs and every signer's current certificate."""
@@ -133,6 +209,18 @@ def keys_list(user: UserOpt, password_file: PasswordOpt = None) -> None:
                 origin = "imported" if ca.imported else "created"
                 console.print(
                     f"CA {ca.id}: {ca.common_name} ({origin}) SHA-256 {ca.fingerprint_sha256}",
+                    highlight=False,
+                )
+            for tsa in session.scalars(select(TimestampAuthority).order_by(TimestampAuthority.id)):
+                console.print(
+                    f"TSA {tsa.id}: valid until {tsa.not_after:%Y-%m-%d} "
+                    f"SHA-256 {tsa.fingerprint_sha256}",
+                    highlight=False,
+                )
+            for crl in session.scalars(select(RevocationList).order_by(RevocationList.id)):
+                console.print(
+                    f"CRL {crl.number} (CA {crl.authority_id}): next update "
+                    f"{crl.next_update:%Y-%m-%d}",
                     highlight=False,
                 )
             latest: dict[int, SigningCredential] = {}

@@ -36,7 +36,13 @@ from lims.models.onsite import (
     SyncedAuditEvent,
     SyncImport,
 )
-from lims.models.pki import LabAuthority, SigningCredential, StoredFile
+from lims.models.pki import (
+    LabAuthority,
+    RevocationList,
+    SigningCredential,
+    StoredFile,
+    TimestampAuthority,
+)
 from lims.models.quality import (
     ImpactAssessment,
     Incident,
@@ -112,6 +118,7 @@ __all__ = [
     "RegulationTable",
     "ReleaseStatus",
     "Result",
+    "RevocationList",
     "Role",
     "RuleOverride",
     "Run",
@@ -131,6 +138,7 @@ __all__ = [
     "StoredFile",
     "SyncImport",
     "SyncedAuditEvent",
+    "TimestampAuthority",
     "User",
     "UserRole",
     "Verdict",

@@ -62,3 +62,39 @@ class StoredFile(Base):
     size: Mapped[int]
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = created_at_column()
+
+
+class TimestampAuthority(Base):
+    """The lab's time-stamping authority: a certificate issued by the lab CA (EKU timeStamping).
+
+    Its key is an unattended service key, stored unencrypted (PKCS#8 PEM) so that every
+    signature can be timestamped without a passphrase; whoever can read the database could
+    issue timestamps, never signatures. The newest row is the TSA in use (``lims keys tsa``
+    rotates it); older rows stay for the record.
+    """
+
+    __tablename__ = "timestamp_authorities"
+    __append_only__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("lab_authorities.id"))
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    key_pem: Mapped[str] = mapped_column(Text)
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    not_after: Mapped[datetime]
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class RevocationList(Base):
+    """A certificate revocation list (DER) issued by the lab CA; the newest per CA is current."""
+
+    __tablename__ = "revocation_lists"
+    __append_only__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("lab_authorities.id"), index=True)
+    number: Mapped[int]
+    crl_der: Mapped[bytes] = mapped_column(LargeBinary)
+    this_update: Mapped[datetime]
+    next_update: Mapped[datetime]
+    created_at: Mapped[datetime] = created_at_column()

@@ -15,8 +15,8 @@ The life of a certificate::
   archived under the data directory by their SHA-256.
 * :func:`amend_certificate` makes a new certificate (new number) that replaces
   an issued one; when the amendment is issued, the original becomes superseded.
-* :func:`verify_certificate_file` checks a PDF or DCC offline against the lab's
-  CA and against the records.
+* :func:`verify_certificate_file` (:mod:`lims.services.certificate_verification`)
+  checks a PDF or DCC against the lab's CA and against the records.
 
 Every refusal of a signature is written to the audit trail.
 """
@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -40,14 +41,14 @@ from lims.certificates import (
     CertificateError,
     Meaning,
     Replaces,
-    VerificationReport,
     build_dcc,
     render_pdf,
     sign_pdf,
-    verify_dcc,
-    verify_pdf,
 )
+from lims.certificates.dcc_signature import sign_dcc
+from lims.certificates.ltv import add_validation_data
 from lims.certificates.model import BudgetAnnex
+from lims.certificates.pki import LabSigner
 from lims.certificates.record import document_from_record
 from lims.db import Database
 from lims.db.types import utcnow
@@ -68,8 +69,15 @@ from lims.quality.permissions import Permission, can, require
 from lims.quality.scope import BelowCmc, PointStatus, ScopeDecision, check_scope, current_scope
 from lims.security import AuthenticationError, PasswordPolicy
 from lims.services.certificate_content import DraftInputs, build_document
+
+# Verification lives in its own module; these names stay importable from here.
+from lims.services.certificate_verification import (
+    FileVerification,
+    verify_certificate_file,
+)
 from lims.services.numbering import next_certificate_number
-from lims.services.signing_keys import signer_for, trust_roots
+from lims.services.signing_keys import signer_for
+from lims.services.timestamping import signing_timestamper, validation_data
 from lims.services.work_order_status import item_certified
 from lims.units import parse_quantity
 
@@ -399,6 +407,7 @@ def _new_certificate(
     valid_until: date | None = None,
     budget_annex: bool | None = None,
     cmc_rule: str | None = None,
+    verification_base_url: str | None = None,
 ) -> Certificate:
     lab = session.scalars(select(LabProfile)).first()
     zone_name = lab.time_zone if lab is not None else DEFAULT_TIME_ZONE
@@ -427,7 +436,7 @@ def _new_certificate(
             scope=_scope_check(session, run.id, cmc_rule),
         ),
     )
-    pdf = render_pdf(doc, draft=True)
+    pdf = render_pdf(doc, draft=True, verification_base_url=verification_base_url)
     item = run.work_order_item
     assert item is not None
     cert = Certificate(
@@ -467,6 +476,7 @@ def draft_certificate(
     today: date | None = None,
     budget_annex: bool | None = None,
     cmc_rule: str | None = None,
+    verification_base_url: str | None = None,
 ) -> CertificateInfo:
     """Draft the certificate of a completed run (number taken now, gapless per year).
 
@@ -491,7 +501,13 @@ def draft_certificate(
                 raise NotFoundError(f"run {run_id} does not exist")
             _refuse_second_certificate(session, run_id)
             cert = _new_certificate(
-                session, actor, run, today, budget_annex=budget_annex, cmc_rule=cmc_rule
+                session,
+                actor,
+                run,
+                today,
+                budget_annex=budget_annex,
+                cmc_rule=cmc_rule,
+                verification_base_url=verification_base_url,
             )
             return _info(session, cert)
     except IntegrityError as exc:
@@ -558,10 +574,15 @@ def sign_certificate(
     archive_dir: Path | None = None,
     anchor_file: Path | None = None,
     anchor_copies: Sequence[Path] = (),
+    tsa_url: str | None = None,
+    verification_base_url: str | None = None,
 ) -> CertificateInfo:
     """Sign ``number`` as ``username`` with ``meaning`` (password re-entered at each signing).
 
-    The approval issues the certificate: its DCC is built, both files are kept
+    Each signature carries an RFC 3161 timestamp from the lab's TSA (or the external
+    TSA at ``tsa_url``). The approval issues the certificate: the PDF receives the
+    validation data and a document timestamp (PAdES B-LTA, :mod:`lims.certificates.ltv`),
+    its DCC is built and signed by the approver (XMLDSig), both files are kept
     by hash in the database and, with ``archive_dir``, archived there too; with
     ``anchor_file``, the audit chain is then anchored there and in ``anchor_copies``
     (:mod:`lims.audit_anchors`; a copy out of reach is logged, the certificate stays issued).
@@ -579,6 +600,7 @@ def sign_certificate(
     problem: str | None = None
     dcc: bytes | None = None
     pdf: bytes | None = None
+    issued_pdf: bytes | None = None
     info: CertificateInfo | None = None
     with db.write(actor=user, reason=f"sign certificate {number}: {meaning.value}") as session:
         cert = _certificate(session, number, lock=True)
@@ -598,15 +620,22 @@ def sign_certificate(
             try:
                 signer, _ = signer_for(session, user, password)
                 if meaning is Meaning.PERFORMED:  # the draft's mark goes; the content stays
-                    current = render_pdf(document_from_record(cert.content))
+                    current = render_pdf(
+                        document_from_record(cert.content),
+                        verification_base_url=verification_base_url,
+                    )
                 else:
                     current = _file(session, cert.pdf_sha256, f"the PDF of {number}")
+                timestamper = signing_timestamper(session, tsa_url)
                 result = sign_pdf(
                     current,
                     signer,
                     meaning,
                     certificate_type=document_from_record(cert.content).certificate_type,
+                    timestamper=timestamper,
                 )
+                if meaning is Meaning.APPROVED:
+                    issued_pdf, dcc = _issued_files(session, cert, result.pdf, signer, timestamper)
             except CertificateError as exc:
                 problem = f"{number}: {exc}"
         if result is not None:
@@ -624,10 +653,9 @@ def sign_certificate(
                 )
             )
             cert.pdf_sha256 = pdf_sha
-            if meaning is Meaning.APPROVED:
-                dcc = build_dcc(
-                    document_from_record(cert.content), pdf, pdf_file_name=f"{number}.pdf"
-                )
+            if meaning is Meaning.APPROVED and dcc is not None and issued_pdf is not None:
+                pdf = issued_pdf
+                cert.pdf_sha256 = _store(session, pdf, "application/pdf")
                 cert.dcc_sha256 = _store(session, dcc, "application/xml")
                 # Issued at the approval signature's time, as its visible appearance shows.
                 cert.issued_at = result.signed_at
@@ -653,6 +681,20 @@ def sign_certificate(
     return info
 
 
+def _issued_files(
+    session: Session, cert: Certificate, signed: bytes, signer: LabSigner, timestamper: Any
+) -> tuple[bytes, bytes]:
+    """The issued PDF (with validation data and document timestamp when the lab has a TSA
+    and a CRL) and its DCC, signed by the approver."""
+    pdf = signed
+    data = validation_data(session) if timestamper is not None else None
+    if data is not None:
+        pdf = add_validation_data(pdf, timestamper, data)
+    dcc = build_dcc(document_from_record(cert.content), pdf, pdf_file_name=f"{cert.number}.pdf")
+    chain = [signer.ca_certificate] if signer.ca_certificate is not None else []
+    return pdf, sign_dcc(dcc, signer.private_key, signer.certificate, chain)
+
+
 def _supersede_original(cert: Certificate, number: str) -> None:
     original = cert.replaces
     if original is not None and original.status is CertificateStatus.ISSUED:
@@ -664,7 +706,13 @@ def _supersede_original(cert: Certificate, number: str) -> None:
 
 
 def amend_certificate(
-    db: Database, actor: User, number: str, reason: str, *, today: date | None = None
+    db: Database,
+    actor: User,
+    number: str,
+    reason: str,
+    *,
+    today: date | None = None,
+    verification_base_url: str | None = None,
 ) -> CertificateInfo:
     """Draft an amendment: a new number that references and will supersede ``number``.
 
@@ -676,7 +724,7 @@ def amend_certificate(
     if not reason.strip():
         raise CertificateWorkflowError("an amendment needs a reason (ISO/IEC 17025 7.8.8)")
     try:
-        return _draft_amendment(db, actor, number, reason, today)
+        return _draft_amendment(db, actor, number, reason, today, verification_base_url)
     except IntegrityError as exc:
         raise CertificateWorkflowError(
             f"certificate {number}: the amendment could not be drafted "
@@ -685,7 +733,12 @@ def amend_certificate(
 
 
 def _draft_amendment(
-    db: Database, actor: User, number: str, reason: str, today: date | None
+    db: Database,
+    actor: User,
+    number: str,
+    reason: str,
+    today: date | None,
+    base_url: str | None,
 ) -> CertificateInfo:
     with db.write(actor=actor, reason=f"amend certificate {number}: {reason}") as session:
         original = _certificate(session, number, lock=True)
@@ -716,6 +769,7 @@ def _draft_amendment(
             # The amendment replaces the document, not the verification: the instrument's
             # validity still counts from the original issue, never from the amendment.
             valid_until=original.valid_until,
+            verification_base_url=base_url,
         )
         return _info(session, cert)
 
@@ -754,117 +808,6 @@ def revoke_certificate(db: Database, actor: User, number: str, reason: str) -> C
         cert.status_reason = reason.strip()
         session.flush()
         return _info(session, cert)
-
-
-# --------------------------------------------------------------------------- verify
-
-
-@dataclass(frozen=True)
-class FileVerification:
-    """The verdict on a certificate file (PDF or DCC) against the lab's CA and records."""
-
-    ok: bool
-    kind: str
-    number: str | None
-    status: CertificateStatus | None
-    problems: tuple[str, ...]
-    report: VerificationReport | None
-
-    def summary(self) -> str:
-        """Several lines: the verdict, each signature, and every problem."""
-        head = "VALID / 有效" if self.ok else "INVALID / 无效"
-        status = self.status.value if self.status else "unknown"
-        lines = [f"{head}: {self.kind} of certificate {self.number or '?'} (status: {status})"]
-        if self.report is not None:
-            for s in self.report.signatures:
-                meaning = s.meaning.value if s.meaning else "?"
-                state = "ok" if s.ok else "FAILED"
-                when = s.signed_at.isoformat() if s.signed_at else "?"
-                lines.append(f"  {meaning:<9} {s.signer_name} ({s.signer_user_id}) {when}: {state}")
-        lines += [f"  problem: {p}" for p in self.problems]
-        return "\n".join(lines)
-
-
-def verify_certificate_file(db: Database, data: bytes, name: str = "file") -> FileVerification:
-    """Verify a certificate PDF or DCC: signatures, CA chain, signers and content against the DB."""
-    stripped = data.lstrip()
-    if data.startswith(b"%PDF"):
-        kind = "PDF"
-    elif stripped.startswith(b"<"):
-        kind = "DCC"
-    else:
-        return FileVerification(
-            False, "file", None, None, (f"{name} is neither a PDF nor a DCC XML file",), None
-        )
-    with db.read() as session:
-        roots = trust_roots(session)
-        if not roots:
-            return FileVerification(
-                False, kind, None, None, ("the lab has no certificate authority",), None
-            )
-        problems: list[str] = []
-        report: VerificationReport | None
-        if kind == "PDF":
-            report = verify_pdf(data, roots)
-        else:
-            dcc = verify_dcc(data, roots)
-            report = dcc.pdf
-            problems += [f"schema: {e}" for e in dcc.schema_errors] + list(dcc.problems)
-        if report is None:
-            return FileVerification(False, kind, None, None, tuple(problems), None)
-        problems += list(report.problems)
-        problems += [
-            f"signature {s.field_name}: {p}" for s in report.signatures for p in s.problems
-        ]
-        number = report.certificate_number
-        cert = (
-            session.scalars(select(Certificate).where(Certificate.number == number)).one_or_none()
-            if number
-            else None
-        )
-        if cert is None:
-            problems.append(f"certificate {number!r} is not in this lab's records")
-            return FileVerification(False, kind, number, None, tuple(problems), report)
-        problems += _compare_with_records(session, cert, report, data, kind)
-        status = CertificateStatus(cert.status)
-        if status is CertificateStatus.SUPERSEDED:
-            problems.append(f"certificate {number} is superseded: {cert.status_reason}")
-        elif status is CertificateStatus.REVOKED:
-            problems.append(f"certificate {number} is revoked: {cert.status_reason}")
-        elif status is not CertificateStatus.ISSUED:
-            problems.append(f"certificate {number} is not issued (status {status.value})")
-        ok = report.ok and not problems
-        return FileVerification(ok, kind, number, status, tuple(dict.fromkeys(problems)), report)
-
-
-def _compare_with_records(
-    session: Session, cert: Certificate, report: VerificationReport, data: bytes, kind: str
-) -> list[str]:
-    problems: list[str] = []
-    if report.content_hash != cert.content_sha256:
-        problems.append(
-            "the content record in the file does not match the database record "
-            f"({(report.content_hash or '?')[:12]}… vs {cert.content_sha256[:12]}…)"
-        )
-    file_sha = hashlib.sha256(data).hexdigest()
-    expected = cert.pdf_sha256 if kind == "PDF" else cert.dcc_sha256
-    if cert.status is not CertificateStatus.DRAFT and file_sha != expected:
-        problems.append(f"the file is not the {kind} the lab recorded for {cert.number}")
-    signed = session.scalars(select(Signature).where(Signature.certificate_id == cert.id)).all()
-    by_meaning = {Meaning(s.meaning.value): s for s in signed}
-    users = {u.id: u.username for u in session.scalars(select(User)).all()}
-    for check in report.signatures:
-        if check.meaning is None:
-            continue
-        record = by_meaning.get(check.meaning)
-        if record is None:
-            problems.append(f"no {check.meaning.value} signature is recorded for {cert.number}")
-        elif users.get(record.signer_id) != check.signer_user_id:
-            problems.append(
-                f"the {check.meaning.value} signature is by {check.signer_user_id!r}, but the "
-                f"record names {users.get(record.signer_id)!r}"
-            )
-    return problems
 
 
 def list_pending(db: Database, viewer: User, statuses: Sequence[CertificateStatus]) -> list[str]:

@@ -52,7 +52,13 @@ def issue_demo_certificate(db: Database, settings: Settings, run_id: int) -> Iss
     with db.read() as s:
         drafter = s.scalars(select(User).where(User.username == DEMO_SIGNERS[0][0])).one()
         s.expunge(drafter)
-    info = draft_certificate(db, drafter, run_id, cmc_rule=settings.cmc_rule or None)
+    info = draft_certificate(
+        db,
+        drafter,
+        run_id,
+        cmc_rule=settings.cmc_rule or None,
+        verification_base_url=settings.verification_base_url,
+    )
     policy = policy_from(settings)
     for username, meaning in DEMO_SIGNERS:
         info = sign_certificate(
@@ -65,6 +71,8 @@ def issue_demo_certificate(db: Database, settings: Settings, run_id: int) -> Iss
             archive_dir=settings.archive_dir,
             anchor_file=settings.anchor_file,
             anchor_copies=settings.anchor_copies,
+            tsa_url=settings.tsa_url,
+            verification_base_url=settings.verification_base_url,
         )
     out = settings.data_dir / "certificates"
     out.mkdir(parents=True, exist_ok=True)

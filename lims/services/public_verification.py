@@ -11,8 +11,9 @@ here:
   dates, whether the certificate is simulated, and whether the hash from the QR
   code matches the record;
 * :func:`verify_upload` — a PDF or DCC checked by the same verifier as
-  ``lims certificate verify`` (:func:`lims.services.certificates.verify_certificate_file`),
-  summed up in one :class:`UploadVerdict`;
+  ``lims certificate verify``
+  (:func:`lims.services.certificate_verification.verify_certificate_file`), its
+  verdict (:mod:`lims.certificates.verdict`) stated as one :class:`UploadVerdict`;
 * :func:`lab_ca_pem` and :func:`published_status_list` — what a third party needs
   to verify offline;
 * :func:`verification_address` — the address a QR code carries.
@@ -26,18 +27,21 @@ from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lims.certificates.render import verification_address
+from lims.certificates.verdict import FileVerdict
+from lims.config import DEFAULT_VERIFICATION_BASE_URL
 from lims.db import Database
 from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus, CertificateType
 from lims.models.lab import LabProfile
 from lims.models.runs import Run
-from lims.services.certificates import verify_certificate_file
+from lims.services.certificate_verification import verify_certificate_file
 from lims.services.signing_keys import trust_roots
 from lims.vocabulary import BiText
 
@@ -298,6 +302,17 @@ _VERDICT_TEXT = {
 }
 
 
+#: The shared verdict (:mod:`lims.certificates.verdict`) as the upload page states it.
+_UPLOAD = {
+    FileVerdict.VALID: UploadVerdict.VALID,
+    FileVerdict.SIMULATED: UploadVerdict.SIMULATED,
+    FileVerdict.SUPERSEDED: UploadVerdict.SUPERSEDED,
+    FileVerdict.REVOKED: UploadVerdict.REVOKED,
+    FileVerdict.ALTERED: UploadVerdict.INVALID,
+    FileVerdict.UNVERIFIABLE: UploadVerdict.UNKNOWN,
+}
+
+
 @dataclass(frozen=True)
 class SignatureLine:
     """One signature of an uploaded file as the page lists it."""
@@ -324,31 +339,18 @@ def verify_upload(db: Database, data: bytes, filename: str) -> UploadVerificatio
     result = verify_certificate_file(db, data, filename)
     report = result.report
     number = result.number
-    status_notes = (
-        f"certificate {number} is superseded",
-        f"certificate {number} is revoked",
-        f"certificate {number} is not issued",
-    )
-    file_problems = tuple(p for p in result.problems if not p.startswith(status_notes))
     signatures = tuple(
         SignatureLine(s.meaning.statement if s.meaning else None, s.signer_name, s.signed_at, s.ok)
         for s in (report.signatures if report is not None else ())
     )
-    intact = report is not None and report.ok
-    if not intact or (result.status is not None and file_problems):
-        verdict = UploadVerdict.INVALID
-    elif result.status is None:
-        verdict = UploadVerdict.UNKNOWN
-    elif result.status is CertificateStatus.REVOKED:
-        verdict = UploadVerdict.REVOKED
-    elif result.status is CertificateStatus.SUPERSEDED:
-        verdict = UploadVerdict.SUPERSEDED
-    elif result.status is not CertificateStatus.ISSUED:
-        verdict = UploadVerdict.UNKNOWN
-    elif report is not None and report.simulated:
-        verdict = UploadVerdict.SIMULATED
+    check = result.check
+    if check is None or check.verdict in (FileVerdict.ALTERED, FileVerdict.UNVERIFIABLE):
+        in_records = result.status is not None
+        verdict = UploadVerdict.INVALID if in_records or report is None else UploadVerdict.UNKNOWN
+        if check is not None and check.verdict is FileVerdict.ALTERED:
+            verdict = UploadVerdict.INVALID
     else:
-        verdict = UploadVerdict.VALID
+        verdict = _UPLOAD[check.verdict]
     return UploadVerification(verdict, result.kind, number, signatures, result.problems)
 
 
@@ -370,13 +372,8 @@ def published_status_list(path: Path | None) -> bytes | None:
         return None
 
 
-def verification_address(base_url: str, number: str, content_sha256: str) -> str:
-    """The verification page of a certificate: what its QR code points at."""
-    return f"{base_url.rstrip('/')}/v/{quote(number, safe='')}?h={content_sha256}"
-
-
 #: Where ``lims portal serve`` listens by default.
-DEFAULT_PORTAL_URL = "http://127.0.0.1:8080"
+DEFAULT_PORTAL_URL = DEFAULT_VERIFICATION_BASE_URL
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The lab's certificate authority and its users' signing keys, kept in the database.
 
-``lims init`` creates the lab CA; its private key is stored encrypted with the
+``lims init`` creates the lab CA (with the lab's time-stamping authority and a first
+CRL, :mod:`lims.services.timestamping`); its private key is stored encrypted with the
 CA passphrase, which only the lab's administrators know. Each user who signs
 certificates gets a key and an X.509 certificate issued by that CA, stored as
 PKCS#12 encrypted with the user's own password: signing needs that password,
@@ -49,7 +50,11 @@ def certificate_fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-def _store_authority(session: Session, ca: LabCA, common_name: str, imported: bool) -> LabCA:
+def _store_authority(
+    session: Session, ca: LabCA, common_name: str, imported: bool, ca_password: str
+) -> LabCA:
+    from lims.services.timestamping import issue_revocation_list, issue_timestamp_authority
+
     session.add(
         LabAuthority(
             common_name=common_name,
@@ -60,6 +65,9 @@ def _store_authority(session: Session, ca: LabCA, common_name: str, imported: bo
         )
     )
     session.flush()
+    # the CA passphrase is at hand: the lab's TSA and a first CRL come with the CA
+    issue_timestamp_authority(session, ca_password)
+    issue_revocation_list(session, ca_password)
     return ca
 
 
@@ -68,7 +76,7 @@ def create_authority(
 ) -> LabCA:
     """Create the lab's root CA and store it (key encrypted with ``ca_password``)."""
     ca = create_lab_ca(common_name, organization, ca_password)
-    return _store_authority(session, ca, common_name, imported=False)
+    return _store_authority(session, ca, common_name, imported=False, ca_password=ca_password)
 
 
 def import_authority(
@@ -81,7 +89,7 @@ def import_authority(
     """Adopt the lab's existing CA; it becomes the authority in use."""
     ca = import_lab_ca(certificate_pem, key_pem, key_password, ca_password)
     name = ca.certificate.subject.rfc4514_string()
-    return _store_authority(session, ca, name, imported=True)
+    return _store_authority(session, ca, name, imported=True, ca_password=ca_password)
 
 
 def _authority_row(session: Session) -> LabAuthority:

@@ -300,4 +300,5 @@ def test_preflight_shows_the_plan_with_each_parameters_source(
     assert plan.planned.plan.sha256[:16] in shown[0]
     for p in plan.planned.plan.parameters:
         line = next(t for t in shown if t.startswith(f"{p.name} = "))
-        assert p.source.text.zh in line and p.source.text.en in line
+        assert p.source.text.zh in line
+        assert p.source.text.en in line

@@ -280,12 +280,15 @@ class BenchRunMixin(WidgetMixin):
             return
         db, actor, today = self.ctx.db, self.ctx.actor, self.ctx.today()
         rule = self.ctx.settings.cmc_rule or None
+        base_url = self.ctx.settings.verification_base_url
         self.draft_button.setEnabled(False)
 
         def work() -> str:
             from lims.services.certificates import draft_certificate
 
-            return draft_certificate(db, actor, run_id, today=today, cmc_rule=rule).number
+            return draft_certificate(
+                db, actor, run_id, today=today, cmc_rule=rule, verification_base_url=base_url
+            ).number
 
         def done(number: str) -> None:
             self.drafted_run = run_id

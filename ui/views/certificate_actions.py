@@ -68,13 +68,16 @@ class CertificateActionsMixin(WidgetMixin):
         if d is None:
             return
         number, db, user, today = d.number, self.ctx.db, self.ctx.actor, self.ctx.today()
+        base_url = self.ctx.settings.verification_base_url
 
         def run(reason: str, dlg: ReasonDialog) -> None:
             def work() -> CertificateInfo:
                 from lims.services.certificates import amend_certificate, revoke_certificate
 
                 if kind == "amend":
-                    return amend_certificate(db, user, number, reason, today=today)
+                    return amend_certificate(
+                        db, user, number, reason, today=today, verification_base_url=base_url
+                    )
                 return revoke_certificate(db, user, number, reason)
 
             def done(info: CertificateInfo) -> None:
@@ -96,11 +99,14 @@ class CertificateActionsMixin(WidgetMixin):
             return
         run_id, db, user, today = d.info.run_id, self.ctx.db, self.ctx.actor, self.ctx.today()
         rule = self.ctx.settings.cmc_rule or None
+        base_url = self.ctx.settings.verification_base_url
 
         def work() -> CertificateInfo:
             from lims.services.certificates import draft_certificate
 
-            return draft_certificate(db, user, run_id, today=today, cmc_rule=rule)
+            return draft_certificate(
+                db, user, run_id, today=today, cmc_rule=rule, verification_base_url=base_url
+            )
 
         def done(info: CertificateInfo) -> None:
             self.message.info(f"{tr('bench.drafted')}: {info.number}")

@@ -37,7 +37,7 @@ from ui.pdf_preview import PdfDialog
 from ui.results_table import verdict_text
 from ui.views.certificate_actions import CertificateActionsMixin
 from ui.views.review import meaning_text, status_text
-from ui.widgets import GREEN, RED, MessageLine, fill_table
+from ui.widgets import AMBER, GREEN, RED, MessageLine, fill_table
 
 if TYPE_CHECKING:  # the certificate services (PDF, signatures) load on worker threads
     from lims.quality.certificate_search import CertificateHit
@@ -559,7 +559,8 @@ class HistoryView(CertificateActionsMixin, QWidget):
             return
         head = tr("history.verified_ok" if v.ok else "history.verified_bad")
         self.verify_result.setText(f"{head}\n{v.summary()}")
-        colour = GREEN if v.ok else RED
+        simulated = v.check is not None and v.check.verdict.value == "simulated"
+        colour = AMBER if simulated else GREEN if v.ok else RED  # simulated: never valid
         self.verify_result.setStyleSheet(f"background: {colour.name()}; padding: 4px;")
 
 

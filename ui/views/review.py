@@ -162,6 +162,8 @@ class SignDialog(QDialog):
                 archive_dir=ctx.settings.archive_dir,
                 anchor_file=ctx.settings.anchor_file,
                 anchor_copies=ctx.settings.anchor_copies,
+                tsa_url=ctx.settings.tsa_url,
+                verification_base_url=ctx.settings.verification_base_url,
             )
 
         ctx.runner.submit(work, self._done, self._refused)
