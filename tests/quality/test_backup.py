@@ -321,3 +321,50 @@ def test_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.MonkeyP
     (sha,) = [r["file_sha256"] for r in after["external_certificates"]]
     restored = archive_path(load_settings().archive_dir, sha)
     assert file_sha256(restored) == sha
+
+
+def test_a_consistently_forged_backup_is_refused_by_the_verification(
+    db: Database, tmp_path: Path
+) -> None:
+    """A backup whose table file and manifest hash were both rewritten passes the file check;
+    the streamed verification of the restored trail refuses it, and nothing is kept."""
+    import hashlib
+    import json
+
+    archive = tmp_path / "a"
+    _populate(db, archive, tmp_path)
+    good = tmp_path / "good.zip"
+    backup(db, build_admin(db), archive, good)
+    forged = tmp_path / "forged.zip"
+    with zipfile.ZipFile(good) as zin:
+        members = {info.filename: zin.read(info) for info in zin.infolist()}
+    name = "tables/certificates.jsonl"
+    members[name] = members[name].replace(b"2027-02-01", b"2028-02-01")
+    assert members[name] != _member(good, name)
+    manifest = json.loads(members["manifest.json"])
+    manifest["tables"]["certificates"]["sha256"] = hashlib.sha256(members[name]).hexdigest()
+    members["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(forged, "w") as zout:
+        for filename, data in members.items():
+            zout.writestr(filename, data)
+    target = Database(f"sqlite:///{tmp_path / 'restored.sqlite3'}")
+    try:
+        with pytest.raises(BackupError, match="certificates") as refused:
+            restore(target, tmp_path / "b", forged)
+        assert "does not match its hash" not in str(refused.value)  # the file check passed
+        assert "changed outside the app" in str(refused.value)
+        assert not (tmp_path / "b").exists()
+        from sqlalchemy import func, inspect, select
+
+        from lims.models import Certificate
+
+        if inspect(target.engine).has_table("certificates"):  # rolled back, not half restored
+            with target.read() as s:
+                assert s.scalar(select(func.count()).select_from(Certificate)) == 0
+    finally:
+        target.dispose()
+
+
+def _member(path: Path, name: str) -> bytes:
+    with zipfile.ZipFile(path) as zin:
+        return zin.read(name)
