@@ -35,6 +35,7 @@ from lims.quality.standard_certificates import (
     parse_value,
 )
 from lims.security import PasswordPolicy
+from lims.services.demo_onsite import seed_onsite_demo
 from lims.services.lab import LabIdentity
 from lims.services.signing_keys import create_authority, issue_credentials
 from lims.services.users import create_user, grant_authorization
@@ -598,3 +599,4 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
                 )
             )
     s.flush()
+    seed_onsite_demo(s, today, power, users)  # belt scale and CO2 CEMS, on site
