@@ -91,9 +91,9 @@ def seed_onsite_demo(
         "CEMS-CO2-2000",
         "CEMS-0075",
         owner=customer,
-        rng=(0, 20, "percent"),
+        rng=(0, 20, "percent_vol"),
         location=site_text,
-        specs={"component": "CO2", "resolution": "0.01 %"},
+        specs={"component": "CO2", "resolution": "0.01 %vol"},
     )
     scale = _equipment(
         s,
@@ -132,7 +132,7 @@ def seed_onsite_demo(
         "PA-20",
         "PA20-0003",
         asset_tag="STD-NDIR-01",
-        rng=(0, 20, "percent"),
+        rng=(0, 20, "percent_vol"),
     )
     pitot = _equipment(
         s,
@@ -191,10 +191,10 @@ def seed_onsite_demo(
         uncertainty_text="U_rel = 1.0 % (k=2)",
         check=(12.0, 12.03, 0.12, "percent"),
         stated={
-            "gas_dilutor": ("amount fraction=0..20 percent",),
+            "gas_dilutor": ("amount fraction=0..200000 umol/mol",),
             "gas_analyzer": (
                 "amount fraction (relative error)=0 %;U=1.0 %;k=2",
-                "amount fraction=0..20 percent",
+                "amount fraction=0..200000 umol/mol",
             ),
             "stack_probe": ("velocity=5..40 m/s",),
         },
@@ -211,7 +211,7 @@ def seed_onsite_demo(
                 certified_value=value,
                 expanded_uncertainty=big_u,
                 coverage_factor=2.0,
-                unit="percent",
+                unit="percent_vol",
                 certificate_number=f"RMC-{gbw}",
                 lot=f"L{today.year}-P{i:02d}",
                 cylinder_number=f"CYL-P{i:03d}",
