@@ -303,6 +303,7 @@ class Hj75Co2Cems(Jjg635):
     def relative_accuracy(self, ctx: StepContext) -> None:
         """Paired data sets against the reference method; RA of CO2 and velocity; E."""
         self._valve(ctx, False)
+        ctx.wait(ctx.table.limit("purge_time"))  # the probe and line full of flue gas again
         p = ctx.parameters
         pairs = pair_data.take_pairs(ctx, ctx.table.repeat_count("pairs"), p["traverse_points"])
         confidence = float(ctx.table.limit("confidence_level").to("").magnitude)
