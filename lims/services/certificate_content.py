@@ -36,6 +36,7 @@ from lims.certificates import (
     Laboratory,
     Location,
     Method,
+    PerformanceLocation,
     Replaces,
     ResultRow,
     ResultSection,
@@ -45,6 +46,7 @@ from lims.certificates import (
 )
 from lims.models.enums import RunStatus, ServiceKind
 from lims.models.lab import LabProfile
+from lims.models.onsite import RunSite, Site, SiteVisit
 from lims.models.runs import Result, RuleOverride, Run
 from lims.models.users import User
 from lims.models.work import RegulationTable as TableRow
@@ -437,9 +439,7 @@ def build_document(session: Session, run: Run, inputs: DraftInputs) -> Certifica
             issue=None,
             valid_until=inputs.valid_until if kind is CertificateType.VERIFICATION else None,
         ),
-        location=Location(
-            place=BiText(lab.address_zh or lab.name_zh, lab.address_en or lab.name_en)
-        ),
+        location=_location(session, run, lab),
         method=Method(
             regulation_number=regulation,
             title=BiText(
@@ -464,6 +464,19 @@ def build_document(session: Session, run: Run, inputs: DraftInputs) -> Certifica
         replaces=inputs.replaces,
         software=f"carbon-lims {prov.get('software_version', '')}".strip(),
     )
+
+
+def _location(session: Session, run: Run, lab: LabProfile) -> Location:
+    """The lab, or the customer's site when the run is marked as done on site."""
+    mark = session.get(RunSite, run.id)
+    visit = session.get(SiteVisit, mark.visit_id) if mark is not None else None
+    site = session.get(Site, visit.site_id) if visit is not None else None
+    if site is None:
+        return Location(BiText(lab.address_zh or lab.name_zh, lab.address_en or lab.name_en))
+    plant, point = _bitext(site.plant), _bitext(site.point)
+    zh = f"现场：{plant.zh}，{point.zh}" + (f"（{site.address}）" if site.address else "")
+    en = f"on site: {plant.en}, {point.en}" + (f" ({site.address})" if site.address else "")
+    return Location(BiText(zh, en), PerformanceLocation.CUSTOMER)
 
 
 def _bitext(text: str) -> BiText:

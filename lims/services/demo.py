@@ -186,8 +186,9 @@ def _standard(
     return std
 
 
-def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
-    """Fill a freshly initialized database with the demo lab's records."""
+def seed_demo(s: Session, policy: PasswordPolicy, today: date, *, onsite: bool = True) -> None:
+    """Fill a freshly initialized database with the demo lab's records (``onsite``: also
+    the on-site order, its portable standards, site and visit)."""
     users = {
         u.username: create_user(
             s, u.username, u.full_name, u.password, u.roles, policy, full_name_en=u.full_name_en
@@ -599,4 +600,5 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
                 )
             )
     s.flush()
-    seed_onsite_demo(s, today, power, users)  # belt scale and CO2 CEMS, on site
+    if onsite:
+        seed_onsite_demo(s, today, power, users)  # belt scale and CO2 CEMS, on site

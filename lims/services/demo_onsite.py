@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lims.db import Database
 from lims.models import (
     Customer,
     ExternalCertificate,
     ReferenceMaterial,
     ServiceKind,
+    SiteVisit,
     User,
     WorkOrder,
     WorkOrderItem,
@@ -30,6 +33,7 @@ __all__ = [
     "ONSITE_ORDER",
     "ONSITE_PROCEDURE_IDS",
     "ONSITE_STANDARDS",
+    "mark_demo_run_on_site",
     "seed_onsite_demo",
 ]
 
@@ -255,3 +259,22 @@ def seed_onsite_demo(
     onsite.check_out(s, zhang, visit.id, "equipment", "STD-ENV-02")
     for tag, *_ in ONSITE_GASES:
         onsite.check_out(s, zhang, visit.id, "reference_material", tag)
+
+
+def mark_demo_run_on_site(db: Database, run_id: int, item_id: int, operator: str) -> bool:
+    """Mark a demo run as done on site when its item's work order has a visit (the demo's
+    on-site order); returns whether it was marked."""
+    with db.write(actor=operator, reason=f"run {run_id} done on site") as s:
+        item = s.get(WorkOrderItem, item_id)
+        visit = (
+            s.scalars(
+                select(SiteVisit).where(SiteVisit.work_order_id == item.work_order_id)
+            ).first()
+            if item is not None
+            else None
+        )
+        if visit is None:
+            return False
+        user = s.scalars(select(User).where(User.username == operator)).one()
+        onsite.mark_run_on_site(s, user, run_id, visit.id)
+        return True

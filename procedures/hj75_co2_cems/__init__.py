@@ -350,7 +350,7 @@ class Hj75Co2Cems(Jjg635):
                             ra.mean_difference,
                         ),
                         Extra("sd_difference", BiText("差值标准偏差 S_d", "S_d"), ra.sd_difference),
-                        Extra("t", BiText("t 值", "t value"), round(ra.t_value, 4)),
+                        Extra("t", BiText("t 值", "t value"), f"{ra.t_value:.4f}"),
                         Extra(
                             "cc",
                             BiText("置信系数", "confidence coefficient"),

@@ -102,7 +102,10 @@ def test_checkout_validity_and_checkin(lab: Database) -> None:
         summary = onsite.visit_summary(s, ok_id)
         assert [c.tag for c in summary.checkouts] == ["STD-GAS-001"]
         assert summary.location["point / 测点"] == "belt C3"
-        assert s.scalar(select(func.count()).select_from(Checkout)) == 1
+        assert (
+            s.scalar(select(func.count()).select_from(Checkout).where(Checkout.visit_id == ok_id))
+            == 1
+        )
         assert verify(s).ok
 
 
