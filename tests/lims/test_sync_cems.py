@@ -148,7 +148,8 @@ def test_on_site_cems_run_synchronized_twice_and_refused_after_tampering(
             for r in ls.scalars(select(RunResource).where(RunResource.run_id == laptop_run))
         }
         laptop_uid = sync.database_uid(ls)
-    assert len(laptop_readings) > 1000 and len(laptop_io) > 1000
+    assert len(laptop_readings) > 1000
+    assert len(laptop_io) > 1000
     assert used <= checked_out  # every portable standard, gas and monitor went out for it
     assert {k for k, _ in used} == {"standard", "equipment", "reference_material"}
     laptop_dir = tmp_path / "laptop-data"
@@ -168,9 +169,11 @@ def test_on_site_cems_run_synchronized_twice_and_refused_after_tampering(
             (r.seq, r.instrument, r.operation, r.sent, r.received) for r in io_rows(s, lab_run)
         ] == laptop_io
         mark = s.get(RunSite, lab_run)
-        assert mark is not None and mark.visit_id == visit_id
+        assert mark is not None
+        assert mark.visit_id == visit_id
         origin = s.get(RunOrigin, lab_run)
-        assert origin is not None and origin.reading_count == len(laptop_readings)
+        assert origin is not None
+        assert origin.reading_count == len(laptop_readings)
         assert sync.verify_origins(s) == []
         assert verify(s).ok
 
