@@ -137,12 +137,11 @@ class Hj75Co2Cems(Jjg635):
                     ParameterSource.REGISTER,
                     "certificate of the reference analyzer on the bench (scaled to k = 2)",
                 )
-        try:
-            points = int(str(p.value("traverse_points")))
-        except ValueError:
-            raise p.refuse("parameter traverse_points: a whole number of points") from None
-        if not 1 <= points <= 48:
-            raise p.refuse(f"parameter traverse_points: {points} is not within 1 … 48")
+        points = str(p.value("traverse_points")).strip()
+        if not points.isdigit() or not 1 <= int(points) <= 48:
+            raise p.refuse(
+                f"parameter traverse_points: {points!r} is not a number of points from 1 to 48"
+            )
         span = p.value("span").to(FRACTION)
         p.use_standard("gas_analyzer", "amount fraction", span * 0, span)
         for point in (CO2_RA, FLOW_RA, EMISSION):
@@ -151,7 +150,12 @@ class Hj75Co2Cems(Jjg635):
     def parse_parameters(self, raw: dict[str, str]) -> dict[str, Any]:
         """The JJG 635 gases, and the number of traverse points as an integer."""
         parsed = super().parse_parameters(raw)
-        parsed["traverse_points"] = int(str(parsed["traverse_points"]))
+        text = str(parsed["traverse_points"]).strip()
+        if not text.isdigit() or not 1 <= int(text) <= 48:
+            raise ValueError(
+                f"parameter 'traverse_points': {text!r} is not a number of points from 1 to 48"
+            )
+        parsed["traverse_points"] = int(text)
         return parsed
 
     # ------------------------------------------------------------------ body

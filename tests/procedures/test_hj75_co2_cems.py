@@ -23,7 +23,7 @@ from scipy import stats
 
 from lims.db import Database
 from lims.engine.regulation import load_regulation_table
-from lims.models import RunStatus
+from lims.models import Run, RunStatus
 from procedures.hj75_co2_cems import Hj75Co2Cems
 from tests.procedures.gas_bench import Stored, load
 from tests.procedures.simrun import derive_bench, run_procedure, seed, sqlite_demo_lab
@@ -242,3 +242,26 @@ def test_results_carry_units_and_unverified_marks(sqlite_lab: Database, tmp_path
     assert rec.reference.to("percent_vol").magnitude == pytest.approx(12.0)
     assert rec.limit.unverified
     assert stored.results[("emission", "emission_rate")].value.check("[mass]/[time]")
+
+
+@pytest.mark.parametrize(
+    ("params", "item", "message"),
+    [
+        ({"traverse_points": "eight"}, {}, "traverse_points"),
+        ({}, {"traverse_points": "0"}, "traverse_points"),
+        ({}, {"component": "CH4"}, "certifies CO2; the item measures CH4"),
+    ],
+)
+def test_bad_parameters_refused_before_anything_is_written(
+    sqlite_lab: Database,
+    tmp_path: Path,
+    params: dict[str, str],
+    item: dict[str, str],
+    message: str,
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        run_procedure(
+            sqlite_lab, Hj75Co2Cems(), _bench(tmp_path, "bad"), parameters=params, item=item
+        )
+    with sqlite_lab.read() as s:
+        assert s.query(Run).count() == 0
