@@ -52,7 +52,7 @@ from lims.models.users import User
 from lims.models.work import RegulationTable as TableRow
 from lims.results import Characteristic, ErrorForm, ResultRecord
 from lims.results_legacy import LEGACY_TABLE_NOTE, record_of
-from lims.units import from_storage, ureg
+from lims.units import display_unit, from_storage, ureg
 from lims.vocabulary import worst_verdict
 
 __all__ = ["DraftInputs", "build_document", "certificate_type_for"]
@@ -233,7 +233,7 @@ def _standards(provenance: dict[str, Any], where: str) -> list[Standard]:
 def _stored_text(stored: Any) -> str:
     if isinstance(stored, dict) and "value" in stored:
         q = from_storage(float(stored["value"]), str(stored["unit"]))
-        return f"{q:~P}"
+        return f"{q.magnitude} {display_unit(q.units)}"  # %vol has no pint symbol
     return str(stored or "—")
 
 
@@ -348,7 +348,7 @@ def _range_text(lo: float | None, hi: float | None, unit: str | None) -> str:
     if hi is None or not unit:
         return "—"
     q = ureg.Quantity(1, unit)
-    return f"({lo or 0:g} – {hi:g}) {q.units:~P}"
+    return f"({lo or 0:g} – {hi:g}) {display_unit(q.units)}"
 
 
 def _date(value: datetime | None, fallback: date) -> date:
