@@ -242,15 +242,17 @@ class Jjg195BeltScale(Procedure):
         return ctx.take_reading("time.start", ctx.now(), source="engine", test_point=point)
 
     def zero_test(self, ctx: StepContext) -> None:
-        """The empty belt for the table's time: |totalized| ≤ fraction × Qmax × time."""
+        """The empty belt for the table's time: |totalized| ≤ fraction × Qmax × that time
+        (the time actually run is recorded beside it)."""
         start = self._totalize_from(ctx, "zero")
-        ctx.wait(ctx.table.limit("zero_test_time"))
+        test_time = ctx.table.limit("zero_test_time")
+        ctx.wait(test_time)
         total = ctx.measure("belt", "read_totalized", "totalized", test_point="zero")
         end = ctx.take_reading("time.end", ctx.now(), source="engine", test_point="zero")
         duration = (end.value - start.value).to("s")
         key = f"zero_fraction_class_{ctx.parameters['accuracy_class']}"
         fraction = ctx.table.limit(key)
-        bound = zero_load_limit(ctx.parameters["max_rate"], duration, fraction)
+        bound = zero_load_limit(ctx.parameters["max_rate"], test_time, fraction)
         limit = Limit(bound, LimitKind.SYMMETRIC, f"limits.{key}", ctx.table.limits[key].unverified)
         value = total.value.to("kg")
         ctx.record(

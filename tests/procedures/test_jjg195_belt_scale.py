@@ -145,7 +145,9 @@ def _check(
     (total,) = [m.to("kg").magnitude for m in out.of("zero", "totalized")]
     assert total == pytest.approx(gain * zero * V * (b - a), abs=0.1)
     fraction = TABLE.limit("zero_fraction_class_0.5").to("").magnitude
-    limit = fraction * QMAX_T_H * 1000 / 3600 * (b - a)
+    test_time = TABLE.limit("zero_test_time").to("s").magnitude
+    assert b - a == pytest.approx(test_time, abs=1)
+    limit = fraction * QMAX_T_H * 1000 / 3600 * test_time
     assert out.q("zero", "zero_stability", "limit").to("kg").magnitude == pytest.approx(limit)
     expected["zero"] = "pass" if abs(total) <= limit else "fail"
     assert out.verdicts[("zero", "zero_stability")] == expected["zero"]
