@@ -71,6 +71,7 @@ ROLES: dict[str, Any] = {
     "charging_pile": None,
     "flue_duct": None,
     "thermometer": None,
+    "test_chain": None,
 }
 """Bench-file role names → role Protocol (None: no driver interface — a device under test
 with a pulse output only, or equipment the operator reads by eye)."""

@@ -163,6 +163,7 @@ def build_fuel_models(sb: SimulatedBench, by_role: ByRole) -> None:
             totalized=lambda b=b: ureg.Quantity(b.totalized(), "kg"),  # type: ignore[misc]  # loop-bound lambda
             passed=lambda b=b: ureg.Quantity(b.passed(), "kg"),  # type: ignore[misc]  # loop-bound lambda
             feeding=lambda b=b: b.feeding(),  # type: ignore[misc]  # loop-bound lambda
+            travel=lambda b=b: ureg.Quantity(b.travel(), "m"),  # type: ignore[misc]  # loop-bound lambda
         )
         sb._act[cfg.name].update(_belt_actions(b))
     for cfg in by_role.get("cems_analyzer", []):

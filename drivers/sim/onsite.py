@@ -135,6 +135,13 @@ class BeltModel:
             self._advance()
             return self.true_passed
 
+    def travel(self) -> float:
+        """Belt travel since the bench started (m, true): what the lab's travel counter (a
+        calibrated measuring wheel on the return belt) shows."""
+        with self.lock:
+            self._advance()
+            return self.speed * self.t
+
     def feeding(self) -> bool:
         """Whether a batch is on the belt."""
         with self.lock:

@@ -66,6 +66,7 @@ _UNITS = {
     "coulomb": r"\coulomb",
     "siemens": r"\siemens",
     "tonne": r"\tonne",
+    "metric_ton": r"\tonne",  # pint's name of t (t/h: belt scales, emission rates)
     "percent": r"\percent",
     "percent_vol": r"\percent",
     "percent_FS": r"\percent",

@@ -69,13 +69,25 @@ def site_checkout(
     user: UserOpt,
     standard: Annotated[str | None, typer.Option(help="Standard tag.")] = None,
     material: Annotated[str | None, typer.Option(help="Reference-material tag.")] = None,
+    equipment: Annotated[
+        str | None, typer.Option(help="Asset tag of other equipment (environment monitor).")
+    ] = None,
     password_file: PasswordOpt = None,
 ) -> None:
-    """Check a portable standard or reference material out for a visit (validity checked)."""
-    if (standard is None) == (material is None):
-        raise CliError("give exactly one of --standard and --material")
-    kind, tag = ("standard", standard) if standard else ("reference_material", material)
-    assert tag is not None
+    """Check a portable standard, item of equipment or reference material out for a visit
+    (validity checked)."""
+    given = [
+        (k, t)
+        for k, t in (
+            ("standard", standard),
+            ("reference_material", material),
+            ("equipment", equipment),
+        )
+        if t is not None
+    ]
+    if len(given) != 1:
+        raise CliError("give exactly one of --standard and --material (or of --equipment)")
+    kind, tag = given[0]
     db, actor = session_user(user, password_file)
     try:
         with db.write(actor=actor, reason=f"{tag} checked out for visit {visit_id}") as s:

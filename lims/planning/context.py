@@ -117,15 +117,17 @@ class MaterialRecord:
 
 
 class Register:
-    """Read access to the lab's register for planning (materials, standards' U)."""
+    """Read access to the lab's register for planning (materials, standards' values and U)."""
 
     def __init__(
         self,
         materials: Callable[[str], MaterialRecord | None],
         standard_uncertainty: Callable[[str], tuple[Any, float] | None],
+        standard_value: Callable[[str, str], tuple[Any, Any, float] | None] | None = None,
     ) -> None:
         self._materials = materials
         self._standard_u = standard_uncertainty
+        self._standard_value = standard_value
 
     def material(self, tag: str) -> MaterialRecord:
         """The register's record of ``tag`` (PlanError when it is not registered)."""
@@ -137,6 +139,14 @@ class Register:
     def standard_uncertainty(self, role: str) -> tuple[Any, float] | None:
         """(U, k) stated on the current certificate of the bench's standard in ``role``."""
         return self._standard_u(role)
+
+    def standard_value(self, role: str, dimension: str) -> tuple[Any, Any, float] | None:
+        """(value, U, k) of the first certified value of the dimension of ``dimension`` (a
+        unit, e.g. ``kg/m``) on the current certificate of the bench's standard in ``role``
+        (a test chain's linear mass, a test weight's mass), or None."""
+        if self._standard_value is None:
+            return None
+        return self._standard_value(role, dimension)
 
 
 class PlanningContext:

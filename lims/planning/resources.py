@@ -37,7 +37,7 @@ from lims.planning.context import (
     Register,
 )
 from lims.planning.model import PlannedEquipment, PlannedInstrument, PlannedItem, PlannedStandard
-from lims.quality.standard_certificates import certified_uncertainty
+from lims.quality.standard_certificates import certified_uncertainty, stored_values
 from lims.units import display_quantity, from_storage, ureg
 
 __all__ = [
@@ -349,7 +349,25 @@ def register_of(session: Session, bench: BenchConfig) -> Register:
                 return found
         return None
 
-    return Register(material, standard_uncertainty)
+    def standard_value(role: str, dimension: str) -> tuple[Any, Any, float] | None:
+        like = ureg.Quantity(1.0, dimension).dimensionality
+        for cfg in bench.instruments.values():
+            tag = cfg.asset_tag
+            if cfg.role != role or not tag:
+                continue
+            eq = session.scalars(select(Equipment).where(Equipment.asset_tag == tag)).one_or_none()
+            cert = latest_certificate(session, eq.id) if eq is not None else None
+            for v in stored_values(cert.values)[0] if cert is not None else []:
+                if v.value is not None and v.value.dimensionality == like:
+                    u = (
+                        v.expanded_uncertainty
+                        if v.expanded_uncertainty is not None
+                        else v.value * 0
+                    )
+                    return v.value, u, v.k if v.k is not None else 2.0
+        return None
+
+    return Register(material, standard_uncertainty, standard_value)
 
 
 def quality_managers(session: Session, names: Sequence[str]) -> dict[str, bool]:

@@ -37,6 +37,7 @@ from lims.certificates import (
     Laboratory,
     Location,
     Method,
+    PerformanceLocation,
     Replaces,
     ResultRow,
     ResultSection,
@@ -48,6 +49,7 @@ from lims.certificates import (
 from lims.lab_time import local_date
 from lims.models.enums import RunStatus, ServiceKind
 from lims.models.lab import LabProfile
+from lims.models.onsite import RunSite, Site, SiteVisit
 from lims.models.runs import Result, RuleOverride, Run
 from lims.models.users import User
 from lims.models.work import RegulationTable as TableRow
@@ -55,7 +57,7 @@ from lims.quality.scope import PointStatus, ScopeDecision
 from lims.results import Characteristic, ErrorForm, LimitKind, ResultRecord, Uncertainty
 from lims.results_legacy import LEGACY_TABLE_NOTE, record_of
 from lims.services.certificate_budgets import budget_annexes
-from lims.units import from_storage, ureg
+from lims.units import display_unit, from_storage, ureg
 from lims.vocabulary import worst_verdict
 
 __all__ = ["DraftInputs", "build_document", "certificate_type_for"]
@@ -287,7 +289,7 @@ def _is_zero(stored: Any) -> bool:
 def _stored_text(stored: Any) -> str:
     if isinstance(stored, dict) and "value" in stored:
         q = from_storage(float(stored["value"]), str(stored["unit"]))
-        return f"{q:~P}"
+        return f"{q.magnitude} {display_unit(q.units)}"  # %vol has no pint symbol
     return str(stored or "—")
 
 
@@ -403,7 +405,7 @@ def _range_text(lo: float | None, hi: float | None, unit: str | None) -> str:
     if hi is None or not unit:
         return "—"
     q = ureg.Quantity(1, unit)
-    return f"({lo or 0:g} – {hi:g}) {q.units:~P}"
+    return f"({lo or 0:g} – {hi:g}) {display_unit(q.units)}"
 
 
 def _date(value: datetime | None, fallback: date, time_zone: str) -> date:
@@ -498,9 +500,7 @@ def build_document(session: Session, run: Run, inputs: DraftInputs) -> Certifica
             valid_until=inputs.valid_until if kind is CertificateType.VERIFICATION else None,
             time_zone=lab.time_zone,
         ),
-        location=Location(
-            place=BiText(lab.address_zh or lab.name_zh, lab.address_en or lab.name_en)
-        ),
+        location=_location(session, run, lab),
         method=Method(
             regulation_number=regulation,
             title=BiText(
@@ -551,6 +551,19 @@ def _scope_statement(scope: ScopeDecision | None) -> ScopeStatement | None:
         return None
     points = tuple(p.test_point for p in scope.points if p.status is PointStatus.OUTSIDE)
     return ScopeStatement(BiText(*text), points)
+
+
+def _location(session: Session, run: Run, lab: LabProfile) -> Location:
+    """The lab, or the customer's site when the run is marked as done on site."""
+    mark = session.get(RunSite, run.id)
+    visit = session.get(SiteVisit, mark.visit_id) if mark is not None else None
+    site = session.get(Site, visit.site_id) if visit is not None else None
+    if site is None:
+        return Location(BiText(lab.address_zh or lab.name_zh, lab.address_en or lab.name_en))
+    plant, point = _bitext(site.plant), _bitext(site.point)
+    zh = f"现场：{plant.zh}，{point.zh}" + (f"（{site.address}）" if site.address else "")
+    en = f"on site: {plant.en}, {point.en}" + (f" ({site.address})" if site.address else "")
+    return Location(BiText(zh, en), PerformanceLocation.CUSTOMER)
 
 
 def _bitext(text: str) -> BiText:

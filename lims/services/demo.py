@@ -36,6 +36,7 @@ from lims.quality.standard_certificates import (
 )
 from lims.security import PasswordPolicy
 from lims.services.demo_fuel_lab import seed_fuel_lab
+from lims.services.demo_onsite import seed_onsite_demo
 from lims.services.lab import LabIdentity
 from lims.services.signing_keys import create_authority, issue_credentials
 from lims.services.users import create_user, grant_authorization
@@ -188,8 +189,9 @@ def _standard(
     return std
 
 
-def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
-    """Fill a freshly initialized database with the demo lab's records."""
+def seed_demo(s: Session, policy: PasswordPolicy, today: date, *, onsite: bool = True) -> None:
+    """Fill a freshly initialized database with the demo lab's records (``onsite``: also
+    the on-site order, its portable standards, site and visit)."""
     users = {
         u.username: create_user(
             s, u.username, u.full_name, u.password, u.roles, policy, full_name_en=u.full_name_en
@@ -602,3 +604,5 @@ def seed_demo(s: Session, policy: PasswordPolicy, today: date) -> None:
             )
     s.flush()
     seed_fuel_lab(s, today)
+    if onsite:
+        seed_onsite_demo(s, today, power, users)  # belt scale and CO2 CEMS, on site

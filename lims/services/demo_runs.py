@@ -27,6 +27,7 @@ from lims.planning import PlanError
 from lims.quality.accounts import login
 from lims.results import ResultRecord
 from lims.services.demo import DEMO_USERS
+from lims.services.demo_onsite import mark_demo_run_on_site
 from lims.services.lab import policy_from
 from lims.services.runs import RunOutcome, RunWatcher, SilentWatcher, execute_run
 from lims.units import display_quantity
@@ -59,6 +60,9 @@ DEMO_BENCHES: Mapping[str, str] = {
     # fuel laboratory
     "jjg672-bomb-calorimeter": "bomb-calorimeter.toml",
     "jjg1006-sulfur-analyzer": "sulfur-analyzer.toml",
+    # on site (lims/services/demo_onsite.py)
+    "jjg195-belt-scale": "belt-scale.toml",
+    "hj75-co2-cems": "co2-cems.toml",
 }
 
 #: The demo technician who performs the runs.
@@ -199,6 +203,8 @@ def run_demo_procedures(
             pacing=pacing,
         )
         assert outcome is not None
+        if outcome.status == RunStatus.COMPLETED:
+            mark_demo_run_on_site(db, outcome.run_id, plan.item_id, operator)
         wall = time.perf_counter() - started
         summary = _summarize(plan, outcome, wall)
         summaries.append(summary)

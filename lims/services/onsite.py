@@ -2,17 +2,19 @@
 and reference materials checked out of the lab and back in, runs marked as done on site.
 
 A standard is checked out for a visit only if it is in service and every member's
-calibration certificate is valid through the visit's last day; a reference material only
-if it is usable and does not expire before. A run is marked on site only for a visit whose
-dates include the run, and only when every standard and reference material it used was
-checked out for that visit. Every record is audited (actor and reason on each change).
+calibration certificate is valid through the visit's last day; other equipment (a portable
+environment monitor) only if its own certificate is; a reference material only if it is
+usable and does not expire before. A run is marked on site only for a visit whose dates
+include the run, and only when every standard, item of equipment and reference material it
+used was checked out for that visit and not checked back in before the run started. Every
+record is audited (actor and reason on each change).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -22,6 +24,7 @@ from lims.db.types import utcnow
 from lims.models import (
     Checkout,
     Customer,
+    Equipment,
     EquipmentStatus,
     ExternalCertificate,
     MeasurementStandard,
@@ -51,8 +54,8 @@ __all__ = [
     "visit_summary",
 ]
 
-CheckoutKind = str  # "standard" | "reference_material"
-_KINDS = ("standard", "reference_material")
+CheckoutKind = str  # "standard" | "equipment" | "reference_material"
+_KINDS = ("standard", "equipment", "reference_material")
 _USABLE_RM = (ReferenceMaterialStatus.IN_STOCK, ReferenceMaterialStatus.IN_USE)
 
 
@@ -140,9 +143,27 @@ def _standard_validity(session: Session, std: MeasurementStandard) -> date:
     return min(valid)
 
 
+def _equipment_validity(session: Session, tag: str) -> tuple[int, date]:
+    eq = session.scalars(select(Equipment).where(Equipment.asset_tag == tag)).one_or_none()
+    if eq is None:
+        raise NotFoundError(f"equipment {tag!r} not found")
+    if eq.status is not EquipmentStatus.ACTIVE:
+        raise SiteError(f"equipment {tag} is {eq.status.value}: not checked out")
+    until = session.scalar(
+        select(func.max(ExternalCertificate.valid_until)).where(
+            ExternalCertificate.equipment_id == eq.id
+        )
+    )
+    if until is None:
+        raise SiteError(f"equipment {tag} has no calibration certificate: not checked out")
+    return eq.id, until
+
+
 def _resource(session: Session, kind: str, tag: str) -> tuple[int, date]:
     if kind not in _KINDS:
-        raise SiteError(f"kind {kind!r}: expected standard or reference_material")
+        raise SiteError(f"kind {kind!r}: expected standard, equipment or reference_material")
+    if kind == "equipment":
+        return _equipment_validity(session, tag)
     if kind == "standard":
         std = session.scalars(
             select(MeasurementStandard).where(MeasurementStandard.tag == tag)
@@ -225,9 +246,11 @@ def mark_run_on_site(session: Session, actor: User, run_id: int, visit_id: int) 
         raise SiteError(
             f"run {run_id} of {day} is outside visit {visit_id} ({visit.starts_on}…{visit.ends_on})"
         )
+    started = run.started_at or run.created_at
     out = {
         (c.kind, c.tag)
         for c in session.scalars(select(Checkout).where(Checkout.visit_id == visit_id))
+        if c.checked_in_at is None or _naive(c.checked_in_at) >= _naive(started)
     }
     missing = sorted(
         f"{r.kind.replace('_', ' ')} {r.tag}"
@@ -236,12 +259,18 @@ def mark_run_on_site(session: Session, actor: User, run_id: int, visit_id: int) 
     )
     if missing:
         raise SiteError(
-            f"run {run_id} used {', '.join(missing)}, not checked out for visit {visit_id}"
+            f"run {run_id} used {', '.join(missing)}, not checked out for visit {visit_id} "
+            "(or checked back in before the run)"
         )
     mark = RunSite(run_id=run_id, visit_id=visit_id)
     session.add(mark)
     session.flush()
     return mark
+
+
+def _naive(moment: datetime) -> datetime:
+    """UTC moments compared alike whether the backend returned them aware or naive."""
+    return moment.replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Mapping a laptop run's references to the lab's records by natural keys (for
 :mod:`lims.services.sync`): users by name, procedure versions by procedure, version and
 source hash (registered in the lab when missing, with their regulation table), work-order
-items by order number and instrument serial, standards and materials by tag, visits by uid.
+items by order number and instrument serial, standards and materials by tag, other
+equipment by asset tag, visits by uid.
 What cannot be mapped is collected in :attr:`Mapper.conflicts`, never guessed.
 """
 
@@ -120,8 +121,14 @@ class Mapper:
         return found[0]
 
     def resource(self, kind: str, tag: str, where: str) -> int | None:
-        model: Any = MeasurementStandard if kind == "standard" else ReferenceMaterial
-        found = self.lab.scalars(select(model.id).where(model.tag == tag)).one_or_none()
+        """A run's standard, reference material or other equipment (by asset tag)."""
+        if kind == "equipment":
+            found = self.lab.scalars(
+                select(Equipment.id).where(Equipment.asset_tag == tag)
+            ).one_or_none()
+        else:
+            model: Any = MeasurementStandard if kind == "standard" else ReferenceMaterial
+            found = self.lab.scalars(select(model.id).where(model.tag == tag)).one_or_none()
         if found is None:
             self.conflicts.append(f"{where}: {kind.replace('_', ' ')} {tag} not in the lab")
         return int(found) if found is not None else None

@@ -32,7 +32,9 @@ from lims.results import (
     ResultRecord,
     Uncertainty,
 )
-from lims.services.demo import DEMO_USERS, PROCEDURE_IDS
+from lims.services.demo import DEMO_USERS
+from lims.services.demo import PROCEDURE_IDS as LAB_PROCEDURE_IDS
+from lims.services.demo_onsite import ONSITE_PROCEDURE_IDS
 from lims.services.demo_runs import DEMO_BENCHES, EXAMPLE_BENCHES, key_figure, overall_verdict
 from lims.services.runs import RunOutcome, collect_results, outcome_json
 from lims.units import parse_quantity, ureg
@@ -43,6 +45,8 @@ from tests.procedures.simrun import derive_bench
 LIMS = Path(sys.executable).with_name("lims")
 ROOT = Path(__file__).resolve().parents[2]
 PROCEDURES = ROOT / "procedures"
+
+PROCEDURE_IDS = (*LAB_PROCEDURE_IDS, *ONSITE_PROCEDURE_IDS)
 
 #: Values of a result that are pure numbers by definition: coverage factor, count.
 PURE_NUMBERS = {"k", "p", "n"}
@@ -166,6 +170,21 @@ def test_demo_verdicts_follow_the_injected_errors(demo: Demo) -> None:
     # CO2 analyzer and flowmeter: the example benches inject in-tolerance errors
     assert verdicts["jjg635"] == Verdict.PASS.label
     assert verdicts["jjg1037-gas-flowmeter"] == Verdict.PASS.label
+    # on site: the belt scale's span and speed errors are well inside class 0.5 in
+    # subsequent verification, the CEMS's gain inside the indication-error limit
+    belt = _bench("belt-scale.toml")["instruments"]["belt"]["sim"]
+    belt_error = abs(
+        (1 + parse_quantity(belt["span_error"]).to("").magnitude)
+        * (1 + parse_quantity(belt["speed_error"]).to("").magnitude)
+        - 1
+    )
+    belt_mpe = _table_limit("jjg195_belt_scale", "jjg195.toml", "mpe_first_class_0.5")
+    assert belt_error * 100 < belt_mpe.to("percent").magnitude / 2
+    assert verdicts["jjg195-belt-scale"] == Verdict.PASS.label
+    cems = _bench("co2-cems.toml")["instruments"]["cems"]["sim"]
+    cems_limit = _table_limit("hj75_co2_cems", "hj75_co2.toml", "indication_error")
+    assert parse_quantity(cems["gain_error"]) < cems_limit / 2
+    assert verdicts["hj75-co2-cems"] == Verdict.PASS.label
 
     # fuel laboratory: the calorimeter's stored energy equivalent is within a fifth of the
     # indication MPE of its true one; the sulfur analyzer's factor × recovery within 1 %

@@ -4,7 +4,7 @@ checked out; the CLI's refusals are one line. Every database test on both backen
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from lims.db import Database
 from lims.models import (
     Checkout,
     Customer,
+    Equipment,
     ExternalCertificate,
     MeasurementStandard,
     ReferenceMaterial,
@@ -102,7 +103,10 @@ def test_checkout_validity_and_checkin(lab: Database) -> None:
         summary = onsite.visit_summary(s, ok_id)
         assert [c.tag for c in summary.checkouts] == ["STD-GAS-001"]
         assert summary.location["point / 测点"] == "belt C3"
-        assert s.scalar(select(func.count()).select_from(Checkout)) == 1
+        assert (
+            s.scalar(select(func.count()).select_from(Checkout).where(Checkout.visit_id == ok_id))
+            == 1
+        )
         assert verify(s).ok
 
 
@@ -162,3 +166,58 @@ def test_cli_refusals_are_one_line(
     out = run_main(argv, clean_env(tmp_path), monkeypatch, capsys)
     assert expected in one_error_line(out)
     assert not (tmp_path / "missing.sqlite3").exists()  # nothing created on the way
+
+
+def test_other_equipment_checked_out_and_a_run_after_check_in_refused(lab: Database) -> None:
+    """A portable monitor (equipment outside any standard) goes out only with a certificate
+    valid through the visit; a run that used something already checked back in is not
+    marked on site."""
+    zhang = actor(lab, "zhang")
+    with lab.read() as s:
+        env_id = s.scalars(select(Equipment.id).where(Equipment.asset_tag == "STD-ENV-02")).one()
+        until = s.scalar(
+            select(func.max(ExternalCertificate.valid_until)).where(
+                ExternalCertificate.equipment_id == env_id
+            )
+        )
+        customer = s.scalars(select(Customer)).first()
+        assert customer is not None
+        assert until is not None
+        customer_name = customer.name
+    with lab.write(actor=zhang) as s:
+        site = onsite.add_site(s, zhang, customer_name, "Plant", "stack 3")
+        late = onsite.plan_visit(s, zhang, site.id, TODAY, until + timedelta(days=1))
+        visit = onsite.plan_visit(s, zhang, site.id, TODAY, TODAY)
+        ids = late.id, visit.id
+    late_id, visit_id = ids
+    with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match=f"valid until {until}"):
+        onsite.check_out(s, zhang, late_id, "equipment", "STD-ENV-02")
+    with lab.write(actor=zhang) as s, pytest.raises(NotFoundError):
+        onsite.check_out(s, zhang, visit_id, "equipment", "NO-SUCH-TAG")
+    # the demo's on-site visit holds STD-ENV-02 already: back in first, then out again
+    with lab.read() as s:
+        demo_visit = s.scalars(select(Checkout.visit_id).where(Checkout.tag == "STD-ENV-02")).one()
+    with lab.write(actor=zhang) as s:
+        onsite.check_in(s, zhang, demo_visit, "STD-ENV-02", "seal intact")
+        co = onsite.check_out(s, zhang, visit_id, "equipment", "STD-ENV-02")
+        assert co.valid_until == until
+        pv = s.scalars(select(Run.procedure_version_id)).first()
+        if pv is None:
+            from lims.engine.engine import register_procedure
+            from lims.engine.sdk import discover_procedures
+
+            pv = register_procedure(s, discover_procedures().get("jjg635")())
+        run = Run(procedure_version_id=pv, operator_id=zhang.id, bench_name="onsite")
+        s.add(run)
+        s.flush()
+        s.add(RunResource(run_id=run.id, kind="equipment", resource_id=env_id, tag="STD-ENV-02"))
+        run_id = run.id
+    with lab.write(actor=zhang) as s:  # back in the lab before the run was marked … and run
+        onsite.check_in(s, zhang, visit_id, "STD-ENV-02")
+        row = s.get(Run, run_id)
+        assert row is not None
+        row.started_at = datetime.now(UTC) + timedelta(minutes=5)
+    with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match="checked back in"):
+        onsite.mark_run_on_site(s, zhang, run_id, visit_id)
+    with lab.read() as s:
+        assert verify(s).ok
