@@ -63,7 +63,7 @@ def test_date_of_issue_follows_the_labs_zone_in_pdf_dcc_and_verify(
     # the DCC states the lab's date, and verification agrees with it
     xml = build_dcc(doc, pdf)
     assert etree.fromstring(xml).findtext(ISSUE, None, NS) == expected.isoformat()
-    checked = verify_dcc(xml, [pki.ca.certificate])
+    checked = verify_dcc(xml, [pki.ca.certificate], require_signature=False)
     assert checked.ok, checked.summary()
     # a DCC claiming the UTC (or any other) date is caught
     other = expected - timedelta(days=1)
@@ -72,7 +72,7 @@ def test_date_of_issue_follows_the_labs_zone_in_pdf_dcc_and_verify(
         f"<dcc:date>{other.isoformat()}</dcc:date>".encode(),
     )
     assert forged != xml
-    bad = verify_dcc(forged, [pki.ca.certificate])
+    bad = verify_dcc(forged, [pki.ca.certificate], require_signature=False)
     assert not bad.ok
     assert "date of issue" in bad.summary()
 
