@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,9 +60,8 @@ _written: list[Path] = []
 
 @pytest.fixture(scope="session")
 def out_dir() -> Path:
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+    # not emptied first: the suite runs in parallel workers that may both write here
+    OUT.mkdir(parents=True, exist_ok=True)
     _written.append(OUT)
     return OUT
 

@@ -434,13 +434,16 @@ def test_every_table_holding_lab_records_is_audited() -> None:
     )
     # the trail itself, readings and the instruments' raw I/O (each chained per run instead),
     # this database's own identity, the run leases (which process holds a run: a heartbeat,
-    # not a record) and the trails imported from on-site laptops (checked by their import's
-    # audited hash); certificate counters are audited
+    # not a record), the trails imported from on-site laptops (checked by their import's
+    # audited hash) and the reading journal (acknowledged readings sealed into the chains at
+    # each group; an unsealed journal makes verify "cannot confirm"); certificate counters are
+    # audited
     assert unaudited == [
         "audit_events",
         "audit_head",
         "database_identity",
         "instrument_io",
+        "reading_journal",
         "readings",
         "run_leases",
         "synced_audit_events",
