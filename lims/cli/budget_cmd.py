@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Console
 from rich.table import Table
 
 from lims.calc.mcm import DEFAULT_SEED
@@ -55,6 +56,8 @@ def show_budgets(
     if not budgets:
         console.print(f"run {run_id} stored no uncertainty budget", highlight=False)
         return
+    # in a file or a pipe the tables keep their width instead of wrapping every name
+    out = console if console.is_terminal else Console(soft_wrap=True, width=max(console.width, 160))
     flagged = 0
     for b in budgets:
         table = Table(
@@ -64,15 +67,15 @@ def show_budgets(
         )
         for row in b.rows():
             table.add_row(*row)
-        console.print(table)
-        console.print(b.coverage, highlight=False)
+        out.print(table)
+        out.print(b.coverage, highlight=False)
         if mcm:
             check = cross_check(b, seed=seed)
             flagged += check.flagged
             for line in cross_check_lines(check):
-                console.print(line, highlight=False)
+                out.print(line, highlight=False)
     if mcm:
-        console.print(
+        out.print(
             f"{len(budgets)} budget(s); {flagged} with GUM–MCM differences beyond δ",
             highlight=False,
         )

@@ -69,7 +69,8 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "keys",
         "lims.cli.keys_cmd",
         "app",
-        "Signing keys: the lab CA and each signer's key and certificate (PKCS#12).",
+        "Signing keys: the lab CA, its time-stamping authority and CRL, and each signer's key "
+        "and certificate (PKCS#12).",
     ),
     LazyCommand(
         "rm",
@@ -291,14 +292,15 @@ def _log_target() -> tuple[Path, str]:
 
 
 def _configure_logging() -> Path:
-    """Send diagnostics to the log file (once; a command's first resolution does it)."""
-    if not _log_file:
+    """Send diagnostics to the log file of the settings in force (again when they changed,
+    as between two commands run in one process)."""
+    log_file, level = _log_target()
+    if _log_file != [log_file]:
         from lims.cli.errors import configure_logging
 
-        log_file, level = _log_target()
         configure_logging(log_file, level)
-        _log_file.append(log_file)
-    return _log_file[0]
+        _log_file[:] = [log_file]
+    return log_file
 
 
 def _command_path(argv: list[str]) -> str:

@@ -64,8 +64,8 @@ def test_demo_prints_its_summary(tmp_path: Path, cli: Run) -> None:
             counts[parts[0].strip()] = int(parts[1])
     assert counts["users"] == len(DEMO_USERS) + 1
     assert counts["customers"] == 4
-    assert counts["reference materials"] == 16
-    assert counts["measurement standards"] == 5
+    assert counts["reference materials"] == 20  # gases, CRMs, the fuel lab's, the on-site cylinders
+    assert counts["measurement standards"] == 7
     for u in DEMO_USERS:
         assert u.username in r.out
     db = Database(f"sqlite:///{target / 'lims.sqlite3'}")

@@ -143,11 +143,16 @@ def test_bad_input_refused_inline_then_good_input_saved(
 
 
 def test_board_loads_pages_on_demand(qtbot: QtBot, gui: LimsApp, demo_db: Database) -> None:
+    from sqlalchemy import func, select
+
+    from lims.models import WorkOrder
     from lims.services.work_order_board import DEFAULT_PAGE_SIZE
     from lims.services.work_orders import InstrumentInput, ReceiptInput, receive_instruments
     from lims.units import Q_
 
     user = login(demo_db, ZHANG.username, ZHANG.password, PasswordPolicy())
+    with demo_db.read() as s:
+        demo_orders = s.scalar(select(func.count()).select_from(WorkOrder))  # all still open
     extra = DEFAULT_PAGE_SIZE + 7
     with demo_db.write(actor=user, reason="instruments received") as s:
         for i in range(extra):
@@ -163,7 +168,7 @@ def test_board_loads_pages_on_demand(qtbot: QtBot, gui: LimsApp, demo_db: Databa
                 range_max=Q_(2000, "umol/mol"),
             )
             receive_instruments(s, user, ReceiptInput("客户 Paging", TODAY, None, (item,)), TODAY)
-    total = extra + 3  # and the demo's three
+    total = extra + demo_orders  # and the demo's own
     window = log_in(qtbot, gui, ZHANG.username, ZHANG.password)
     assert isinstance(window, MainWindow)
     qtbot.addWidget(window)

@@ -143,6 +143,7 @@ class BenchView(BenchRunMixin, QWidget):
         self.plan_lines = QListWidget()
         self.plan_lines.setObjectName("plan_lines")
         self.plan_lines.setWordWrap(True)
+        self.plan_lines.setMinimumHeight(24)  # the window may still be made small
         cv = QVBoxLayout(self.checks_box)
         cv.addWidget(self.checks, 1)
         cv.addWidget(self.plan_lines, 1)
