@@ -238,9 +238,9 @@ def key_figure(results: Iterable[ResultRecord]) -> str:
     """The run's key figure from its results.
 
     With limits (a verification): the largest |value| / |limit| and where it is, e.g.
-    ``max |E|/MPE 0.52 (P50: 1.04 %FS, MPE ±2 %FS)``. Without (a calibration): the largest
-    |error| with its expanded uncertainty, e.g. ``max |E| 0.44 µmol/mol (P80: U = 0.8
-    µmol/mol)``.
+    ``max |E|/MPE 0.52 (50 %FS 点 50 %FS point: 1.04 %FS, MPE ±2 %FS)``. Without (a
+    calibration): the largest |error| with its expanded uncertainty. Points are named by
+    their bilingual label, never by their internal key.
     """
     worst: tuple[float, str] | None = None
     largest: tuple[float, str] | None = None
@@ -252,14 +252,15 @@ def key_figure(results: Iterable[ResultRecord]) -> str:
                 float(r.limit.value.magnitude)
             )
             text = (
-                f"max |E|/MPE {ratio:.2f} ({r.point.key}: {display_quantity(r.value, '.3g')}, "
+                f"max |E|/MPE {ratio:.2f} ({r.point.label.joined(' ')}: "
+                f"{display_quantity(r.value, '.3g')}, "
                 f"MPE {r.limit.text()})"
             )
             if worst is None or ratio > worst[0]:
                 worst = (ratio, text)
         elif r.form.value in ("absolute", "relative", "fiducial"):
             size = float(abs(r.value.magnitude))
-            text = f"max |E| {display_quantity(abs(r.value), '.3g')} ({r.point.key}"
+            text = f"max |E| {display_quantity(abs(r.value), '.3g')} ({r.point.label.joined(' ')}"
             if r.uncertainty is not None:
                 text += f": U = {display_quantity(r.uncertainty.expanded, '.2g')}"
             text += ")"

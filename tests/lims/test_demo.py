@@ -155,7 +155,7 @@ def test_demo_verdicts_follow_the_injected_errors(demo: Demo) -> None:
     row = _row(demo.out, "jjg1149-dc-charger")
     figure = row.split("│")[7].strip()
     assert figure.startswith("max |E|/MPE "), figure
-    assert "(clock: " in figure, figure
+    assert "(时钟 clock: " in figure, figure  # the point by its label, not its key
     ratio = float(figure.split()[2])
     assert (offset - 1) / limit <= ratio <= (offset + 1) / limit
 
@@ -300,6 +300,7 @@ def test_no_runs_seeds_only_and_missing_bench_is_refused(
 
 def _result(
     key: str,
+    label: tuple[str, str],
     characteristic: Characteristic,
     value: str,
     *,
@@ -310,7 +311,7 @@ def _result(
     q = parse_quantity(value)
     fiducial = q.units == ureg.percent_FS
     return ResultRecord(
-        point=Point(key, BiText(key, key)),
+        point=Point(key, BiText(*label)),
         characteristic=characteristic,
         value=q,
         form=ErrorForm.FIDUCIAL if fiducial else ErrorForm.ABSOLUTE,
@@ -333,20 +334,45 @@ def test_key_figure_is_the_largest_error_against_its_mpe() -> None:
     results = [
         # 12 µmol/mol of 2000 = 0.6 %FS against ±2 %FS: 0.30
         _result(
-            "P50", Characteristic.INDICATION_ERROR, "0.6 %FS", limit="2 %FS", verdict=Verdict.PASS
+            "P50",
+            ("50 %FS 点", "50 %FS point"),
+            Characteristic.INDICATION_ERROR,
+            "0.6 %FS",
+            limit="2 %FS",
+            verdict=Verdict.PASS,
         ),
         # 3 s against ±5 s: 0.60, the largest
-        _result("clock", Characteristic.CLOCK_ERROR, "-3 s", limit="5 s", verdict=Verdict.PASS),
+        _result(
+            "clock",
+            ("时钟", "clock"),
+            Characteristic.CLOCK_ERROR,
+            "-3 s",
+            limit="5 s",
+            verdict=Verdict.PASS,
+        ),
     ]
-    assert key_figure(results) == "max |E|/MPE 0.60 (clock: -3 s, MPE ±5 s)"
+    # people read the point's label, never its internal key
+    assert key_figure(results) == "max |E|/MPE 0.60 (时钟 clock: -3 s, MPE ±5 s)"
 
 
 def test_key_figure_of_a_calibration_is_the_largest_error_with_its_u() -> None:
     results = [
-        _result("P20", Characteristic.INDICATION_ERROR, "-0.02 umol/mol", u="0.2 umol/mol"),
-        _result("P80", Characteristic.INDICATION_ERROR, "-0.45 umol/mol", u="0.8 umol/mol"),
+        _result(
+            "P20",
+            ("20 %FS 点", "20 %FS point"),
+            Characteristic.INDICATION_ERROR,
+            "-0.02 umol/mol",
+            u="0.2 umol/mol",
+        ),
+        _result(
+            "P80",
+            ("80 %FS 点", "80 %FS point"),
+            Characteristic.INDICATION_ERROR,
+            "-0.45 umol/mol",
+            u="0.8 umol/mol",
+        ),
     ]
-    assert key_figure(results) == "max |E| 0.45 µmol/mol (P80: U = 0.8 µmol/mol)"
+    assert key_figure(results) == "max |E| 0.45 µmol/mol (80 %FS 点 80 %FS point: U = 0.8 µmol/mol)"
     assert key_figure([]) == "—"
 
 
