@@ -177,7 +177,9 @@ def trials(db_url: str, tmp: Path, n: int, seed: int, db: Database | None = None
                 assert f"run {run_id} is executed by process {pid}" in err
             time.sleep(rng.uniform(0.2, 2.2))
             os.kill(pid, signal.SIGKILL)
-            assert zygote.wait(pid) == -signal.SIGKILL
+            killed = zygote.wait(pid)
+            # 0: the run ended just before the kill landed (checked below: completed)
+            assert killed in (-signal.SIGKILL, 0), killed
             acked = max((o["ack"] for o in stream(out) if "ack" in o), default=0)
             before = seqs_and_values(db, run_id)
             seqs = [s for s, _, _ in before]
@@ -187,6 +189,7 @@ def trials(db_url: str, tmp: Path, n: int, seed: int, db: Database | None = None
                 status = s.get(Run, run_id).status  # type: ignore[union-attr]
             if status == RunStatus.COMPLETED:
                 continue  # the kill came after the end: nothing to resume
+            assert killed == -signal.SIGKILL, f"trial {trial}: exit 0 but run is {status}"
             interrupted += 1
             # killed before the rule checks passed (queued) or while running
             assert status in (RunStatus.QUEUED, RunStatus.RUNNING), status
