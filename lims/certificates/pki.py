@@ -249,42 +249,11 @@ def issue_user_credentials(
     ]
     if org:
         attrs.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, str(org[0].value)))
-    start = _now(now) - dt.timedelta(minutes=5)
-    end = min(start + dt.timedelta(days=valid_days), ca.certificate.not_valid_after_utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name(attrs))
-        .issuer_name(ca.certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.EMAIL_PROTECTION, x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
+    builder = end_entity_builder(ca, ca_key, x509.Name(attrs), key, valid_days, now).add_extension(
+        x509.ExtendedKeyUsage(
+            [ExtendedKeyUsageOID.EMAIL_PROTECTION, x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")]
+        ),
+        critical=False,
     )
     if email:
         builder = builder.add_extension(
@@ -460,3 +429,47 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     if now.tzinfo is None:
         raise PkiError("time must carry its time zone")
     return now
+
+
+def end_entity_builder(
+    ca: LabCA,
+    ca_key: Any,
+    subject: x509.Name,
+    key: Any,
+    valid_days: int,
+    now: dt.datetime | None = None,
+) -> x509.CertificateBuilder:
+    """A certificate the lab CA issues to a signer or service (not a CA): subject, validity
+    within the CA's, key usage for signatures with non-repudiation, key identifiers. The
+    caller adds its extended key usage and signs it with ``ca_key``."""
+    start = _now(now) - dt.timedelta(minutes=5)
+    end = min(start + dt.timedelta(days=valid_days), ca.certificate.not_valid_after_utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+    )

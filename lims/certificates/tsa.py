@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from lims.certificates.errors import PkiError
-from lims.certificates.pki import LabCA
+from lims.certificates.pki import LabCA, end_entity_builder
 
 __all__ = [
     "RevokedCertificate",
@@ -85,37 +85,9 @@ def issue_tsa_credentials(
             x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"{organization} TSA"),
         ]
     )
-    start = _now(now) - dt.timedelta(minutes=5)
-    end = min(start + dt.timedelta(days=valid_days), ca.certificate.not_valid_after_utc)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(ca.certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        end_entity_builder(ca, ca_key, name, key, valid_days, now)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
         .sign(ca_key, hashes.SHA256())
     )
     key_pem = key.private_bytes(
