@@ -32,9 +32,9 @@ import io
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
 from cryptography import x509
@@ -44,6 +44,7 @@ from lims.certificates.render import CONTENT_ATTACHMENT, KEYWORD_HASH, KEYWORD_N
 from lims.certificates.render import SIGNATURE_FIELDS as _FIELDS
 from lims.certificates.verify_cms import (
     container_problems,
+    foreign_certificates,
     padding_problems,
     timestamp_container_problems,
 )
@@ -263,6 +264,10 @@ def verify_pdf(
         or any(t.altered for t in stamps)
         or any(p.startswith(_ALTERED_PREFIXES) for p in problems)
     )
+    if altered:
+        # an altered file is reported as altered; a chain failure is then its consequence
+        checks = [_without_chain_findings(c) for c in checks]
+        stamps = [_without_chain_findings(t) for t in stamps]
     return VerificationReport(
         ok=ok,
         certificate_number=number if number is not None else _record_str(record, "number"),
@@ -287,6 +292,17 @@ _ALTERED_PREFIXES = (
     "document timestamp",
     "signing order violated",
 )
+
+
+_Check = TypeVar("_Check", SignatureCheck, TimestampCheck)
+
+#: Words of the findings that say a part is not the given lab CA's (not that it was changed).
+_CHAIN_FINDINGS = ("does not chain", "is not issued by the given lab CA")
+
+
+def _without_chain_findings(check: _Check) -> _Check:
+    kept = tuple(p for p in check.problems if not any(m in p for m in _CHAIN_FINDINGS))
+    return replace(check, problems=kept) if kept != check.problems else check
 
 
 def _is_doc_timestamp(emb: Any) -> bool:
@@ -406,6 +422,7 @@ def _check_signature(
         altered.append(f"signature cannot be validated: {type(exc).__name__}: {exc}")
     altered += padding_problems(emb)
     altered += container_problems(emb, roots)
+    problems += foreign_certificates(emb, roots)
     if meaning is None:
         problems.append(f"unexpected signature field {field_name!r}")
     else:
@@ -473,6 +490,7 @@ def _check_doc_timestamp(
         altered.append(f"document timestamp cannot be validated: {type(exc).__name__}: {exc}")
     altered += padding_problems(emb)
     altered += timestamp_container_problems(emb, roots)
+    problems += foreign_certificates(emb, roots)
     every = altered + problems
     return TimestampCheck(
         field_name=field_name,

@@ -14,7 +14,12 @@ from asn1crypto import cms  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-__all__ = ["container_problems", "padding_problems", "timestamp_container_problems"]
+__all__ = [
+    "container_problems",
+    "foreign_certificates",
+    "padding_problems",
+    "timestamp_container_problems",
+]
 
 #: The only unsigned attribute a signature may carry: its RFC 3161 signature timestamp.
 SIGNATURE_TIMESTAMP_ATTRIBUTE = "signature_time_stamp_token"
@@ -83,15 +88,46 @@ def _common_problems(emb: Any, sd: Any, si: Any, roots: list[Any]) -> list[str]:
 
 
 def certificate_problems(sd: Any, roots: list[Any]) -> list[str]:
-    """Certificates in a SignedData: each a trust root or issued by one, with an unaltered
-    signature encoding (the outer signature BIT STRING must have no unused bits)."""
+    """Certificates in a SignedData: an unaltered signature encoding (the outer signature
+    BIT STRING must have no unused bits), and each one naming a trust root as issuer
+    really issued by it. A certificate of another CA is not an alteration but a stranger:
+    :func:`foreign_certificates` reports those."""
     problems = []
     for choice in sd["certificates"]:
         signature_value = choice.chosen["signature_value"]
         if signature_value.contents[:1] != b"\x00":
             problems.append("a certificate's signature encoding in the container was altered")
+    for _cert, issued, claims_root in _classified(sd, roots):
+        if not issued and claims_root:
+            problems.append(
+                "a certificate in the container names the lab CA as issuer but was not "
+                "issued by it (altered)"
+            )
+    return problems
+
+
+def foreign_certificates(emb: Any, roots: list[Any]) -> list[str]:
+    """Certificates in a signature's container issued by another CA than the trust roots:
+    the file is then not shown to be the lab's (an unreadable container is reported by
+    :func:`container_problems`)."""
+    try:
+        classified = _classified(emb.signed_data, roots)
+    except Exception:
+        return []
+    return [
+        f"a certificate in the container ({cert.subject.rfc4514_string()}) is not issued by "
+        "the given lab CA"
+        for cert, issued, claims_root in classified
+        if not issued and not claims_root
+    ]
+
+
+def _classified(sd: Any, roots: list[Any]) -> list[tuple[x509.Certificate, bool, bool]]:
+    """Each non-root certificate in ``sd``: whether a root issued it, and whether its
+    issuer name is a root's subject."""
     root_ders = {r.dump() for r in roots}
     root_certs = [x509.load_der_x509_certificate(d) for d in root_ders]
+    out = []
     for choice in sd["certificates"]:
         der = choice.chosen.dump()
         if der in root_ders:
@@ -104,11 +140,9 @@ def certificate_problems(sd: Any, roots: list[Any]) -> list[str]:
                 issued = True
             except (ValueError, TypeError, InvalidSignature):
                 continue
-        if not issued:
-            problems.append(
-                "a certificate in the container is neither the lab CA nor issued by it (altered?)"
-            )
-    return problems
+        claims_root = any(cert.issuer == root.subject for root in root_certs)
+        out.append((cert, issued, claims_root))
+    return out
 
 
 def padding_problems(emb: Any) -> list[str]:

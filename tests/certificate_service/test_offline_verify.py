@@ -221,3 +221,46 @@ def test_bad_input_is_one_line(tmp_path: Path, what: str) -> None:
         assert "absent.pem" in lines[0]
     assert "Traceback" not in r.out + r.err
     assert list(home.iterdir()) == []
+
+
+def test_a_certificate_altered_inside_a_signature_is_altered_not_untrusted(
+    lab: Database, tmp_path: Path
+) -> None:
+    """A flip inside a signer's certificate embedded in a signature container: the file
+    was altered, and that is the finding; the broken chain that follows is not reported
+    as if the file were intact but signed by a stranger."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    number = issue(lab, make_gas_run(lab, 1, PASS), tmp_path / "archive")
+    pdf = certificate_pdf(lab, user(lab, "zhao"), number)
+    reader = PdfFileReader(io.BytesIO(pdf))
+    signer_der = reader.embedded_signatures[0].signer_cert.dump()
+    where = pdf.lower().find(signer_der.hex().encode())
+    assert where > 0, "the signer's certificate is stored hex-encoded in /Contents"
+    tried = 0
+    for nibble in range(20, len(signer_der) * 2 - 20, max(1, len(signer_der) // 8)):
+        data = bytearray(pdf)
+        data[where + nibble] = ord("0") if data[where + nibble] != ord("0") else ord("1")
+        outcome = verify_upload(lab, bytes(data), "c.pdf")
+        assert outcome.verdict is UploadVerdict.INVALID, nibble
+        assert not any("does not chain" in p for p in outcome.problems), outcome.problems
+        tried += 1
+    assert tried >= 10
+
+
+def test_a_genuine_certificate_against_another_ca_is_unverifiable_not_altered(
+    lab: Database, tmp_path: Path
+) -> None:
+    """Checked against a CA that is not the lab's, an untouched certificate is not shown
+    to be the lab's (every signature names the stranger), but nothing in it was changed."""
+    from lims.certificates import create_lab_ca
+    from lims.certificates.verdict import check_certificate_file
+
+    number = issue(lab, make_gas_run(lab, 1, PASS), tmp_path / "archive")
+    pdf = certificate_pdf(lab, user(lab, "zhao"), number)
+    other = create_lab_ca("Other CA", "Other Lab", "other-pass-2026")
+    check = check_certificate_file(pdf, [other.certificate], name="c.pdf")
+    assert check.verdict is FileVerdict.UNVERIFIABLE
+    report = verify_pdf(pdf, [other.certificate])
+    assert not report.altered
+    assert all(any("does not chain" in p for p in s.problems) for s in report.signatures)
