@@ -29,8 +29,8 @@ from lims.audit import (
     STATE_ACTIONS,
     AuditProblem,
     canonical_json,
-    jsonable,
     reading_chain_sha256,
+    stored_canonical_json,
     without_upgrade_defaults,
 )
 from lims.db.base import Base
@@ -86,8 +86,8 @@ class Digest:
 
 
 def state_hash(table: str, key: str, state: dict[str, Any]) -> int:
-    """A record's share of its table's digest: from its audited state."""
-    return row_hash(table, key, canonical_json(state))
+    """A record's share of its table's digest: from its audited state (as stored)."""
+    return row_hash(table, key, stored_canonical_json(state))
 
 
 def head_hash(table: str, run_id: int, count: int, head: str) -> int:
@@ -117,12 +117,13 @@ class AuditedTable:
         return select(self.key, *[c for _, c, _ in self.columns])
 
     def state(self, row: Sequence[Any]) -> tuple[str, dict[str, Any]]:
-        """(key, audited state) of a row of :meth:`select_rows`, as :func:`record_state`."""
+        """(key, state) of a row of :meth:`select_rows`: the column values by name, whose
+        :func:`~lims.audit.stored_canonical_json` is that of :func:`record_state`."""
         state: dict[str, Any] = {}
         for (attr, _, is_float), value in zip(self.columns, row[1:], strict=True):
             if value is not None and is_float:
                 value = float(value)
-            state[attr] = jsonable(value)
+            state[attr] = value
         return str(row[0]), state
 
 
@@ -235,7 +236,7 @@ def check_table(session: Session, table: AuditedTable) -> TableCheck:
     for row in stream(session, rows_q):
         key, state = table.state(row)
         out.records += 1
-        text = canonical_json(state)
+        text = stored_canonical_json(state)
         out.digest.add(row_hash(name, key, text))
         while ev is not None and sort_key(ev.record_id) < sort_key(key):
             unmatched(ev)
@@ -246,7 +247,7 @@ def check_table(session: Session, table: AuditedTable) -> TableCheck:
                     "record", f"{name} {key}", "has no audit event: inserted outside the app"
                 )
             )
-        elif text != canonical_json(ev.state) and canonical_json(
+        elif text != stored_canonical_json(ev.state) and canonical_json(
             without_upgrade_defaults(table.model, state, ev.state)
         ) != canonical_json(ev.state):
             diff = _diff_fields(without_upgrade_defaults(table.model, state, ev.state), ev.state)
@@ -280,7 +281,7 @@ def table_digest(session: Session, table: AuditedTable) -> TableCheck:
     for row in stream(session, table.select_rows()):
         key, state = table.state(row)
         out.records += 1
-        out.digest.add(row_hash(table.name, key, canonical_json(state)))
+        out.digest.add(row_hash(table.name, key, stored_canonical_json(state)))
     return out
 
 

@@ -37,9 +37,10 @@ from lims.audit import (
     GENESIS_SHA256,
     STATE_ACTIONS,
     AuditProblem,
-    canonical_json,
-    event_sha256,
+    stored_canonical_json,
+    stored_event_sha256,
 )
+from lims.audit_parallel import start_chain_checks
 from lims.audit_stream import (
     CHAINED,
     EVENTS,
@@ -155,18 +156,7 @@ def _link_problem(ev: Any, expected_id: int, prev: str) -> AuditProblem | None:
             f"audit event {ev.id}",
             "does not follow its predecessor: an event before it was altered, inserted or deleted",
         )
-    digest = event_sha256(
-        event_id=ev.id,
-        occurred_at=ev.occurred_at,
-        actor=ev.actor,
-        action=ev.action,
-        table_name=ev.table_name,
-        record_id=ev.record_id,
-        changes=ev.changes,
-        state=ev.state,
-        reason=ev.reason,
-        prev_sha256=ev.prev_sha256,
-    )
+    digest = stored_event_sha256(ev)
     if digest != ev.sha256:
         return AuditProblem(
             "chain", f"audit event {ev.id}", "content does not match its hash: altered"
@@ -174,25 +164,38 @@ def _link_problem(ev: Any, expected_id: int, prev: str) -> AuditProblem | None:
     return None
 
 
-def verify_trail(session: Session, checkpoint: Checkpoint | None = None) -> VerifyReport:
+def verify_trail(
+    session: Session, checkpoint: Checkpoint | None = None, *, parallel: bool | None = False
+) -> VerifyReport:
     """Walk the audit chain; check every audited record, reading and certificate number.
 
-    With ``checkpoint``, incrementally from it (see the module's text).
+    With ``checkpoint``, incrementally from it (see the module's text). ``parallel`` walks
+    the readings' and exchanges' chains of a full verification in worker processes on the
+    session's snapshot (:mod:`lims.audit_parallel`): None when the lab is large enough,
+    True always where possible; only for a read-only REPEATABLE READ session.
     """
     report = VerifyReport()
     if checkpoint is None:
-        _walk(session, report, 1, GENESIS_SHA256, collect=False)
-        for table in audited_tables():
-            found = check_table(session, table)
-            report.records += found.records
-            report.problems += found.problems
-            report.digests[table.name] = found.digest
-        for chained in CHAINED:
-            walked = check_chains(session, chained)
-            if chained.name == "readings":
-                report.readings = walked.rows
-            report.problems += walked.problems
-            report.digests[chained.name] = walked.digest
+        pending = None if parallel is False else start_chain_checks(session, force=bool(parallel))
+        try:
+            _walk(session, report, 1, GENESIS_SHA256, collect=False)
+            for table in audited_tables():
+                found = check_table(session, table)
+                report.records += found.records
+                report.problems += found.problems
+                report.digests[table.name] = found.digest
+            for chained in CHAINED:
+                if pending is not None:
+                    walked = pending.result(chained)
+                else:
+                    walked = check_chains(session, chained)
+                if chained.name == "readings":
+                    report.readings = walked.rows
+                report.problems += walked.problems
+                report.digests[chained.name] = walked.digest
+        finally:
+            if pending is not None:
+                pending.close()
     else:
         _incremental(session, report, checkpoint)
     report.problems += numbering_problems(session)
@@ -278,7 +281,7 @@ def _incremental_table(
     for key in keys:
         _, action, state = tail.latest[(table.name, key)]
         if action != "delete":
-            expected.add(row_hash(table.name, key, canonical_json(state)))
+            expected.add(row_hash(table.name, key, stored_canonical_json(state)))
     current = table_digest(session, table)
     report.records += current.records
     report.digests[table.name] = current.digest

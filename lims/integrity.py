@@ -201,17 +201,21 @@ def check_integrity(
     anchor_copies: Sequence[Path] = (),
     extra_anchor_files: Sequence[Path] = (),
     full: bool = False,
+    parallel: bool | None = None,
 ) -> IntegrityReport:
-    """Run every check of ``lims audit verify`` in one read session.
+    """Run every check of ``lims audit verify`` in one read session (a
+    :func:`verification_session`).
 
     The trail is walked from the newest checkpoint an anchor covers, or in full when
     ``full``, when there is none, or when the anchors themselves show a problem.
+    ``parallel`` is :func:`lims.audit_verify.verify_trail`'s (by default: when the lab is
+    large enough).
     """
     anchors = check_destinations(session, anchor_file, anchor_copies, extra_anchor_files)
     checkpoint = None
     if not full and not anchors.problems:
         checkpoint = newest_checkpoint(session, anchors.anchored_to)
-    trail = verify_trail(session, checkpoint)
+    trail = verify_trail(session, checkpoint, parallel=parallel)
     runs = trail.touched_runs if checkpoint is not None else None
     trail.problems += stored_record_problems(session, runs)
     files, found = archive_problems(session, archive_dir)

@@ -20,7 +20,13 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from lims.audit import GENESIS_SHA256, AuditError, canonical_json, log_event, sha256_hex
+from lims.audit import (
+    GENESIS_SHA256,
+    AuditError,
+    log_event,
+    sha256_hex,
+    stored_canonical_json,
+)
 from lims.models import InstrumentExchange
 
 __all__ = [
@@ -58,7 +64,7 @@ def io_chain_sha256(prev: str, content: dict[str, Any]) -> str:
     data = dict(content)
     data["sent"] = bytes(data["sent"]).hex()
     data["received"] = bytes(data["received"]).hex()
-    return sha256_hex(prev + canonical_json(data))
+    return sha256_hex(prev + stored_canonical_json(data))
 
 
 def exchange_item(seq: int, exchange: Any) -> dict[str, Any]:

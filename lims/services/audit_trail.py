@@ -299,10 +299,10 @@ def verify_trail(db: Database, actor: User, settings: Settings) -> TrailCheck:
     the newest anchored checkpoint, every record against it, the runs' plans and instrument
     I/O, synchronized records, archived files and every anchor destination."""
     from lims.audit_anchors import AnchorFileError
-    from lims.integrity import check_integrity
+    from lims.integrity import check_integrity, verification_session
 
     require(actor, Permission.REVIEW_AUDIT)
-    with db.read() as s:
+    with verification_session(db) as s:
         try:
             report = check_integrity(
                 s,
