@@ -7,11 +7,14 @@ failure, lockout and success is written to the audit trail (21 CFR 11.300).
 
 from __future__ import annotations
 
+import base64
+import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import ARGON2_VERSION
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -76,8 +79,30 @@ def password_matches(password_hash: str, password: str) -> bool:
 #: The one answer to a failed login, whatever failed: it never tells whether the account
 #: exists (nor, without the right password, that it is locked, expired or deactivated).
 LOGIN_FAILED = "unknown user or wrong password"
+
+
+def _unmatchable_hash() -> str:
+    """An argon2 hash string at :data:`_HASHER`'s parameters that no password matches.
+
+    Its salt and digest are random bytes, so checking a password against it costs exactly
+    what checking a real hash costs (same memory, time and parallelism), yet no password
+    can match it. Built without hashing anything: importing this module costs no argon2
+    run (the former ``_HASHER.hash(...)`` here cost one at every start of the program).
+    """
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii").rstrip("=")
+
+    return (
+        f"$argon2{_HASHER.type.name.lower()}$v={ARGON2_VERSION}$"
+        f"m={_HASHER.memory_cost},t={_HASHER.time_cost},"
+        f"p={_HASHER.parallelism}$"
+        f"{b64(os.urandom(_HASHER.salt_len))}${b64(os.urandom(_HASHER.hash_len))}"
+    )
+
+
 #: Hash of a password nobody has: an unknown user costs the same time as a wrong password.
-_NOBODY = _HASHER.hash("nobody has this password")
+_NOBODY = _unmatchable_hash()
 #: How much of a typed user name an audit event keeps.
 _NAME_KEPT = 200
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from lims.certificates.model import Meaning
 from lims.cli.common import (
     CliError,
     PasswordOpt,
@@ -22,6 +21,7 @@ from lims.cli.common import (
     settings,
 )
 from lims.models.enums import CertificateStatus
+from lims.vocabulary import SignatureMeaning as Meaning
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

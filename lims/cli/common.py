@@ -8,57 +8,60 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import OperationalError
 
-from lims.audit import AuditError, ImmutableRecordError
-from lims.audit_anchors import AnchorFileError, AnchorWriteError
-from lims.certificates.errors import CertificateError
-from lims.config import ConfigError, Settings, load_settings
-from lims.db import Database
+from lims.config import Settings, load_settings
 from lims.db.lengths import ValueTooLongError
-from lims.db.migrate import MigrationError
-from lims.models.users import User
-from lims.planning.context import PlanError
-from lims.quality.errors import QualityError
-from lims.security import AuthenticationError, PasswordPolicyError
 from lims.services.lab import NoLabError, open_database, open_lab, policy_from
-from lims.services.materials import MaterialError
-from lims.services.numbering import NumberingError
-from lims.services.users import UserError
-from lims.services.work_order_status import WorkOrderStateError
-from lims.services.work_orders import WorkOrderError
-from lims.units import UnitParseError
+
+if TYPE_CHECKING:
+    from lims.db import Database
+    from lims.models.users import User
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
-#: Exceptions that are the user's input or the lab's state, reported in one line.
-USER_ERRORS: tuple[type[Exception], ...] = (
-    ConfigError,
-    UnitParseError,
-    AuthenticationError,
-    PasswordPolicyError,
-    UserError,
-    AuditError,
-    ImmutableRecordError,
-    ArgumentError,
-    MaterialError,
-    QualityError,
-    CertificateError,
-    PlanError,
-    ValueTooLongError,
-    NumberingError,
-    MigrationError,
-    AnchorFileError,
-    AnchorWriteError,
-    WorkOrderStateError,
-    WorkOrderError,
+#: Exceptions that are the user's input or the lab's state, reported in one line, by module
+#: and class name. They are looked up only among the modules already imported
+#: (:func:`user_errors`): a module that was never imported raised nothing, and a command
+#: does not import the unit registry, the procedure engine or the PKI just to know the
+#: names of their errors.
+USER_ERROR_NAMES: tuple[tuple[str, str], ...] = (
+    ("lims.config", "ConfigError"),
+    ("drivers.units", "UnitParseError"),
+    ("lims.security", "AuthenticationError"),
+    ("lims.security", "PasswordPolicyError"),
+    ("lims.services.users", "UserError"),
+    ("lims.audit", "AuditError"),
+    ("lims.audit", "ImmutableRecordError"),
+    ("sqlalchemy.exc", "ArgumentError"),
+    ("lims.services.materials", "MaterialError"),
+    ("lims.quality.errors", "QualityError"),
+    ("lims.certificates.errors", "CertificateError"),
+    ("lims.planning.context", "PlanError"),
+    ("lims.db.lengths", "ValueTooLongError"),
+    ("lims.services.numbering", "NumberingError"),
+    ("lims.db.migrate", "MigrationError"),
+    ("lims.audit_anchors", "AnchorFileError"),
+    ("lims.audit_anchors", "AnchorWriteError"),
+    ("lims.services.work_order_status", "WorkOrderStateError"),
+    ("lims.services.work_orders", "WorkOrderError"),
 )
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The classes of :data:`USER_ERROR_NAMES` whose modules are imported by now."""
+    found: list[type[Exception]] = []
+    for module_name, class_name in USER_ERROR_NAMES:
+        cls = getattr(sys.modules.get(module_name), class_name, None)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            found.append(cls)
+    return tuple(found)
 
 
 class CliError(Exception):
@@ -153,7 +156,7 @@ def report_error(exc: BaseException) -> int:
 
 def quantity(text: str, option: str, like: str | None = None) -> Any:
     """A typed quantity, or a one-line error naming the option it came from."""
-    from lims.units import parse_quantity
+    from lims.units import UnitParseError, parse_quantity
 
     try:
         return parse_quantity(text, like)

@@ -320,9 +320,9 @@ def _command_path(argv: list[str]) -> str:
 
 def _expected(exc: BaseException) -> bool:
     """Whether ``exc`` is bad input or the lab's state (reported in one line)."""
-    from lims.cli.common import USER_ERRORS, CliError
+    from lims.cli.common import CliError, user_errors
 
-    if isinstance(exc, (CliError, *USER_ERRORS)):
+    if isinstance(exc, (CliError, *user_errors())):
         return True
     operational = getattr(sys.modules.get("sqlalchemy.exc"), "OperationalError", None)
     return operational is not None and isinstance(exc, operational)

@@ -25,7 +25,6 @@ from lims.security import (
     hash_password,
     password_matches,
 )
-from lims.services.signing_keys import rewrap_credentials
 from lims.services.users import create_user, grant_authorization
 
 
@@ -164,6 +163,8 @@ def change_password(
     user.password_changed_at = utcnow()
     session.flush()
     # The signing key is encrypted with the password: re-encrypt it with the new one.
+    from lims.services.signing_keys import rewrap_credentials
+
     rewrap_credentials(session, user, old_password, new_password)
     return user
 

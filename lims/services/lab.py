@@ -15,8 +15,6 @@ from lims.models.enums import Role
 from lims.models.lab import LabProfile
 from lims.models.users import User
 from lims.security import PasswordPolicy
-from lims.services.signing_keys import create_authority, issue_credentials
-from lims.services.users import create_user
 
 SYSTEM_INIT = "system:init"
 
@@ -108,6 +106,9 @@ def initialize(
     encrypted with that passphrase) and issue the administrator a signing key.
     Returns True when the lab was created now, False when it existed already.
     """
+    from lims.services.signing_keys import create_authority, issue_credentials
+    from lims.services.users import create_user
+
     upgrade(db.engine)
     with db.read() as s:
         if s.scalar(select(func.count()).select_from(LabProfile)):

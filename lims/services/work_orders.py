@@ -23,7 +23,6 @@ from lims.models.users import User
 from lims.models.work import Procedure, WorkOrder, WorkOrderItem
 from lims.quality.permissions import Permission, require
 from lims.services.work_order_status import OPEN_STATES
-from lims.units import to_storage, ureg
 
 #: Receiving instruments is bench work: the permission matrix grants it with running.
 RECEIVE_PERMISSION = Permission.RUN_PROCEDURE
@@ -228,6 +227,8 @@ def _equipment(session: Session, customer: Customer, item: InstrumentInput, i: i
     lo = hi = None
     unit: str | None = None
     if item.range_min is not None and item.range_max is not None:
+        from lims.units import to_storage  # pint: only when a range is stored
+
         lo, unit = to_storage(item.range_min)
         hi = float(item.range_max.to(item.range_min.units).magnitude)
     eq = Equipment(
@@ -338,7 +339,7 @@ def parse_range_bound(text: str, where: str) -> Any:
 
     Raises :class:`WorkOrderError` naming ``where`` when the text is not a quantity.
     """
-    from lims.units import UnitParseError, parse_quantity
+    from lims.units import UnitParseError, parse_quantity, ureg
 
     try:
         q = parse_quantity(text)

@@ -112,6 +112,51 @@ def test_cli_root_imports_no_heavy_library() -> None:
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
 
 
+#: What a simple list query must not import: units, numerics, PDF, PKI, GUI, XML, migrations.
+_NOT_FOR_A_LIST = (
+    "pint",
+    "numpy",
+    "scipy",
+    "reportlab",
+    "pyhanko",
+    "PySide6",
+    "GTC",
+    "lxml",
+    "xmlschema",
+    "cryptography",
+    "alembic",
+)
+
+
+def test_list_queries_import_no_heavy_library(tmp_path: Path, cli: Run) -> None:
+    # structural, not timed: `lims certificate list` and `lims work-order list` log in
+    # (argon2, audited) and query, and need none of the libraries above to do it
+    data = tmp_path / "data"
+    env = clean_env(data)
+    assert run_main(["init", "--demo"], env, *cli).code == 0
+    pwfile = tmp_path / "pw"
+    pwfile.write_text(next(u.password for u in DEMO_USERS if u.username == "zhang") + "\n")
+    login = ["--user", "zhang", "--password-file", str(pwfile)]
+    code = (
+        "import sys\n"
+        "import lims.cli.main as m\n"
+        "codes = []\n"
+        f"for argv in ({['certificate', 'list', *login]!r}, {['work-order', 'list', *login]!r}):\n"
+        "    sys.argv = ['lims', *argv]\n"
+        "    try:\n"
+        "        m.main()\n"
+        "    except SystemExit as exc:\n"
+        "        codes.append(exc.code)\n"
+        f"heavy = {_NOT_FOR_A_LIST!r}\n"
+        "print(codes, sorted({k.split('.')[0] for k in sys.modules} & set(heavy)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[0, 0] []", (out.stdout, out.stderr)
+
+
 def test_root_listing_matches_each_commands_own_help() -> None:
     from lims.cli.main import COMMANDS, load_command
 

@@ -34,6 +34,34 @@ def test_hashes_are_argon2id_salted_and_verifiable() -> None:
     assert not password_matches("not a hash", "Secret#2026a")
 
 
+def test_unknown_users_hash_costs_a_real_check_and_matches_nothing() -> None:
+    # An unknown user is checked against a hash at the hasher's own parameters (same
+    # memory, time, parallelism as every account's), so it costs what a wrong password
+    # costs; its digest is random, so no password matches it.
+    from lims.security import _HASHER, _NOBODY
+
+    assert _NOBODY.startswith("$argon2id$")
+    assert not _HASHER.check_needs_rehash(_NOBODY)
+    assert not password_matches(_NOBODY, "nobody has this password")
+    assert not password_matches(_NOBODY, "")
+
+
+def test_importing_security_runs_no_argon2() -> None:
+    # Every command that logs in imports lims.security: its import must not hash anything.
+    import subprocess
+    import sys
+
+    code = (
+        "import argon2\n"
+        "calls = []\n"
+        "argon2.PasswordHasher.hash = lambda *a, **k: calls.append(1)\n"
+        "import lims.security\n"
+        "print(len(calls))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0"
+
+
 @pytest.mark.parametrize(
     ("password", "message"),
     [
