@@ -114,6 +114,14 @@ def _stored_default(value: Any) -> Any:
 _STORED_ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_stored_default
 )
+# The C encoder JSONEncoder.encode builds on every call, built once (same arguments).
+_C_ENCODER = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _stored_default, json.encoder.encode_basestring, None, ":", ",", True, False, True
+    )
+    if getattr(json.encoder, "c_make_encoder", None) is not None
+    else None
+)
 
 
 def stored_canonical_json(obj: Any) -> str:
@@ -126,6 +134,8 @@ def stored_canonical_json(obj: Any) -> str:
     on millions of rows. (:func:`canonical_json` turns other keys into ``str(key)`` before
     sorting; this function would sort them first, so it is not for arbitrary values.)
     """
+    if _C_ENCODER is not None and isinstance(obj, dict):
+        return "".join(_C_ENCODER(obj, 0))
     return _STORED_ENCODER.encode(obj)
 
 

@@ -19,9 +19,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Column, ColumnElement, Float, Integer, Select, Table, func, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    DateTime,
+    Float,
+    Integer,
+    Select,
+    Table,
+    func,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from lims.audit import (
@@ -34,6 +46,7 @@ from lims.audit import (
     without_upgrade_defaults,
 )
 from lims.db.base import Base
+from lims.db.types import UTCDateTime
 from lims.engine.io_record import IO_TABLE, io_chain_sha256
 from lims.models.audit import AuditEvent
 from lims.models.runs import InstrumentExchange, Reading
@@ -297,7 +310,8 @@ class ChainedTable:
     what: str
     one: str
     kind: str
-    content: Callable[[Any], dict[str, Any]]
+    #: The columns the chain hash covers (as :func:`lims.audit.reading_content` names them).
+    columns: tuple[str, ...]
     chain: Callable[[str, dict[str, Any]], str]
 
     @property
@@ -305,37 +319,39 @@ class ChainedTable:
         """The mapped table."""
         return cast(Table, self.model.__table__)
 
+    def select_chain(self) -> Select[Any]:
+        """run id, seq, stored chain hash, then :attr:`columns`; UTC timestamps as stored
+        (naive: :func:`content` writes them as their aware form would be written)."""
+        t = self.table
+        cols = [
+            type_coerce(t.c[n], DateTime()) if isinstance(t.c[n].type, UTCDateTime) else t.c[n]
+            for n in self.columns
+        ]
+        return select(t.c.run_id, t.c.seq, t.c.chain_sha256, *cols)
 
-def _reading_content(r: Any) -> dict[str, Any]:
-    return {
-        "run_id": r.run_id,
-        "seq": r.seq,
-        "step": r.step,
-        "test_point": r.test_point,
-        "quantity": r.quantity,
-        "magnitude": r.magnitude,
-        "unit": r.unit,
-        "taken_at": r.taken_at,
-        "source": r.source,
-    }
+    def content(self, row: Sequence[Any]) -> dict[str, Any]:
+        """The content a row of :meth:`select_chain` was chained with."""
+        content = dict(zip(self.columns, row[3:], strict=True))
+        for name in self._timestamps:
+            value = content[name]
+            if isinstance(value, datetime):
+                content[name] = value.isoformat() + "+00:00"
+        return content
 
-
-def _io_content(r: Any) -> dict[str, Any]:
-    return {
-        "run_id": r.run_id,
-        "seq": r.seq,
-        "at": r.at,
-        "instrument": r.instrument,
-        "operation": r.operation,
-        "sent": r.sent,
-        "received": r.received,
-        "duration_s": r.duration_s,
-        "error": r.error,
-    }
+    @property
+    def _timestamps(self) -> tuple[str, ...]:
+        t = self.table
+        return tuple(n for n in self.columns if isinstance(t.c[n].type, UTCDateTime))
 
 
 READINGS = ChainedTable(
-    "readings", Reading, "readings", "a reading", "reading", _reading_content, reading_chain_sha256
+    "readings",
+    Reading,
+    "readings",
+    "a reading",
+    "reading",
+    ("run_id", "seq", "step", "test_point", "quantity", "magnitude", "unit", "taken_at", "source"),
+    reading_chain_sha256,
 )
 INSTRUMENT_IO = ChainedTable(
     IO_TABLE,
@@ -343,7 +359,7 @@ INSTRUMENT_IO = ChainedTable(
     "instrument exchanges",
     "an exchange",
     "instrument_io",
-    _io_content,
+    ("run_id", "seq", "at", "instrument", "operation", "sent", "received", "duration_s", "error"),
     io_chain_sha256,
 )
 CHAINED = (READINGS, INSTRUMENT_IO)
@@ -364,32 +380,33 @@ def _run_chains(
     """(run id, count, head) of each run's chain, walked in full; a broken run is reported
     and not yielded."""
     t = chained.table
+    every = chained.select_chain()
     if runs is None:
-        queries: Iterable[Any] = [select(t).order_by(t.c.run_id, t.c.seq)]
+        queries: Iterable[Any] = [every.order_by(t.c.run_id, t.c.seq)]
     else:
-        queries = (select(t).where(t.c.run_id == r).order_by(t.c.seq) for r in runs)
+        queries = (every.where(t.c.run_id == r).order_by(t.c.seq) for r in runs)
+    content, chain = chained.content, chained.chain
     for query in queries:
         run_id: int | None = None
         prev, count, broken = GENESIS_SHA256, 0, False
         for r in stream(session, query):
             out.rows += 1
-            if r.run_id != run_id:
+            row_run, seq, stored = r[0], r[1], r[2]
+            if row_run != run_id:
                 if run_id is not None and not broken:
                     yield run_id, count, prev
-                run_id, prev, count, broken = r.run_id, GENESIS_SHA256, 0, False
+                run_id, prev, count, broken = row_run, GENESIS_SHA256, 0, False
             count += 1
-            if not broken and (
-                r.seq != count or chained.chain(prev, chained.content(r)) != r.chain_sha256
-            ):
+            if not broken and (seq != count or chain(prev, content(r)) != stored):
                 broken = True
                 out.problems.append(
                     AuditProblem(
                         chained.kind,
-                        f"{chained.what} of run {r.run_id} at seq {r.seq}",
+                        f"{chained.what} of run {row_run} at seq {seq}",
                         f"do not match their chain: {chained.one} was altered, inserted or deleted",
                     )
                 )
-            prev = r.chain_sha256
+            prev = stored
         if run_id is not None and not broken:
             yield run_id, count, prev
 
