@@ -15,7 +15,10 @@ For every size N: the lab is grown to N runs, verified and checkpointed
 (``lims audit verify --checkpoint``), then a day's work (50 runs) is added; the
 incremental verification (from that checkpoint) and the full one (``--full``) are each
 timed in a fresh process (what ``check_integrity`` takes, start-up excluded) whose peak
-resident memory (VmHWM) is reported.
+resident memory (VmHWM) is reported. On PostgreSQL the full one is timed a second time
+with the readings' and exchanges' chains walked in a worker process on the verifier's
+snapshot (``lims.audit_parallel``; by default only above 200 000 readings), its start-up
+included; the peak shown is the verifying process's.
 
 Extrapolation: a least-squares line through (readings, seconds) of each mode, evaluated at
 20 M readings; peak memory likewise. Both are linear fits of a few points measured on a
@@ -56,7 +59,8 @@ def _child(url: str, data: str, mode: str) -> None:
             s,
             archive_dir=Path(data) / "archive",
             anchor_file=Path(data) / "audit-anchors.jsonl",
-            full=mode == "full",
+            full=mode != "incremental",
+            parallel=mode == "parallel" or None,
         )
     seconds = time.perf_counter() - t0
     hwm = 0
@@ -141,11 +145,20 @@ def _grow(backend: str, url: str, data: Path, sizes: list[int]) -> list[dict[str
         inc = _measure(url, data, "incremental")
         full = _measure(url, data, "full")
         row = {"backend": backend, "runs": runs, "built_s": built, "inc": inc, "full": full}
+        shared = ""
+        if backend == "postgresql":
+            # the chains in a worker process on the verifier's snapshot, measured right after
+            par = row["par"] = _measure(url, data, "parallel")
+            shared = (
+                f"full, chains in a worker {par['seconds']:7.2f} s "
+                f"{int(par['peak_bytes']) / 2**20:4.0f} MiB | "
+            )
         rows.append(row)
         print(
             f"{backend:10} {runs:>6} runs {full['readings']:>8} readings "
             f"{full['events']:>7} events | "
             f"full {full['seconds']:7.2f} s {int(full['peak_bytes']) / 2**20:6.0f} MiB | "
+            f"{shared}"
             f"incremental ({inc['events']} events) {inc['seconds']:6.2f} s "
             f"{int(inc['peak_bytes']) / 2**20:6.0f} MiB | built in {built:.0f} s",
             flush=True,
@@ -157,7 +170,9 @@ def _grow(backend: str, url: str, data: Path, sizes: list[int]) -> list[dict[str
 def _report(rows: list[dict[str, Any]]) -> None:
     for backend in sorted({str(r["backend"]) for r in rows}):
         mine = [r for r in rows if r["backend"] == backend]
-        for mode in ("full", "inc"):
+        for mode in ("full", "par", "inc"):
+            if not all(mode in r for r in mine):
+                continue
             xs = [float(r[mode]["readings"]) for r in mine]
             ts = [float(r[mode]["seconds"]) for r in mine]
             ms = [float(r[mode]["peak_bytes"]) / 2**20 for r in mine]
@@ -165,7 +180,7 @@ def _report(rows: list[dict[str, Any]]) -> None:
                 continue
             slope, icpt = _fit(xs, ts)
             mslope, micpt = _fit(xs, ms)
-            name = "full" if mode == "full" else "incremental"
+            name = {"full": "full", "par": "full (chains in a worker)", "inc": "incremental"}[mode]
             print(
                 f"{backend} {name}: {slope * 1e6:.1f} s per million readings (fit over "
                 f"{len(xs)} sizes); at {TARGET_READINGS / 1e6:.0f} M readings ≈ "

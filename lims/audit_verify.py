@@ -91,6 +91,8 @@ class VerifyReport:
     digests: dict[str, Digest] = field(default_factory=dict)
     #: Runs whose readings or records changed after the checkpoint (incremental only).
     touched_runs: set[int] = field(default_factory=set)
+    #: Keys of the records of each table changed after the checkpoint (incremental only).
+    touched: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -214,6 +216,8 @@ def _incremental(session: Session, report: VerifyReport, cp: Checkpoint) -> None
     for chained in CHAINED:
         runs |= {canonical_int(k) for k in tail.keys(chained.name)}
     report.touched_runs = {r for r in runs if r is not None}
+    for name, key in tail.latest:
+        report.touched.setdefault(name, set()).add(key)
 
 
 def _check_position(session: Session, report: VerifyReport, cp: Checkpoint) -> None:

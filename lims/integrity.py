@@ -8,9 +8,11 @@
   the runs touched since the checkpoint; the others are in the runs table's digest);
 * every synchronized laptop segment against its audited import, and every imported run
   against the chain recorded where it was done (:mod:`lims.services.sync`);
-* every file under ``<data dir>/archive/`` against the SHA-256 it is stored under,
-  and every file the records say was archived (issued certificates' PDF and DCC,
-  standards' certificates) present there;
+* every file under ``<data dir>/archive/`` against the SHA-256 it is stored under
+  (incrementally: the files of the certificates and external certificates whose records
+  changed since the checkpoint; ``--full`` re-hashes every file), and every file the
+  records say was archived (issued certificates' PDF and DCC, standards' certificates)
+  present there;
 * the chain against its anchors outside the database, and the anchor files
   against the database's count of them (:mod:`lims.audit_anchors`).
 
@@ -97,12 +99,17 @@ class IntegrityReport:
         return IntegrityVerdict.INTACT
 
 
-def archive_problems(session: Session, archive_dir: Path) -> tuple[int, list[AuditProblem]]:
-    """Archived files checked against their hashes and against the records; (files, problems)."""
+def archive_problems(
+    session: Session, archive_dir: Path, rehash: set[str] | None = None
+) -> tuple[int, list[AuditProblem]]:
+    """Archived files checked against the records (every file a record names is there) and
+    against their hashes (all of them, or only those in ``rehash``); (files, problems)."""
     problems: list[AuditProblem] = []
     present: set[str] = set()
     for sha, path in iter_archive(archive_dir):
         present.add(sha)
+        if rehash is not None and sha not in rehash:
+            continue
         try:
             actual = file_sha256(path)
         except OSError as exc:
@@ -140,6 +147,21 @@ def archive_problems(session: Session, archive_dir: Path) -> tuple[int, list[Aud
                 )
             )
     return len(present), problems
+
+
+def files_of_touched_records(session: Session, touched: dict[str, set[str]]) -> set[str]:
+    """The archived files (by SHA-256) of the certificates and external certificates whose
+    records changed after a checkpoint: what an incremental verification re-hashes."""
+    out: set[str] = set()
+    for model, columns in (
+        (Certificate, (Certificate.pdf_sha256, Certificate.dcc_sha256)),
+        (ExternalCertificate, (ExternalCertificate.file_sha256,)),
+    ):
+        ids = sorted(int(k) for k in touched.get(model.__tablename__, ()) if k.isdigit())
+        for i in range(0, len(ids), 500):
+            rows = session.execute(select(*columns).where(model.id.in_(ids[i : i + 500])))
+            out |= {str(v) for row in rows for v in row if v}
+    return out
 
 
 def run_record_problems(session: Session, runs: Iterable[int] | None = None) -> list[AuditProblem]:
@@ -218,7 +240,8 @@ def check_integrity(
     trail = verify_trail(session, checkpoint, parallel=parallel)
     runs = trail.touched_runs if checkpoint is not None else None
     trail.problems += stored_record_problems(session, runs)
-    files, found = archive_problems(session, archive_dir)
+    rehash = None if checkpoint is None else files_of_touched_records(session, trail.touched)
+    files, found = archive_problems(session, archive_dir, rehash)
     trail.problems += found
     return IntegrityReport(
         trail=trail, archived_files=files, anchors=anchors, unsealed=unsealed_journals(session)
