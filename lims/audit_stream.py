@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -338,7 +339,7 @@ class ChainedTable:
                 content[name] = value.isoformat() + "+00:00"
         return content
 
-    @property
+    @cached_property
     def _timestamps(self) -> tuple[str, ...]:
         t = self.table
         return tuple(n for n in self.columns if isinstance(t.c[n].type, UTCDateTime))
