@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from types import TracebackType
 from typing import IO, Any
 
 from sqlalchemy import text
@@ -79,17 +78,6 @@ class ChainChecks:
             if worker.stdout is not None:
                 worker.stdout.close()
             errors.close()
-
-    def __enter__(self) -> ChainChecks:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def start_chain_checks(session: Session, *, force: bool = False) -> ChainChecks | None:

@@ -4,6 +4,7 @@ process finds, and sees exactly the verifier's snapshot, not later commits."""
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def test_workers_see_the_verifiers_snapshot_not_later_commits(pg: Database) -> N
         checks = start_chain_checks(s, force=True)
         assert checks is not None
         add_runs(pg, lab, 2)  # committed after the verifier's snapshot
-        with checks:
+        with closing(checks):
             found = {c.name: checks.result(c) for c in CHAINED}
     assert lab_readings(pg) > seen
     assert found["readings"].rows == seen

@@ -128,14 +128,21 @@ _NOT_FOR_A_LIST = (
 )
 
 
-def test_list_queries_import_no_heavy_library(tmp_path: Path, cli: Run) -> None:
-    # structural, not timed: `lims certificate list` and `lims work-order list` log in
-    # (argon2, audited) and query, and need none of the libraries above to do it
+def _demo_lab(tmp_path: Path, cli: Run, username: str) -> tuple[Path, dict[str, str], Path]:
+    """A demo lab made by ``lims init --demo``: (data dir, environment, password file of
+    ``username``)."""
     data = tmp_path / "data"
     env = clean_env(data)
     assert run_main(["init", "--demo"], env, *cli).code == 0
     pwfile = tmp_path / "pw"
-    pwfile.write_text(next(u.password for u in DEMO_USERS if u.username == "zhang") + "\n")
+    pwfile.write_text(next(u.password for u in DEMO_USERS if u.username == username) + "\n")
+    return data, env, pwfile
+
+
+def test_list_queries_import_no_heavy_library(tmp_path: Path, cli: Run) -> None:
+    # structural, not timed: `lims certificate list` and `lims work-order list` log in
+    # (argon2, audited) and query, and need none of the libraries above to do it
+    _data, env, pwfile = _demo_lab(tmp_path, cli, "zhang")
     login = ["--user", "zhang", "--password-file", str(pwfile)]
     code = (
         "import sys\n"
@@ -222,11 +229,7 @@ def _rm_args(pwfile: Path, **over: str) -> list[str]:
 
 
 def test_rm_receive_refuses_bad_units_and_writes_nothing(tmp_path: Path, cli: Run) -> None:
-    data = tmp_path / "data"
-    env = clean_env(data)
-    assert run_main(["init", "--demo"], env, *cli).code == 0
-    pwfile = tmp_path / "pw"
-    pwfile.write_text(next(u.password for u in DEMO_USERS if u.username == "chen") + "\n")
+    data, env, pwfile = _demo_lab(tmp_path, cli, "chen")
     db = Database(f"sqlite:///{data / 'lims.sqlite3'}")
 
     def counts() -> tuple[int, int]:
