@@ -4,9 +4,11 @@ A checkpoint is an audit event (table ``audit_checkpoints``, action ``checkpoint
 written after a verification found the trail intact. Its state records the position
 the verification reached (the newest event's id and hash) and the digest of every
 audited table and of every run's reading and instrument-I/O chain head at that
-position (:mod:`lims.audit_stream`). Being an event, it is chained like every other
-one; it is then anchored outside the database (:mod:`lims.audit_anchors`) like any
-anchor, so a checkpoint cannot be forged or altered without the anchors saying so.
+position (:mod:`lims.audit_stream`), the rows of each chained table, and on PostgreSQL
+where the verification's snapshot stood (:mod:`lims.audit_row_versions`). Being an
+event, it is chained like every other one; it is then anchored outside the database
+(:mod:`lims.audit_anchors`) like any anchor, so a checkpoint cannot be forged or altered
+without the anchors saying so.
 
 The verification uses the newest checkpoint that an anchor at or after it covers;
 without one it walks everything. What the incremental walk re-checks, and what only
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from lims.audit import log_event
 from lims.audit_anchors import Anchor, write_anchor
+from lims.audit_row_versions import RowVersions
 from lims.audit_stream import EVENTS, Digest
 from lims.audit_verify import VerifyReport
 from lims.db import Database
@@ -54,15 +57,10 @@ class Checkpoint:
     tables: dict[str, Digest]
     #: "full" or "incremental": how the position was verified.
     verified: str
-
-    def to_state(self) -> dict[str, Any]:
-        """What the checkpoint's event stores."""
-        return {
-            "covers": self.covers,
-            "sha256": self.sha256,
-            "verified": self.verified,
-            "tables": {name: d.to_json() for name, d in sorted(self.tables.items())},
-        }
+    #: Rows of each chained table (readings, instrument I/O) at the position.
+    counts: dict[str, int] = field(default_factory=dict)
+    #: Where the verification's snapshot stood (PostgreSQL only).
+    row_versions: RowVersions | None = None
 
     @classmethod
     def from_event(cls, event_id: int, state: Any) -> Checkpoint:
@@ -71,12 +69,15 @@ class Checkpoint:
             raise ValueError(f"audit event {event_id} is not a checkpoint")
         try:
             tables = {str(k): Digest.from_json(v) for k, v in state["tables"].items()}
+            counts = state.get("counts") or {}
             return cls(
                 event_id=event_id,
                 covers=int(state["covers"]),
                 sha256=str(state["sha256"]),
                 tables=tables,
                 verified=str(state.get("verified", "")),
+                counts={str(k): int(v) for k, v in counts.items()},
+                row_versions=RowVersions.from_json(state.get("row_versions")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"audit event {event_id} is not a checkpoint ({exc})") from exc
@@ -119,12 +120,15 @@ def write_checkpoint(
     if report.last_event < 1:
         raise CheckpointError("the audit trail holds no event yet: nothing to checkpoint")
     with db.write(actor=CHECKPOINT_ACTOR, reason=CHECKPOINT_REASON) as session:
-        state = {
+        state: dict[str, Any] = {
             "covers": report.last_event,
             "sha256": report.last_sha256,
             "verified": report.mode,
             "tables": {name: d.to_json() for name, d in sorted(report.digests.items())},
+            "counts": dict(sorted(report.chain_rows.items())),
         }
+        if report.row_versions is not None:
+            state["row_versions"] = report.row_versions.to_json()
         log_event(session, CHECKPOINT_ACTION, CHECKPOINT_TABLE, str(report.last_event), state=state)
         session.flush()
         event_id = session.scalar(select(EVENTS.c.id).order_by(EVENTS.c.id.desc()).limit(1))

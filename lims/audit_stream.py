@@ -61,7 +61,11 @@ _MOD = 1 << 128
 def stream(session: Session, stmt: Any, size: int | None = None) -> Iterator[Any]:
     """The rows of ``stmt``, fetched ``size`` (default :data:`CHUNK`) at a time (a
     server-side cursor on PostgreSQL)."""
-    yield from session.execute(stmt.execution_options(yield_per=size or CHUNK))
+    result = session.execute(stmt.execution_options(yield_per=size or CHUNK))
+    try:
+        yield from result
+    finally:  # a walk that stops early releases its cursor
+        result.close()
 
 
 def row_hash(*parts: str | int) -> int:
@@ -255,30 +259,49 @@ def check_table(session: Session, table: AuditedTable) -> TableCheck:
         while ev is not None and sort_key(ev.record_id) < sort_key(key):
             unmatched(ev)
             ev = next_event()
-        if ev is None or ev.record_id != key or ev.action == "delete":
-            out.problems.append(
-                AuditProblem(
-                    "record", f"{name} {key}", "has no audit event: inserted outside the app"
-                )
-            )
-        elif text != stored_canonical_json(ev.state) and canonical_json(
-            without_upgrade_defaults(table.model, state, ev.state)
-        ) != canonical_json(ev.state):
-            diff = _diff_fields(without_upgrade_defaults(table.model, state, ev.state), ev.state)
-            out.problems.append(
-                AuditProblem(
-                    "record",
-                    f"{name} {key}",
-                    f"differs from its audited state (event {ev.id}) in {', '.join(diff)}: "
-                    "changed outside the app",
-                )
-            )
+        problem = record_problem(
+            table, key, state, ev if ev is not None and ev.record_id == key else None, text
+        )
+        if problem is not None:
+            out.problems.append(problem)
         if ev is not None and ev.record_id == key:
             ev = next_event()
     while ev is not None:
         unmatched(ev)
         ev = next_event()
     return out
+
+
+def record_problem(
+    table: AuditedTable,
+    key: str,
+    state: dict[str, Any] | None,
+    ev: Any,
+    text: str | None = None,
+) -> AuditProblem | None:
+    """What is wrong with record ``key`` (its row's ``state``, None when it has no row)
+    given its newest state event ``ev`` (None when it has none); ``text`` is the state's
+    :func:`~lims.audit.stored_canonical_json` when already computed."""
+    name = table.name
+    if state is None:
+        return _deleted(name, ev) if ev is not None and ev.action != "delete" else None
+    if ev is None or ev.action == "delete":
+        return AuditProblem(
+            "record", f"{name} {key}", "has no audit event: inserted outside the app"
+        )
+    if text is None:
+        text = stored_canonical_json(state)
+    if text == stored_canonical_json(ev.state):
+        return None
+    upgraded = without_upgrade_defaults(table.model, state, ev.state)
+    if canonical_json(upgraded) == canonical_json(ev.state):
+        return None
+    return AuditProblem(
+        "record",
+        f"{name} {key}",
+        f"differs from its audited state (event {ev.id}) in "
+        f"{', '.join(_diff_fields(upgraded, ev.state))}: changed outside the app",
+    )
 
 
 def _deleted(table: str, ev: Any) -> AuditProblem:

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from lims.audit import (
@@ -41,6 +41,13 @@ from lims.audit import (
     stored_event_sha256,
 )
 from lims.audit_parallel import start_chain_checks
+from lims.audit_row_versions import (
+    RowVersions,
+    WrittenSince,
+    check_records,
+    snapshot_position,
+    written_since,
+)
 from lims.audit_stream import (
     CHAINED,
     EVENTS,
@@ -67,6 +74,8 @@ if TYPE_CHECKING:
     from lims.audit_checkpoint import Checkpoint
 
 _IN_BATCH = 500
+#: Events before the checkpoint written again beyond which all of them are hashed again.
+_REWRITTEN_LIMIT = 50_000
 
 
 @dataclass
@@ -93,6 +102,10 @@ class VerifyReport:
     touched_runs: set[int] = field(default_factory=set)
     #: Keys of the records of each table changed after the checkpoint (incremental only).
     touched: dict[str, set[str]] = field(default_factory=dict)
+    #: Rows of each chained table (what a new checkpoint records).
+    chain_rows: dict[str, int] = field(default_factory=dict)
+    #: Where this verification's snapshot stood (PostgreSQL, one snapshot only).
+    row_versions: RowVersions | None = None
 
     @property
     def ok(self) -> bool:
@@ -176,7 +189,7 @@ def verify_trail(
     session's snapshot (:mod:`lims.audit_parallel`): None when the lab is large enough,
     True always where possible; only for a read-only REPEATABLE READ session.
     """
-    report = VerifyReport()
+    report = VerifyReport(row_versions=snapshot_position(session))
     if checkpoint is None:
         pending = None if parallel is False else start_chain_checks(session, force=bool(parallel))
         try:
@@ -193,6 +206,7 @@ def verify_trail(
                     walked = check_chains(session, chained)
                 if chained.name == "readings":
                     report.readings = walked.rows
+                report.chain_rows[chained.name] = walked.rows
                 report.problems += walked.problems
                 report.digests[chained.name] = walked.digest
         finally:
@@ -206,12 +220,14 @@ def verify_trail(
 
 def _incremental(session: Session, report: VerifyReport, cp: Checkpoint) -> None:
     report.mode, report.since, report.covers = "incremental", cp.event_id, cp.covers
-    _check_position(session, report, cp)
+    since = written_since(session, cp.row_versions)
+    if _check_position(session, report, cp, since) and since is not None:
+        _check_rewritten_events(session, report, cp, since)
     tail = _walk(session, report, cp.covers + 1, cp.sha256, collect=True)
     for table in audited_tables():
-        _incremental_table(session, report, cp, tail, table)
+        _incremental_table(session, report, cp, tail, table, since)
     for chained in CHAINED:
-        _incremental_chain(session, report, cp, tail, chained)
+        _incremental_chain(session, report, cp, tail, chained, since)
     runs = {canonical_int(k) for k in tail.keys("runs")}
     for chained in CHAINED:
         runs |= {canonical_int(k) for k in tail.keys(chained.name)}
@@ -220,10 +236,51 @@ def _incremental(session: Session, report: VerifyReport, cp: Checkpoint) -> None
         report.touched.setdefault(name, set()).add(key)
 
 
-def _check_position(session: Session, report: VerifyReport, cp: Checkpoint) -> None:
-    """The events up to the checkpoint: all there, the last one with its recorded hash."""
+def _check_rewritten_events(
+    session: Session, report: VerifyReport, cp: Checkpoint, since: WrittenSince
+) -> None:
+    """Events up to the checkpoint written again since it: each must still hash to its
+    stored hash and link to both neighbours (the checkpoint pins the last one's hash), so
+    a rewritten event cannot go unnoticed however many were rewritten with it."""
+    ids = since.event_ids(session, EVENTS, cp.covers, _REWRITTEN_LIMIT)
+    if ids is None:  # a table rewrite (a migration): every event is hashed again
+        prev, expected_id = GENESIS_SHA256, 1
+        query = select(EVENTS).where(EVENTS.c.id <= cp.covers).order_by(EVENTS.c.id)
+        for ev in stream(session, query):
+            problem = _link_problem(ev, expected_id, prev)
+            if problem is not None:
+                report.problems.append(problem)
+                return
+            prev, expected_id = ev.sha256, ev.id + 1
+        return
+    needed = sorted({n for i in ids for n in (i - 1, i, i + 1) if 1 <= n <= cp.covers})
+    got: dict[int, Any] = {}
+    for i in range(0, len(needed), _IN_BATCH):
+        batch = needed[i : i + _IN_BATCH]
+        got |= {ev.id: ev for ev in session.execute(select(EVENTS).where(EVENTS.c.id.in_(batch)))}
+    for i in ids:
+        ev, before, after = got.get(i), got.get(i - 1), got.get(i + 1)
+        if ev is None or (i > 1 and before is None):
+            continue  # a gap: the count up to the checkpoint names it
+        problem = _link_problem(ev, i, GENESIS_SHA256 if before is None else before.sha256)
+        if problem is None and after is not None and after.prev_sha256 != ev.sha256:
+            problem = _link_problem(after, i + 1, ev.sha256)
+        if problem is not None:
+            report.problems.append(problem)
+
+
+def _check_position(
+    session: Session, report: VerifyReport, cp: Checkpoint, since: WrittenSince | None
+) -> int:
+    """The events up to the checkpoint: all there, the last one with its recorded hash.
+    Returns how many of them were written since the checkpoint (0 without ``since``)."""
     where = f"audit events up to {cp.covers}"
-    held = session.scalar(select(func.count()).select_from(EVENTS).where(EVENTS.c.id <= cp.covers))
+    written = 0
+    if since is not None:
+        held, written = since.survey(session, EVENTS, EVENTS.c.id <= cp.covers)
+    else:
+        query = select(func.count()).select_from(EVENTS).where(EVENTS.c.id <= cp.covers)
+        held = int(session.scalar(query) or 0)
     stored = session.scalar(select(EVENTS.c.sha256).where(EVENTS.c.id == cp.covers))
     if held != cp.covers:
         report.problems.append(
@@ -242,6 +299,7 @@ def _check_position(session: Session, report: VerifyReport, cp: Checkpoint) -> N
                 f"hash differs from checkpoint {cp.event_id}'s: the chain was rewritten",
             )
         )
+    return written
 
 
 def _old_states(
@@ -267,8 +325,22 @@ def _before_checkpoint(cp: Checkpoint, table: str) -> AuditProblem:
     )
 
 
+def _rows_problem(cp: Checkpoint, table: str, stored: int, expected: int) -> AuditProblem:
+    return AuditProblem(
+        "record",
+        table,
+        f"{stored} rows stored but the audit trail since checkpoint {cp.event_id} accounts for "
+        f"{expected}: rows were deleted outside the app",
+    )
+
+
 def _incremental_table(
-    session: Session, report: VerifyReport, cp: Checkpoint, tail: _Tail, table: AuditedTable
+    session: Session,
+    report: VerifyReport,
+    cp: Checkpoint,
+    tail: _Tail,
+    table: AuditedTable,
+    since: WrittenSince | None,
 ) -> None:
     base = cp.tables.get(table.name)
     if base is None:  # a table the checkpoint did not know (a newer schema): check it in full
@@ -286,6 +358,22 @@ def _incremental_table(
         _, action, state = tail.latest[(table.name, key)]
         if action != "delete":
             expected.add(row_hash(table.name, key, stored_canonical_json(state)))
+    if since is not None:
+        # rows not written since the checkpoint are as it hashed them: only the others
+        # are compared with their events, and the row count accounts for deletions
+        rows, written = since.survey(session, cast(Table, table.model.__table__))
+        changed = since.keys(session, table) if written else set()
+        problems = check_records(session, table, set(keys) | changed)
+        report.records += rows
+        report.digests[table.name] = expected
+        if problems:
+            report.problems += problems
+        elif rows != expected.rows:
+            found = check_table(session, table)
+            report.problems += found.problems or [
+                _rows_problem(cp, table.name, rows, expected.rows)
+            ]
+        return
     current = table_digest(session, table)
     report.records += current.records
     report.digests[table.name] = current.digest
@@ -295,26 +383,50 @@ def _incremental_table(
 
 
 def _incremental_chain(
-    session: Session, report: VerifyReport, cp: Checkpoint, tail: _Tail, chained: ChainedTable
+    session: Session,
+    report: VerifyReport,
+    cp: Checkpoint,
+    tail: _Tail,
+    chained: ChainedTable,
+    since: WrittenSince | None,
 ) -> None:
-    runs = sorted(r for r in map(canonical_int, tail.keys(chained.name)) if r is not None)
+    name = chained.name
+    base, base_rows = cp.tables.get(name), cp.counts.get(name)
+    tail_runs = {r for r in map(canonical_int, tail.keys(name)) if r is not None}
+    rows = -1
+    if since is not None and base is not None and base_rows is not None:
+        rows, written = since.survey(session, chained.table)
+        runs = sorted(tail_runs | (since.runs(session, chained.table) if written else set()))
+    else:
+        since, runs = None, sorted(tail_runs)
     walked = check_chains(session, chained, runs)
     report.problems += walked.problems
-    rows, current = heads_digest(session, chained)
-    if chained.name == "readings":
-        report.readings = rows
-    report.digests[chained.name] = current
-    base = cp.tables.get(chained.name)
     if base is None:
-        report.problems += check_chains(session, chained).problems
+        full = check_chains(session, chained)
+        report.problems += full.problems
+        report.digests[name], report.chain_rows[name] = full.digest, full.rows
+        if name == "readings":
+            report.readings = full.rows
         return
     expected = Digest(base.rows, base.total)
-    keys = [str(r) for r in runs]
-    for ev in _old_states(session, chained.name, keys, cp.covers + 1, True):
-        expected.remove(head_hash(chained.name, int(ev.record_id), *expected_head(ev.state)))
-    for key in keys:
-        _, _, state = tail.latest[(chained.name, key)]
-        expected.add(head_hash(chained.name, int(key), *expected_head(state)))
-    if current != expected and not walked.problems:
+    old_rows = 0
+    for ev in _old_states(session, name, [str(r) for r in runs], cp.covers + 1, True):
+        count, head = expected_head(ev.state)
+        old_rows += count
+        if int(ev.record_id) in tail_runs:
+            expected.remove(head_hash(name, int(ev.record_id), count, head))
+    for run in sorted(tail_runs):
+        _, _, state = tail.latest[(name, str(run))]
+        expected.add(head_hash(name, run, *expected_head(state)))
+    if since is not None and base_rows is not None:
+        expected_rows = base_rows - old_rows + walked.rows
+        current, agrees = expected, rows == expected_rows
+    else:
+        rows, current = heads_digest(session, chained)
+        agrees = current == expected
+    if name == "readings":
+        report.readings = rows
+    report.digests[name], report.chain_rows[name] = current, rows
+    if not agrees and not walked.problems:
         found = check_chains(session, chained)
-        report.problems += found.problems or [_before_checkpoint(cp, chained.name)]
+        report.problems += found.problems or [_before_checkpoint(cp, name)]

@@ -29,8 +29,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, String, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from lims.audit import AuditProblem
@@ -99,54 +100,82 @@ class IntegrityReport:
         return IntegrityVerdict.INTACT
 
 
+def _recorded_files(session: Session) -> Select[Any]:
+    """Every archived file a record names: (hash, kind, certificate number or id), in hash
+    order (code points, as the archive's directories are walked)."""
+    archived = Certificate.status.in_(_ARCHIVED_STATES)
+    ext_id = cast(ExternalCertificate.id, String)
+    files = union_all(
+        select(
+            Certificate.pdf_sha256.label("sha"), literal("pdf").label("kind"), Certificate.number
+        ).where(archived, Certificate.pdf_sha256.is_not(None), Certificate.pdf_sha256 != ""),
+        select(Certificate.dcc_sha256, literal("dcc"), Certificate.number).where(
+            archived, Certificate.dcc_sha256.is_not(None), Certificate.dcc_sha256 != ""
+        ),
+        select(ExternalCertificate.file_sha256, literal("external"), ext_id).where(
+            ExternalCertificate.file_sha256.is_not(None)
+        ),
+    ).subquery()
+    collation = "C" if session.get_bind().dialect.name == "postgresql" else "BINARY"
+    return select(files.c.sha, files.c.kind, files.c.number).order_by(
+        files.c.sha.collate(collation)
+    )
+
+
+_WHAT = {
+    "pdf": "the PDF of certificate {}",
+    "dcc": "the DCC of certificate {}",
+    "external": "the file of external certificate {}",
+}
+
+
 def archive_problems(
     session: Session, archive_dir: Path, rehash: set[str] | None = None
 ) -> tuple[int, list[AuditProblem]]:
     """Archived files checked against the records (every file a record names is there) and
-    against their hashes (all of them, or only those in ``rehash``); (files, problems)."""
+    against their hashes (all of them, or only those in ``rehash``); (files, problems).
+
+    The archive's files and the records' hashes are merged as two streams in hash order:
+    memory does not grow with the archive."""
     problems: list[AuditProblem] = []
-    present: set[str] = set()
-    for sha, path in iter_archive(archive_dir):
-        present.add(sha)
+    files = 0
+    archive = iter_archive(archive_dir)
+    here: tuple[str, Path] | None = next(archive, None)
+
+    def check(sha: str, path: Path) -> None:
         if rehash is not None and sha not in rehash:
-            continue
+            return
         try:
             actual = file_sha256(path)
         except OSError as exc:
             problems.append(AuditProblem("archive", str(path), f"cannot be read: {exc.strerror}"))
-            continue
+            return
         if actual != sha:
             problems.append(
                 AuditProblem(
                     "archive", str(path), "content does not match its recorded SHA-256: altered"
                 )
             )
-    expected: list[tuple[str, str]] = []
-    for number, pdf, dcc in session.execute(
-        select(Certificate.number, Certificate.pdf_sha256, Certificate.dcc_sha256)
-        .where(Certificate.status.in_(_ARCHIVED_STATES))
-        .order_by(Certificate.id)
-    ):
-        if pdf:
-            expected.append((str(pdf), f"the PDF of certificate {number}"))
-        if dcc:
-            expected.append((str(dcc), f"the DCC of certificate {number}"))
-    for ext_id, ext_sha in session.execute(
-        select(ExternalCertificate.id, ExternalCertificate.file_sha256)
-        .where(ExternalCertificate.file_sha256.is_not(None))
-        .order_by(ExternalCertificate.id)
-    ):
-        expected.append((str(ext_sha), f"the file of external certificate {ext_id}"))
-    for sha, what in expected:
-        if sha not in present:
+
+    def advance(before: str | None) -> None:
+        nonlocal here, files
+        while here is not None and (before is None or here[0] < before):
+            files += 1
+            check(*here)
+            here = next(archive, None)
+
+    for sha, kind, number in stream(session, _recorded_files(session)):
+        advance(sha)
+        if here is None or here[0] != sha:
             problems.append(
                 AuditProblem(
                     "archive",
                     str(archive_path(archive_dir, sha)),
-                    f"{what} is missing from the archive: deleted",
+                    f"{_WHAT[kind].format(number)} is missing from the archive: deleted",
                 )
             )
-    return len(present), problems
+    advance(None)
+    return files, problems
 
 
 def files_of_touched_records(session: Session, touched: dict[str, set[str]]) -> set[str]:

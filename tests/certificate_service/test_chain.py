@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import subprocess
-from datetime import UTC, timedelta
+from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from lxml import etree
@@ -15,7 +16,15 @@ from sqlalchemy import select
 
 from lims.certificates import Meaning, validate_dcc
 from lims.db import Database
-from lims.models import AuditEvent, Certificate, CertificateStatus, Run, Signature, Verdict
+from lims.models import (
+    AuditEvent,
+    Certificate,
+    CertificateStatus,
+    LabProfile,
+    Run,
+    Signature,
+    Verdict,
+)
 from lims.quality.archive import archive_path
 from lims.services.certificates import (
     certificate_dcc,
@@ -109,7 +118,10 @@ def test_chain_per_type(
         assert cert.pdf_sha256 == hashlib.sha256(pdf).hexdigest()
         assert cert.dcc_sha256 == hashlib.sha256(dcc).hexdigest()
         assert cert.issued_at is not None
-        issued_on = cert.issued_at.astimezone(UTC).date()
+        # certificate dates are the lab's calendar dates (its zone), not UTC ones
+        profile = s.scalars(select(LabProfile)).one()
+        lab_zone = ZoneInfo(profile.time_zone)
+        issued_on = cert.issued_at.astimezone(lab_zone).date()
         content = cert.content
         # The content record is fixed before approval: its date of issue stays empty.
         assert content["dates"]["issue"] is None
@@ -118,7 +130,7 @@ def test_chain_per_type(
             run = s.get(Run, run_id)
             assert run is not None
             assert run.ended_at is not None
-            verified = run.ended_at.astimezone(UTC).date()
+            verified = run.ended_at.astimezone(lab_zone).date()
             assert cert.valid_until == verified.replace(year=verified.year + 1) - timedelta(1)
         else:
             assert cert.valid_until is None
@@ -161,8 +173,8 @@ def test_chain_per_type(
     assert fonts
     assert all(re.split(r"\s+", f.strip())[-5] == "yes" for f in fonts), fonts
 
-    # The date of issue: the approval signature's UTC date, in the PDF body's words and the
-    # DCC; a DCC whose date was changed fails verification and says so.
+    # The date of issue: the approval signature's date in the lab's zone, in the PDF body's
+    # words and the DCC; a DCC whose date was changed fails verification and says so.
     assert "the date of the approval signature" in text
     assert not validate_dcc(dcc)
     root = etree.fromstring(dcc)

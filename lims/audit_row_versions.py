@@ -1,0 +1,207 @@
+"""PostgreSQL's row versions: which rows were written since a checkpoint's verification.
+
+PostgreSQL stamps every row version with the transaction that wrote it (the system column
+``xmin``): an INSERT writes a row with a new id, an UPDATE a new version with a new id, a
+table rewrite new versions of every row. A row whose ``xmin`` is a transaction a
+verification's snapshot saw (older than the snapshot's xmax and not running then) is
+exactly as that verification saw it. So a checkpoint records that snapshot
+(:class:`RowVersions`) beside its digests, and the next incremental verification on the
+same database finds every row written since with one scan per table that hashes nothing
+(:class:`WrittenSince`), then re-checks those rows only (:mod:`lims.audit_verify`).
+Deleted rows leave no version; the row counts, compared with what the audit trail says,
+catch them.
+
+Not used, so that the digests are recomputed from every row instead: on SQLite; when the
+verification did not run on one snapshot; on another cluster or database than the
+checkpoint's (after a restore); when the checkpoint is 2^30 transactions old or more
+(transaction ids are compared modulo 2^32).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, func, select, text
+from sqlalchemy.orm import Session
+
+from lims.audit import AuditProblem
+from lims.audit_stream import AuditedTable, latest_events, record_problem, stream
+
+log = logging.getLogger(__name__)
+
+#: Transactions after which a checkpoint's position is no longer used.
+HORIZON = 1 << 30
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class RowVersions:
+    """A verification's snapshot in one PostgreSQL database: which transactions it saw."""
+
+    #: The cluster (``pg_control_system().system_identifier``) and the database's name.
+    system: str
+    database: str
+    #: The snapshot's xmax (64-bit): no transaction from it on was seen.
+    xmax: int
+    #: The transactions still running when the snapshot was taken (not seen either).
+    running: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """What a checkpoint stores."""
+        return {
+            "system": self.system,
+            "database": self.database,
+            "xmax": self.xmax,
+            "running": list(self.running),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> RowVersions | None:
+        """Parse :meth:`to_json`; None when absent or malformed."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            running = tuple(int(x) for x in data.get("running", ()))
+            return cls(str(data["system"]), str(data["database"]), int(data["xmax"]), running)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def _identity(session: Session) -> tuple[str, str] | None:
+    allowed = session.scalar(
+        text("SELECT has_function_privilege('pg_control_system()', 'EXECUTE')")
+    )
+    if not allowed:
+        return None
+    row = session.execute(
+        text("SELECT (SELECT system_identifier::text FROM pg_control_system()), current_database()")
+    ).one()
+    return str(row[0]), str(row[1])
+
+
+def snapshot_position(session: Session) -> RowVersions | None:
+    """The position of ``session``'s snapshot: only on PostgreSQL, in a REPEATABLE READ or
+    SERIALIZABLE transaction (one snapshot for the whole verification)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    level = str(session.connection().get_isolation_level()).upper()
+    if level not in ("REPEATABLE READ", "SERIALIZABLE"):
+        return None
+    identity = _identity(session)
+    if identity is None:
+        return None
+    xmax, running = session.execute(
+        text(
+            "SELECT pg_snapshot_xmax(s)::text, "
+            "ARRAY(SELECT x::text FROM pg_snapshot_xip(s) AS x ORDER BY x) "
+            "FROM pg_current_snapshot() AS s"
+        )
+    ).one()
+    return RowVersions(identity[0], identity[1], int(xmax), tuple(int(x) for x in running))
+
+
+@dataclass(frozen=True)
+class WrittenSince:
+    """The rows written since a checkpoint's position, in SQL."""
+
+    position: RowVersions
+
+    def condition(self) -> ColumnElement[bool]:
+        """True for a row version the position's snapshot did not see: written by a
+        transaction from its xmax on (``age`` counts back from the same transaction on both
+        sides, modulo 2^32) or by one running then."""
+
+        def xid(x: int) -> str:
+            return f"'{x % (1 << 32)}'::xid"
+
+        after = f"age(xmin) <= age({xid(self.position.xmax)})"
+        if not self.position.running:
+            return text(after)  # type: ignore[return-value]
+        # most rows are older than the oldest running transaction: one comparison for them
+        running = ",".join(str(x % (1 << 32)) for x in self.position.running)
+        oldest = xid(min(self.position.running))
+        sql = f"(age(xmin) <= age({oldest}) AND ({after} OR xmin = ANY('{{{running}}}'::xid[])))"
+        return text(sql)  # type: ignore[return-value]
+
+    def survey(
+        self, session: Session, table: Table, where: ColumnElement[bool] | None = None
+    ) -> tuple[int, int]:
+        """(rows of ``table`` [that match ``where``], those of them written since the
+        position), in one scan."""
+        query = select(func.count(), func.count().filter(self.condition())).select_from(table)
+        if where is not None:
+            query = query.where(where)
+        rows, written = session.execute(query).one()
+        return int(rows), int(written)
+
+    def keys(self, session: Session, table: AuditedTable) -> set[str]:
+        """Keys of the rows of ``table`` written since the position."""
+        query = select(table.key).where(self.condition())
+        return {str(k) for (k,) in stream(session, query)}
+
+    def runs(self, session: Session, table: Table) -> set[int]:
+        """Runs with a row of the chained ``table`` written since the position."""
+        query = select(table.c.run_id).where(self.condition()).distinct()
+        return {int(r) for (r,) in session.execute(query)}
+
+    def event_ids(self, session: Session, table: Table, up_to: int, limit: int) -> list[int] | None:
+        """Ids of events up to ``up_to`` written since the position, or None when there are
+        more than ``limit`` (a table rewrite: the caller re-hashes them all)."""
+        query = (
+            select(table.c.id)
+            .where(table.c.id <= up_to, self.condition())
+            .order_by(table.c.id)
+            .limit(limit + 1)
+        )
+        ids = [int(i) for (i,) in session.execute(query)]
+        return None if len(ids) > limit else ids
+
+
+def written_since(session: Session, position: RowVersions | None) -> WrittenSince | None:
+    """The rows written since ``position``, when it can be used on this database."""
+    if position is None or session.get_bind().dialect.name != "postgresql":
+        return None
+    identity = _identity(session)
+    if identity != (position.system, position.database):
+        log.info("checkpoint taken on another database: every digest is recomputed")
+        return None
+    now = int(str(session.scalar(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text"))))
+    oldest = min((position.xmax, *position.running))
+    if not 0 <= now - oldest < HORIZON:
+        log.info("checkpoint %d transactions old: every digest is recomputed", now - oldest)
+        return None
+    return WrittenSince(position)
+
+
+def check_records(session: Session, table: AuditedTable, keys: Iterable[str]) -> list[AuditProblem]:
+    """The rows of ``keys`` against the newest state event of each: what
+    :func:`lims.audit_stream.check_table` does for every row."""
+    problems: list[AuditProblem] = []
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), _BATCH):
+        batch = ordered[i : i + _BATCH]
+        problems += _check_batch(session, table, batch)
+    return problems
+
+
+def _check_batch(session: Session, table: AuditedTable, batch: Sequence[str]) -> list[AuditProblem]:
+    values: list[Any] = list(batch)
+    if table.integer_key:
+        values = [int(k) for k in batch if k.isdigit() and str(int(k)) == k]
+    rows = dict(
+        table.state(row)
+        for row in session.execute(table.select_rows().where(table.key.in_(values)))
+    )
+    events = {
+        ev.record_id: ev
+        for ev in session.execute(
+            latest_events(
+                session, table.name, integer_key=table.integer_key, keys=batch, ordered=False
+            )
+        )
+    }
+    found = (record_problem(table, key, rows.get(key), events.get(key)) for key in batch)
+    return [p for p in found if p is not None]

@@ -1,0 +1,242 @@
+"""Incremental verification on PostgreSQL: the rows written since the checkpoint, found from
+their row versions (``xmin``), are the only ones compared again; every other row is as the
+checkpoint's verification hashed it, and the row counts account for deletions.
+
+What is re-checked on each incremental verification there: every event written since the
+checkpoint's snapshot (new ones in full; old ones rewritten, by their hash and both links);
+every audited record written since, or touched by a newer event, against its newest event;
+every run's reading and instrument-I/O chain with a row written since, or a newer head, in
+full; every table's row count against the checkpoint's count carried forward by the trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, text, update
+from sqlalchemy.orm import Session
+
+from lims import audit_row_versions, audit_verify
+from lims.audit_row_versions import HORIZON, check_records, written_since
+from lims.audit_stream import check_chains, table_digest
+from lims.db import Database
+from lims.db.migrate import upgrade
+from lims.integrity import IntegrityVerdict
+from lims.models import AuditEvent, Customer, Reading
+from tests.lims._checkpoints import CheckpointLab, found
+from tests.lims._history import add_runs
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[Database]:
+    """A migrated PostgreSQL database."""
+    database = Database(pg_url)
+    upgrade(database.engine)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+class _Spy:
+    """Records what the incremental verification compares again."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.records: dict[str, set[str]] = {}
+        self.runs: dict[str, list[int]] = {}
+        real_records, real_chains = check_records, check_chains
+
+        def records(session: Session, table: Any, keys: Any) -> Any:
+            self.records[table.name] = set(keys)
+            return real_records(session, table, keys)
+
+        def chains(session: Session, chained: Any, runs: Any = None) -> Any:
+            self.runs[chained.name] = list(runs) if runs is not None else [-1]
+            return real_chains(session, chained, runs)
+
+        def never(*_: Any) -> None:
+            raise AssertionError("an untouched table was hashed again")
+
+        monkeypatch.setattr(audit_verify, "check_records", records)
+        monkeypatch.setattr(audit_verify, "check_chains", chains)
+        monkeypatch.setattr(audit_verify, "table_digest", never)
+        monkeypatch.setattr(audit_verify, "heads_digest", never)
+
+
+def test_a_checkpoint_records_where_the_snapshot_stood(db: Database, tmp_path: Path) -> None:
+    lab = CheckpointLab(db, tmp_path)
+    cp = lab.checkpoint()
+    assert cp.counts == {"instrument_io": 3 * 20, "readings": 3 + 3 * 20}
+    if db.is_sqlite:
+        assert cp.row_versions is None
+        return
+    assert cp.row_versions is not None
+    with db.read() as s:
+        system = s.scalar(text("SELECT system_identifier::text FROM pg_control_system()"))
+        xmax = int(s.scalar(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")) or 0)
+    assert (cp.row_versions.system, cp.row_versions.database) == (system, "test")
+    assert 0 < cp.row_versions.xmax <= xmax
+    assert all(x < cp.row_versions.xmax for x in cp.row_versions.running)
+
+
+def test_a_days_work_compares_only_what_was_written(
+    pg: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = CheckpointLab(pg, tmp_path)
+    lab.checkpoint()
+    (new_run,) = add_runs(pg, lab.lab, 1)
+    spy = _Spy(monkeypatch)
+    report = lab.check()
+    assert report.verdict is IntegrityVerdict.INTACT, report.problems
+    assert report.trail.mode == "incremental"
+    assert spy.runs == {"readings": [new_run], "instrument_io": [new_run]}
+    assert spy.records["customers"] == set()
+    assert str(new_run) in spy.records["runs"]
+    assert report.trail.readings == 3 + 4 * 20
+    full = lab.check(full=True)
+    assert full.trail.digests == report.trail.digests
+    assert full.trail.chain_rows == report.trail.chain_rows
+
+
+def _rename(c: Connection) -> None:
+    c.execute(update(Customer).values(name="另一家"))
+
+
+def _reading(run: int) -> Any:
+    def edit(c: Connection) -> None:
+        c.execute(
+            update(Reading)
+            .where(Reading.run_id == run, Reading.seq == 5)
+            .values(magnitude=Reading.magnitude * 1.001)
+        )
+
+    return edit
+
+
+def test_an_old_row_written_behind_the_apps_back_is_compared_again(
+    pg: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = CheckpointLab(pg, tmp_path)
+    cp = lab.checkpoint()
+    old_run = lab.runs[0]
+    spy = _Spy(monkeypatch)
+    renamed = found(lab.check(_rename))
+    assert spy.records["customers"] == {str(lab.lab.customer_id)}
+    assert [f for f in renamed if "customers" in f] == [
+        f"customers {lab.lab.customer_id}: differs from its audited state "
+        f"(event {_first_event(pg, 'customers')}) in name: changed outside the app"
+    ]
+    altered = found(lab.check(_reading(old_run)))
+    assert spy.runs["readings"] == [old_run]
+    assert any(f"readings of run {old_run} at seq 5" in f for f in altered)
+
+    def reason(c: Connection) -> None:
+        c.execute(update(AuditEvent).where(AuditEvent.id == 9).values(reason="nothing to see"))
+
+    assert any("audit event 9" in f and "altered" in f for f in found(lab.check(reason)))
+
+    def same_again(c: Connection) -> None:  # deleted and inserted again, unchanged
+        row = c.execute(text("SELECT * FROM customers")).mappings().one()
+        c.execute(text("DELETE FROM customers"))
+        cols = ", ".join(row.keys())
+        c.execute(
+            text(f"INSERT INTO customers ({cols}) VALUES (:{', :'.join(row.keys())})"), dict(row)
+        )
+
+    assert lab.check(same_again).verdict is IntegrityVerdict.INTACT
+    assert cp.row_versions is not None
+
+
+def _first_event(db: Database, table: str) -> int:
+    with db.read() as s:
+        return int(
+            s.scalar(text("SELECT min(id) FROM audit_events WHERE table_name = :t"), {"t": table})
+            or 0
+        )
+
+
+def test_deleted_rows_are_counted(pg: Database, tmp_path: Path) -> None:
+    """A deletion leaves no row version behind: the count, carried forward by the trail,
+    differs, and the table is then checked in full so that the record is named."""
+    lab = CheckpointLab(pg, tmp_path)
+    lab.checkpoint()
+    add_runs(pg, lab.lab, 1)
+    first = lab.runs[0]
+    removed = found(
+        lab.check(lambda c: c.execute(text(f"DELETE FROM readings WHERE run_id = {first}")))
+    )
+    assert any(f"readings of run {first}: 0 stored" in f for f in removed), removed
+    io = found(
+        lab.check(
+            lambda c: c.execute(
+                text(f"DELETE FROM instrument_io WHERE run_id = {first} AND seq = 20")
+            )
+        )
+    )
+    assert any(f"instrument exchanges of run {first}: 19 stored" in f for f in io), io
+    cid = lab.lab.customer_id
+    gone = found(lab.check(lambda c: c.execute(text("DELETE FROM customers"))))
+    assert any(f"customers {cid}: is missing" in f for f in gone), gone
+
+
+def test_a_table_rewrite_is_not_a_tamper(
+    pg: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every row written again unchanged (what a migration that rewrites a table does):
+    all of it is compared again, old events by their hashes, and nothing is found; one
+    change among them still is."""
+    lab = CheckpointLab(pg, tmp_path)
+    lab.checkpoint()
+    monkeypatch.setattr(audit_verify, "_REWRITTEN_LIMIT", 5)
+
+    def rewrite(c: Connection) -> None:
+        for table in ("audit_events", "readings", "customers", "runs"):
+            c.execute(
+                text(
+                    f"UPDATE {table} SET id = id"
+                    if table != "readings"
+                    else "UPDATE readings SET seq = seq"
+                )
+            )
+
+    report = lab.check(rewrite)
+    assert report.verdict is IntegrityVerdict.INTACT, report.problems
+    assert report.trail.mode == "incremental"
+
+    def rewrite_and_alter(c: Connection) -> None:
+        rewrite(c)
+        c.execute(update(AuditEvent).where(AuditEvent.id == 12).values(actor="someone else"))
+
+    assert any("audit event 12" in f for f in found(lab.check(rewrite_and_alter)))
+
+
+def test_a_checkpoint_of_another_database_is_not_used_for_row_versions(
+    pg: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a restore (another cluster or database) or 2^30 transactions later, the
+    position means nothing: every digest is recomputed from the rows."""
+    lab = CheckpointLab(pg, tmp_path)
+    cp = lab.checkpoint()
+    here = cp.row_versions
+    assert here is not None
+    with pg.read() as s:
+        assert written_since(s, here) is not None
+        assert written_since(s, replace(here, system="6900000000000000000")) is None
+        assert written_since(s, replace(here, database="elsewhere")) is None
+        assert written_since(s, replace(here, xmax=here.xmax - HORIZON, running=())) is None
+        assert written_since(s, replace(here, xmax=here.xmax + 10**6, running=())) is None
+    hashed: list[str] = []
+
+    def digest(session: Session, table: Any) -> Any:
+        hashed.append(table.name)
+        return table_digest(session, table)
+
+    monkeypatch.setattr(audit_verify, "table_digest", digest)
+    monkeypatch.setattr(audit_row_versions, "_identity", lambda _s: ("another", "cluster"))
+    report = lab.check(_rename)
+    assert "customers" in hashed
+    assert any("customers" in f and "changed outside the app" in f for f in found(report))
