@@ -108,7 +108,7 @@ def _checkpoint(url: str, data: Path) -> None:
     with verification_session(db) as s:
         report = check_integrity(s, archive_dir=data / "archive", anchor_file=anchors)
     assert report.verdict is IntegrityVerdict.INTACT, report.problems
-    write_checkpoint(db, report.trail, anchors)
+    write_checkpoint(db, report.trail, anchors, anchor_files=report.anchors.files)
     db.dispose()
 
 

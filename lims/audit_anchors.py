@@ -26,7 +26,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,8 @@ from lims.models.audit import AuditAnchorState, AuditEvent, AuditHead
 
 log = logging.getLogger(__name__)
 
+#: Anchored events looked up per query.
+_LOOKUP = 1000
 #: Who the anchor records name in the audit trail.
 ANCHOR_ACTOR = "system:anchor"
 ANCHOR_REASON = "audit anchor written outside the database"
@@ -97,8 +99,17 @@ def append_anchor(path: Path, anchor: Anchor) -> None:
 def read_anchors(path: Path) -> list[Anchor]:
     """The anchors in ``path``; :class:`AnchorFileError` names the first bad line."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AnchorFileError(f"{path}: cannot be read: {exc}") from exc
+    return _parse_lines(path, data, 0)
+
+
+def _parse_lines(path: Path, data: bytes, start: int) -> list[Anchor]:
+    """The anchors in ``data`` from byte ``start`` (a line boundary) on."""
+    try:
+        lines = data[start:].decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
         raise AnchorFileError(f"{path}: cannot be read: {exc}") from exc
     anchors = []
     for number, line in enumerate(lines, start=1):
@@ -107,6 +118,7 @@ def read_anchors(path: Path) -> list[Anchor]:
         try:
             anchors.append(_parse(json.loads(line)))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            number += data.count(b"\n", 0, start)
             raise AnchorFileError(f"{path}: line {number}: not an audit anchor ({exc})") from exc
     return anchors
 
@@ -127,12 +139,19 @@ def _parse(obj: Any) -> Anchor:
 
 
 def check_anchors(session: Session, anchors: list[Anchor]) -> list[AuditProblem]:
-    """Problems of the chain against ``anchors``: an anchored event missing or changed."""
+    """Problems of the chain against ``anchors``: an anchored event missing or changed.
+    The anchored events are read a thousand at a time."""
     problems = []
+    ids = sorted({a.event_id for a in anchors})
+    stored: dict[int, str] = {}
+    for i in range(0, len(ids), _LOOKUP):
+        batch = ids[i : i + _LOOKUP]
+        query = select(AuditEvent.id, AuditEvent.sha256).where(AuditEvent.id.in_(batch))
+        stored |= {int(event_id): str(sha) for event_id, sha in session.execute(query)}
     for anchor in anchors:
-        event = session.get(AuditEvent, anchor.event_id)
+        sha = stored.get(anchor.event_id)
         when = f"{anchor.taken_at:%Y-%m-%d %H:%M:%S} UTC"
-        if event is None:
+        if sha is None:
             problems.append(
                 AuditProblem(
                     "anchor",
@@ -140,7 +159,7 @@ def check_anchors(session: Session, anchors: list[Anchor]) -> list[AuditProblem]
                     f"missing, but anchored at {when}: the end of the chain was cut",
                 )
             )
-        elif event.sha256 != anchor.sha256:
+        elif sha != anchor.sha256:
             problems.append(
                 AuditProblem(
                     "anchor",
@@ -219,6 +238,44 @@ def write_anchor(db: Database, primary: Path, copies: Sequence[Path] = ()) -> An
 # --------------------------------------------------------------------------- checking
 
 
+@dataclass(frozen=True)
+class AnchorFileState:
+    """An anchor file as a verification read it. A checkpoint records it, so that the next
+    verification parses and checks only the anchors appended since: when the file still
+    begins with exactly these bytes, its first :attr:`anchors` anchors are the ones that
+    verification checked against the chain."""
+
+    size: int
+    sha256: str
+    anchors: int
+    newest_event: int
+    last_line_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        """What a checkpoint stores."""
+        return {
+            "size": self.size,
+            "sha256": self.sha256,
+            "anchors": self.anchors,
+            "newest_event": self.newest_event,
+            "last_line_sha256": self.last_line_sha256,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> AnchorFileState | None:
+        """Parse :meth:`to_json`; None when malformed."""
+        try:
+            return cls(
+                int(data["size"]),
+                str(data["sha256"]),
+                int(data["anchors"]),
+                int(data["newest_event"]),
+                str(data["last_line_sha256"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
 @dataclass
 class AnchorCheck:
     """What the anchors say about the chain."""
@@ -232,36 +289,82 @@ class AnchorCheck:
     problems: list[AuditProblem] = field(default_factory=list)
     #: Why the trail cannot be confirmed (an unreachable destination, no anchor at all).
     doubts: list[str] = field(default_factory=list)
+    #: Each destination file as read (what a checkpoint records).
+    files: dict[str, AnchorFileState] = field(default_factory=dict)
+    #: True when a file's beginning was taken as checked by a checkpoint (not parsed).
+    prefix_trusted: bool = False
 
 
-def _read(path: Path, check: AnchorCheck) -> list[Anchor] | None:
-    """The anchors of ``path``, or None (with a doubt) when it cannot be reached."""
+@dataclass
+class _FileRead:
+    """One destination: the anchors parsed, and the file's state (parsed or not)."""
+
+    anchors: list[Anchor]
+    state: AnchorFileState
+
+
+def _read(path: Path, check: AnchorCheck, trusted: AnchorFileState | None) -> _FileRead | None:
+    """The anchors of ``path``, or None (with a doubt) when it cannot be reached. With
+    ``trusted``, a file that still begins with those bytes is parsed from there on."""
     if not path.parent.is_dir():
         check.doubts.append(f"anchor destination {path.parent} is not reachable")
         return None
     if not path.exists():
         return None
-    anchors = read_anchors(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AnchorFileError(f"{path}: cannot be read: {exc}") from exc
+    digest, start, before = hashlib.sha256(), 0, None
+    if trusted is not None and 0 < trusted.size <= len(data):
+        head = hashlib.sha256(memoryview(data)[: trusted.size])
+        if head.hexdigest() == trusted.sha256:
+            digest, start, before = head, trusted.size, trusted
+            check.prefix_trusted = True
+    digest.update(memoryview(data)[start:])
+    anchors = _parse_lines(path, data, start)
     check.destinations_read += 1
-    return anchors
+    state = AnchorFileState(
+        size=len(data),
+        sha256=digest.hexdigest(),
+        anchors=len(anchors) + (before.anchors if before else 0),
+        newest_event=max(
+            [a.event_id for a in anchors] + ([before.newest_event] if before else []), default=0
+        ),
+        last_line_sha256=anchors[-1].line_sha256
+        if anchors
+        else (before.last_line_sha256 if before else ""),
+    )
+    check.files[str(path)] = state
+    return _FileRead(anchors, state)
 
 
 def check_destinations(
-    session: Session, primary: Path, copies: Sequence[Path] = (), extra: Sequence[Path] = ()
+    session: Session,
+    primary: Path,
+    copies: Sequence[Path] = (),
+    extra: Sequence[Path] = (),
+    *,
+    trusted: Mapping[str, AnchorFileState] | None = None,
 ) -> AnchorCheck:
     """Check the chain against every anchor destination and the database's anchor record.
 
     ``primary`` is the data directory's file (the one the database counts), ``copies``
     the configured second destinations, ``extra`` files named on the command line
-    (they must exist). :class:`AnchorFileError` for a file that is not an anchor file.
+    (they must exist). ``trusted``: each destination's state as a checkpoint recorded it
+    (:class:`AnchorFileState`); the caller must make sure an anchor covers that checkpoint
+    (:attr:`AnchorCheck.prefix_trusted` says whether one was used). :class:`AnchorFileError`
+    for a file that is not an anchor file.
     """
     check = AnchorCheck()
     state = session.get(AuditAnchorState, 1)
     written = state.anchors_written if state is not None else 0
     newest = state.newest_anchor_sha256 if state is not None else ""
     everything: list[Anchor] = []
+    files: list[AnchorFileState] = []
+    trusted = trusted or {}
 
-    in_primary = _read(primary, check)
+    in_primary = _read(primary, check, trusted.get(str(primary)))
     if in_primary is None:
         if written and primary.parent.is_dir():
             check.problems.append(
@@ -272,30 +375,38 @@ def check_destinations(
                 )
             )
     else:
-        everything += in_primary
-        if len(in_primary) < written:
+        everything += in_primary.anchors
+        files.append(in_primary.state)
+        if in_primary.state.anchors < written:
             check.problems.append(
                 AuditProblem(
                     "anchor",
                     str(primary),
-                    f"holds {len(in_primary)} anchors, but {written} were written to it: "
-                    "anchors were removed",
+                    f"holds {in_primary.state.anchors} anchors, but {written} were written to "
+                    "it: anchors were removed",
                 )
             )
     for copy in copies:
-        found = _read(copy, check)
+        found = _read(copy, check, trusted.get(str(copy)))
         if found is None:
             if copy.parent.is_dir():
                 check.doubts.append(f"second anchor file {copy} does not exist")
             continue
-        everything += found
+        everything += found.anchors
+        files.append(found.state)
+    extra_anchors = 0
     for path in extra:
-        everything += read_anchors(path)
+        read = read_anchors(path)
+        everything += read
+        extra_anchors += len(read)
         check.destinations_read += 1
+    check.anchors = sum(f.anchors for f in files) + extra_anchors
 
-    check.anchors = len(everything)
     check.problems += check_anchors(session, everything)
-    if newest and newest not in {a.line_sha256 for a in everything}:
+    found_newest = any(a.line_sha256 == newest for a in reversed(everything)) or any(
+        f.last_line_sha256 == newest for f in files
+    )
+    if newest and not found_newest:
         if check.destinations_read:
             check.problems.append(
                 AuditProblem(
@@ -306,14 +417,16 @@ def check_destinations(
             )
         else:
             check.doubts.append("no anchor destination could be read")
-    if not everything and not written:
+    if not check.anchors and not written:
         check.doubts.append(
             "the trail was never anchored outside the database (`lims audit anchor`): "
             "a rewrite of the whole trail could not be told"
         )
     head = session.get(AuditHead, 1)
     last = head.last_id if head is not None else 0
-    check.anchored_to = max((a.event_id for a in everything), default=0)
+    check.anchored_to = max(
+        [a.event_id for a in everything] + [f.newest_event for f in files], default=0
+    )
     check.unanchored = max(last - check.anchored_to, 0)
     return check
 

@@ -18,7 +18,7 @@ the full walk does, is in :mod:`lims.audit_verify`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.audit import log_event
-from lims.audit_anchors import Anchor, write_anchor
+from lims.audit_anchors import Anchor, AnchorFileState, write_anchor
 from lims.audit_row_versions import RowVersions
 from lims.audit_stream import EVENTS, Digest
 from lims.audit_verify import VerifyReport
@@ -61,6 +61,9 @@ class Checkpoint:
     counts: dict[str, int] = field(default_factory=dict)
     #: Where the verification's snapshot stood (PostgreSQL only).
     row_versions: RowVersions | None = None
+    #: Each anchor destination as the verification read it (the next one parses only
+    #: what was appended since).
+    anchor_files: dict[str, AnchorFileState] = field(default_factory=dict)
 
     @classmethod
     def from_event(cls, event_id: int, state: Any) -> Checkpoint:
@@ -78,6 +81,11 @@ class Checkpoint:
                 verified=str(state.get("verified", "")),
                 counts={str(k): int(v) for k, v in counts.items()},
                 row_versions=RowVersions.from_json(state.get("row_versions")),
+                anchor_files={
+                    str(path): parsed
+                    for path, data in (state.get("anchor_files") or {}).items()
+                    if (parsed := AnchorFileState.from_json(data)) is not None
+                },
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"audit event {event_id} is not a checkpoint ({exc})") from exc
@@ -107,13 +115,20 @@ def newest_checkpoint(session: Session, up_to: int) -> Checkpoint | None:
 
 
 def write_checkpoint(
-    db: Database, report: VerifyReport, anchor_file: Path, copies: Sequence[Path] = ()
+    db: Database,
+    report: VerifyReport,
+    anchor_file: Path,
+    copies: Sequence[Path] = (),
+    *,
+    anchor_files: Mapping[str, AnchorFileState] | None = None,
 ) -> tuple[Checkpoint, Anchor | None]:
     """Record ``report``'s position and digests as a checkpoint, then anchor the chain.
 
-    ``report`` must be a verification that found nothing. Returns the checkpoint and the
-    anchor written after it. :class:`lims.audit_anchors.AnchorWriteError` when an anchor
-    copy cannot be written (the checkpoint is recorded and anchored in ``anchor_file``).
+    ``report`` must be a verification that found nothing; ``anchor_files`` are the anchor
+    destinations as that verification read them (:attr:`AnchorCheck.files`). Returns the
+    checkpoint and the anchor written after it. :class:`lims.audit_anchors.AnchorWriteError`
+    when an anchor copy cannot be written (the checkpoint is recorded and anchored in
+    ``anchor_file``).
     """
     if report.problems:
         raise CheckpointError("the verification found problems: no checkpoint is written")
@@ -129,6 +144,8 @@ def write_checkpoint(
         }
         if report.row_versions is not None:
             state["row_versions"] = report.row_versions.to_json()
+        if anchor_files:
+            state["anchor_files"] = {p: f.to_json() for p, f in sorted(anchor_files.items())}
         log_event(session, CHECKPOINT_ACTION, CHECKPOINT_TABLE, str(report.last_event), state=state)
         session.flush()
         event_id = session.scalar(select(EVENTS.c.id).order_by(EVENTS.c.id.desc()).limit(1))

@@ -127,37 +127,70 @@ class WrittenSince:
         return text(sql)  # type: ignore[return-value]
 
     def survey(
-        self, session: Session, table: Table, where: ColumnElement[bool] | None = None
-    ) -> tuple[int, int]:
-        """(rows of ``table`` [that match ``where``], those of them written since the
-        position), in one scan."""
-        query = select(func.count(), func.count().filter(self.condition())).select_from(table)
+        self,
+        session: Session,
+        table: Table,
+        column: ColumnElement[Any],
+        where: ColumnElement[bool] | None = None,
+    ) -> Survey:
+        """Rows of ``table`` [that match ``where``], those of them written since the
+        position, and the range of ``column`` among the latter: one scan."""
+        written = self.condition()
+        query = select(
+            func.count(),
+            func.count().filter(written),
+            func.min(column).filter(written),
+            func.max(column).filter(written),
+        ).select_from(table)
         if where is not None:
             query = query.where(where)
-        rows, written = session.execute(query).one()
-        return int(rows), int(written)
+        rows, count, low, high = session.execute(query).one()
+        return Survey(int(rows), int(count), low, high)
 
-    def keys(self, session: Session, table: AuditedTable) -> set[str]:
-        """Keys of the rows of ``table`` written since the position."""
-        query = select(table.key).where(self.condition())
+    def keys(self, session: Session, table: AuditedTable, found: Survey) -> set[str]:
+        """Keys of the rows of ``table`` written since the position (within ``found``'s
+        range of keys, which the primary key's index reaches)."""
+        if not found.written:
+            return set()
+        query = select(table.key).where(table.key.between(found.low, found.high), self.condition())
         return {str(k) for (k,) in stream(session, query)}
 
-    def runs(self, session: Session, table: Table) -> set[int]:
-        """Runs with a row of the chained ``table`` written since the position."""
-        query = select(table.c.run_id).where(self.condition()).distinct()
+    def runs(self, session: Session, table: Table, found: Survey) -> set[int]:
+        """Runs with a row of the chained ``table`` written since the position (within
+        ``found``'s range of runs)."""
+        if not found.written:
+            return set()
+        run = table.c.run_id
+        query = select(run).where(run.between(found.low, found.high), self.condition()).distinct()
         return {int(r) for (r,) in session.execute(query)}
 
-    def event_ids(self, session: Session, table: Table, up_to: int, limit: int) -> list[int] | None:
-        """Ids of events up to ``up_to`` written since the position, or None when there are
-        more than ``limit`` (a table rewrite: the caller re-hashes them all)."""
+    def event_ids(
+        self, session: Session, table: Table, found: Survey, limit: int
+    ) -> list[int] | None:
+        """Ids of the events of ``found`` (a survey of the events up to the checkpoint)
+        written since the position, or None when there are more than ``limit`` (a table
+        rewrite: the caller re-hashes them all)."""
+        if found.written > limit:
+            return None
+        if not found.written:
+            return []
         query = (
             select(table.c.id)
-            .where(table.c.id <= up_to, self.condition())
+            .where(table.c.id.between(found.low, found.high), self.condition())
             .order_by(table.c.id)
-            .limit(limit + 1)
         )
-        ids = [int(i) for (i,) in session.execute(query)]
-        return None if len(ids) > limit else ids
+        return [int(i) for (i,) in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class Survey:
+    """One scan of a table: its rows, the rows written since the position, and the lowest
+    and highest key among the latter (None when there are none)."""
+
+    rows: int
+    written: int
+    low: Any = None
+    high: Any = None
 
 
 def written_since(session: Session, position: RowVersions | None) -> WrittenSince | None:

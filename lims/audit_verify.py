@@ -43,6 +43,7 @@ from lims.audit import (
 from lims.audit_parallel import start_chain_checks
 from lims.audit_row_versions import (
     RowVersions,
+    Survey,
     WrittenSince,
     check_records,
     snapshot_position,
@@ -221,8 +222,9 @@ def verify_trail(
 def _incremental(session: Session, report: VerifyReport, cp: Checkpoint) -> None:
     report.mode, report.since, report.covers = "incremental", cp.event_id, cp.covers
     since = written_since(session, cp.row_versions)
-    if _check_position(session, report, cp, since) and since is not None:
-        _check_rewritten_events(session, report, cp, since)
+    events = _check_position(session, report, cp, since)
+    if events is not None and since is not None:
+        _check_rewritten_events(session, report, cp, since, events)
     tail = _walk(session, report, cp.covers + 1, cp.sha256, collect=True)
     for table in audited_tables():
         _incremental_table(session, report, cp, tail, table, since)
@@ -237,12 +239,12 @@ def _incremental(session: Session, report: VerifyReport, cp: Checkpoint) -> None
 
 
 def _check_rewritten_events(
-    session: Session, report: VerifyReport, cp: Checkpoint, since: WrittenSince
+    session: Session, report: VerifyReport, cp: Checkpoint, since: WrittenSince, found: Survey
 ) -> None:
     """Events up to the checkpoint written again since it: each must still hash to its
     stored hash and link to both neighbours (the checkpoint pins the last one's hash), so
     a rewritten event cannot go unnoticed however many were rewritten with it."""
-    ids = since.event_ids(session, EVENTS, cp.covers, _REWRITTEN_LIMIT)
+    ids = since.event_ids(session, EVENTS, found, _REWRITTEN_LIMIT)
     if ids is None:  # a table rewrite (a migration): every event is hashed again
         prev, expected_id = GENESIS_SHA256, 1
         query = select(EVENTS).where(EVENTS.c.id <= cp.covers).order_by(EVENTS.c.id)
@@ -271,13 +273,14 @@ def _check_rewritten_events(
 
 def _check_position(
     session: Session, report: VerifyReport, cp: Checkpoint, since: WrittenSince | None
-) -> int:
+) -> Survey | None:
     """The events up to the checkpoint: all there, the last one with its recorded hash.
-    Returns how many of them were written since the checkpoint (0 without ``since``)."""
+    Returns their survey (with ``since``): which of them were written since the checkpoint."""
     where = f"audit events up to {cp.covers}"
-    written = 0
+    found = None
     if since is not None:
-        held, written = since.survey(session, EVENTS, EVENTS.c.id <= cp.covers)
+        found = since.survey(session, EVENTS, EVENTS.c.id, EVENTS.c.id <= cp.covers)
+        held = found.rows
     else:
         query = select(func.count()).select_from(EVENTS).where(EVENTS.c.id <= cp.covers)
         held = int(session.scalar(query) or 0)
@@ -299,7 +302,7 @@ def _check_position(
                 f"hash differs from checkpoint {cp.event_id}'s: the chain was rewritten",
             )
         )
-    return written
+    return found
 
 
 def _old_states(
@@ -361,8 +364,9 @@ def _incremental_table(
     if since is not None:
         # rows not written since the checkpoint are as it hashed them: only the others
         # are compared with their events, and the row count accounts for deletions
-        rows, written = since.survey(session, cast(Table, table.model.__table__))
-        changed = since.keys(session, table) if written else set()
+        surveyed = since.survey(session, cast(Table, table.model.__table__), table.key)
+        rows = surveyed.rows
+        changed = since.keys(session, table, surveyed)
         problems = check_records(session, table, set(keys) | changed)
         report.records += rows
         report.digests[table.name] = expected
@@ -395,8 +399,9 @@ def _incremental_chain(
     tail_runs = {r for r in map(canonical_int, tail.keys(name)) if r is not None}
     rows = -1
     if since is not None and base is not None and base_rows is not None:
-        rows, written = since.survey(session, chained.table)
-        runs = sorted(tail_runs | (since.runs(session, chained.table) if written else set()))
+        surveyed = since.survey(session, chained.table, chained.table.c.run_id)
+        rows = surveyed.rows
+        runs = sorted(tail_runs | since.runs(session, chained.table, surveyed))
     else:
         since, runs = None, sorted(tail_runs)
     walked = check_chains(session, chained, runs)

@@ -41,6 +41,7 @@ from lims.audit_stream import stream
 from lims.audit_verify import VerifyReport, verify_trail
 from lims.db import Database
 from lims.db.types import utcnow
+from lims.models.audit import AuditHead
 from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus
 from lims.models.equipment import ExternalCertificate
@@ -262,10 +263,22 @@ def check_integrity(
     ``parallel`` is :func:`lims.audit_verify.verify_trail`'s (by default: when the lab is
     large enough).
     """
-    anchors = check_destinations(session, anchor_file, anchor_copies, extra_anchor_files)
+    # the newest checkpoint's record of the anchor files spares parsing what it checked,
+    # provided an anchor covers that checkpoint (else everything is read again)
+    candidate = None if full else newest_checkpoint(session, _head(session))
+    trusted = candidate.anchor_files if candidate is not None else None
+    destinations = (anchor_file, anchor_copies, extra_anchor_files)
+    anchors = check_destinations(session, *destinations, trusted=trusted)
     checkpoint = None
     if not full and not anchors.problems:
         checkpoint = newest_checkpoint(session, anchors.anchored_to)
+    if anchors.prefix_trusted and (
+        candidate is None or checkpoint is None or checkpoint.event_id != candidate.event_id
+    ):
+        anchors = check_destinations(session, *destinations)
+        checkpoint = None
+        if not anchors.problems:
+            checkpoint = newest_checkpoint(session, anchors.anchored_to)
     trail = verify_trail(session, checkpoint, parallel=parallel)
     runs = trail.touched_runs if checkpoint is not None else None
     trail.problems += stored_record_problems(session, runs)
@@ -275,6 +288,11 @@ def check_integrity(
     return IntegrityReport(
         trail=trail, archived_files=files, anchors=anchors, unsealed=unsealed_journals(session)
     )
+
+
+def _head(session: Session) -> int:
+    head = session.get(AuditHead, 1)
+    return head.last_id if head is not None else 0
 
 
 def unsealed_journals(session: Session) -> tuple[str, ...]:

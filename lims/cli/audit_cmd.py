@@ -72,7 +72,13 @@ def audit_verify(
             )
         written = None
         if checkpoint and report.verdict is IntegrityVerdict.INTACT:
-            written = write_checkpoint(db, report.trail, s.anchor_file, s.anchor_copies)
+            written = write_checkpoint(
+                db,
+                report.trail,
+                s.anchor_file,
+                s.anchor_copies,
+                anchor_files=report.anchors.files,
+            )
     except (AnchorFileError, AnchorWriteError) as exc:
         raise CliError(str(exc)) from exc
     finally:

@@ -56,7 +56,9 @@ class CheckpointLab:
         with verification_session(self.db) as s:
             report = check_integrity(s, archive_dir=self.archive, anchor_file=self.anchors)
         assert report.verdict is IntegrityVerdict.INTACT, report.problems
-        cp, anchor = write_checkpoint(self.db, report.trail, self.anchors)
+        cp, anchor = write_checkpoint(
+            self.db, report.trail, self.anchors, anchor_files=report.anchors.files
+        )
         assert anchor is not None
         assert anchor.event_id == cp.event_id  # the checkpoint is anchored at once
         return cp

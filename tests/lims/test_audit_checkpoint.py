@@ -303,3 +303,55 @@ def test_incremental_rehashes_the_files_of_records_changed_since_the_checkpoint(
     assert any(old in f and "altered" in f for f in _found(lab.check(full=True)))
     archive_path(lab.archive, old).unlink()
     assert any(old in f and "missing" in f for f in _found(lab.check()))
+
+
+def test_anchors_a_checkpoint_checked_are_not_parsed_again(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One anchor per approval makes the anchor file grow with the lab: the checkpoint
+    records each file as its verification read it, and the next incremental verification
+    parses only the lines appended since, as long as the file still begins with those
+    bytes. A line removed or altered before them makes it read the whole file again."""
+    from lims import audit_anchors
+
+    lab = _Lab(db, tmp_path)
+    for _ in range(5):
+        write_anchor(db, lab.anchors)
+    lab.checkpoint()  # 6 anchors checked (one more before its walk), then its own
+    add_runs(db, lab.lab, 1)
+    write_anchor(db, lab.anchors)
+    parsed: list[int] = []
+    real = audit_anchors._parse
+
+    def parse(obj: object) -> audit_anchors.Anchor:
+        anchor = real(obj)
+        parsed.append(anchor.event_id)
+        return anchor
+
+    monkeypatch.setattr(audit_anchors, "_parse", parse)
+    report = lab.check()
+    assert report.verdict is IntegrityVerdict.INTACT, report.problems
+    assert report.trail.mode == "incremental"
+    assert report.anchors.prefix_trusted
+    assert len(parsed) == 2  # the checkpoint's anchor and the one after it
+    assert report.anchors.anchors == 8
+    lines = lab.anchors.read_text(encoding="utf-8").splitlines(keepends=True)
+
+    def rewrite(kept: list[str]) -> None:
+        lab.anchors.write_text("".join(kept), encoding="utf-8")
+
+    try:
+        rewrite(lines[:2] + lines[3:])  # an old anchor removed
+        parsed.clear()
+        removed = lab.check()
+        assert not removed.anchors.prefix_trusted
+        assert len(parsed) == 7
+        assert any("holds 7 anchors, but 8 were written" in f for f in _found(removed))
+        digit = lines[1].index('"sha256": "') + len('"sha256": "')
+        other = "0" if lines[1][digit] != "0" else "1"
+        forged = lines[1][:digit] + other + lines[1][digit + 1 :]
+        rewrite([lines[0], forged, *lines[2:]])
+        assert any("hash differs from its anchor" in f for f in _found(lab.check()))
+    finally:
+        rewrite(lines)
+    assert lab.check().verdict is IntegrityVerdict.INTACT

@@ -1,0 +1,222 @@
+"""The part of an incremental ``lims audit verify`` on PostgreSQL that grows with the history,
+measured at the target size itself: one scan per table for its row count and the rows
+written since the checkpoint's snapshot (``lims.audit_row_versions``).
+
+    uv run python benchmarks/incremental_scans.py [--runs 1000000] [--template 1000]
+
+A lab of ``--template`` runs is written faithfully (``tests.lims._history.add_runs``: 20
+readings, 20 instrument exchanges, 2 results and a certificate per run, with their audit
+events), then its runs, readings, exchanges, results, certificates and audit events are
+copied with shifted ids until the lab holds ``--runs`` runs (1 M runs: 1 M certificates and
+20 M readings, the target of the verification). The copies are rows of the same width as the
+faithful ones, written in bulk with the indexes kept (foreign-key and guard triggers off for
+the copy): they serve only to time the scans, which read every row and hash none. After
+``VACUUM ANALYZE`` (what autovacuum does on a live lab) a checkpoint position is taken, 50
+runs' worth of rows are written, and each table's survey (``WrittenSince.survey``) is timed
+three times; the median is printed per table with the table's size, and their sum. The rest
+of an incremental verification (the day's events, records and chains) does not grow with the
+history: ``benchmarks/verify_growth.py`` measures it. Last, an anchor file of one line per
+run is checked in full and past what a checkpoint recorded of it. The database is dropped
+at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, create_engine, text
+from sqlalchemy.engine import Connection, make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TABLES = ("audit_events", "readings", "instrument_io", "results", "runs", "certificates")
+#: Columns shifted by the copy number times the template's largest value.
+SHIFTED = {"id", "run_id", "sequence"}
+
+
+def _columns(conn: Connection, table: str) -> list[str]:
+    return list(
+        conn.execute(
+            text(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = :t "
+                "AND table_schema = current_schema() ORDER BY ordinal_position"
+            ),
+            {"t": table},
+        ).scalars()
+    )
+
+
+def _copy(conn: Connection, table: str, copies: int, step: int) -> None:
+    cols = _columns(conn, table)
+    shift = {
+        c: int(conn.execute(text(f'SELECT coalesce(max("{c}"), 0) FROM "{table}"')).scalar_one())
+        for c in cols
+        if c in SHIFTED
+    }
+    exprs = []
+    for c in cols:
+        if c == "id" and table == "audit_events":
+            # far above the chain's ids: the audit trail appends the day's events after its head
+            exprs.append(f'"{c}" + 1000000000 + g * {shift[c]}')
+        elif c in shift:
+            exprs.append(f'"{c}" + g * {shift[c]}')
+        elif table == "certificates" and c == "number":
+            exprs.append("\"number\" || '-' || g")
+        else:
+            exprs.append(f'"{c}"')
+    names = ", ".join(f'"{c}"' for c in cols)
+    for first in range(1, copies + 1, step):
+        last = min(first + step - 1, copies)
+        conn.exec_driver_sql(
+            f'INSERT INTO "{table}" ({names}) SELECT {", ".join(exprs)} FROM "{table}" t, '
+            f"generate_series({first}, {last}) g WHERE t.id BETWEEN 1 AND {shift['id']}"
+        )
+        conn.commit()
+    if table == "certificates":  # numbers continue after the copies
+        conn.exec_driver_sql(
+            "UPDATE certificate_sequences SET last = (SELECT max(sequence) FROM certificates c "
+            "WHERE c.year = certificate_sequences.year)"
+        )
+    if table != "audit_events":
+        conn.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f'(SELECT max(id) FROM "{table}"))'
+        )
+        conn.commit()
+
+
+def _anchors(db: Any, runs: int) -> None:
+    """One anchor per approved certificate: an anchor file of ``runs`` lines (existing
+    events and their hashes), checked in full and, as an incremental verification does,
+    past the part a checkpoint recorded (50 more anchors appended since)."""
+    import tempfile
+
+    from sqlalchemy.orm import Session
+
+    from lims.audit_anchors import Anchor, check_destinations
+
+    with tempfile.TemporaryDirectory(prefix="anchors-") as tmp:
+        path = Path(tmp) / "audit-anchors.jsonl"
+        with Session(db.engine) as s, path.open("w", encoding="utf-8") as f:
+            query = text("SELECT id, sha256 FROM audit_events ORDER BY id DESC LIMIT :n")
+            at = datetime(2026, 1, 1, tzinfo=UTC)
+            last = Anchor(1, "0" * 64, at)
+            for event_id, sha in s.execute(query.execution_options(yield_per=20000), {"n": runs}):
+                last = Anchor(int(event_id), str(sha), at)
+                f.write(last.to_line() + "\n")
+        for mode in ("full", "past the checkpoint's record"):
+            with Session(db.engine) as s:
+                t1 = time.perf_counter()
+                if mode == "full":
+                    check = check_destinations(s, path)
+                    recorded = check.files[str(path)]
+                else:
+                    check = check_destinations(s, path, trusted={str(path): recorded})
+                seconds = time.perf_counter() - t1
+            print(
+                f"anchors ({check.anchors:,} lines, {path.stat().st_size / 2**20:.0f} MiB), "
+                f"{mode}: {seconds:.2f} s",
+                flush=True,
+            )
+            if mode == "full":
+                with path.open("a", encoding="utf-8") as f:
+                    for _ in range(50):
+                        f.write(last.to_line() + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1_000_000)
+    parser.add_argument("--template", type=int, default=1000)
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get(
+            "LIMS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    args = parser.parse_args()
+
+    from lims.audit_row_versions import WrittenSince, snapshot_position
+    from lims.db import Database
+    from lims.db.base import Base
+    from lims.db.migrate import upgrade
+    from tests.lims._history import add_runs
+    from tests.lims._lab import build_lab
+
+    name = f"lims_incremental_scans_{os.getpid()}"
+    admin = create_engine(args.pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(args.pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    db = Database(url)
+    try:
+        upgrade(db.engine)
+        lab = build_lab(db, issued=False)
+        t0 = time.perf_counter()
+        add_runs(db, lab, args.template - 1)
+        print(
+            f"template: {args.template} runs written through the ORM in "
+            f"{time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
+        copies = max(0, args.runs // args.template - 1)
+        t0 = time.perf_counter()
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("SET session_replication_role = replica")
+            for table in TABLES:
+                _copy(conn, table, copies, step=max(1, 2_000_000 // (args.template * 20)))
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+        print(
+            f"copied to {args.runs} runs and vacuumed in {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
+        with db.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+            from sqlalchemy.orm import Session
+
+            with Session(bind=conn) as s:
+                position = snapshot_position(s)
+                s.rollback()
+        assert position is not None
+        add_runs(db, lab, 50)  # a day's work after the checkpoint
+        since = WrittenSince(position)
+        total = 0.0
+        with db.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+            from sqlalchemy.orm import Session
+
+            with Session(bind=conn) as s:
+                for table in TABLES:
+                    t: Table = Base.metadata.tables[table]
+                    times, rows, written = [], 0, 0
+                    for _ in range(3):
+                        t1 = time.perf_counter()
+                        rows, written = since.survey(s, t)
+                        times.append(time.perf_counter() - t1)
+                    size = s.scalar(text(f"SELECT pg_table_size('{table}')")) or 0
+                    median = statistics.median(times)
+                    total += median
+                    print(
+                        f"{table:14} {rows:>11,} rows {int(size) / 2**30:6.2f} GiB | "
+                        f"{written:>6} written since | survey {median:6.2f} s "
+                        f"(runs {', '.join(f'{x:.2f}' for x in times)})",
+                        flush=True,
+                    )
+        print(f"sum of the surveys: {total:.2f} s for {args.runs:,} runs", flush=True)
+        _anchors(db, args.runs)
+    finally:
+        db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
