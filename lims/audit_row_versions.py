@@ -109,22 +109,54 @@ class WrittenSince:
 
     position: RowVersions
 
-    def condition(self) -> ColumnElement[bool]:
+    def condition(self, of: str = "") -> ColumnElement[bool]:
         """True for a row version the position's snapshot did not see: written by a
         transaction from its xmax on (``age`` counts back from the same transaction on both
-        sides, modulo 2^32) or by one running then."""
+        sides, modulo 2^32) or by one running then. ``of``: the table alias, if needed."""
+        return text(self._sql(f"{of}.xmin" if of else "xmin"))  # type: ignore[return-value]
 
+    def _sql(self, xmin: str) -> str:
         def xid(x: int) -> str:
             return f"'{x % (1 << 32)}'::xid"
 
-        after = f"age(xmin) <= age({xid(self.position.xmax)})"
+        after = f"age({xmin}) <= age({xid(self.position.xmax)})"
         if not self.position.running:
-            return text(after)  # type: ignore[return-value]
+            return after
         # most rows are older than the oldest running transaction: one comparison for them
         running = ",".join(str(x % (1 << 32)) for x in self.position.running)
         oldest = xid(min(self.position.running))
-        sql = f"(age(xmin) <= age({oldest}) AND ({after} OR xmin = ANY('{{{running}}}'::xid[])))"
-        return text(sql)  # type: ignore[return-value]
+        return (
+            f"(age({xmin}) <= age({oldest}) AND ({after} OR {xmin} = ANY('{{{running}}}'::xid[])))"
+        )
+
+    def sealed(self, session: Session, table: str) -> bool:
+        """True when no row of the append-only ``table`` can have been updated, deleted or
+        truncated since the position: its guards refuse every UPDATE, DELETE and TRUNCATE
+        even in replica mode (``ENABLE ALWAYS``), and neither the table's, the guards' nor
+        their function's catalog rows were written since (disabling, dropping, replacing a
+        guard or rewriting the table writes them). Then only its row count needs reading."""
+        query = text(
+            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_proc p ON p.oid = t.tgfoid "
+            "WHERE c.oid = CAST(:table AS regclass) AND t.tgname IN (:rows, :truncate) "
+            f"AND t.tgenabled = 'A' AND NOT {self._sql('c.xmin')} "
+            f"AND NOT {self._sql('t.xmin')} AND NOT {self._sql('p.xmin')}"
+        )
+        guards = {
+            "table": table,
+            "rows": f"{table}_append_only",
+            "truncate": f"{table}_no_truncate",
+        }
+        return int(session.scalar(query, guards) or 0) == 2
+
+    def count(
+        self, session: Session, table: Table, where: ColumnElement[bool] | None = None
+    ) -> int:
+        """Rows of ``table`` [that match ``where``] (an index-only scan where it can)."""
+        query = select(func.count()).select_from(table)
+        if where is not None:
+            query = query.where(where)
+        return int(session.scalar(query) or 0)
 
     def survey(
         self,

@@ -278,7 +278,9 @@ def _check_position(
     Returns their survey (with ``since``): which of them were written since the checkpoint."""
     where = f"audit events up to {cp.covers}"
     found = None
-    if since is not None:
+    if since is not None and since.sealed(session, EVENTS.name):
+        held = since.count(session, EVENTS, EVENTS.c.id <= cp.covers)
+    elif since is not None:
         found = since.survey(session, EVENTS, EVENTS.c.id, EVENTS.c.id <= cp.covers)
         held = found.rows
     else:
@@ -399,9 +401,12 @@ def _incremental_chain(
     tail_runs = {r for r in map(canonical_int, tail.keys(name)) if r is not None}
     rows = -1
     if since is not None and base is not None and base_rows is not None:
-        surveyed = since.survey(session, chained.table, chained.table.c.run_id)
-        rows = surveyed.rows
-        runs = sorted(tail_runs | since.runs(session, chained.table, surveyed))
+        if since.sealed(session, chained.name):  # only appended to: the new runs are the tail's
+            rows, runs = since.count(session, chained.table), sorted(tail_runs)
+        else:
+            surveyed = since.survey(session, chained.table, chained.table.c.run_id)
+            rows = surveyed.rows
+            runs = sorted(tail_runs | since.runs(session, chained.table, surveyed))
     else:
         since, runs = None, sorted(tail_runs)
     walked = check_chains(session, chained, runs)

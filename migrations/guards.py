@@ -51,6 +51,29 @@ def refuse_changes(bind: Connection, table: str) -> None:
         )
 
 
+def seal_append_only(bind: Connection, table: str) -> None:
+    """Make ``table``'s append-only guard hold in replica mode too (``ENABLE ALWAYS``) and
+    refuse TRUNCATE: then only catalog changes (disabling, dropping or replacing a guard,
+    rewriting the table) can change its rows, and an incremental verification can tell
+    (:meth:`lims.audit_row_versions.WrittenSince.sealed`). PostgreSQL only."""
+    if bind.dialect.name == "sqlite":
+        return
+    bind.exec_driver_sql(
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION lims_refuse_change()"
+    )
+    bind.exec_driver_sql(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_append_only")
+    bind.exec_driver_sql(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate")
+
+
+def unseal_append_only(bind: Connection, table: str) -> None:
+    """Undo :func:`seal_append_only`."""
+    if bind.dialect.name == "sqlite":
+        return
+    bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+    bind.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
+
+
 def drop_refuse_changes(bind: Connection, table: str) -> None:
     """Undo :func:`refuse_changes`."""
     if bind.dialect.name == "sqlite":

@@ -36,13 +36,17 @@ class CheckpointLab:
         self.lab: Lab = build_lab(db, issued=False)
         self.runs = add_runs(db, self.lab, runs)
 
-    def check(self, edit: Edit | None = None, *, full: bool = False) -> IntegrityReport:
-        """What ``lims audit verify`` reports with ``edit`` done in plain SQL (rolled back)."""
+    def check(
+        self, edit: Edit | None = None, *, full: bool = False, unguarded: bool = True
+    ) -> IntegrityReport:
+        """What ``lims audit verify`` reports with ``edit`` done in plain SQL (rolled back),
+        after every guard trigger was dropped (``unguarded``) or as the edit leaves them."""
         with self.db.engine.connect() as conn:
             trans = conn.begin()
             try:
                 if edit is not None:
-                    unguard(conn)
+                    if unguarded:
+                        unguard(conn)
                     edit(conn)
                 with Session(bind=conn) as s:
                     return check_integrity(

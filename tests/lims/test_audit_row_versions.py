@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from lims import audit_row_versions, audit_verify
-from lims.audit_row_versions import HORIZON, check_records, written_since
+from lims.audit_row_versions import HORIZON, WrittenSince, check_records, written_since
 from lims.audit_stream import check_chains, table_digest
 from lims.db import Database
 from lims.db.migrate import upgrade
@@ -240,3 +241,55 @@ def test_a_checkpoint_of_another_database_is_not_used_for_row_versions(
     report = lab.check(_rename)
     assert "customers" in hashed
     assert any("customers" in f and "changed outside the app" in f for f in found(report))
+
+
+APPEND_ONLY = {"audit_events", "readings", "instrument_io"}
+
+
+def test_sealed_append_only_tables_are_counted_not_scanned(
+    pg: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit trail, the readings and the exchanges only ever grow: their guards refuse
+    UPDATE, DELETE and TRUNCATE even in replica mode, so while those guards are as the
+    checkpoint saw them, counting their rows is all the incremental verification does."""
+    lab = CheckpointLab(pg, tmp_path)
+    lab.checkpoint()
+    add_runs(pg, lab.lab, 1)
+    surveyed: list[str] = []
+    real = WrittenSince.survey
+
+    def survey(self: WrittenSince, session: Session, table: Any, *args: Any) -> Any:
+        surveyed.append(table.name)
+        return real(self, session, table, *args)
+
+    monkeypatch.setattr(WrittenSince, "survey", survey)
+    report = lab.check()
+    assert report.verdict is IntegrityVerdict.INTACT, report.problems
+    assert not APPEND_ONLY & set(surveyed)
+    assert {"customers", "runs", "certificates"} <= set(surveyed)
+    for sql in (
+        "UPDATE readings SET magnitude = magnitude + 1",
+        "DELETE FROM instrument_io",
+        "TRUNCATE audit_events",
+    ):
+        with pg.engine.connect() as conn:
+            conn.exec_driver_sql("SET session_replication_role = replica")
+            with pytest.raises(DBAPIError, match="append-only"):
+                conn.exec_driver_sql(sql)
+            conn.rollback()
+
+
+def test_a_guard_disabled_for_a_moment_breaks_the_seal(pg: Database, tmp_path: Path) -> None:
+    """Disabling a guard (or dropping and creating it again) writes its catalog row: the
+    table is then surveyed row by row, and the reading changed meanwhile is found."""
+    lab = CheckpointLab(pg, tmp_path)
+    lab.checkpoint()
+    old_run = lab.runs[0]
+
+    def behind_a_disabled_guard(c: Connection) -> None:
+        c.exec_driver_sql("ALTER TABLE readings DISABLE TRIGGER readings_append_only")
+        _reading(old_run)(c)
+        c.exec_driver_sql("ALTER TABLE readings ENABLE ALWAYS TRIGGER readings_append_only")
+
+    report = lab.check(behind_a_disabled_guard, unguarded=False)
+    assert any(f"readings of run {old_run} at seq 5" in f for f in found(report))
