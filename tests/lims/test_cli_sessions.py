@@ -208,6 +208,25 @@ def test_logout_without_session_says_so(lab: Lab) -> None:
     assert lab.events("cli_sessions") == []
 
 
+def test_logout_removes_a_damaged_token_file(lab: Lab) -> None:
+    assert lab.run("login", *lab.pw("wang")).code == 0
+    lab.token_file("wang").write_text("garbage!\n", encoding="ascii")
+    r = lab.run("logout", "--user", "wang")
+    assert r.code == 0, r.err
+    assert "held no open session; removed" in r.out
+    assert not lab.token_file("wang").exists()
+
+
+def test_a_token_file_that_cannot_be_written_closes_the_new_session(lab: Lab) -> None:
+    (lab.data / "sessions").write_text("not a directory\n", encoding="utf-8")
+    line = one_error_line(lab.run("login", *lab.pw("wang")))
+    assert "cannot write the session file" in line
+    (row,) = lab.rows("wang")
+    assert row.closed_at is not None
+    reasons = [ev.reason for ev in lab.events("cli_sessions", "update")]
+    assert reasons == ["CLI session closed: its token file was not written"]
+
+
 def test_a_new_login_replaces_the_previous_session(lab: Lab) -> None:
     assert lab.run("login", *lab.pw("zhao")).code == 0
     first = _token(lab, "zhao")
