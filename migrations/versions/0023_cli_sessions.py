@@ -1,8 +1,8 @@
 """cli sessions: `lims login` keeps the SHA-256 of each session's token, whose it is, where it
 was opened from, until when, and when it was closed.
 
-Revision ID: 0021_cli_sessions
-Revises: 0016_pades
+Revision ID: 0023_cli_sessions
+Revises: 0022_sealed_append_only
 Create Date: 2026-12-12 09:00:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import lims.db.types
 
-revision: str = "0021_cli_sessions"
-down_revision: str | None = "0016_pades"
+revision: str = "0023_cli_sessions"
+down_revision: str | None = "0022_sealed_append_only"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
