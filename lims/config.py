@@ -33,6 +33,7 @@ _KNOWN_KEYS = {
     "cmc_rule",
     "tsa_url",
     "verification_base_url",
+    "cli_session_minutes",
 }
 #: Where certificates' QR codes point when no verification address is configured.
 DEFAULT_VERIFICATION_BASE_URL = "http://127.0.0.1:8080"
@@ -69,6 +70,9 @@ class Settings:
     tsa_url: str | None = None
     #: The lab's public verification address (the portal): QR codes carry ``<this>/v/<number>``.
     verification_base_url: str = DEFAULT_VERIFICATION_BASE_URL
+    #: How long a command-line session (``lims login``) lasts; 0: no sessions, every command
+    #: asks for the password.
+    cli_session_minutes: int = 30
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -97,6 +101,12 @@ class Settings:
         return self.data_dir / "logs" / "lims.log"
 
     @property
+    def sessions_dir(self) -> Path:
+        """Where ``lims login`` keeps each lab user's session token (readable by the OS user
+        only)."""
+        return self.data_dir / "sessions"
+
+    @property
     def keys_dir(self) -> Path:
         """Where the lab CA and the users' PKCS#12 key files live."""
         return self.data_dir / "keys"
@@ -122,6 +132,7 @@ class Settings:
             "cmc_rule": self.cmc_rule or "(the scope's below_cmc)",
             "tsa_url": self.tsa_url or "(the lab's own TSA)",
             "verification_base_url": self.verification_base_url,
+            "cli_session_minutes": str(self.cli_session_minutes),
         }
 
 
@@ -192,6 +203,20 @@ def _int_setting(raw: dict[str, Any], key: str, default: int, where: str) -> int
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{where}: {key} must be a non-negative integer, got {value!r}")
     return value
+
+
+#: The longest command-line session a lab may configure (one working day).
+MAX_CLI_SESSION_MINUTES = 24 * 60
+
+
+def _session_minutes(raw: dict[str, Any], where: str) -> int:
+    minutes = _int_setting(raw, "cli_session_minutes", 30, where)
+    if minutes > MAX_CLI_SESSION_MINUTES:
+        raise ConfigError(
+            f"{where}: cli_session_minutes must be at most {MAX_CLI_SESSION_MINUTES} "
+            f"(one day), got {minutes}"
+        )
+    return minutes
 
 
 def _url_setting(
@@ -304,4 +329,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         lockout_threshold=_int_setting(raw, "lockout_threshold", 5, where),
         due_warning_days=_int_setting(raw, "due_warning_days", 30, where),
         low_stock_percent=_int_setting(raw, "low_stock_percent", 50, where),
+        cli_session_minutes=_session_minutes(raw, where),
     )

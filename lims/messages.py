@@ -151,6 +151,59 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "未提供状态清单：无法得知证书是否已撤销或被替代",
         "no status list given: whether the certificate was revoked or superseded is not known",
     ),
+    "session.opened": (
+        "已登录 {user}：会话有效至 {until}（{minutes} 分钟）；签名与安全操作仍须每次输入密码",
+        "logged in as {user} until {until} ({minutes} min); signatures and security "
+        "actions still ask for the password every time",
+    ),
+    "session.closed": (
+        "已退出：{user} 的会话已关闭",
+        "logged out: the session of {user} is closed",
+    ),
+    "session.none": ("{user} 在此没有会话", "no session of {user} here"),
+    "session.stale_removed": (
+        "会话文件 {path} 未对应任何有效会话，已删除",
+        "the session file {path} held no open session; removed",
+    ),
+    "session.disabled": (
+        "命令行会话已停用（cli_session_minutes = 0）",
+        "command-line sessions are disabled (cli_session_minutes = 0)",
+    ),
+    "session.unknown": (
+        "会话文件 {path} 中的令牌不对应任何会话（被改动，或属于另一数据库）",
+        "the token in {path} matches no session (altered, or of another database)",
+    ),
+    "session.closed_already": ("{user} 的会话已关闭", "the session of {user} was closed"),
+    "session.expired": ("{user} 的会话已于 {when} 过期", "the session of {user} expired at {when}"),
+    "session.other_user": (
+        "会话文件 {path} 属于另一用户，不是 {user}",
+        "the session in {path} belongs to another user, not {user}",
+    ),
+    "session.elsewhere": (
+        "会话文件 {path} 是在另一主机或由另一操作系统用户打开的",
+        "the session in {path} was opened on another host or by another OS user",
+    ),
+    "session.account": (
+        "账户 {user} 不能使用其会话：{detail}",
+        "the account {user} cannot use its session: {detail}",
+    ),
+    "session.password_old": (
+        "{user} 的密码已超过 {days} 天，请先修改",
+        "the password of {user} is older than {days} days: change it first",
+    ),
+    "session.unreadable": (
+        "无法读取会话文件 {path}：{error}",
+        "cannot read the session file {path}: {error}",
+    ),
+    "session.damaged": ("会话文件 {path} 已损坏", "the session file {path} is damaged"),
+    "session.exposed": (
+        "会话文件 {path} 可被其他用户访问（权限 {mode}），拒绝使用",
+        "the session file {path} is open to other users (mode {mode}): refused",
+    ),
+    "session.unwritable": (
+        "无法写入会话文件 {path}：{error}；会话已关闭",
+        "cannot write the session file {path}: {error}; the session was closed",
+    ),
 }
 
 

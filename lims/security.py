@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,49 +17,32 @@ from argon2.low_level import ARGON2_VERSION
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lims.account_policy import (
+    PasswordPolicy,
+    PasswordPolicyError,
+    account_refusal,
+    password_too_old,
+    refusal_message,
+)
 from lims.audit import clipped, log_event
 from lims.db.types import utcnow
 from lims.models.users import User
+
+__all__ = [
+    "LOGIN_FAILED",
+    "AuthenticationError",
+    "PasswordPolicy",
+    "PasswordPolicyError",
+    "authenticate",
+    "hash_password",
+    "password_matches",
+]
 
 _HASHER = PasswordHasher()
 
 
 class AuthenticationError(Exception):
     """Login refused; the message says why without revealing which part was wrong."""
-
-
-class PasswordPolicyError(ValueError):
-    """A new password that does not meet the policy."""
-
-
-@dataclass(frozen=True)
-class PasswordPolicy:
-    """Minimum length, character classes and maximum age of passwords."""
-
-    min_length: int = 10
-    max_age_days: int = 180
-    lockout_threshold: int = 5
-
-    def check(self, password: str, username: str = "") -> None:
-        """Raise :class:`PasswordPolicyError` if ``password`` is too weak."""
-        if len(password) < self.min_length:
-            raise PasswordPolicyError(
-                f"password too short: at least {self.min_length} characters are required"
-            )
-        classes = sum(
-            [
-                any(c.islower() for c in password),
-                any(c.isupper() for c in password),
-                any(c.isdigit() for c in password),
-                any(not c.isalnum() for c in password),
-            ]
-        )
-        if classes < 3:
-            raise PasswordPolicyError(
-                "password too simple: use three of lower case, upper case, digits and symbols"
-            )
-        if username and username.lower() in password.lower():
-            raise PasswordPolicyError("password must not contain the user name")
 
 
 def hash_password(password: str) -> str:
@@ -140,45 +122,19 @@ def authenticate(
             actor=clipped(f"anonymous:{username}"),
         )
         raise AuthenticationError(LOGIN_FAILED)
-    if user.locked_at is not None:
+    why = account_refusal(user, today)
+    if why is not None:
         log_event(
             session,
             "login_refused",
             "users",
             str(user.id),
-            state={"purpose": purpose, "why": "locked"},
+            state={"purpose": purpose, "why": why},
             actor=user,
         )
         if not password_matches(user.password_hash, password):
             raise AuthenticationError(LOGIN_FAILED)
-        raise AuthenticationError(
-            f"account {username} is locked after repeated failed logins; "
-            "ask an administrator to unlock it"
-        )
-    if not user.active:
-        log_event(
-            session,
-            "login_refused",
-            "users",
-            str(user.id),
-            state={"purpose": purpose, "why": "deactivated"},
-            actor=user,
-        )
-        if not password_matches(user.password_hash, password):
-            raise AuthenticationError(LOGIN_FAILED)
-        raise AuthenticationError(f"account {username} is deactivated")
-    if user.valid_until is not None and today > user.valid_until:
-        log_event(
-            session,
-            "login_refused",
-            "users",
-            str(user.id),
-            state={"purpose": purpose, "why": "account expired"},
-            actor=user,
-        )
-        if not password_matches(user.password_hash, password):
-            raise AuthenticationError(LOGIN_FAILED)
-        raise AuthenticationError(f"account {username} expired on {user.valid_until.isoformat()}")
+        raise AuthenticationError(refusal_message(user, why))
     if not password_matches(user.password_hash, password):
         session.info["actor"] = session.info.get("actor") or user
         user.failed_logins += 1
@@ -194,10 +150,7 @@ def authenticate(
             actor=user,
         )
         raise AuthenticationError(LOGIN_FAILED)
-    if (
-        policy.max_age_days
-        and user.password_changed_at + timedelta(days=policy.max_age_days) < utcnow()
-    ):
+    if password_too_old(user, policy):
         raise AuthenticationError(
             f"the password of {username} is older than {policy.max_age_days} days: change it first"
         )

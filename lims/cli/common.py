@@ -35,7 +35,7 @@ USER_ERROR_NAMES: tuple[tuple[str, str], ...] = (
     ("lims.config", "ConfigError"),
     ("drivers.units", "UnitParseError"),
     ("lims.security", "AuthenticationError"),
-    ("lims.security", "PasswordPolicyError"),
+    ("lims.account_policy", "PasswordPolicyError"),
     ("lims.services.users", "UserError"),
     ("lims.audit", "AuditError"),
     ("lims.audit", "ImmutableRecordError"),
@@ -51,6 +51,8 @@ USER_ERROR_NAMES: tuple[tuple[str, str], ...] = (
     ("lims.audit_anchors", "AnchorWriteError"),
     ("lims.services.work_order_status", "WorkOrderStateError"),
     ("lims.services.work_orders", "WorkOrderError"),
+    ("lims.services.cli_sessions", "SessionError"),
+    ("lims.cli.sessions", "SessionFileError"),
 )
 
 
@@ -124,10 +126,23 @@ def parse_date(text: str, option: str) -> date:
 
 
 def session_user(user: str, password_file: Path | None) -> tuple[Database, User]:
-    """Open the database and log the user in (failures are recorded)."""
+    """Open the database and identify the user: by the password, or by a session.
+
+    Without ``--password-file``, a session of ``user`` opened on this machine by ``lims
+    login`` is used when the running command accepts sessions (the rule:
+    :func:`lims.cli.sessions.session_allowed`); no password is asked for then. Otherwise
+    the user logs in with the password, from ``password_file`` or typed at the prompt
+    (failures are recorded, repeated ones lock the account).
+    """
+    s = settings()
+    if password_file is None:
+        from lims.cli.sessions import resume_session
+
+        resumed = resume_session(s, user)
+        if resumed is not None:
+            return resumed
     from lims.quality.accounts import login
 
-    s = settings()
     password = read_password(password_file)
     db = database(s)
     try:

@@ -55,6 +55,20 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Create a fresh demo lab on an embedded SQLite database.",
         command="demo",
     ),
+    LazyCommand(
+        "login",
+        "lims.cli.login_cmd",
+        "app",
+        "Log in once: your next commands run without the password until the session ends.",
+        command="login",
+    ),
+    LazyCommand(
+        "logout",
+        "lims.cli.login_cmd",
+        "app",
+        "End your command-line session: the next commands ask for the password again.",
+        command="logout",
+    ),
     LazyCommand("db", "lims.cli.db_cmd", "app", "Database schema: upgrade and show the revision."),
     LazyCommand(
         "audit", "lims.cli.audit_cmd", "app", "The audit trail: verify, anchor and review it."

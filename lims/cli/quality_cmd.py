@@ -1,8 +1,10 @@
 """``lims users`` (accounts, authorizations), ``lims incident``, ``lims pt`` and the
 reference-material life cycle.
 
-Every command logs the user in (``--user``, ``--password-file`` or a prompt) and the
-services check the permission; nothing is written when a value is refused.
+Every command logs the user in (``--user``, ``--password-file`` or a prompt, or the
+session of ``lims login`` where :mod:`lims.cli.sessions` allows it) and the services check
+the permission; nothing is written when a value is refused. The account services (and
+with them the password hasher) are imported by the ``users`` commands only.
 """
 
 from __future__ import annotations
@@ -30,15 +32,6 @@ from lims.cli.common import (
 )
 from lims.models import User
 from lims.models.enums import Role
-from lims.quality.accounts import (
-    add_user,
-    authorize,
-    change_password,
-    deactivate_user,
-    failed_attempts,
-    locked_accounts,
-    unlock_user,
-)
 from lims.quality.incidents import CATEGORIES, close_incident, list_incidents, report_incident
 from lims.quality.materials import dispose_material, open_material, record_consumption
 from lims.quality.proficiency import record_proficiency_test
@@ -95,6 +88,8 @@ def users_add(
     ] = None,
 ) -> None:
     """Create an account with its roles (administrator)."""
+    from lims.quality.accounts import add_user
+
     roles = _roles(role)
     until = parse_date(valid_until, "--valid-until") if valid_until else None
     new_password = read_password(new_password_file)
@@ -135,6 +130,8 @@ def users_authorize(
     ] = "",
 ) -> None:
     """Authorize a user to perform a procedure between two dates (quality manager)."""
+    from lims.quality.accounts import authorize
+
     start = _day(valid_from, "--valid-from")
     end = parse_date(valid_until, "--valid-until")
     db, actor = session_user(user, password_file)
@@ -154,6 +151,8 @@ def users_deactivate(
     password_file: PasswordOpt = None,
 ) -> None:
     """Deactivate an account: it can no longer log in, sign or run (administrator)."""
+    from lims.quality.accounts import deactivate_user
+
     _account_change(username, reason, user, password_file, deactivate_user, "deactivated")
 
 
@@ -180,6 +179,8 @@ def _account_change(
 @users_app.command("failures")
 def users_failures(user: UserOpt, password_file: PasswordOpt = None) -> None:
     """Failed and refused logins from the audit trail, newest first (quality manager)."""
+    from lims.quality.accounts import failed_attempts
+
     db, actor = session_user(user, password_file)
     try:
         with db.read() as s:
@@ -197,6 +198,8 @@ def users_failures(user: UserOpt, password_file: PasswordOpt = None) -> None:
 @users_app.command("locked")
 def users_locked(user: UserOpt, password_file: PasswordOpt = None) -> None:
     """Locked accounts and accounts with failed logins (quality manager, administrator)."""
+    from lims.quality.accounts import locked_accounts
+
     db, actor = session_user(user, password_file)
     try:
         with db.read() as s:
@@ -220,6 +223,8 @@ def users_unlock(
     password_file: PasswordOpt = None,
 ) -> None:
     """Unlock an account after repeated failed logins (administrator)."""
+    from lims.quality.accounts import unlock_user
+
     _account_change(username, reason, user, password_file, unlock_user, "unlocked")
 
 
@@ -231,6 +236,8 @@ def users_passwd(
     ] = None,
 ) -> None:
     """Change your own password (the policy and ageing apply)."""
+    from lims.quality.accounts import change_password
+
     if password_file is not None:
         try:
             lines = password_file.read_text(encoding="utf-8").splitlines()

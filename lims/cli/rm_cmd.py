@@ -21,7 +21,6 @@ from lims.cli.common import (
 )
 from lims.models import ReferenceMaterial
 from lims.quality.materials import receive_material
-from lims.security import AuthenticationError, authenticate
 from lims.services.lab import policy_from
 from lims.services.materials import ReferenceMaterialInput, certified_value_problem
 
@@ -85,6 +84,8 @@ def rm_receive(
         minimum=quantity(minimum, "--minimum") if minimum else None,
     )
     data.validate()
+    from lims.security import AuthenticationError, authenticate
+
     s = settings()
     password = read_password(password_file)
     db = database(s)

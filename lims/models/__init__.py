@@ -2,6 +2,7 @@
 
 from lims.models.audit import AuditAnchorState, AuditEvent, AuditHead
 from lims.models.certificates import Certificate, CertificateSequence, Signature
+from lims.models.cli_sessions import CliSession
 from lims.models.customer_accounts import CustomerAccount, CustomerApiToken
 from lims.models.enums import (
     CertificateStatus,
@@ -86,6 +87,7 @@ __all__ = [
     "CertificateStatus",
     "CertificateType",
     "Checkout",
+    "CliSession",
     "ComparisonResult",
     "ComparisonRound",
     "Contact",

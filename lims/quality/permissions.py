@@ -10,7 +10,12 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 
-from lims.db.types import utcnow
+from lims.account_policy import (
+    ACCOUNT_DEACTIVATED,
+    ACCOUNT_EXPIRED,
+    ACCOUNT_LOCKED,
+    account_refusal,
+)
 from lims.models.enums import Role
 from lims.models.users import User
 from lims.quality.errors import PermissionDenied
@@ -102,14 +107,14 @@ def permissions_of(user: User) -> frozenset[Permission]:
 
 def account_problem(user: User, today: date | None = None) -> str | None:
     """Why the account cannot act at all (locked, deactivated, expired), or None."""
-    today = today or utcnow().date()
-    if user.locked_at is not None:
+    why = account_refusal(user, today)
+    if why == ACCOUNT_LOCKED:
         return f"account {user.username} is locked / 账户已锁定"
-    if not user.active:
+    if why == ACCOUNT_DEACTIVATED:
         return f"account {user.username} is deactivated / 账户已停用"
-    if user.valid_until is not None and today > user.valid_until:
+    if why == ACCOUNT_EXPIRED and user.valid_until is not None:
         return f"account {user.username} expired on {user.valid_until.isoformat()} / 账户已过期"
-    return None
+    return None if why is None else f"account {user.username}: {why}"
 
 
 def can(user: User, permission: Permission, today: date | None = None) -> bool:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import func, inspect, select
 
+import lims.audit  # noqa: F401  (installs the audit hooks: every database opened here audits)
+from lims.account_policy import PasswordPolicy
 from lims.config import Settings
 from lims.db import Database
 from lims.db.migrate import upgrade
@@ -14,7 +16,6 @@ from lims.lab_time import DEFAULT_TIME_ZONE
 from lims.models.enums import Role
 from lims.models.lab import LabProfile
 from lims.models.users import User
-from lims.security import PasswordPolicy
 
 SYSTEM_INIT = "system:init"
 

@@ -12,7 +12,8 @@ each made through the product's own services.
 * The quality records: an out-of-tolerance finding on the gas dilutor the run used (impact
   record, disposition, customer notification), a scope of accreditation imported and
   released, an interval decision, a comparison round and a proficiency test, an incident,
-  a cylinder's consumption, a customer's portal account with an API token and a login.
+  a cylinder's consumption, a customer's portal account with an API token and a login,
+  and a command-line session (``lims login``).
 * The trail anchored once more at the end.
 """
 
@@ -43,6 +44,7 @@ from lims.quality.scope import import_scope, release_scope
 from lims.quality.trace import record_out_of_tolerance
 from lims.services import onsite, sync
 from lims.services.certificates import draft_certificate, sign_certificate
+from lims.services.cli_sessions import Origin, open_session
 from lims.services.customer_accounts import create_account, customer_login, issue_token
 from lims.services.runs import SilentWatcher, execute_run
 from lims.units import parse_quantity
@@ -276,6 +278,7 @@ def _quality_records(db: Database, number: str) -> None:
         create_account(s, admin, customer.id, "green.qa", "孙丽 Sun Li", PORTAL_PASSWORD, POLICY)
         issue_token(s, admin, "green.qa", "LIMS of Green Source")
     customer_login(db, "green.qa", PORTAL_PASSWORD, POLICY)
+    open_session(db, admin, 30, Origin("lab-pc", "admin"))
 
 
 def build_tamper_lab(db: Database, data: Path) -> TamperLab:
