@@ -145,7 +145,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from lims.audit_row_versions import WrittenSince, snapshot_position
+    from lims.audit_row_versions import WrittenSince, row_count, snapshot_position
     from lims.db import Database
     from lims.db.base import Base
     from lims.db.migrate import upgrade
@@ -203,7 +203,7 @@ def main() -> None:
                             if sealed:  # what the verification does for a sealed table
                                 if not since.sealed(s, table):
                                     break
-                                rows = since.count(s, t)
+                                rows = row_count(s, t)
                             else:
                                 column = t.c.run_id if table in CHAINED else t.c.id
                                 found = since.survey(s, t, column)

@@ -134,7 +134,8 @@ class WrittenSince:
         truncated since the position: its guards refuse every UPDATE, DELETE and TRUNCATE
         even in replica mode (``ENABLE ALWAYS``), and neither the table's, the guards' nor
         their function's catalog rows were written since (disabling, dropping, replacing a
-        guard or rewriting the table writes them). Then only its row count needs reading."""
+        guard or rewriting the table writes them). Then only its row count
+        (:func:`row_count`) needs reading."""
         query = text(
             "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "JOIN pg_proc p ON p.oid = t.tgfoid "
@@ -148,15 +149,6 @@ class WrittenSince:
             "truncate": f"{table}_no_truncate",
         }
         return int(session.scalar(query, guards) or 0) == 2
-
-    def count(
-        self, session: Session, table: Table, where: ColumnElement[bool] | None = None
-    ) -> int:
-        """Rows of ``table`` [that match ``where``] (an index-only scan where it can)."""
-        query = select(func.count()).select_from(table)
-        if where is not None:
-            query = query.where(where)
-        return int(session.scalar(query) or 0)
 
     def survey(
         self,
@@ -223,6 +215,14 @@ class Survey:
     written: int
     low: Any = None
     high: Any = None
+
+
+def row_count(session: Session, table: Table, where: ColumnElement[bool] | None = None) -> int:
+    """Rows of ``table`` [that match ``where``] (an index-only scan where it can)."""
+    query = select(func.count()).select_from(table)
+    if where is not None:
+        query = query.where(where)
+    return int(session.scalar(query) or 0)
 
 
 def written_since(session: Session, position: RowVersions | None) -> WrittenSince | None:

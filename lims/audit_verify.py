@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from lims.audit import (
@@ -46,6 +46,7 @@ from lims.audit_row_versions import (
     Survey,
     WrittenSince,
     check_records,
+    row_count,
     snapshot_position,
     written_since,
 )
@@ -278,14 +279,12 @@ def _check_position(
     Returns their survey (with ``since``): which of them were written since the checkpoint."""
     where = f"audit events up to {cp.covers}"
     found = None
-    if since is not None and since.sealed(session, EVENTS.name):
-        held = since.count(session, EVENTS, EVENTS.c.id <= cp.covers)
-    elif since is not None:
-        found = since.survey(session, EVENTS, EVENTS.c.id, EVENTS.c.id <= cp.covers)
+    up_to = EVENTS.c.id <= cp.covers
+    if since is not None and not since.sealed(session, EVENTS.name):
+        found = since.survey(session, EVENTS, EVENTS.c.id, up_to)
         held = found.rows
     else:
-        query = select(func.count()).select_from(EVENTS).where(EVENTS.c.id <= cp.covers)
-        held = int(session.scalar(query) or 0)
+        held = row_count(session, EVENTS, up_to)
     stored = session.scalar(select(EVENTS.c.sha256).where(EVENTS.c.id == cp.covers))
     if held != cp.covers:
         report.problems.append(
@@ -399,10 +398,9 @@ def _incremental_chain(
     name = chained.name
     base, base_rows = cp.tables.get(name), cp.counts.get(name)
     tail_runs = {r for r in map(canonical_int, tail.keys(name)) if r is not None}
-    rows = -1
     if since is not None and base is not None and base_rows is not None:
         if since.sealed(session, chained.name):  # only appended to: the new runs are the tail's
-            rows, runs = since.count(session, chained.table), sorted(tail_runs)
+            rows, runs = row_count(session, chained.table), sorted(tail_runs)
         else:
             surveyed = since.survey(session, chained.table, chained.table.c.run_id)
             rows = surveyed.rows
@@ -428,7 +426,7 @@ def _incremental_chain(
     for run in sorted(tail_runs):
         _, _, state = tail.latest[(name, str(run))]
         expected.add(head_hash(name, run, *expected_head(state)))
-    if since is not None and base_rows is not None:
+    if since is not None and base_rows is not None:  # always, with ``since``
         expected_rows = base_rows - old_rows + walked.rows
         current, agrees = expected, rows == expected_rows
     else:

@@ -95,6 +95,17 @@ def db(db_url: str) -> Iterator[Database]:
         database.dispose()
 
 
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[Database]:
+    """A migrated PostgreSQL database of this test's own (for what only PostgreSQL has)."""
+    database = Database(pg_url)
+    upgrade(database.engine)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     """Where tests leave files for a person to look at (screenshots, PDFs)."""

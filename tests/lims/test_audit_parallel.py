@@ -7,7 +7,6 @@ from __future__ import annotations
 from contextlib import closing
 from pathlib import Path
 
-import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -15,19 +14,11 @@ from lims.audit_parallel import start_chain_checks
 from lims.audit_stream import CHAINED
 from lims.audit_verify import VerifyReport, verify_trail
 from lims.db import Database
-from lims.db.migrate import upgrade
 from lims.integrity import verification_session
 from lims.models import InstrumentExchange, Reading
 from tests.lims._attacks import unguard
 from tests.lims._history import add_runs
 from tests.lims._lab import build_lab
-
-
-@pytest.fixture
-def pg(pg_url: str) -> Database:
-    db = Database(pg_url)
-    upgrade(db.engine)
-    return db
 
 
 def _verify(db: Database, parallel: bool) -> VerifyReport:
@@ -66,7 +57,6 @@ def test_workers_find_what_one_process_finds(pg: Database, tmp_path: Path) -> No
     found = " | ".join(map(str, shared.problems))
     assert f"readings of run {runs[1]} at seq 3" in found
     assert f"instrument exchanges of run {runs[2]}" in found
-    pg.dispose()
 
 
 def lab_readings(db: Database) -> int:
@@ -91,7 +81,6 @@ def test_workers_see_the_verifiers_snapshot_not_later_commits(pg: Database) -> N
     assert lab_readings(pg) > seen
     assert found["readings"].rows == seen
     assert all(not f.problems for f in found.values())
-    pg.dispose()
 
 
 def test_not_in_a_transaction_that_has_written(pg: Database) -> None:
@@ -104,4 +93,3 @@ def test_not_in_a_transaction_that_has_written(pg: Database) -> None:
             s.execute(text("CREATE TEMP TABLE scratch (x int)"))
             assert start_chain_checks(s, force=True) is None
             s.rollback()
-    pg.dispose()

@@ -11,7 +11,6 @@ full; every table's row count against the checkpoint's count carried forward by 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,22 +24,10 @@ from lims import audit_row_versions, audit_verify
 from lims.audit_row_versions import HORIZON, WrittenSince, check_records, written_since
 from lims.audit_stream import check_chains, table_digest
 from lims.db import Database
-from lims.db.migrate import upgrade
 from lims.integrity import IntegrityVerdict
 from lims.models import AuditEvent, Customer, Reading
 from tests.lims._checkpoints import CheckpointLab, found
 from tests.lims._history import add_runs
-
-
-@pytest.fixture
-def pg(pg_url: str) -> Iterator[Database]:
-    """A migrated PostgreSQL database."""
-    database = Database(pg_url)
-    upgrade(database.engine)
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 class _Spy:
