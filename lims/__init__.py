@@ -2,12 +2,19 @@
 
 Importing the package imports nothing else: the application's unit registry is installed
 by :mod:`lims.units`, which every module that handles quantities imports, so the command
-line's root starts without pint, SQLAlchemy or Qt.
+line's root starts without pint, SQLAlchemy or Qt. ``lims.__version__`` is read from the
+installed distribution when first asked for.
 """
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("carbon-lims")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+unknown"
+def __getattr__(name: str) -> str:
+    if name != "__version__":
+        raise AttributeError(f"module 'lims' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("carbon-lims")
+    except PackageNotFoundError:  # pragma: no cover - a source tree without install
+        found = "0.0.0+unknown"
+    globals()["__version__"] = found
+    return found

@@ -9,6 +9,7 @@ checks that each line matches its command's own help.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import sys
@@ -219,6 +220,7 @@ def load_command(name: str) -> click.Command:
         for registered in other.registered_commands:
             if registered not in typer_app.registered_commands:
                 typer_app.registered_commands.append(registered)
+    _end_start_up()
     group = typer.main.get_group(typer_app)  # a group even when it holds one command
     command: click.Command = group if spec.command is None else group.commands[spec.command]
     command.name = name
@@ -226,6 +228,13 @@ def load_command(name: str) -> click.Command:
         command.help = spec.help
     _LOADED[name] = command
     return command
+
+
+def _end_start_up() -> None:
+    """Collect cycles again, leaving out the objects created by the imports so far."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 class LazyGroup(TyperGroup):
@@ -351,6 +360,9 @@ def main() -> None:
     error (unknown option, missing argument) is one line too, exit 2.
     """
     argv = sys.argv[1:]
+    # The imports of a command allocate several hundred thousand objects that live as long
+    # as the process: the cycle collector would scan them again and again while they load.
+    gc.disable()
     try:
         code = app(args=argv, prog_name="lims", standalone_mode=False)
     except typer.Abort:
@@ -382,6 +394,8 @@ def main() -> None:
             highlight=False,
         )
         sys.exit(UNEXPECTED_EXIT)
+    finally:
+        _end_start_up()
     sys.exit(code if isinstance(code, int) else 0)
 
 
