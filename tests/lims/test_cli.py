@@ -164,6 +164,36 @@ def test_list_queries_import_no_heavy_library(tmp_path: Path, cli: Run) -> None:
     assert out.stdout.strip().splitlines()[-1] == "[0, 0] []", (out.stdout, out.stderr)
 
 
+def test_commands_run_with_the_cycle_collector_on() -> None:
+    # main() leaves the cycle collector off while a command's modules load; the command
+    # itself (a run, the portal, the desktop) must run with it on, and so must whatever
+    # follows main() in the process
+    code = (
+        "import gc, sys\n"
+        "import lims.cli.main as m\n"
+        "seen = []\n"
+        "real = m.load_command\n"
+        "def spy(name):\n"
+        "    seen.append(gc.isenabled())\n"
+        "    command = real(name)\n"
+        "    seen.append(gc.isenabled())\n"
+        "    return command\n"
+        "m.load_command = spy\n"
+        "for argv in (['units', 'check', '1 m'], ['--help']):\n"
+        "    sys.argv = ['lims', *argv]\n"
+        "    try:\n"
+        "        m.main()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    seen.append(gc.isenabled())\n"
+        "print(seen)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[False, True, True, True]", out.stdout
+
+
 def test_root_listing_matches_each_commands_own_help() -> None:
     from lims.cli.main import COMMANDS, load_command
 
