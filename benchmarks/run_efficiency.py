@@ -34,10 +34,10 @@ from lims.db import Database
 from lims.db.migrate import upgrade
 from lims.engine import RunEngine, RunHandle, RunRequest, StepFinished, bench_auto_answerer
 from lims.models import AuditEvent, InstrumentExchange, Reading, Run, WorkOrderItem
-from lims.planning.bench import open_bench
-from lims.planning.service import PlanRequest, plan_run
 from lims.security import PasswordPolicy
 from lims.services.demo import seed_demo
+from lims.services.planning.bench import open_bench
+from lims.services.planning.service import PlanRequest, plan_run
 
 ROOT = Path(__file__).resolve().parents[1]
 POINTS = ("zero", "P20", "P50", "P80")

@@ -46,8 +46,8 @@ from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus
 from lims.models.equipment import ExternalCertificate
 from lims.models.runs import ReadingJournal, Run, RunLease
-from lims.planning.model import plan_sha256
 from lims.quality.archive import archive_path, file_sha256, iter_archive
+from lims.services.planning.model import plan_sha256
 from lims.services.sync import verify_origins, verify_segments
 
 #: Certificates whose files were archived when they were issued.

@@ -40,7 +40,6 @@ from lims.calc import (
     uncertainty_budget,
 )
 from lims.engine import Parameter, Procedure, RecordedReading, Step, StepContext, TestPoint
-from lims.planning import ParameterSource, PlanningContext
 from lims.results import (
     Characteristic,
     ErrorForm,
@@ -53,6 +52,7 @@ from lims.results import (
     StoredBudget,
     Uncertainty,
 )
+from lims.services.planning import ParameterSource, PlanningContext
 from lims.units import ureg
 from lims.vocabulary import BiText
 from procedures import common

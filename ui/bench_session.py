@@ -1,6 +1,6 @@
 """Preparing and running a procedure on a bench for the GUI, off the GUI thread.
 
-:func:`plan_run` (called on a worker thread) plans the run through :mod:`lims.planning`
+:func:`plan_run` (called on a worker thread) plans the run through :mod:`lims.services.planning`
 — the same service the command line uses — connects the bench and checks the preflight
 list. :class:`BenchSession` connects the bench again (serving a simulated one in a child
 process), plans again (the run starts only under the plan the technician saw), starts the
@@ -31,12 +31,12 @@ from lims.engine.sim_process import SimProcess
 from lims.models import Run, WorkOrderItem
 from lims.models.enums import RunStatus
 from lims.models.users import User
-from lims.planning.bench import open_bench
-from lims.planning.preflight import CheckLine, preflight
-from lims.planning.service import PlannedRun, PlanRequest, replan_run
-from lims.planning.service import plan_run as plan_from_records
 from lims.quality.permissions import Permission, require
 from lims.services.benches import BenchConfig
+from lims.services.planning.bench import open_bench
+from lims.services.planning.preflight import CheckLine, preflight
+from lims.services.planning.service import PlannedRun, PlanRequest, replan_run
+from lims.services.planning.service import plan_run as plan_from_records
 from lims.services.work_orders import InterruptedRun
 from lims.units import ureg
 from ui.readings import PlotPoint, plot_point
@@ -204,7 +204,8 @@ def _bench_plan(
 
 def plan_run(db: Database, actor: User, item_id: int, bench_path: Path, today: date) -> BenchPlan:
     """Plan a run of ``item_id``'s procedure on ``bench_path`` and check the preflight list
-    (on a worker thread). A bench that does not fit raises :class:`lims.planning.PlanError`."""
+    (on a worker thread). A bench that does not fit raises
+    :class:`lims.services.planning.PlanError`."""
     require(actor, Permission.RUN_PROCEDURE)
     planned = plan_from_records(
         db, PlanRequest(item_id=item_id, bench_path=bench_path, operator=actor.username)

@@ -43,7 +43,7 @@ USER_ERROR_NAMES: tuple[tuple[str, str], ...] = (
     ("lims.services.materials", "MaterialError"),
     ("lims.quality.errors", "QualityError"),
     ("lims.certificates.errors", "CertificateError"),
-    ("lims.planning.context", "PlanError"),
+    ("lims.services.planning.context", "PlanError"),
     ("lims.db.lengths", "ValueTooLongError"),
     ("lims.services.numbering", "NumberingError"),
     ("lims.db.migrate", "MigrationError"),

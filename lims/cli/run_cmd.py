@@ -9,7 +9,7 @@ instrument I/O record.
     lims run resume 12 --bench examples/benches/gas-analyzer.toml --operator zhang --auto
     lims run io 12 --csv
 
-Everything a run uses is planned by :mod:`lims.planning` from the lab's records; this
+Everything a run uses is planned by :mod:`lims.services.planning` from the lab's records; this
 command only shows the plan, watches the run and answers prompts.
 """
 
@@ -44,12 +44,12 @@ from lims.engine import (
 )
 from lims.engine.lease import LeaseHeldError
 from lims.models import RunStatus
-from lims.planning import PlanError
-from lims.planning.describe import describe_plan
-from lims.planning.preflight import CheckLine
-from lims.planning.service import BenchUnfitError, DeviationRequest, PlannedRun
 from lims.quality.accounts import login
 from lims.services.lab import policy_from
+from lims.services.planning import PlanError
+from lims.services.planning.describe import describe_plan
+from lims.services.planning.preflight import CheckLine
+from lims.services.planning.service import BenchUnfitError, DeviationRequest, PlannedRun
 from lims.services.runs import PreflightRefusedError, RunOutcome, execute_run, outcome_json
 from lims.units import display_quantity
 

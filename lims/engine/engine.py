@@ -19,7 +19,7 @@ when a rule check fails (before the run or before a step that uses the rule).
   (``provenance["steps"]``) and ``Run.last_completed_step``.
 * **One owner per run.** Starting or resuming takes the run's lease in the database
   (:mod:`lims.engine.lease`); a second process is refused with who holds it.
-* **The plan is frozen with the run.** A run started from a :class:`~lims.planning.RunPlan`
+* **The plan is frozen with the run.** A run started from a :class:`~lims.services.planning.RunPlan`
   stores its canonical JSON and SHA-256 and its exact regulation table;
   :meth:`RunEngine.resume` continues only under an identical plan, under that table.
 
@@ -77,7 +77,7 @@ from lims.services.work_order_status import run_started
 from lims.units import from_storage
 
 if TYPE_CHECKING:
-    from lims.planning.model import RunPlan
+    from lims.services.planning.model import RunPlan
 
 __all__ = [
     "ENVIRONMENT_ROLE",
@@ -401,7 +401,7 @@ class RunEngine:
         process executes it). The procedure source must be the one the run started with and
         the run continues under its own regulation table, whatever was released since. A run
         started from a plan continues only with ``plan`` identical to its stored one
-        (:func:`lims.planning.replan_run` rebuilds it). The rules are checked again.
+        (:func:`lims.services.planning.replan_run` rebuilds it). The rules are checked again.
         """
         with self.db.read() as s:
             run = s.get(Run, run_id)

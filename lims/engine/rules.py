@@ -35,9 +35,9 @@ from lims.models import (
     User,
 )
 from lims.models.enums import RunStatus
-from lims.planning.model import PlannedUse
 from lims.quality.permissions import Permission, permissions_of
 from lims.quality.standards import UsedRange, check_standard_use, current_certificate
+from lims.services.planning.model import PlannedUse
 from lims.units import UnitParseError, parse_quantity
 
 __all__ = [

@@ -56,8 +56,8 @@ from lims.vocabulary import BiText
 
 if TYPE_CHECKING:
     from lims.engine.context import StepContext
-    from lims.planning.context import PlanningContext
-    from lims.planning.model import RunPlan
+    from lims.services.planning.context import PlanningContext
+    from lims.services.planning.model import RunPlan
 
 __all__ = [
     "ENTRY_POINT_GROUP",

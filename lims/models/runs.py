@@ -40,7 +40,7 @@ class Run(Base):
     #: standards and reference materials with their certificates, software version.
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    #: The run plan, frozen when the run was created (:class:`lims.planning.RunPlan`).
+    #: The run plan, frozen when the run was created (:class:`lims.services.planning.RunPlan`).
     plan: Mapped[dict[str, Any]] = mapped_column(default=dict)
     plan_sha256: Mapped[str] = mapped_column(String(64), default="")
     #: The exact regulation table version the run runs under (to its end, resumed or not).

@@ -2,7 +2,7 @@
 
 Each run goes through the same path as ``lims run PROC --bench B --item ID --operator
 zhang --auto``: the operator logs in, the run is planned from the item and the bench
-(:mod:`lims.planning`), the simulated bench is served in-process on a virtual clock, the
+(:mod:`lims.services.planning`), the simulated bench is served in-process on a virtual clock, the
 prompts are answered from the bench file's ``[auto]`` table and the run engine records
 readings and results (:func:`lims.services.runs.execute_run`). One
 :class:`DemoRunSummary` per run says how it ended, its overall verdict and its key figure;
@@ -23,12 +23,12 @@ from sqlalchemy import select
 from lims.config import Settings
 from lims.db import Database
 from lims.models import RunStatus, WorkOrderItem
-from lims.planning import PlanError
 from lims.quality.accounts import login
 from lims.results import ResultRecord
 from lims.services.demo import DEMO_USERS
 from lims.services.demo_onsite import mark_demo_run_on_site
 from lims.services.lab import policy_from
+from lims.services.planning import PlanError
 from lims.services.runs import RunOutcome, RunWatcher, SilentWatcher, execute_run
 from lims.units import display_quantity
 from lims.vocabulary import Verdict, worst_verdict

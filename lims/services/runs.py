@@ -1,7 +1,7 @@
 """Running a planned run to its end: the service the command line and the demo share.
 
 :func:`execute_run` plans (or, to resume, re-plans) the run through
-:mod:`lims.planning`, connects the bench, checks the preflight list, starts or resumes the
+:mod:`lims.services.planning`, connects the bench, checks the preflight list, starts or resumes the
 engine and lets a *watcher* follow it (a progress bar, a JSON stream, a test). Nothing here
 knows a procedure's parameters; the front ends only choose how to watch and answer.
 """
@@ -29,18 +29,18 @@ from lims.engine import (
     bench_auto_answerer,
 )
 from lims.models import Result, Run, RunStatus
-from lims.planning.bench import BenchServer, open_bench
-from lims.planning.context import PlanError
-from lims.planning.preflight import CheckLine, preflight
-from lims.planning.service import (
+from lims.results import ResultRecord
+from lims.results_legacy import LEGACY_TABLE_NOTE, record_of
+from lims.services.planning.bench import BenchServer, open_bench
+from lims.services.planning.context import PlanError
+from lims.services.planning.preflight import CheckLine, preflight
+from lims.services.planning.service import (
     DeviationRequest,
     PlannedRun,
     PlanRequest,
     plan_run,
     replan_run,
 )
-from lims.results import ResultRecord
-from lims.results_legacy import LEGACY_TABLE_NOTE, record_of
 
 __all__ = [
     "EXIT_CODES",

@@ -35,7 +35,6 @@ from lims.calc import (
 )
 from lims.engine import Parameter, Procedure, RecordedReading, Step, StepContext
 from lims.models.enums import ServiceKind
-from lims.planning import ParameterSource, PlanningContext
 from lims.results import (
     Characteristic,
     ErrorForm,
@@ -48,6 +47,7 @@ from lims.results import (
     StoredBudget,
     Uncertainty,
 )
+from lims.services.planning import ParameterSource, PlanningContext
 from lims.vocabulary import BiText, Verdict
 from procedures import common
 

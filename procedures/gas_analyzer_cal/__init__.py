@@ -28,7 +28,6 @@ from lims.calc import (
 )
 from lims.engine import Parameter, Procedure, Step, StepContext
 from lims.models.enums import ServiceKind
-from lims.planning import PlanningContext
 from lims.results import (
     Characteristic,
     ErrorForm,
@@ -41,6 +40,7 @@ from lims.results import (
     StoredBudget,
     Uncertainty,
 )
+from lims.services.planning import PlanningContext
 from lims.units import UnitParseError, display_quantity, parse_quantity, ureg
 from lims.vocabulary import BiText, Verdict
 from procedures.jjg635.gas import (

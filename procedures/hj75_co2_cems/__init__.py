@@ -37,7 +37,6 @@ from lims.calc import as_relative, decide, mean
 from lims.calc.cems import emission_rate, relative_accuracy
 from lims.engine import Parameter, Step, StepContext
 from lims.models.enums import ServiceKind, Verdict
-from lims.planning import ParameterSource, PlanningContext
 from lims.results import (
     Characteristic,
     ErrorForm,
@@ -49,6 +48,7 @@ from lims.results import (
     StoredBudget,
     Uncertainty,
 )
+from lims.services.planning import ParameterSource, PlanningContext
 from lims.units import ureg
 from lims.vocabulary import BiText
 from procedures import common

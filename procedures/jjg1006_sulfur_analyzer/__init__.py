@@ -40,7 +40,6 @@ from lims.calc import (
 )
 from lims.engine import Parameter, Procedure, RecordedReading, Step, StepContext
 from lims.models.enums import ServiceKind, Verdict
-from lims.planning import ParameterSource, PlanningContext
 from lims.results import (
     Characteristic,
     ErrorForm,
@@ -53,6 +52,7 @@ from lims.results import (
     StoredBudget,
     Uncertainty,
 )
+from lims.services.planning import ParameterSource, PlanningContext
 from lims.units import display_quantity, parse_quantity
 from lims.vocabulary import BiText
 from procedures import common

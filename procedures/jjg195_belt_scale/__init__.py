@@ -50,7 +50,6 @@ from lims.calc.belt_scale import (
 )
 from lims.engine import Parameter, Procedure, RecordedReading, Step, StepContext, TestPoint
 from lims.models.enums import ServiceKind, Verdict
-from lims.planning import ParameterSource, PlanningContext
 from lims.results import (
     Characteristic,
     ErrorForm,
@@ -63,6 +62,7 @@ from lims.results import (
     StoredBudget,
     Uncertainty,
 )
+from lims.services.planning import ParameterSource, PlanningContext
 from lims.units import display_quantity, ureg
 from lims.vocabulary import BiText
 from procedures import common

@@ -41,7 +41,6 @@ from lims.calc import (
 from lims.calc import resolution_component as _resolution
 from lims.engine import Parameter, Procedure, Step, StepContext
 from lims.models.enums import ServiceKind, Verdict
-from lims.planning import PlanningContext
 from lims.results import (
     Characteristic,
     ErrorForm,
@@ -54,6 +53,7 @@ from lims.results import (
     StoredBudget,
     Uncertainty,
 )
+from lims.services.planning import PlanningContext
 from lims.units import display_quantity, ureg
 from lims.vocabulary import BiText
 from procedures.jjg635.gas import (

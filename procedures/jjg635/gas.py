@@ -35,7 +35,7 @@ from lims.calc import (
     uncertainty_budget,
 )
 from lims.engine import RecordedReading, RegulationTable, StabilityCriteria, StepContext
-from lims.planning import ParameterSource, PlanningContext
+from lims.services.planning import ParameterSource, PlanningContext
 from lims.units import UnitParseError, display_quantity, parse_quantity, ureg
 from lims.vocabulary import BiText
 

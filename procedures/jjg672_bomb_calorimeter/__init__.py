@@ -47,7 +47,6 @@ from lims.calc import (
 from lims.calc.calorimetry import energy_equivalent
 from lims.engine import Parameter, Procedure, Step, StepContext
 from lims.models.enums import ServiceKind, Verdict
-from lims.planning import ParameterSource, PlanningContext
 from lims.results import (
     Characteristic,
     ErrorForm,
@@ -60,6 +59,7 @@ from lims.results import (
     StoredBudget,
     Uncertainty,
 )
+from lims.services.planning import ParameterSource, PlanningContext
 from lims.units import display_quantity, parse_quantity, ureg
 from lims.vocabulary import BiText
 from procedures import common

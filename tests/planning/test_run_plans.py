@@ -27,9 +27,9 @@ from lims.models import (
     WorkOrderItem,
 )
 from lims.models.enums import ReferenceMaterialStatus
-from lims.planning import ParameterSource, PlanError
-from lims.planning.service import DeviationRequest, PlanRequest, plan_run
 from lims.services.certificates import draft_certificate
+from lims.services.planning import ParameterSource, PlanError
+from lims.services.planning.service import DeviationRequest, PlanRequest, plan_run
 from lims.services.runs import SilentWatcher, execute_run
 from lims.units import parse_quantity
 from tests.certificate_service.builder import lab_database, user

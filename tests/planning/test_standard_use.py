@@ -22,12 +22,12 @@ from lims.certificates import CertificateType
 from lims.certificates.examples import example_document
 from lims.db import Database
 from lims.models import Result, RunStatus
-from lims.planning import ParameterSource
-from lims.planning.preflight import CheckLine, preflight
-from lims.planning.service import PlanRequest, plan_run
 from lims.quality.dcc_intake import read_dcc
 from lims.quality.standard_certificates import CertificateData, parse_range, parse_value
 from lims.quality.standards import add_certificate
+from lims.services.planning import ParameterSource
+from lims.services.planning.preflight import CheckLine, preflight
+from lims.services.planning.service import PlanRequest, plan_run
 from lims.services.runs import RunOutcome, SilentWatcher, execute_run
 from lims.units import parse_quantity
 from tests.certificate_service.builder import lab_database, user

@@ -18,7 +18,7 @@ import pytest
 
 from lims.db import Database
 from lims.models import RunStatus, WorkOrderItem
-from lims.planning import PlanError
+from lims.services.planning import PlanError
 from tests.procedures.gas_bench import Stored, analyzer_bench, demo_lab, run
 
 R = 100.0

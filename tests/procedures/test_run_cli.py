@@ -81,7 +81,7 @@ def test_exit_codes_refused_and_bad_input(cli_lab: Database, tmp_path: Path) -> 
 
 
 def test_auto_is_refused_on_a_real_bench(cli_lab: Database, tmp_path: Path) -> None:
-    from lims.planning import PlanError
+    from lims.services.planning import PlanError
     from lims.services.runs import SilentWatcher, execute_run
 
     real = tmp_path / "real.toml"

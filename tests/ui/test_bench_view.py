@@ -289,7 +289,7 @@ def test_preflight_shows_the_plan_with_each_parameters_source(
     qtbot: QtBot, gui: LimsApp, demo_db: Database
 ) -> None:
     """The desktop shows the frozen plan as ``lims run --plan`` prints it."""
-    from lims.planning.describe import describe_plan
+    from lims.services.planning.describe import describe_plan
 
     view = _open_bench(qtbot, gui, demo_db)
     plan = view.plan

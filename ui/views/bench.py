@@ -442,7 +442,7 @@ class BenchView(BenchRunMixin, QWidget):
         self.message.info(
             f"{plan.procedure_id} · {plan.procedure_title} · {plan.bench_name}{resumed}"
         )
-        from lims.planning.describe import describe_plan  # loaded by the worker already
+        from lims.services.planning.describe import describe_plan  # loaded by the worker already
 
         self.checks.clear()
         self.plan_lines.clear()

@@ -20,8 +20,8 @@ from typing import Any
 from drivers.bench import BenchConfig, open_instruments
 from drivers.errors import InstrumentError
 from lims.engine.clock import RunClock, ScaledClock, VirtualRunClock
-from lims.planning.context import PlanError
-from lims.planning.service import PlannedRun
+from lims.services.planning.context import PlanError
+from lims.services.planning.service import PlannedRun
 
 __all__ = ["BenchServer", "OpenBench", "open_bench"]
 

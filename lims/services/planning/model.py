@@ -1,6 +1,6 @@
 """The run plan: what a run will do and with what, decided once from the lab's records.
 
-A :class:`RunPlan` is built by :func:`lims.planning.plan_run` from the procedure, the
+A :class:`RunPlan` is built by :func:`lims.services.planning.plan_run` from the procedure, the
 work-order item, the bench file, the operator and any overrides, before anything runs.
 It is immutable; its canonical JSON and SHA-256 are stored with the run, and a resumed
 run continues only under the same plan. Every parameter says where it came from.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lims.planning.service import PlannedRun
+from lims.services.planning.service import PlannedRun
 from lims.units import display_quantity
 
 __all__ = ["ParameterRow", "PlanDescription", "describe_plan"]

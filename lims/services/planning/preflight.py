@@ -28,7 +28,7 @@ from lims.engine.rules import (
     check_standard,
     read_environment,
 )
-from lims.planning.service import PlannedRun
+from lims.services.planning.service import PlannedRun
 from lims.units import display_quantity
 
 __all__ = ["CheckLine", "identity_line", "preflight"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lims.engine.regulation import RegulationTable
-from lims.planning.model import (
+from lims.services.planning.model import (
     ParameterSource,
     PlannedMaterial,
     PlannedPoint,

@@ -1,7 +1,7 @@
 """What a plan is built from: the item's and the bench's data, the roles bound to the bench's
 instruments, the standards and equipment on it, the register's materials and certificates.
 
-Every function reads; nothing here writes. :mod:`lims.planning.service` assembles the plan.
+Every function reads; nothing here writes. :mod:`lims.services.planning.service` assembles the plan.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from lims.models import (
     User,
     WorkOrderItem,
 )
-from lims.planning.context import (
+from lims.quality.standard_certificates import certified_uncertainty, stored_values
+from lims.services.planning.context import (
     BenchCylinder,
     BenchUnfitError,
     BenchView,
@@ -36,8 +37,12 @@ from lims.planning.context import (
     PlanError,
     Register,
 )
-from lims.planning.model import PlannedEquipment, PlannedInstrument, PlannedItem, PlannedStandard
-from lims.quality.standard_certificates import certified_uncertainty, stored_values
+from lims.services.planning.model import (
+    PlannedEquipment,
+    PlannedInstrument,
+    PlannedItem,
+    PlannedStandard,
+)
 from lims.units import display_quantity, from_storage, ureg
 
 __all__ = [

@@ -37,15 +37,15 @@ from lims.models import (
     Run,
     WorkOrderItem,
 )
-from lims.planning.context import BenchUnfitError, ItemView, PlanError, PlanningContext
-from lims.planning.model import (
+from lims.services.planning.context import BenchUnfitError, ItemView, PlanError, PlanningContext
+from lims.services.planning.model import (
     ParameterSource,
     PlanDeviation,
     PlannedValue,
     RunPlan,
     plan_differences,
 )
-from lims.planning.resources import (
+from lims.services.planning.resources import (
     bench_view,
     bind_roles,
     check_cylinders,
