@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, Table, func, select, text
 from sqlalchemy.orm import Session
 
 from lims.audit import AuditProblem
-from lims.audit_stream import AuditedTable, latest_events, record_problem, stream
+from lims.audit_stream import AuditedTable, newest_states, record_problem, stream
 
 log = logging.getLogger(__name__)
 
@@ -260,13 +260,6 @@ def _check_batch(session: Session, table: AuditedTable, batch: Sequence[str]) ->
         table.state(row)
         for row in session.execute(table.select_rows().where(table.key.in_(values)))
     )
-    events = {
-        ev.record_id: ev
-        for ev in session.execute(
-            latest_events(
-                session, table.name, integer_key=table.integer_key, keys=batch, ordered=False
-            )
-        )
-    }
+    events = {ev.record_id: ev for ev in session.execute(newest_states(table.name, batch))}
     found = (record_problem(table, key, rows.get(key), events.get(key)) for key in batch)
     return [p for p in found if p is not None]

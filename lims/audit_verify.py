@@ -63,7 +63,7 @@ from lims.audit_stream import (
     expected_head,
     head_hash,
     heads_digest,
-    latest_events,
+    newest_states,
     row_hash,
     state_hash,
     stream,
@@ -306,17 +306,11 @@ def _check_position(
     return found
 
 
-def _old_states(
-    session: Session, table: str, keys: Sequence[str], before: int, integer_key: bool
-) -> list[Any]:
+def _old_states(session: Session, table: str, keys: Sequence[str], before: int) -> list[Any]:
     """The newest state event before ``before`` of each of ``keys``."""
     out: list[Any] = []
     for i in range(0, len(keys), _IN_BATCH):
-        batch = keys[i : i + _IN_BATCH]
-        query = latest_events(
-            session, table, integer_key=integer_key, before=before, keys=batch, ordered=False
-        )
-        out += list(session.execute(query))
+        out += list(session.execute(newest_states(table, keys[i : i + _IN_BATCH], before)))
     return out
 
 
@@ -355,7 +349,7 @@ def _incremental_table(
         return
     expected = Digest(base.rows, base.total)
     keys = tail.keys(table.name)
-    for ev in _old_states(session, table.name, keys, cp.covers + 1, table.integer_key):
+    for ev in _old_states(session, table.name, keys, cp.covers + 1):
         if ev.action != "delete":
             expected.remove(state_hash(table.name, ev.record_id, ev.state))
     for key in keys:
@@ -418,7 +412,7 @@ def _incremental_chain(
         return
     expected = Digest(base.rows, base.total)
     old_rows = 0
-    for ev in _old_states(session, name, [str(r) for r in runs], cp.covers + 1, True):
+    for ev in _old_states(session, name, [str(r) for r in runs], cp.covers + 1):
         count, head = expected_head(ev.state)
         old_rows += count
         if int(ev.record_id) in tail_runs:

@@ -448,3 +448,38 @@ def test_every_table_holding_lab_records_is_audited() -> None:
         "run_leases",
         "synced_audit_events",
     ]
+
+
+def test_newest_state_before_a_bound_of_records_with_many_events(db: Database) -> None:
+    # what an incremental verification subtracts from a checkpoint's digest: the newest
+    # state of each touched record before the checkpoint, however many events it has (a
+    # counter updated by every certificate has one per certificate)
+    from lims.audit_stream import newest_states
+
+    lab = build_lab(db)
+    user = get_user(db, lab.user_id)
+    with db.write(actor=user, reason="new customer") as s:
+        other = Customer(name="中化分析测试中心")
+        s.add(other)
+        s.flush()
+        other_id = other.id
+    for i in range(30):
+        with db.write(actor=user, reason="address corrected") as s:
+            c = s.get(Customer, lab.customer_id if i % 3 else other_id)
+            assert c is not None
+            c.address = f"天津市 {i}"
+    events = [e for e in _events(db) if e.table_name == "customers"]
+    keys = [str(lab.customer_id), str(other_id), "999999"]
+    for bound in (events[0].id, events[5].id, events[17].id, events[-1].id, events[-1].id + 1):
+        expected = {}
+        for e in events:  # the newest before the bound, by the events' own order
+            if e.id < bound and e.record_id in keys and e.action in ("create", "update"):
+                expected[e.record_id] = e.id
+        with db.read() as s:
+            got = {ev.record_id: ev.id for ev in s.execute(newest_states("customers", keys, bound))}
+        assert got == expected, bound
+    with db.read() as s:
+        newest = {
+            ev.record_id: ev.state["address"] for ev in s.execute(newest_states("customers", keys))
+        }
+    assert newest == {str(lab.customer_id): "天津市 29", str(other_id): "天津市 27"}
