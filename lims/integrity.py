@@ -46,7 +46,7 @@ from lims.models.certificates import Certificate
 from lims.models.enums import CertificateStatus
 from lims.models.equipment import ExternalCertificate
 from lims.models.runs import ReadingJournal, Run, RunLease
-from lims.quality.archive import archive_path, file_sha256, iter_archive
+from lims.quality.archive import archive_path, archived_hashes, file_sha256
 from lims.services.planning.model import plan_sha256
 from lims.services.sync import verify_origins, verify_segments
 
@@ -140,12 +140,13 @@ def archive_problems(
     memory does not grow with the archive."""
     problems: list[AuditProblem] = []
     files = 0
-    archive = iter_archive(archive_dir)
-    here: tuple[str, Path] | None = next(archive, None)
+    archive = archived_hashes(archive_dir)
+    here: str | None = next(archive, None)
 
-    def check(sha: str, path: Path) -> None:
+    def check(sha: str) -> None:
         if rehash is not None and sha not in rehash:
             return
+        path = archive_dir / sha[:2] / sha  # as listed, whatever its name holds
         try:
             actual = file_sha256(path)
         except OSError as exc:
@@ -160,14 +161,14 @@ def archive_problems(
 
     def advance(before: str | None) -> None:
         nonlocal here, files
-        while here is not None and (before is None or here[0] < before):
+        while here is not None and (before is None or here < before):
             files += 1
-            check(*here)
+            check(here)
             here = next(archive, None)
 
     for sha, kind, number in stream(session, _recorded_files(session)):
         advance(sha)
-        if here is None or here[0] != sha:
+        if here is None or here != sha:
             problems.append(
                 AuditProblem(
                     "archive",

@@ -56,11 +56,20 @@ def store_file(archive_dir: Path, source: Path) -> str:
     return store_bytes(archive_dir, data)
 
 
-def iter_archive(archive_dir: Path) -> Iterator[tuple[str, Path]]:
-    """Every archived file as (hash, path), in hash order."""
+def archived_hashes(archive_dir: Path) -> Iterator[str]:
+    """The hash of every archived file, in hash order (no per-file system call or path
+    object: a decade's archive holds millions of files)."""
     if not archive_dir.is_dir():
         return
-    for sub in sorted(p for p in archive_dir.iterdir() if p.is_dir() and len(p.name) == 2):
-        for f in sorted(sub.iterdir()):
-            if f.is_file() and len(f.name) == 64:
-                yield f.name, f
+    with os.scandir(archive_dir) as entries:
+        shards = sorted(e.name for e in entries if len(e.name) == 2 and e.is_dir())
+    for shard in shards:
+        with os.scandir(archive_dir / shard) as entries:
+            names = sorted(e.name for e in entries if len(e.name) == 64 and e.is_file())
+        yield from names
+
+
+def iter_archive(archive_dir: Path) -> Iterator[tuple[str, Path]]:
+    """Every archived file as (hash, path), in hash order."""
+    for sha in archived_hashes(archive_dir):
+        yield sha, archive_dir / sha[:2] / sha
