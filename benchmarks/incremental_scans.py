@@ -16,8 +16,13 @@ runs' worth of rows are written, and each table's survey (``WrittenSince.survey`
 three times; the median is printed per table with the table's size, and their sum. The rest
 of an incremental verification (the day's events, records and chains) does not grow with the
 history: ``benchmarks/verify_growth.py`` measures it. Last, an anchor file of one line per
-run is checked in full and past what a checkpoint recorded of it. The database is dropped
-at the end.
+run is checked in full and past what a checkpoint recorded of it. Then the two other checks
+every incremental verification makes over the whole history are timed: the certificate
+numbering (``numbering_problems``) and the archive, every file the records name merged with
+the archive's listing (``archive_problems``, re-hashing none). For those, the copied
+certificates are issued ones, each naming a PDF and a DCC (distinct made-up hashes), and an
+archive of that many empty files is written in a temporary directory. The database is
+dropped at the end.
 """
 
 from __future__ import annotations
@@ -71,6 +76,11 @@ def _copy(conn: Connection, table: str, copies: int, step: int) -> None:
             exprs.append(f'"{c}" + g * {shift[c]}')
         elif table == "certificates" and c == "number":
             exprs.append("\"number\" || '-' || g")
+        elif table == "certificates" and c == "status":
+            exprs.append("'issued'")
+        elif table == "certificates" and c in ("pdf_sha256", "dcc_sha256"):
+            salt = c[0]  # a hash of its own per copy and per file
+            exprs.append(f"md5(g || '{salt}' || t.id) || md5(t.id || '{salt}' || g)")
         else:
             exprs.append(f'"{c}"')
     names = ", ".join(f'"{c}"' for c in cols)
@@ -131,6 +141,60 @@ def _anchors(db: Any, runs: int) -> None:
                 with path.open("a", encoding="utf-8") as f:
                     for _ in range(50):
                         f.write(last.to_line() + "\n")
+
+
+def _whole_history_checks(db: Any) -> None:
+    """The numbering and the archive, as an incremental verification checks them."""
+    import tempfile
+
+    from sqlalchemy.orm import Session
+
+    from lims.integrity import archive_problems
+    from lims.quality.archive import archived_hashes
+    from lims.services.numbering import numbering_problems
+
+    with Session(db.engine) as s:
+        t1 = time.perf_counter()
+        problems = numbering_problems(s)
+        print(
+            f"numbering of {s.scalar(text('SELECT count(*) FROM certificates')):,} certificates: "
+            f"{time.perf_counter() - t1:.2f} s ({len(problems)} problems)",
+            flush=True,
+        )
+    with tempfile.TemporaryDirectory(prefix="archive-") as tmp, Session(db.engine) as s:
+        archive = Path(tmp)
+        query = text(
+            "SELECT pdf_sha256 FROM certificates WHERE pdf_sha256 IS NOT NULL "
+            "UNION ALL SELECT dcc_sha256 FROM certificates WHERE dcc_sha256 IS NOT NULL"
+        )
+        t1 = time.perf_counter()
+        shards: set[str] = set()
+        for (sha,) in s.execute(query.execution_options(yield_per=20000)):
+            if sha[:2] not in shards:
+                (archive / sha[:2]).mkdir()
+                shards.add(sha[:2])
+            (archive / sha[:2] / sha).touch()
+        s.rollback()
+        files = sum(1 for _ in archived_hashes(archive))
+        print(f"archive: {files:,} files written in {time.perf_counter() - t1:.0f} s", flush=True)
+        times = []
+        for _ in range(3):
+            t1 = time.perf_counter()
+            listed = sum(1 for _ in archived_hashes(archive))
+            times.append(time.perf_counter() - t1)
+        print(f"archive listed ({listed:,} files): {statistics.median(times):.2f} s", flush=True)
+        times = []
+        for _ in range(3):
+            t1 = time.perf_counter()
+            checked, problems = archive_problems(s, archive, rehash=set())
+            times.append(time.perf_counter() - t1)
+            s.rollback()
+        print(
+            f"archive merged with the records' {checked:,} files: "
+            f"{statistics.median(times):.2f} s ({len(problems)} problems; "
+            f"runs {', '.join(f'{x:.2f}' for x in times)})",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -227,6 +291,7 @@ def main() -> None:
             flush=True,
         )
         _anchors(db, args.runs)
+        _whole_history_checks(db)
     finally:
         db.dispose()
         with admin.connect() as conn:
