@@ -33,8 +33,10 @@ def open_gui(settings: Settings | None = None) -> int:
 
     Returns the application's exit status when its last window closes.
     """
-    from ui.app import main as run_gui
+    from lims.cli.start_up import long_lived_imports
 
+    with long_lived_imports():  # Qt and the application: about 1.5 s of imports
+        from ui.app import main as run_gui
     return run_gui(settings=settings)
 
 

@@ -9,7 +9,6 @@ checks that each line matches its command's own help.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import logging
 import sys
@@ -23,6 +22,7 @@ from typer import _click as click  # typer ships its own click
 from typer.core import TyperCommand, TyperGroup
 
 import lims
+from lims.cli import start_up
 
 __all__ = ["COMMANDS", "UNEXPECTED_EXIT", "app", "main"]
 
@@ -220,7 +220,7 @@ def load_command(name: str) -> click.Command:
         for registered in other.registered_commands:
             if registered not in typer_app.registered_commands:
                 typer_app.registered_commands.append(registered)
-    _end_start_up()
+    start_up.end()
     group = typer.main.get_group(typer_app)  # a group even when it holds one command
     command: click.Command = group if spec.command is None else group.commands[spec.command]
     command.name = name
@@ -228,13 +228,6 @@ def load_command(name: str) -> click.Command:
         command.help = spec.help
     _LOADED[name] = command
     return command
-
-
-def _end_start_up() -> None:
-    """Collect cycles again, leaving out the objects created by the imports so far."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
 
 
 class LazyGroup(TyperGroup):
@@ -360,9 +353,7 @@ def main() -> None:
     error (unknown option, missing argument) is one line too, exit 2.
     """
     argv = sys.argv[1:]
-    # The imports of a command allocate several hundred thousand objects that live as long
-    # as the process: the cycle collector would scan them again and again while they load.
-    gc.disable()
+    start_up.begin()  # until the command's modules are loaded (lims.cli.start_up)
     try:
         code = app(args=argv, prog_name="lims", standalone_mode=False)
     except typer.Abort:
@@ -395,7 +386,7 @@ def main() -> None:
         )
         sys.exit(UNEXPECTED_EXIT)
     finally:
-        _end_start_up()
+        start_up.end()
     sys.exit(code if isinstance(code, int) else 0)
 
 

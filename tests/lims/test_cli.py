@@ -194,6 +194,30 @@ def test_commands_run_with_the_cycle_collector_on() -> None:
     assert out.stdout.strip().splitlines()[-1] == "[False, True, True, True]", out.stdout
 
 
+def test_long_lived_imports_only_in_a_commands_process() -> None:
+    # the desktop application's imports (Qt) load without the collector in `lims gui`; in
+    # any other process (a test calling open_gui) nothing is frozen
+    code = (
+        "import gc\n"
+        "from lims.cli import start_up\n"
+        "seen = []\n"
+        "with start_up.long_lived_imports():\n"
+        "    seen.append(gc.isenabled())\n"
+        "seen.append(gc.get_freeze_count() == 0)\n"
+        "start_up.begin()\n"
+        "start_up.end()\n"
+        "with start_up.long_lived_imports():\n"
+        "    seen.append(gc.isenabled())\n"
+        "    import json\n"
+        "seen.append(gc.isenabled() and gc.get_freeze_count() > 0)\n"
+        "print(seen)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[True, True, False, True]", out.stdout
+
+
 def test_root_listing_matches_each_commands_own_help() -> None:
     from lims.cli.main import COMMANDS, load_command
 
