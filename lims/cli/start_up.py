@@ -15,12 +15,13 @@ from contextlib import contextmanager
 
 #: Whether this process is a command's (started by ``lims.cli.main.main``): only then is
 #: freezing everything that exists harmless (a test process keeps its own garbage).
-_command_process: list[bool] = []
+_command_process = False
 
 
 def begin() -> None:
     """Turn the cycle collector off until :func:`end` (a command's process only)."""
-    _command_process[:] = [True]
+    global _command_process
+    _command_process = True
     gc.disable()
 
 

@@ -93,6 +93,14 @@ def _command_paths(cmd: click.Command, prefix: list[str]) -> list[list[str]]:
     return paths
 
 
+def _last_line_printed_by(code: str) -> tuple[str, str]:
+    """Run ``code`` in a fresh interpreter: (the last line it printed, all it printed)."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return out.stdout.strip().splitlines()[-1], out.stdout
+
+
 def test_cli_root_imports_no_heavy_library() -> None:
     # structural, not timed: what ``lims --version`` and ``lims --help`` have to import
     code = (
@@ -106,10 +114,8 @@ def test_cli_root_imports_no_heavy_library() -> None:
         "heavy = ('sqlalchemy', 'pint', 'PySide6', 'GTC', 'numpy', 'pyhanko', 'rich')\n"
         "print(sorted({k.split('.')[0] for k in sys.modules} & set(heavy)))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+    last, out = _last_line_printed_by(code)
+    assert last == "[]", out
 
 
 #: What a simple list query must not import: units, numerics, PDF, PKI, GUI, XML, migrations.
@@ -188,10 +194,8 @@ def test_commands_run_with_the_cycle_collector_on() -> None:
         "    seen.append(gc.isenabled())\n"
         "print(seen)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert out.stdout.strip().splitlines()[-1] == "[False, True, True, True]", out.stdout
+    last, out = _last_line_printed_by(code)
+    assert last == "[False, True, True, True]", out
 
 
 def test_long_lived_imports_only_in_a_commands_process() -> None:
@@ -212,10 +216,8 @@ def test_long_lived_imports_only_in_a_commands_process() -> None:
         "seen.append(gc.isenabled() and gc.get_freeze_count() > 0)\n"
         "print(seen)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert out.stdout.strip().splitlines()[-1] == "[True, True, False, True]", out.stdout
+    last, out = _last_line_printed_by(code)
+    assert last == "[True, True, False, True]", out
 
 
 def test_root_listing_matches_each_commands_own_help() -> None:
