@@ -17,12 +17,15 @@ three times; the median is printed per table with the table's size, and their su
 of an incremental verification (the day's events, records and chains) does not grow with the
 history: ``benchmarks/verify_growth.py`` measures it. Last, an anchor file of one line per
 run is checked in full and past what a checkpoint recorded of it. Then the two other checks
-every incremental verification makes over the whole history are timed: the certificate
-numbering (``numbering_problems``) and the archive, every file the records name merged with
-the archive's listing (``archive_problems``, re-hashing none). For those, the copied
-certificates are issued ones, each naming a PDF and a DCC (distinct made-up hashes), and an
-archive of that many empty files is written in a temporary directory. The database is
-dropped at the end.
+a verification checks besides the tables are timed, over the whole history and from the
+checkpoint: the certificate numbering (``numbering_problems`` against
+``numbering_adds_up_since`` for the day's certificates) and the archive (every file the
+records name merged with the archive's listing, ``archive_problems``, against
+``check_archive`` from the checkpoint's clock: the leaf directories changed since, and the
+day's files hashed again). For those, the copied certificates are issued ones, each naming a
+PDF and a DCC (distinct made-up hashes), and an archive of that many empty files is written
+in a temporary directory; the clock is read a margin after, and the day's 50 certificates
+are then issued with a PDF and a DCC each. The database is dropped at the end.
 """
 
 from __future__ import annotations
@@ -143,24 +146,51 @@ def _anchors(db: Any, runs: int) -> None:
                         f.write(last.to_line() + "\n")
 
 
+def _median(label: str, call: Any, rounds: int = 3) -> Any:
+    times, result = [], None
+    for _ in range(rounds):
+        t1 = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - t1)
+    print(
+        f"{label}: {statistics.median(times):.2f} s (runs {', '.join(f'{x:.2f}' for x in times)})",
+        flush=True,
+    )
+    return result
+
+
 def _whole_history_checks(db: Any) -> None:
-    """The numbering and the archive, as an incremental verification checks them."""
+    """The numbering and the archive: checked over the whole history (what a verification
+    without a usable checkpoint does) and from the checkpoint (what changed since)."""
     import tempfile
 
     from sqlalchemy.orm import Session
 
-    from lims.integrity import archive_problems
-    from lims.quality.archive import archived_hashes
-    from lims.services.numbering import numbering_problems
+    from lims.integrity_archive import archive_problems, check_archive
+    from lims.quality import archive as archive_module
+    from lims.quality.archive import archived_hashes, read_clock, store_bytes
+    from lims.services.numbering import numbering_adds_up_since, numbering_problems
 
     with Session(db.engine) as s:
-        t1 = time.perf_counter()
-        problems = numbering_problems(s)
-        print(
-            f"numbering of {s.scalar(text('SELECT count(*) FROM certificates')):,} certificates: "
-            f"{time.perf_counter() - t1:.2f} s ({len(problems)} problems)",
-            flush=True,
+        certificates = s.scalar(text("SELECT count(*) FROM certificates"))
+        day = [
+            int(i) for i in s.scalars(text("SELECT id FROM certificates ORDER BY id DESC LIMIT 50"))
+        ]
+        counter = int(
+            s.scalar(text("SELECT last FROM certificate_sequences WHERE year = 2026")) or 0
         )
+        found = _median(
+            f"numbering of {certificates:,} certificates, whole history",
+            lambda: numbering_problems(s),
+        )
+        print(f"  {len(found)} problems", flush=True)
+        # the day's 50 certificates were drafted after the checkpoint: they had no place then
+        settled = _median(
+            "numbering from the checkpoint's (the day's 50 certificates)",
+            lambda: numbering_adds_up_since(s, dict.fromkeys(day), {2026: counter - len(day)}),
+        )
+        print(f"  adds up: {settled}", flush=True)
+        s.rollback()
     with tempfile.TemporaryDirectory(prefix="archive-") as tmp, Session(db.engine) as s:
         archive = Path(tmp)
         query = text(
@@ -168,33 +198,56 @@ def _whole_history_checks(db: Any) -> None:
             "UNION ALL SELECT dcc_sha256 FROM certificates WHERE dcc_sha256 IS NOT NULL"
         )
         t1 = time.perf_counter()
-        shards: set[str] = set()
+        leaves: set[str] = set()
         for (sha,) in s.execute(query.execution_options(yield_per=20000)):
-            if sha[:2] not in shards:
-                (archive / sha[:2]).mkdir()
-                shards.add(sha[:2])
-            (archive / sha[:2] / sha).touch()
+            leaf = archive / sha[:2] / sha[2:4]
+            if sha[:4] not in leaves:
+                leaf.mkdir(parents=True, exist_ok=True)
+                leaves.add(sha[:4])
+            (leaf / sha).touch()
         s.rollback()
+        read_clock(archive)  # as the verification before the checkpoint did
         files = sum(1 for _ in archived_hashes(archive))
         print(f"archive: {files:,} files written in {time.perf_counter() - t1:.0f} s", flush=True)
-        times = []
-        for _ in range(3):
-            t1 = time.perf_counter()
-            listed = sum(1 for _ in archived_hashes(archive))
-            times.append(time.perf_counter() - t1)
-        print(f"archive listed ({listed:,} files): {statistics.median(times):.2f} s", flush=True)
-        times = []
-        for _ in range(3):
-            t1 = time.perf_counter()
-            checked, problems = archive_problems(s, archive, rehash=set())
-            times.append(time.perf_counter() - t1)
-            s.rollback()
-        print(
-            f"archive merged with the records' {checked:,} files: "
-            f"{statistics.median(times):.2f} s ({len(problems)} problems; "
-            f"runs {', '.join(f'{x:.2f}' for x in times)})",
-            flush=True,
+        _median(
+            f"archive listed ({files:,} files)", lambda: sum(1 for _ in archived_hashes(archive))
         )
+
+        def merged() -> None:
+            _files, problems = archive_problems(s, archive, rehash=set())
+            s.rollback()
+            assert not problems, problems[:3]
+
+        _median(f"archive merged with the records' {files:,} files, whole history", merged)
+        # the checkpoint's clock, read past the margin after the history's last file, then
+        # the day's work: each of the day's certificates issued with a PDF and a DCC
+        time.sleep(archive_module.CLOCK_MARGIN_NS / 1e9 + 1)
+        clock = read_clock(archive)
+        assert clock is not None
+        with db.engine.begin() as conn:
+            for cid in day:
+                pdf = store_bytes(archive, f"%PDF-1.7 certificate {cid}".encode())
+                dcc = store_bytes(
+                    archive, f"<dcc:digitalCalibrationCertificate id='{cid}'/>".encode()
+                )
+                conn.execute(
+                    text(
+                        "UPDATE certificates SET status = 'issued', pdf_sha256 = :p, "
+                        "dcc_sha256 = :d WHERE id = :i"
+                    ),
+                    {"p": pdf, "d": dcc, "i": cid},
+                )
+        touched = {"certificates": {str(i) for i in day}}
+
+        def incremental() -> Any:
+            found = check_archive(s, archive, touched=touched, since=clock)
+            s.rollback()
+            assert not found.problems, found.problems[:3]
+            assert not found.listed_all
+            return found
+
+        found = _median("archive from the checkpoint's clock (the day's 100 files)", incremental)
+        print(f"  {found.files} files listed in the directories changed since", flush=True)
 
 
 def main() -> None:

@@ -112,7 +112,13 @@ def _checkpoint(url: str, data: Path) -> None:
     with verification_session(db) as s:
         report = check_integrity(s, archive_dir=data / "archive", anchor_file=anchors)
     assert report.verdict is IntegrityVerdict.INTACT, report.problems
-    write_checkpoint(db, report.trail, anchors, anchor_files=report.anchors.files)
+    write_checkpoint(
+        db,
+        report.trail,
+        anchors,
+        anchor_files=report.anchors.files,
+        archive_clock=report.archive_clock,
+    )
     db.dispose()
 
 

@@ -32,6 +32,7 @@ from lims.audit_row_versions import RowVersions
 from lims.audit_stream import EVENTS, Digest
 from lims.audit_verify import VerifyReport
 from lims.db import Database
+from lims.quality.archive import ArchiveClock
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ class Checkpoint:
     #: Each anchor destination as the verification read it (the next one parses only
     #: what was appended since).
     anchor_files: dict[str, AnchorFileState] = field(default_factory=dict)
+    #: The archive's clock when the verification began listing it: the next one lists only
+    #: the directories changed since (:mod:`lims.integrity_archive`).
+    archive_clock: ArchiveClock | None = None
 
     @classmethod
     def from_event(cls, event_id: int, state: Any) -> Checkpoint:
@@ -86,6 +90,7 @@ class Checkpoint:
                     for path, data in (state.get("anchor_files") or {}).items()
                     if (parsed := AnchorFileState.from_json(data)) is not None
                 },
+                archive_clock=ArchiveClock.from_json(state.get("archive_clock")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"audit event {event_id} is not a checkpoint ({exc})") from exc
@@ -121,11 +126,13 @@ def write_checkpoint(
     copies: Sequence[Path] = (),
     *,
     anchor_files: Mapping[str, AnchorFileState] | None = None,
+    archive_clock: ArchiveClock | None = None,
 ) -> tuple[Checkpoint, Anchor | None]:
     """Record ``report``'s position and digests as a checkpoint, then anchor the chain.
 
     ``report`` must be a verification that found nothing; ``anchor_files`` are the anchor
-    destinations as that verification read them (:attr:`AnchorCheck.files`). Returns the
+    destinations as that verification read them (:attr:`AnchorCheck.files`), and
+    ``archive_clock`` the archive's clock when it began checking the archive. Returns the
     checkpoint and the anchor written after it. :class:`lims.audit_anchors.AnchorWriteError`
     when an anchor copy cannot be written (the checkpoint is recorded and anchored in
     ``anchor_file``).
@@ -144,6 +151,8 @@ def write_checkpoint(
         }
         if report.row_versions is not None:
             state["row_versions"] = report.row_versions.to_json()
+        if archive_clock is not None:
+            state["archive_clock"] = archive_clock.to_json()
         if anchor_files:
             state["anchor_files"] = {p: f.to_json() for p, f in sorted(anchor_files.items())}
         log_event(session, CHECKPOINT_ACTION, CHECKPOINT_TABLE, str(report.last_event), state=state)

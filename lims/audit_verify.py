@@ -21,6 +21,11 @@ every audited table's digest is recomputed from its rows and compared with the
 checkpoint's digest carried forward by the newer events; every run's reading and
 instrument-I/O count and chain head are compared the same way. What only the full walk
 re-hashes is the content of events, readings and exchanges before the checkpoint.
+
+The numbering is checked over every certificate, except after a checkpoint on PostgreSQL
+with nothing else found: then every certificate and counter not written since is as the
+checkpoint found it numbered (its row version says so), and only those changed since are
+compared with their places then (:func:`lims.services.numbering.numbering_adds_up_since`).
 """
 
 from __future__ import annotations
@@ -70,12 +75,14 @@ from lims.audit_stream import (
     table_digest,
 )
 from lims.models.audit import AuditHead
-from lims.services.numbering import numbering_problems
+from lims.services.numbering import NumberTaken, numbering_adds_up_since, numbering_problems
 
 if TYPE_CHECKING:
     from lims.audit_checkpoint import Checkpoint
 
 _IN_BATCH = 500
+_CERTIFICATES = "certificates"
+_COUNTERS = "certificate_sequences"
 #: Events before the checkpoint written again beyond which all of them are hashed again.
 _REWRITTEN_LIMIT = 50_000
 
@@ -214,21 +221,24 @@ def verify_trail(
         finally:
             if pending is not None:
                 pending.close()
-    else:
-        _incremental(session, report, checkpoint)
-    report.problems += numbering_problems(session)
+        report.problems += numbering_problems(session)
+    elif not _incremental(session, report, checkpoint):
+        report.problems += numbering_problems(session)
     return report
 
 
-def _incremental(session: Session, report: VerifyReport, cp: Checkpoint) -> None:
+def _incremental(session: Session, report: VerifyReport, cp: Checkpoint) -> bool:
+    """Verify from ``cp``; True when the numbering is settled by then (from the
+    checkpoint's, with row versions) and need not be checked over every certificate."""
     report.mode, report.since, report.covers = "incremental", cp.event_id, cp.covers
     since = written_since(session, cp.row_versions)
     events = _check_position(session, report, cp, since)
     if events is not None and since is not None:
         _check_rewritten_events(session, report, cp, since, events)
     tail = _walk(session, report, cp.covers + 1, cp.sha256, collect=True)
+    old: dict[str, list[Any]] = {}
     for table in audited_tables():
-        _incremental_table(session, report, cp, tail, table, since)
+        old[table.name] = _incremental_table(session, report, cp, tail, table, since)
     for chained in CHAINED:
         _incremental_chain(session, report, cp, tail, chained, since)
     runs = {canonical_int(k) for k in tail.keys("runs")}
@@ -237,6 +247,29 @@ def _incremental(session: Session, report: VerifyReport, cp: Checkpoint) -> None
     report.touched_runs = {r for r in runs if r is not None}
     for name, key in tail.latest:
         report.touched.setdefault(name, set()).add(key)
+    known = _CERTIFICATES in cp.tables and _COUNTERS in cp.tables
+    return (
+        since is not None and known and not report.problems and _numbering_since(session, tail, old)
+    )
+
+
+def _numbering_since(session: Session, tail: _Tail, old: dict[str, list[Any]]) -> bool:
+    """The numbering from the checkpoint's: the certificates and counters changed since,
+    against their places then (every other row is as the checkpoint verified it)."""
+    places = {int(ev.record_id): NumberTaken.from_state(ev.state) for ev in old[_CERTIFICATES]}
+    before: dict[int, NumberTaken | None] = {}
+    for key in tail.keys(_CERTIFICATES):
+        if (cid := canonical_int(key)) is None:
+            return False
+        before[cid] = places.get(cid)
+    counters = {int(ev.record_id): ev.state for ev in old[_COUNTERS] if ev.action != "delete"}
+    counters_before: dict[int, int | None] = {}
+    for key in tail.keys(_COUNTERS):
+        if (year := canonical_int(key)) is None:
+            return False
+        state = counters.get(year)
+        counters_before[year] = int(state["last"]) if isinstance(state, dict) else None
+    return numbering_adds_up_since(session, before, counters_before)
 
 
 def _check_rewritten_events(
@@ -339,17 +372,20 @@ def _incremental_table(
     tail: _Tail,
     table: AuditedTable,
     since: WrittenSince | None,
-) -> None:
+) -> list[Any]:
+    """Compare ``table`` with the checkpoint's digest carried forward by the newer events;
+    returns the state events before the checkpoint of the records changed since."""
     base = cp.tables.get(table.name)
     if base is None:  # a table the checkpoint did not know (a newer schema): check it in full
         found = check_table(session, table)
         report.records += found.records
         report.problems += found.problems
         report.digests[table.name] = found.digest
-        return
+        return []
     expected = Digest(base.rows, base.total)
     keys = tail.keys(table.name)
-    for ev in _old_states(session, table.name, keys, cp.covers + 1):
+    old = _old_states(session, table.name, keys, cp.covers + 1)
+    for ev in old:
         if ev.action != "delete":
             expected.remove(state_hash(table.name, ev.record_id, ev.state))
     for key in keys:
@@ -372,13 +408,14 @@ def _incremental_table(
             report.problems += found.problems or [
                 _rows_problem(cp, table.name, rows, expected.rows)
             ]
-        return
+        return old
     current = table_digest(session, table)
     report.records += current.records
     report.digests[table.name] = current.digest
     if current.digest != expected:
         found = check_table(session, table)
         report.problems += found.problems or [_before_checkpoint(cp, table.name)]
+    return old
 
 
 def _incremental_chain(

@@ -8,11 +8,10 @@
   the runs touched since the checkpoint; the others are in the runs table's digest);
 * every synchronized laptop segment against its audited import, and every imported run
   against the chain recorded where it was done (:mod:`lims.services.sync`);
-* every file under ``<data dir>/archive/`` against the SHA-256 it is stored under
-  (incrementally: the files of the certificates and external certificates whose records
-  changed since the checkpoint; ``--full`` re-hashes every file), and every file the
-  records say was archived (issued certificates' PDF and DCC, standards' certificates)
-  present there;
+* every file under ``<data dir>/archive/`` against the SHA-256 it is stored under, and
+  every file the records say was archived (issued certificates' PDF and DCC, standards'
+  certificates) present there (:mod:`lims.integrity_archive`; incrementally: the files of
+  the records changed since the checkpoint, and the archive's directories changed since);
 * the chain against its anchors outside the database, and the anchor files
   against the database's count of them (:mod:`lims.audit_anchors`).
 
@@ -29,9 +28,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Select, String, cast, func, literal, select, union_all
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lims.audit import AuditProblem
@@ -41,21 +39,12 @@ from lims.audit_stream import stream
 from lims.audit_verify import VerifyReport, verify_trail
 from lims.db import Database
 from lims.db.types import utcnow
+from lims.integrity_archive import check_archive
 from lims.models.audit import AuditHead
-from lims.models.certificates import Certificate
-from lims.models.enums import CertificateStatus
-from lims.models.equipment import ExternalCertificate
 from lims.models.runs import ReadingJournal, Run, RunLease
-from lims.quality.archive import archive_path, archived_hashes, file_sha256
+from lims.quality.archive import ArchiveClock
 from lims.services.planning.model import plan_sha256
 from lims.services.sync import verify_origins, verify_segments
-
-#: Certificates whose files were archived when they were issued.
-_ARCHIVED_STATES = (
-    CertificateStatus.ISSUED,
-    CertificateStatus.SUPERSEDED,
-    CertificateStatus.REVOKED,
-)
 
 
 class IntegrityVerdict(enum.StrEnum):
@@ -80,6 +69,10 @@ class IntegrityReport:
     anchors: AnchorCheck
     #: Interrupted runs whose acknowledged readings still wait in the journal, unsealed.
     unsealed: tuple[str, ...] = ()
+    #: False when only the archive's directories changed since the checkpoint were listed.
+    archive_listed_all: bool = True
+    #: The archive's clock when its check began (what a new checkpoint records).
+    archive_clock: ArchiveClock | None = None
 
     @property
     def doubts(self) -> list[str]:
@@ -99,100 +92,6 @@ class IntegrityReport:
         if self.doubts:
             return IntegrityVerdict.CANNOT_CONFIRM
         return IntegrityVerdict.INTACT
-
-
-def _recorded_files(session: Session) -> Select[Any]:
-    """Every archived file a record names: (hash, kind, certificate number or id), in hash
-    order (code points, as the archive's directories are walked)."""
-    archived = Certificate.status.in_(_ARCHIVED_STATES)
-    ext_id = cast(ExternalCertificate.id, String)
-    files = union_all(
-        select(
-            Certificate.pdf_sha256.label("sha"), literal("pdf").label("kind"), Certificate.number
-        ).where(archived, Certificate.pdf_sha256.is_not(None), Certificate.pdf_sha256 != ""),
-        select(Certificate.dcc_sha256, literal("dcc"), Certificate.number).where(
-            archived, Certificate.dcc_sha256.is_not(None), Certificate.dcc_sha256 != ""
-        ),
-        select(ExternalCertificate.file_sha256, literal("external"), ext_id).where(
-            ExternalCertificate.file_sha256.is_not(None)
-        ),
-    ).subquery()
-    collation = "C" if session.get_bind().dialect.name == "postgresql" else "BINARY"
-    return select(files.c.sha, files.c.kind, files.c.number).order_by(
-        files.c.sha.collate(collation)
-    )
-
-
-_WHAT = {
-    "pdf": "the PDF of certificate {}",
-    "dcc": "the DCC of certificate {}",
-    "external": "the file of external certificate {}",
-}
-
-
-def archive_problems(
-    session: Session, archive_dir: Path, rehash: set[str] | None = None
-) -> tuple[int, list[AuditProblem]]:
-    """Archived files checked against the records (every file a record names is there) and
-    against their hashes (all of them, or only those in ``rehash``); (files, problems).
-
-    The archive's files and the records' hashes are merged as two streams in hash order:
-    memory does not grow with the archive."""
-    problems: list[AuditProblem] = []
-    files = 0
-    archive = archived_hashes(archive_dir)
-    here: str | None = next(archive, None)
-
-    def check(sha: str) -> None:
-        if rehash is not None and sha not in rehash:
-            return
-        path = archive_dir / sha[:2] / sha  # as listed, whatever its name holds
-        try:
-            actual = file_sha256(path)
-        except OSError as exc:
-            problems.append(AuditProblem("archive", str(path), f"cannot be read: {exc.strerror}"))
-            return
-        if actual != sha:
-            problems.append(
-                AuditProblem(
-                    "archive", str(path), "content does not match its recorded SHA-256: altered"
-                )
-            )
-
-    def advance(before: str | None) -> None:
-        nonlocal here, files
-        while here is not None and (before is None or here < before):
-            files += 1
-            check(here)
-            here = next(archive, None)
-
-    for sha, kind, number in stream(session, _recorded_files(session)):
-        advance(sha)
-        if here is None or here != sha:
-            problems.append(
-                AuditProblem(
-                    "archive",
-                    str(archive_path(archive_dir, sha)),
-                    f"{_WHAT[kind].format(number)} is missing from the archive: deleted",
-                )
-            )
-    advance(None)
-    return files, problems
-
-
-def files_of_touched_records(session: Session, touched: dict[str, set[str]]) -> set[str]:
-    """The archived files (by SHA-256) of the certificates and external certificates whose
-    records changed after a checkpoint: what an incremental verification re-hashes."""
-    out: set[str] = set()
-    for model, columns in (
-        (Certificate, (Certificate.pdf_sha256, Certificate.dcc_sha256)),
-        (ExternalCertificate, (ExternalCertificate.file_sha256,)),
-    ):
-        ids = sorted(int(k) for k in touched.get(model.__tablename__, ()) if k.isdigit())
-        for i in range(0, len(ids), 500):
-            rows = session.execute(select(*columns).where(model.id.in_(ids[i : i + 500])))
-            out |= {str(v) for row in rows for v in row if v}
-    return out
 
 
 def run_record_problems(session: Session, runs: Iterable[int] | None = None) -> list[AuditProblem]:
@@ -283,11 +182,20 @@ def check_integrity(
     trail = verify_trail(session, checkpoint, parallel=parallel)
     runs = trail.touched_runs if checkpoint is not None else None
     trail.problems += stored_record_problems(session, runs)
-    rehash = None if checkpoint is None else files_of_touched_records(session, trail.touched)
-    files, found = archive_problems(session, archive_dir, rehash)
-    trail.problems += found
+    archive = check_archive(
+        session,
+        archive_dir,
+        touched=None if checkpoint is None else trail.touched,
+        since=None if checkpoint is None else checkpoint.archive_clock,
+    )
+    trail.problems += archive.problems
     return IntegrityReport(
-        trail=trail, archived_files=files, anchors=anchors, unsealed=unsealed_journals(session)
+        trail=trail,
+        archived_files=archive.files,
+        anchors=anchors,
+        unsealed=unsealed_journals(session),
+        archive_listed_all=archive.listed_all,
+        archive_clock=archive.clock,
     )
 
 

@@ -78,6 +78,7 @@ def audit_verify(
                 s.anchor_file,
                 s.anchor_copies,
                 anchor_files=report.anchors.files,
+                archive_clock=report.archive_clock,
             )
     except (AnchorFileError, AnchorWriteError) as exc:
         raise CliError(str(exc)) from exc
@@ -91,7 +92,8 @@ def audit_verify(
     console.print(walk, highlight=False)
     console.print(
         f"checked {trail.events} audit events, {trail.records} records, "
-        f"{trail.readings} readings, {report.archived_files} archived files, "
+        f"{trail.readings} readings, {report.archived_files} archived files"
+        f"{'' if report.archive_listed_all else ' in directories changed since the checkpoint'}, "
         f"{report.anchors.anchors} anchors",
         highlight=False,
     )

@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lims.db.base import Base, created_at_column, enum_column
+from lims.db.types import hash_prefix_index
 from lims.models.enums import CertificateStatus, CertificateType, SignatureMeaning
 
 
@@ -88,6 +89,9 @@ class Certificate(Base):
         # Certificate searches (lims.quality.certificate_search), newest first.
         Index("ix_certificates_customer_issued_at", "customer_id", "issued_at"),
         Index("ix_certificates_equipment_issued_at", "equipment_id", "issued_at"),
+        # The archive check of the leaf directories changed since a checkpoint.
+        hash_prefix_index("ix_certificates_pdf_sha256_prefix", "pdf_sha256"),
+        hash_prefix_index("ix_certificates_dcc_sha256_prefix", "dcc_sha256"),
     )
 
     signatures: Mapped[list[Signature]] = relationship(back_populates="certificate")

@@ -10,6 +10,7 @@ from sqlalchemy import Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lims.db.base import Base, created_at_column, enum_column
+from lims.db.types import hash_prefix_index
 from lims.models.enums import EquipmentStatus
 
 
@@ -105,6 +106,10 @@ class ExternalCertificate(Base):
     created_at: Mapped[datetime] = created_at_column()
 
     equipment: Mapped[Equipment] = relationship(back_populates="certificates")
+
+    __table_args__ = (
+        hash_prefix_index("ix_external_certificates_file_sha256_prefix", "file_sha256"),
+    )
 
 
 class IntermediateCheck(Base):

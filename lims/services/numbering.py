@@ -213,3 +213,84 @@ def numbering_problems(session: Session) -> list[AuditProblem]:
                 )
             )
     return problems
+
+
+@dataclass(frozen=True)
+class NumberTaken:
+    """A certificate's place in the numbering: its year, sequence and number."""
+
+    year: int
+    sequence: int
+    number: str
+
+    @classmethod
+    def from_state(cls, state: Any) -> NumberTaken | None:
+        """From a certificate's audited state; None when it names no number."""
+        try:
+            return cls(int(state["year"]), int(state["sequence"]), str(state["number"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def _year_still_numbered(
+    before: list[int], after: list[int], counter_before: int, counter_after: int
+) -> bool:
+    """Sequences 1..``counter_before`` each once, less ``before`` plus ``after``, are
+    1..``counter_after`` each once."""
+    removed, added = set(before), set(after)
+    if len(removed) != len(before) or len(added) != len(after):
+        return False
+    if any(not 1 <= s <= counter_before for s in removed):
+        return False
+    if any(
+        not 1 <= s <= counter_after or (s <= counter_before and s not in removed) for s in added
+    ):
+        return False
+    return counter_before - len(removed) + len(added) == counter_after
+
+
+def numbering_adds_up_since(
+    session: Session,
+    before: dict[int, NumberTaken | None],
+    counters_before: dict[int, int | None],
+) -> bool:
+    """True when the numbering a verification found intact still adds up after the changes
+    since: ``before`` holds the place each certificate changed since had then (None: none
+    yet), ``counters_before`` each changed year's counter then (None: not yet kept).
+
+    Every other certificate and counter is as it was then (its row version says so), so
+    only the changed ones are compared: each year still numbered 1..counter, each sequence
+    once, and each of their numbers held by one certificate. False means the whole
+    numbering must be checked (:func:`numbering_problems` names what is wrong)."""
+    ids = sorted(before)
+    after: dict[int, NumberTaken] = {}
+    for i in range(0, len(ids), 500):
+        rows = session.execute(
+            select(
+                Certificate.id, Certificate.year, Certificate.sequence, Certificate.number
+            ).where(Certificate.id.in_(ids[i : i + 500]))
+        )
+        after |= {int(r.id): NumberTaken(int(r.year), int(r.sequence), str(r.number)) for r in rows}
+    counters = {int(y): int(last) for y, last in session.execute(select(_SEQ.c.year, _SEQ.c.last))}
+    years: dict[int, tuple[list[int], list[int]]] = {}
+    for places, side in ((before, 0), (after, 1)):
+        for place in places.values():
+            if place is not None:
+                years.setdefault(place.year, ([], []))[side].append(place.sequence)
+    for year in set(years) | set(counters_before):
+        old = counters_before.get(year, counters.get(year)) or 0
+        removed, added = years.get(year, ([], []))
+        if not _year_still_numbered(removed, added, old, counters.get(year, 0)):
+            return False
+    numbers = sorted({p.number for p in after.values()})
+    for i in range(0, len(numbers), 500):
+        twice = session.execute(
+            select(Certificate.number)
+            .where(Certificate.number.in_(numbers[i : i + 500]))
+            .group_by(Certificate.number)
+            .having(func.count() > 1)
+            .limit(1)
+        ).first()
+        if twice is not None:
+            return False
+    return True

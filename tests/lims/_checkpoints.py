@@ -4,6 +4,7 @@ edit rolled back afterwards, and checkpointed as ``lims audit verify --checkpoin
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import Connection, func, select
@@ -18,7 +19,8 @@ from lims.integrity import (
     check_integrity,
     verification_session,
 )
-from lims.models import AuditEvent, AuditHead
+from lims.models import AuditEvent, AuditHead, ExternalCertificate
+from lims.quality.archive import archive_path, store_bytes
 from tests.lims._attacks import unguard
 from tests.lims._history import add_runs
 from tests.lims._lab import Lab, build_lab
@@ -61,7 +63,11 @@ class CheckpointLab:
             report = check_integrity(s, archive_dir=self.archive, anchor_file=self.anchors)
         assert report.verdict is IntegrityVerdict.INTACT, report.problems
         cp, anchor = write_checkpoint(
-            self.db, report.trail, self.anchors, anchor_files=report.anchors.files
+            self.db,
+            report.trail,
+            self.anchors,
+            anchor_files=report.anchors.files,
+            archive_clock=report.archive_clock,
         )
         assert anchor is not None
         assert anchor.event_id == cp.event_id  # the checkpoint is anchored at once
@@ -88,3 +94,29 @@ def created(db: Database, table: str, key: int) -> int:
 def found(report: IntegrityReport) -> list[str]:
     assert report.verdict is IntegrityVerdict.TAMPERED, report.verdict
     return [str(p) for p in report.problems]
+
+
+def archive_external(lab: CheckpointLab, data: bytes, number: str) -> str:
+    """A standard's external certificate file archived and recorded (audited)."""
+    sha = store_bytes(lab.archive, data)
+    with lab.db.write(actor="system:test", reason="external certificate received") as s:
+        s.add(
+            ExternalCertificate(
+                equipment_id=lab.lab.equipment_id,
+                issuer="NIM",
+                number=number,
+                calibrated_on=date(2026, 11, 2),
+                issued_on=date(2026, 11, 3),
+                valid_until=date(2027, 11, 2),
+                file_sha256=sha,
+            )
+        )
+    return sha
+
+
+def flip_first_byte(lab: CheckpointLab, sha: str) -> None:
+    """An archived file's content altered in place (its name and directory unchanged)."""
+    path = archive_path(lab.archive, sha)
+    data = path.read_bytes()
+    path.chmod(0o644)
+    path.write_bytes(bytes([data[0] ^ 1]) + data[1:])

@@ -27,6 +27,7 @@ from lims.integrity import (
 from lims.models import AuditEvent, Certificate, Customer, Reading
 from tests.lims._attacks import rechain
 from tests.lims._checkpoints import CheckpointLab as _Lab
+from tests.lims._checkpoints import archive_external, flip_first_byte
 from tests.lims._checkpoints import created as _created
 from tests.lims._checkpoints import found as _found
 from tests.lims._history import add_runs
@@ -251,38 +252,6 @@ def test_readings_left_unsealed_by_an_interrupted_run_cannot_be_confirmed(
     assert lab.check().verdict is IntegrityVerdict.INTACT
 
 
-def _archive_external(lab: _Lab, data: bytes, number: str) -> str:
-    """A standard's external certificate file archived and recorded (audited)."""
-    from datetime import date
-
-    from lims.models import ExternalCertificate
-    from lims.quality.archive import store_bytes
-
-    sha = store_bytes(lab.archive, data)
-    with lab.db.write(actor="system:test", reason="external certificate received") as s:
-        s.add(
-            ExternalCertificate(
-                equipment_id=lab.lab.equipment_id,
-                issuer="NIM",
-                number=number,
-                calibrated_on=date(2026, 11, 2),
-                issued_on=date(2026, 11, 3),
-                valid_until=date(2027, 11, 2),
-                file_sha256=sha,
-            )
-        )
-    return sha
-
-
-def _flip(lab: _Lab, sha: str) -> None:
-    from lims.quality.archive import archive_path
-
-    path = archive_path(lab.archive, sha)
-    data = path.read_bytes()
-    path.chmod(0o644)
-    path.write_bytes(bytes([data[0] ^ 1]) + data[1:])
-
-
 def test_incremental_rehashes_the_files_of_records_changed_since_the_checkpoint(
     db: Database, tmp_path: Path
 ) -> None:
@@ -292,11 +261,11 @@ def test_incremental_rehashes_the_files_of_records_changed_since_the_checkpoint(
     from lims.quality.archive import archive_path
 
     lab = _Lab(db, tmp_path, runs=1)
-    old = _archive_external(lab, b"%PDF-1.7 old certificate of STD-01", "NIM-2025-1")
+    old = archive_external(lab, b"%PDF-1.7 old certificate of STD-01", "NIM-2025-1")
     lab.checkpoint()
-    new = _archive_external(lab, b"%PDF-1.7 new certificate of STD-01", "NIM-2026-7")
-    _flip(lab, old)
-    _flip(lab, new)
+    new = archive_external(lab, b"%PDF-1.7 new certificate of STD-01", "NIM-2026-7")
+    flip_first_byte(lab, old)
+    flip_first_byte(lab, new)
     found = _found(lab.check())
     assert any(str(archive_path(lab.archive, new)) in f and "altered" in f for f in found)
     assert not any(old in f for f in found)
