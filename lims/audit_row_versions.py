@@ -150,6 +150,18 @@ class WrittenSince:
         }
         return int(session.scalar(query, guards) or 0) == 2
 
+    def key_kept(self, session: Session, table: str) -> bool:
+        """True when ``table``'s primary key is the unique, valid index the position saw:
+        neither its catalog rows nor its index's were written since (dropping, disabling
+        or rebuilding it writes them)."""
+        query = text(
+            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = CAST(:table AS regclass) AND i.indisprimary "
+            "AND i.indisunique AND i.indisvalid AND i.indimmediate "
+            f"AND NOT {self._sql('i.xmin')} AND NOT {self._sql('c.xmin')}"
+        )
+        return int(session.scalar(query, {"table": table}) or 0) == 1
+
     def survey(
         self,
         session: Session,

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from lims.audit import (
@@ -316,6 +316,10 @@ def _check_position(
     if since is not None and not since.sealed(session, EVENTS.name):
         found = since.survey(session, EVENTS, EVENTS.c.id, up_to)
         held = found.rows
+    elif since is not None and since.key_kept(session, EVENTS.name) and _lowest_id(session) >= 1:
+        # events 1..covers were all there at the checkpoint; sealed, none can have gone,
+        # and with its key kept none can have come but below 1, where there is none
+        held = cp.covers
     else:
         held = row_count(session, EVENTS, up_to)
     stored = session.scalar(select(EVENTS.c.sha256).where(EVENTS.c.id == cp.covers))
@@ -337,6 +341,11 @@ def _check_position(
             )
         )
     return found
+
+
+def _lowest_id(session: Session) -> int:
+    lowest = session.scalar(select(func.min(EVENTS.c.id)))
+    return 1 if lowest is None else int(lowest)
 
 
 def _old_states(session: Session, table: str, keys: Sequence[str], before: int) -> list[Any]:

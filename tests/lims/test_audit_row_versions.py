@@ -280,3 +280,46 @@ def test_a_guard_disabled_for_a_moment_breaks_the_seal(pg: Database, tmp_path: P
 
     report = lab.check(behind_a_disabled_guard, unguarded=False)
     assert any(f"readings of run {old_run} at seq 5" in f for f in found(report))
+
+
+def _copy_event(conn: Connection, source: int, new_id: int) -> None:
+    conn.exec_driver_sql(
+        "INSERT INTO audit_events SELECT (jsonb_populate_record(NULL::audit_events, "
+        f"to_jsonb(a) || jsonb_build_object('id', {new_id}))).* FROM audit_events a "
+        f"WHERE a.id = {source}"
+    )
+
+
+def test_a_sealed_trail_up_to_the_checkpoint_is_not_even_counted(
+    pg: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events 1..N were all there at the checkpoint. Sealed, none can go; with the primary
+    key kept, none can come among them: only an id below 1 could be added, and the lowest
+    id tells. An event added there, or beside a dropped key, is counted and found."""
+    lab = CheckpointLab(pg, tmp_path)
+    cp = lab.checkpoint()
+    add_runs(pg, lab.lab, 1)
+    counted: list[str] = []
+    real = audit_verify.row_count
+
+    def row_count(session: Session, table: Any, where: Any = None) -> int:
+        counted.append(table.name)
+        return real(session, table, where)
+
+    monkeypatch.setattr(audit_verify, "row_count", row_count)
+    report = lab.check()
+    assert report.verdict is IntegrityVerdict.INTACT, report.problems
+    assert "audit_events" not in counted
+    stored = f"{cp.covers + 1} stored, but checkpoint {cp.event_id} covers {cp.covers}"
+
+    findings = found(lab.check(lambda conn: _copy_event(conn, 3, 0), unguarded=False))
+    assert any(stored in f for f in findings), findings
+
+    def beside_a_dropped_key(conn: Connection) -> None:
+        conn.exec_driver_sql("ALTER TABLE audit_events DROP CONSTRAINT pk_audit_events CASCADE")
+        _copy_event(conn, 3, 3)
+
+    counted.clear()
+    findings = found(lab.check(beside_a_dropped_key, unguarded=False))
+    assert "audit_events" in counted
+    assert any(stored in f for f in findings), findings
