@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from alembic import command
@@ -16,11 +15,7 @@ from lims.db.migrate import alembic_config, current_revision, head_revision, upg
 
 
 def _diff(db: Database) -> list[Any]:
-    with db.engine.connect() as conn, warnings.catch_warnings():
-        # SQLite's reflection skips expression indexes (the archive's hash prefixes); the
-        # PostgreSQL run compares them
-        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
-        warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression")
+    with db.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(ctx, Base.metadata))
 

@@ -306,7 +306,6 @@ def test_bad_criteria_are_refused_by_name(
         search_certificates(s, **criteria)  # type: ignore[arg-type]
 
 
-@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_search_indexes_exist(db: Database) -> None:
     indexes = {i["name"]: i["column_names"] for i in inspect(db.engine).get_indexes("certificates")}
     assert indexes["ix_certificates_customer_issued_at"] == ["customer_id", "issued_at"]
