@@ -52,14 +52,13 @@ from lims.certificates.pki import LabSigner
 from lims.certificates.record import document_from_record
 from lims.db import Database
 from lims.db.types import utcnow
-from lims.lab_time import DEFAULT_TIME_ZONE, local_date
+from lims.lab_time import local_date
 from lims.models.certificates import Certificate, Signature
 from lims.models.enums import (
     CertificateStatus,
     CertificateType,
     SignatureMeaning,
 )
-from lims.models.lab import LabProfile
 from lims.models.pki import StoredFile
 from lims.models.runs import Run
 from lims.models.users import User
@@ -75,6 +74,7 @@ from lims.services.certificate_verification import (
     FileVerification,
     verify_certificate_file,
 )
+from lims.services.lab import lab_time_zone
 from lims.services.numbering import next_certificate_number
 from lims.services.signing_keys import signer_for
 from lims.services.timestamping import signing_timestamper, validation_data
@@ -409,8 +409,7 @@ def _new_certificate(
     cmc_rule: str | None = None,
     verification_base_url: str | None = None,
 ) -> Certificate:
-    lab = session.scalars(select(LabProfile)).first()
-    zone_name = lab.time_zone if lab is not None else DEFAULT_TIME_ZONE
+    zone_name = lab_time_zone(session)
     if today is None:  # the lab's date, not the UTC one
         today = local_date(utcnow(), zone_name)
     number, sequence = next_certificate_number(session, today.year)

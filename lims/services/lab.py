@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import Session
 
 import lims.audit  # noqa: F401  (installs the audit hooks: every database opened here audits)
 from lims.account_policy import PasswordPolicy
@@ -34,6 +35,12 @@ class LabIdentity:
     email: str = ""
     phone: str = ""
     time_zone: str = DEFAULT_TIME_ZONE
+
+
+def lab_time_zone(session: Session) -> str:
+    """The lab's IANA time zone: its calendar days (visits, run and issue dates) are in it."""
+    lab = session.scalars(select(LabProfile)).first()
+    return lab.time_zone if lab is not None else DEFAULT_TIME_ZONE
 
 
 def policy_from(settings: Settings) -> PasswordPolicy:

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lims.db.types import utcnow
+from lims.lab_time import local_date
 from lims.models import (
     Checkout,
     Customer,
@@ -41,6 +42,7 @@ from lims.models import (
 )
 from lims.quality.errors import NotFoundError, QualityError
 from lims.quality.permissions import Permission, require
+from lims.services.lab import lab_time_zone
 
 __all__ = [
     "CheckoutKind",
@@ -241,12 +243,12 @@ def mark_run_on_site(session: Session, actor: User, run_id: int, visit_id: int) 
         raise NotFoundError(f"run {run_id} not found")
     if session.get(RunSite, run_id) is not None:
         raise SiteError(f"run {run_id} is marked on site already")
-    day = (run.started_at or run.created_at).date()
+    started = run.started_at or run.created_at
+    day = local_date(started, lab_time_zone(session))
     if not visit.starts_on <= day <= visit.ends_on:
         raise SiteError(
             f"run {run_id} of {day} is outside visit {visit_id} ({visit.starts_on}…{visit.ends_on})"
         )
-    started = run.started_at or run.created_at
     out = {
         (c.kind, c.tag)
         for c in session.scalars(select(Checkout).where(Checkout.visit_id == visit_id))

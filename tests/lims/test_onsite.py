@@ -4,14 +4,16 @@ checked out; the CLI's refusals are one line. Every database test on both backen
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from lims.audit import verify
 from lims.db import Database
+from lims.lab_time import DEFAULT_TIME_ZONE, local_date
 from lims.models import (
     Checkout,
     Customer,
@@ -30,7 +32,8 @@ from lims.services import onsite
 from lims.services.demo import seed_demo
 from tests.lims._cli import clean_env, one_error_line, run_main
 
-TODAY = date.today()
+#: The demo lab's calendar day (its zone is China Standard Time, not the machine's).
+TODAY = local_date(datetime.now(UTC), DEFAULT_TIME_ZONE)
 
 
 @pytest.fixture
@@ -38,6 +41,21 @@ def lab(db: Database) -> Database:
     with db.write(actor="test-setup") as s:
         seed_demo(s, PasswordPolicy(), TODAY)
     return db
+
+
+def minimal_run(s: Session, operator: User, kind: str, resource_id: int, tag: str) -> Run:
+    """A run recorded through the ORM (the demo lab has none) that used one resource."""
+    pv = s.scalars(select(Run.procedure_version_id)).first()
+    if pv is None:
+        from lims.engine.engine import register_procedure
+        from lims.engine.sdk import discover_procedures
+
+        pv = register_procedure(s, discover_procedures().get("jjg635")())
+    run = Run(procedure_version_id=pv, operator_id=operator.id, bench_name="onsite")
+    s.add(run)
+    s.flush()
+    s.add(RunResource(run_id=run.id, kind=kind, resource_id=resource_id, tag=tag))
+    return run
 
 
 def actor(db: Database, name: str) -> User:
@@ -116,20 +134,11 @@ def test_run_marked_on_site_only_inside_its_visit_with_what_it_used(lab: Databas
         customer = s.scalars(select(Customer)).first()
         assert customer is not None
         site = onsite.add_site(s, zhang, customer.name, "Plant", "stack 2")
-        visit = onsite.plan_visit(s, zhang, site.id, TODAY, TODAY)
+        visit = onsite.plan_visit(s, zhang, site.id, TODAY, TODAY + timedelta(days=1))
         earlier = onsite.plan_visit(
             s, zhang, site.id, TODAY - timedelta(days=10), TODAY - timedelta(days=9)
         )
-        pv = s.scalars(select(Run.procedure_version_id)).first()
-        if pv is None:  # the demo lab has no run: record a minimal one through the ORM
-            from lims.engine.engine import register_procedure
-            from lims.engine.sdk import discover_procedures
-
-            pv = register_procedure(s, discover_procedures().get("jjg635")())
-        run = Run(procedure_version_id=pv, operator_id=zhang.id, bench_name="onsite")
-        s.add(run)
-        s.flush()
-        s.add(RunResource(run_id=run.id, kind="standard", resource_id=1, tag="STD-GAS-001"))
+        run = minimal_run(s, zhang, "standard", 1, "STD-GAS-001")
         ids = run.id, visit.id, earlier.id
     run_id, visit_id, earlier_id = ids
     with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match="outside visit"):
@@ -144,6 +153,31 @@ def test_run_marked_on_site_only_inside_its_visit_with_what_it_used(lab: Databas
     with lab.read() as s:
         assert onsite.visit_summary(s, visit_id).runs == (run_id,)
         assert verify(s).ok
+
+
+def test_a_run_falls_on_the_lab_s_calendar_day_not_the_utc_one(lab: Database) -> None:
+    """20:00 UTC is 04:00 the next day in Beijing: the run belongs to that day's visit."""
+    zhang = actor(lab, "zhang")
+    beijing_day = TODAY + timedelta(days=3)
+    utc_evening = datetime.combine(beijing_day - timedelta(days=1), time(20, 0), tzinfo=UTC)
+    assert utc_evening.date() != beijing_day  # the two calendars disagree at that moment
+    with lab.write(actor=zhang) as s:
+        customer = s.scalars(select(Customer)).first()
+        assert customer is not None
+        site = onsite.add_site(s, zhang, customer.name, "Plant", "stack 4")
+        eve = onsite.plan_visit(s, zhang, site.id, utc_evening.date(), utc_evening.date())
+        visit = onsite.plan_visit(s, zhang, site.id, beijing_day, beijing_day)
+        onsite.check_out(s, zhang, visit.id, "standard", "STD-GAS-001")
+        run = minimal_run(s, zhang, "standard", 1, "STD-GAS-001")
+        run.started_at = utc_evening
+        ids = run.id, eve.id, visit.id
+    run_id, eve_id, visit_id = ids
+    with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match="outside visit"):
+        onsite.mark_run_on_site(s, zhang, run_id, eve_id)
+    with lab.write(actor=zhang) as s:
+        onsite.mark_run_on_site(s, zhang, run_id, visit_id)
+    with lab.read() as s:
+        assert onsite.visit_summary(s, visit_id).runs == (run_id,)
 
 
 @pytest.mark.parametrize(
@@ -187,7 +221,7 @@ def test_other_equipment_checked_out_and_a_run_after_check_in_refused(lab: Datab
     with lab.write(actor=zhang) as s:
         site = onsite.add_site(s, zhang, customer_name, "Plant", "stack 3")
         late = onsite.plan_visit(s, zhang, site.id, TODAY, until + timedelta(days=1))
-        visit = onsite.plan_visit(s, zhang, site.id, TODAY, TODAY)
+        visit = onsite.plan_visit(s, zhang, site.id, TODAY, TODAY + timedelta(days=1))
         ids = late.id, visit.id
     late_id, visit_id = ids
     with lab.write(actor=zhang) as s, pytest.raises(onsite.SiteError, match=f"valid until {until}"):
@@ -201,17 +235,7 @@ def test_other_equipment_checked_out_and_a_run_after_check_in_refused(lab: Datab
         onsite.check_in(s, zhang, demo_visit, "STD-ENV-02", "seal intact")
         co = onsite.check_out(s, zhang, visit_id, "equipment", "STD-ENV-02")
         assert co.valid_until == until
-        pv = s.scalars(select(Run.procedure_version_id)).first()
-        if pv is None:
-            from lims.engine.engine import register_procedure
-            from lims.engine.sdk import discover_procedures
-
-            pv = register_procedure(s, discover_procedures().get("jjg635")())
-        run = Run(procedure_version_id=pv, operator_id=zhang.id, bench_name="onsite")
-        s.add(run)
-        s.flush()
-        s.add(RunResource(run_id=run.id, kind="equipment", resource_id=env_id, tag="STD-ENV-02"))
-        run_id = run.id
+        run_id = minimal_run(s, zhang, "equipment", env_id, "STD-ENV-02").id
     with lab.write(actor=zhang) as s:  # back in the lab before the run was marked … and run
         onsite.check_in(s, zhang, visit_id, "STD-ENV-02")
         row = s.get(Run, run_id)
