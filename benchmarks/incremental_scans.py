@@ -6,26 +6,30 @@ written since the checkpoint's snapshot (``lims.audit_row_versions``).
 
 A lab of ``--template`` runs is written faithfully (``tests.lims._history.add_runs``: 20
 readings, 20 instrument exchanges, 2 results and a certificate per run, with their audit
-events), then its runs, readings, exchanges, results, certificates and audit events are
-copied with shifted ids until the lab holds ``--runs`` runs (1 M runs: 1 M certificates and
-20 M readings, the target of the verification). The copies are rows of the same width as the
-faithful ones, written in bulk with the indexes kept (foreign-key and guard triggers off for
-the copy): they serve only to time the scans, which read every row and hash none. After
-``VACUUM ANALYZE`` (what autovacuum does on a live lab) a checkpoint position is taken, 50
-runs' worth of rows are written, and each table's survey (``WrittenSince.survey``) is timed
-three times; the median is printed per table with the table's size, and their sum. The rest
-of an incremental verification (the day's events, records and chains) does not grow with the
-history: ``benchmarks/verify_growth.py`` measures it. Last, an anchor file of one line per
-run is checked in full and past what a checkpoint recorded of it. Then the two other checks
-a verification checks besides the tables are timed, over the whole history and from the
+events), then its runs, readings, exchanges, results, certificates and audit events are copied
+with shifted ids (the insert guards of the readings and exchanges dropped meanwhile, as the
+copies have no chain events, and created again) until the lab holds ``--runs`` runs (1 M runs:
+1 M certificates and 20 M readings, the target of the verification). The copies are rows of the
+same width as the faithful ones, written in bulk with the indexes kept (foreign-key and guard
+triggers off for the copy): they serve only to time the scans, which read every row and hash
+none. After ``VACUUM ANALYZE`` (what autovacuum does on a live lab) a checkpoint position is
+taken, 50 runs' worth of rows are written, and each way of reading each table is timed three
+times: not at all for the readings and exchanges while their insert guards hold (the catalog
+check only), the lowest id for the audit events while their key is kept, the row count while a
+table is sealed, and its survey (``WrittenSince.survey``). The median is printed per table and
+way with the table's size; the first way that applies is the verification's, and those are
+summed. The rest of an incremental verification (the day's events, records and chains) does not
+grow with the history: ``benchmarks/verify_growth.py`` measures it. Last, an anchor file of one
+line per run is checked in full and past what a checkpoint recorded of it. Then the two other
+checks a verification checks besides the tables are timed, over the whole history and from the
 checkpoint: the certificate numbering (``numbering_problems`` against
-``numbering_adds_up_since`` for the day's certificates) and the archive (every file the
-records name merged with the archive's listing, ``archive_problems``, against
-``check_archive`` from the checkpoint's clock: the leaf directories changed since, and the
-day's files hashed again). For those, the copied certificates are issued ones, each naming a
-PDF and a DCC (distinct made-up hashes), and an archive of that many empty files is written
-in a temporary directory; the clock is read a margin after, and the day's 50 certificates
-are then issued with a PDF and a DCC each. The database is dropped at the end.
+``numbering_adds_up_since`` for the day's certificates) and the archive (every file the records
+name merged with the archive's listing, ``archive_problems``, against ``check_archive`` from
+the checkpoint's clock: the leaf directories changed since, and the day's files hashed again).
+For those, the copied certificates are issued ones, each naming a PDF and a DCC (distinct
+made-up hashes), and an archive of that many empty files is written in a temporary directory;
+the clock is read a margin after, and the day's 50 certificates are then issued with a PDF and
+a DCC each. The database is dropped at the end.
 """
 
 from __future__ import annotations
@@ -266,6 +270,7 @@ def main() -> None:
     from lims.db import Database
     from lims.db.base import Base
     from lims.db.migrate import upgrade
+    from migrations.guards import drop_chain_event_requirement, require_chain_event
     from tests.lims._history import add_runs
     from tests.lims._lab import build_lab
 
@@ -289,8 +294,13 @@ def main() -> None:
         t0 = time.perf_counter()
         with db.engine.connect() as conn:
             conn.exec_driver_sql("SET session_replication_role = replica")
+            for table in CHAINED:  # copies come without chain events: guard put back after
+                drop_chain_event_requirement(conn, table)
             for table in TABLES:
                 _copy(conn, table, copies, step=max(1, 2_000_000 // (args.template * 20)))
+            for table in CHAINED:
+                require_chain_event(conn, table)
+            conn.commit()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
         print(
@@ -316,6 +326,8 @@ def main() -> None:
                     modes = ["sealed: counted", "surveyed"]
                     if table == "audit_events":
                         modes.insert(0, "sealed, key kept")
+                    if table in CHAINED:
+                        modes.insert(0, "inserts audited")
                     used = None  # the mode the verification takes for this table
                     for mode in modes:
                         times, rows, written = [], 0, -1
@@ -325,6 +337,10 @@ def main() -> None:
                                 if not (since.sealed(s, table) and since.key_kept(s, table)):
                                     break
                                 rows = int(s.scalar(text("SELECT min(id) FROM audit_events")))
+                            elif mode == "inserts audited":  # rows follow from the trail
+                                if not (since.sealed(s, table) and since.inserts_audited(s, table)):
+                                    break
+                                rows = -1
                             elif mode == "sealed: counted":
                                 if not since.sealed(s, table):
                                     break
@@ -340,7 +356,11 @@ def main() -> None:
                         median = statistics.median(times)
                         what = mode if mode != "surveyed" else f"{written:>6} written since"
                         held = (
-                            f"lowest id {rows}" if mode == "sealed, key kept" else f"{rows:,} rows"
+                            f"lowest id {rows}"
+                            if mode == "sealed, key kept"
+                            else "not counted"
+                            if mode == "inserts audited"
+                            else f"{rows:,} rows"
                         )
                         print(
                             f"{table:14} {held:>16} {int(size) / 2**30:6.2f} GiB | "

@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Float, Row, Table, event, insert, inspect, se
 from sqlalchemy.orm import Session, UOWTransaction
 
 from lims.db.base import Base
+from lims.db.bulk import insert_rows
 from lims.db.engine import REQUIRE_REASON
 from lims.db.lengths import check_row
 from lims.db.types import utcnow
@@ -564,7 +565,7 @@ def append_readings(session: Session, run_id: int, readings: Iterable[dict[str, 
         last_seq = seq
     if not rows:
         return 0
-    session.execute(insert(table), rows)
+    # the chain event first: the database refuses readings whose event it has not seen
     log_event(
         session,
         "append",
@@ -572,6 +573,7 @@ def append_readings(session: Session, run_id: int, readings: Iterable[dict[str, 
         str(run_id),
         state={"count": last_seq, "last_seq": last_seq, "head": prev},
     )
+    insert_rows(session, table, rows)
     return len(rows)
 
 

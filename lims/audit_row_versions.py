@@ -9,7 +9,9 @@ exactly as that verification saw it. So a checkpoint records that snapshot
 same database finds every row written since with one scan per table that hashes nothing
 (:class:`WrittenSince`), then re-checks those rows only (:mod:`lims.audit_verify`).
 Deleted rows leave no version; the row counts, compared with what the audit trail says,
-catch them.
+catch them. Tables that refuse every change but an insert (:meth:`WrittenSince.sealed`) are
+only counted, and the readings and exchanges, whose inserts also need their run's chain event
+(:meth:`WrittenSince.inserts_audited`), not even that.
 
 Not used, so that the digests are recomputed from every row instead: on SQLite; when the
 verification did not run on one snapshot; on another cluster or database than the
@@ -136,19 +138,29 @@ class WrittenSince:
         their function's catalog rows were written since (disabling, dropping, replacing a
         guard or rewriting the table writes them). Then only its row count
         (:func:`row_count`) needs reading."""
+        return self._triggers_held(session, table, f"{table}_append_only", f"{table}_no_truncate")
+
+    def inserts_audited(self, session: Session, table: str) -> bool:
+        """True when every row inserted into the chained ``table`` since the position came in
+        a transaction that first wrote its run's chain event (so that run is among the trail's
+        newer events): the table's insert guard refuses any other insert even in replica
+        mode, and neither it nor its function was written since. With :meth:`sealed`, the
+        runs of the newer events are then the only ones whose rows can have changed, and the
+        table's row count follows from the checkpoint's and theirs."""
+        return self._triggers_held(session, table, f"{table}_audited_insert")
+
+    def _triggers_held(self, session: Session, table: str, *names: str) -> bool:
+        """The triggers ``names`` on ``table`` fire always and neither they, their functions
+        nor the table's catalog row were written since the position."""
         query = text(
             "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "JOIN pg_proc p ON p.oid = t.tgfoid "
-            "WHERE c.oid = CAST(:table AS regclass) AND t.tgname IN (:rows, :truncate) "
+            "WHERE c.oid = CAST(:table AS regclass) AND t.tgname = ANY(:names) "
             f"AND t.tgenabled = 'A' AND NOT {self._sql('c.xmin')} "
             f"AND NOT {self._sql('t.xmin')} AND NOT {self._sql('p.xmin')}"
         )
-        guards = {
-            "table": table,
-            "rows": f"{table}_append_only",
-            "truncate": f"{table}_no_truncate",
-        }
-        return int(session.scalar(query, guards) or 0) == 2
+        held = session.scalar(query, {"table": table, "names": list(names)})
+        return int(held or 0) == len(names)
 
     def key_kept(self, session: Session, table: str) -> bool:
         """True when ``table``'s primary key is the unique, valid index the position saw:

@@ -438,9 +438,12 @@ def _incremental_chain(
     name = chained.name
     base, base_rows = cp.tables.get(name), cp.counts.get(name)
     tail_runs = {r for r in map(canonical_int, tail.keys(name)) if r is not None}
+    rows: int | None = None  # None: follows from the checkpoint's count and the walked runs'
     if since is not None and base is not None and base_rows is not None:
-        if since.sealed(session, chained.name):  # only appended to: the new runs are the tail's
-            rows, runs = row_count(session, chained.table), sorted(tail_runs)
+        if since.sealed(session, name):  # only appended to: the new runs are the tail's
+            runs = sorted(tail_runs)
+            if not since.inserts_audited(session, name):
+                rows = row_count(session, chained.table)
         else:
             surveyed = since.survey(session, chained.table, chained.table.c.run_id)
             rows = surveyed.rows
@@ -468,6 +471,8 @@ def _incremental_chain(
         expected.add(head_hash(name, run, *expected_head(state)))
     if since is not None and base_rows is not None:  # always, with ``since``
         expected_rows = base_rows - old_rows + walked.rows
+        if rows is None:  # every row added since came with an event of a walked run
+            rows = expected_rows
         current, agrees = expected, rows == expected_rows
     else:
         rows, current = heads_digest(session, chained)

@@ -15,9 +15,9 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from lims.audit import (
@@ -27,6 +27,7 @@ from lims.audit import (
     sha256_hex,
     stored_canonical_json,
 )
+from lims.db.bulk import insert_rows
 from lims.models import InstrumentExchange
 
 __all__ = [
@@ -126,7 +127,7 @@ def append_io(session: Session, run_id: int, items: Iterable[dict[str, Any]]) ->
         last_seq = seq
     if not rows:
         return 0
-    session.execute(insert(InstrumentExchange), rows)
+    # the chain event first: the database refuses exchanges whose event it has not seen
     log_event(
         session,
         "append",
@@ -135,6 +136,7 @@ def append_io(session: Session, run_id: int, items: Iterable[dict[str, Any]]) ->
         state={"count": last_seq, "last_seq": last_seq, "head": prev},
         reason=f"instrument exchanges {rows[0]['seq']}–{last_seq} recorded",
     )
+    insert_rows(session, cast(Table, InstrumentExchange.__table__), rows)
     return len(rows)
 
 

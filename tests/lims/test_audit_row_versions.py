@@ -6,11 +6,14 @@ What is re-checked on each incremental verification there: every event written s
 checkpoint's snapshot (new ones in full; old ones rewritten, by their hash and both links);
 every audited record written since, or touched by a newer event, against its newest event;
 every run's reading and instrument-I/O chain with a row written since, or a newer head, in
-full; every table's row count against the checkpoint's count carried forward by the trail.
+full; every table's row count against the checkpoint's count carried forward by the trail
+(the readings' and exchanges' counts follow from it while the database refuses their rows
+without their run's chain event).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from lims.audit_stream import check_chains, table_digest
 from lims.db import Database
 from lims.integrity import IntegrityVerdict
 from lims.models import AuditEvent, Customer, Reading
+from migrations.guards import require_chain_event
 from tests.lims._checkpoints import CheckpointLab, found
 from tests.lims._history import add_runs
 
@@ -323,3 +327,101 @@ def test_a_sealed_trail_up_to_the_checkpoint_is_not_even_counted(
     findings = found(lab.check(beside_a_dropped_key, unguarded=False))
     assert "audit_events" in counted
     assert any(stored in f for f in findings), findings
+
+
+def _copy_reading(run: int, seq: int) -> str:
+    """Plain SQL that stores reading 1 of ``run`` again as reading ``seq``."""
+    return (
+        "INSERT INTO readings SELECT (jsonb_populate_record(NULL::readings, to_jsonb(r) || "
+        f"jsonb_build_object('id', nextval(pg_get_serial_sequence('readings', 'id')), "
+        f"'seq', {seq}))).* FROM readings r WHERE r.run_id = {run} AND r.seq = 1"
+    )
+
+
+def _chain_event_of(run: int, new_id: int) -> str:
+    """Plain SQL that appends a copy of a readings chain event as run ``run``'s."""
+    return (
+        "INSERT INTO audit_events SELECT (jsonb_populate_record(NULL::audit_events, "
+        f"to_jsonb(a) || jsonb_build_object('id', {new_id}, 'record_id', '{run}'))).* "
+        "FROM audit_events a WHERE a.id = (SELECT min(id) FROM audit_events "
+        "WHERE table_name = 'readings')"
+    )
+
+
+def test_a_reading_is_stored_only_with_its_runs_chain_event(pg: Database, tmp_path: Path) -> None:
+    """The database itself refuses a reading (in replica mode too, by COPY too) unless the
+    same transaction first wrote an audit event on the readings of that very run; then the
+    run is among the trail's newer events, walked by the next incremental verification."""
+    lab = CheckpointLab(pg, tmp_path)
+    lab.checkpoint()
+    old, other = lab.runs[0], lab.runs[1]
+    refused = "readings of run {} inserted without its audit event: refused"
+    for before in ("", _chain_event_of(other, 10**9)):
+        with pg.engine.connect() as conn:
+            conn.exec_driver_sql("SET session_replication_role = replica")
+            if before:
+                conn.exec_driver_sql(before)
+            with pytest.raises(DBAPIError, match=re.escape(refused.format(old))):
+                conn.exec_driver_sql(_copy_reading(old, 99))
+            conn.rollback()
+    columns = "run_id, seq, at, instrument, operation, sent, received, duration_s, error, "
+    columns += "chain_sha256"
+    with pg.engine.connect() as conn:
+        row = conn.exec_driver_sql(
+            f"SELECT {columns} FROM instrument_io WHERE run_id = {old} AND seq = 1"
+        ).one()
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        copy = f"COPY instrument_io ({columns}) FROM STDIN"
+        with (
+            pytest.raises(Exception, match="inserted without its audit event"),
+            raw.cursor() as cur,
+            cur.copy(copy) as cp,
+        ):
+            cp.write_row([row[0], 99, *row[2:]])
+        raw.rollback()
+
+    def with_an_event_of_its_own(c: Connection) -> None:
+        c.exec_driver_sql(_chain_event_of(old, 10**9))
+        c.exec_driver_sql(_copy_reading(old, 99))  # let through: the run is walked
+
+    findings = found(lab.check(with_an_event_of_its_own, unguarded=False))
+    assert any(f"readings of run {old}" in f for f in findings), findings
+
+
+def test_readings_and_exchanges_are_not_counted_while_inserts_need_their_event(
+    pg: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sealed and with their insert guards as the checkpoint saw them, the chained tables'
+    row counts follow from the checkpoint's and the walked runs': neither table is counted,
+    and the readings reported are the readings stored. A guard dropped and created again
+    (to slip a reading into an old run) makes the table counted, and the reading found."""
+    lab = CheckpointLab(pg, tmp_path)
+    lab.checkpoint()
+    with pg.read() as s:
+        at_checkpoint = int(s.scalar(text("SELECT count(*) FROM readings")) or 0)
+    add_runs(pg, lab.lab, 2)
+    counted: list[str] = []
+    real = audit_verify.row_count
+
+    def row_count(session: Session, table: Any, where: Any = None) -> int:
+        counted.append(table.name)
+        return real(session, table, where)
+
+    monkeypatch.setattr(audit_verify, "row_count", row_count)
+    report = lab.check()
+    assert report.verdict is IntegrityVerdict.INTACT, report.problems
+    assert not {"readings", "instrument_io"} & set(counted)
+    with pg.read() as s:
+        stored = int(s.scalar(text("SELECT count(*) FROM readings")) or 0)
+    assert report.trail.readings == stored == at_checkpoint + 20 * 2
+    old = lab.runs[0]
+
+    def behind_a_dropped_guard(c: Connection) -> None:
+        c.exec_driver_sql("DROP TRIGGER readings_audited_insert ON readings")
+        c.exec_driver_sql(_copy_reading(old, 21))
+        require_chain_event(c, "readings")
+
+    findings = found(lab.check(behind_a_dropped_guard, unguarded=False))
+    assert "readings" in counted
+    assert any(f"readings of run {old}" in f for f in findings), findings

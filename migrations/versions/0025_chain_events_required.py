@@ -1,0 +1,34 @@
+"""chain events required: a reading or an instrument exchange is inserted only in the
+transaction that first wrote its run's chain event to the audit trail, in replica mode too,
+so that an incremental verification on PostgreSQL need not count those tables
+(lims.audit_row_versions).
+
+Revision ID: 0025_chain_events_required
+Revises: 0024_archive_hash_prefixes
+Create Date: 2026-12-06 01:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from migrations.guards import drop_chain_event_requirement, require_chain_event
+
+revision: str = "0025_chain_events_required"
+down_revision: str | None = "0024_archive_hash_prefixes"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TABLES = ("readings", "instrument_io")
+
+
+def upgrade() -> None:
+    for table in TABLES:
+        require_chain_event(op.get_bind(), table)
+
+
+def downgrade() -> None:
+    for table in TABLES:
+        drop_chain_event_requirement(op.get_bind(), table)
+    if op.get_bind().dialect.name == "postgresql":
+        op.get_bind().exec_driver_sql("DROP FUNCTION IF EXISTS lims_require_chain_event()")
