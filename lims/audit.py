@@ -32,7 +32,6 @@ from sqlalchemy import Connection, Float, Row, Table, event, insert, inspect, se
 from sqlalchemy.orm import Session, UOWTransaction
 
 from lims.db.base import Base
-from lims.db.bulk import insert_rows
 from lims.db.engine import REQUIRE_REASON
 from lims.db.lengths import check_row
 from lims.db.types import utcnow
@@ -573,7 +572,7 @@ def append_readings(session: Session, run_id: int, readings: Iterable[dict[str, 
         str(run_id),
         state={"count": last_seq, "last_seq": last_seq, "head": prev},
     )
-    insert_rows(session, table, rows)
+    session.execute(insert(table), rows)
     return len(rows)
 
 

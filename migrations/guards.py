@@ -75,42 +75,41 @@ def unseal_append_only(bind: Connection, table: str) -> None:
 
 
 def require_chain_event(bind: Connection, table: str) -> None:
-    """Refuse rows inserted into the per-run chained ``table`` (readings, instrument
-    exchanges) unless their run's chain event (an audit event on ``table`` whose record is
-    the run) was written earlier in the same transaction, as the application always does.
-    The check runs once per statement over the statement's new rows, in replica mode too
-    (``ENABLE ALWAYS``): rows of a run the audit trail says nothing new about cannot appear,
-    so an incremental verification walks only the runs of the trail's new events and need
-    not count the table (:meth:`lims.audit_row_versions.WrittenSince.inserts_audited`).
-    PostgreSQL only (SQLite's verification recomputes every digest)."""
+    """Refuse a row inserted into the per-run chained ``table`` (readings, instrument
+    exchanges) unless its run's newest chain event (an audit event on ``table`` whose record
+    is the run) was written earlier in the same transaction, as the application always does.
+    The check runs before each row, in replica mode and for ``COPY`` too (``ENABLE ALWAYS``),
+    as one probe of the audit trail's record index (which ends with the event id), on the
+    trail of the schema the migration runs in (never a temporary table's shadow): rows of a
+    run the audit trail says nothing new about cannot appear, so an incremental verification
+    walks only the runs of the trail's new events and need not count the table
+    (:meth:`lims.audit_row_versions.WrittenSince.inserts_audited`). PostgreSQL only
+    (SQLite's verification recomputes every digest)."""
     if bind.dialect.name == "sqlite":
         return
+    schema = str(bind.exec_driver_sql("SELECT current_schema()").scalar_one())
+    trail = '"' + schema.replace('"', '""') + '".audit_events'
     bind.exec_driver_sql(
-        """
+        f"""
         CREATE OR REPLACE FUNCTION lims_require_chain_event() RETURNS trigger AS $$
-        DECLARE
-            missing text;
         BEGIN
-            -- the trail of the table's own schema, never a temporary table's shadow
-            EXECUTE format(
-                'SELECT min(n.run_id)::text FROM (SELECT DISTINCT run_id FROM inserted) AS n '
-                'WHERE NOT EXISTS (SELECT 1 FROM %%I.audit_events e '
-                'WHERE e.table_name = $1 AND e.record_id = n.run_id::text '
-                'AND e.xmin = pg_current_xact_id()::xid)',
-                TG_TABLE_SCHEMA
-            ) INTO missing USING TG_TABLE_NAME;
-            IF missing IS NOT NULL THEN
+            IF NOT EXISTS (
+                SELECT 1 FROM (
+                    SELECT e.xmin FROM {trail} e
+                    WHERE e.table_name = TG_ARGV[0] AND e.record_id = NEW.run_id::text
+                    ORDER BY e.id DESC LIMIT 1
+                ) AS newest WHERE newest.xmin = pg_current_xact_id()::xid
+            ) THEN
                 RAISE EXCEPTION '%% of run %% inserted without its audit event: refused',
-                    TG_TABLE_NAME, missing;
+                    TG_TABLE_NAME, NEW.run_id;
             END IF;
-            RETURN NULL;
+            RETURN NEW;
         END $$ LANGUAGE plpgsql
         """
     )
     bind.exec_driver_sql(
-        f"CREATE TRIGGER {table}_audited_insert AFTER INSERT ON {table} "
-        "REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT "
-        "EXECUTE FUNCTION lims_require_chain_event()"
+        f"CREATE TRIGGER {table}_audited_insert BEFORE INSERT ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION lims_require_chain_event('{table}')"
     )
     bind.exec_driver_sql(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_audited_insert")
 

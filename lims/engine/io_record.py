@@ -15,9 +15,9 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from lims.audit import (
@@ -27,7 +27,6 @@ from lims.audit import (
     sha256_hex,
     stored_canonical_json,
 )
-from lims.db.bulk import insert_rows
 from lims.models import InstrumentExchange
 
 __all__ = [
@@ -136,7 +135,7 @@ def append_io(session: Session, run_id: int, items: Iterable[dict[str, Any]]) ->
         state={"count": last_seq, "last_seq": last_seq, "head": prev},
         reason=f"instrument exchanges {rows[0]['seq']}–{last_seq} recorded",
     )
-    insert_rows(session, cast(Table, InstrumentExchange.__table__), rows)
+    session.execute(insert(InstrumentExchange), rows)
     return len(rows)
 
 

@@ -21,7 +21,7 @@ class AuditEvent(Base):
 
     __tablename__ = "audit_events"
     __table_args__ = (
-        Index("ix_audit_events_record", "table_name", "record_id"),
+        Index("ix_audit_events_record", "table_name", "record_id", "id"),
         Index("ix_audit_events_occurred_at", "occurred_at"),
     )
     __audited__ = False

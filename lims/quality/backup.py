@@ -46,7 +46,6 @@ from lims.audit_anchors import (
 )
 from lims.db import Database
 from lims.db.base import Base
-from lims.db.bulk import insert_rows
 from lims.db.migrate import current_revision, head_revision, upgrade
 from lims.db.types import UTCDateTime, utcnow
 from lims.models.audit import AuditAnchorState, AuditHead
@@ -401,11 +400,11 @@ def restore(
                             f"{source}: table {table.name}, line {number}: not a row ({exc})"
                         ) from exc
                     if len(batch) >= _BATCH:
-                        insert_rows(conn, table, batch)
+                        conn.execute(table.insert(), batch)
                         counts[table.name] += len(batch)
                         batch = []
                 if batch:
-                    insert_rows(conn, table, batch)
+                    conn.execute(table.insert(), batch)
                     counts[table.name] += len(batch)
                 expected = int(manifest.tables[table.name]["rows"])
                 if counts[table.name] != expected:

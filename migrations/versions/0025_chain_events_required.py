@@ -1,7 +1,8 @@
 """chain events required: a reading or an instrument exchange is inserted only in the
 transaction that first wrote its run's chain event to the audit trail, in replica mode too,
 so that an incremental verification on PostgreSQL need not count those tables
-(lims.audit_row_versions).
+(lims.audit_row_versions); the audit trail's record index ends with the event id, so that a
+record's newest event is one index probe on PostgreSQL too.
 
 Revision ID: 0025_chain_events_required
 Revises: 0024_archive_hash_prefixes
@@ -23,6 +24,8 @@ TABLES = ("readings", "instrument_io")
 
 
 def upgrade() -> None:
+    op.drop_index("ix_audit_events_record", table_name="audit_events")
+    op.create_index("ix_audit_events_record", "audit_events", ["table_name", "record_id", "id"])
     for table in TABLES:
         require_chain_event(op.get_bind(), table)
 
@@ -32,3 +35,5 @@ def downgrade() -> None:
         drop_chain_event_requirement(op.get_bind(), table)
     if op.get_bind().dialect.name == "postgresql":
         op.get_bind().exec_driver_sql("DROP FUNCTION IF EXISTS lims_require_chain_event()")
+    op.drop_index("ix_audit_events_record", table_name="audit_events")
+    op.create_index("ix_audit_events_record", "audit_events", ["table_name", "record_id"])
