@@ -80,7 +80,8 @@ def require_chain_event(bind: Connection, table: str) -> None:
     is the run) was written earlier in the same transaction, as the application always does.
     The check runs before each row, in replica mode and for ``COPY`` too (``ENABLE ALWAYS``),
     as one probe of the audit trail's record index (which ends with the event id), on the
-    trail of the schema the migration runs in (never a temporary table's shadow): rows of a
+    trail of the schema the migration runs in, with the catalog's own functions and operators
+    (never a temporary table's or another schema's shadow of them): rows of a
     run the audit trail says nothing new about cannot appear, so an incremental verification
     walks only the runs of the trail's new events and need not count the table
     (:meth:`lims.audit_row_versions.WrittenSince.inserts_audited`). PostgreSQL only
@@ -104,7 +105,7 @@ def require_chain_event(bind: Connection, table: str) -> None:
                     TG_TABLE_NAME, NEW.run_id;
             END IF;
             RETURN NEW;
-        END $$ LANGUAGE plpgsql
+        END $$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
         """
     )
     bind.exec_driver_sql(

@@ -425,3 +425,30 @@ def test_readings_and_exchanges_are_not_counted_while_inserts_need_their_event(
     findings = found(lab.check(behind_a_dropped_guard, unguarded=False))
     assert "readings" in counted
     assert any(f"readings of run {old}" in f for f in findings), findings
+
+
+def test_the_guard_ignores_operators_and_tables_put_in_its_way(
+    pg: Database, tmp_path: Path
+) -> None:
+    """A session that puts an always-true ``=`` for transaction ids, or a temporary audit
+    trail holding the run's event, before the catalog in its search path gets the same
+    refusal: the guard names its trail's schema and runs with the catalog's operators."""
+    lab = CheckpointLab(pg, tmp_path)
+    old = lab.runs[0]
+    with pg.engine.connect() as conn:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        conn.exec_driver_sql("CREATE SCHEMA shadow")
+        conn.exec_driver_sql(
+            "CREATE FUNCTION shadow.always(xid, xid) RETURNS boolean LANGUAGE sql AS 'SELECT true'"
+        )
+        conn.exec_driver_sql(
+            "CREATE OPERATOR shadow.= (LEFTARG = xid, RIGHTARG = xid, FUNCTION = shadow.always)"
+        )
+        conn.exec_driver_sql(
+            "CREATE TEMPORARY TABLE audit_events AS SELECT * FROM audit_events "
+            f"WHERE table_name = 'readings' AND record_id = '{old}'"
+        )
+        conn.exec_driver_sql(f'SET LOCAL search_path = pg_temp, shadow, "{schema}", pg_catalog')
+        with pytest.raises(DBAPIError, match="inserted without its audit event"):
+            conn.exec_driver_sql(_copy_reading(old, 99))
+        conn.rollback()
