@@ -69,3 +69,24 @@ def test_archive_hash_prefix_indexes_serve_the_archive_check(db: Database) -> No
         explain = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
         plan = " ".join(str(row) for row in conn.exec_driver_sql(explain + sql))
     assert "ix_certificates_pdf_sha256_prefix" in plan
+
+
+def test_every_guard_runs_with_the_catalogs_operators(db: Database) -> None:
+    """On PostgreSQL each guard function (append-only tables, issued certificates, chain
+    events) runs with ``search_path = pg_catalog, pg_temp``: an ``=`` or a table a session
+    puts first in its own search path is never the guard's."""
+    if db.is_sqlite:
+        return
+    with db.engine.connect() as conn:
+        configs = dict(
+            conn.exec_driver_sql(
+                "SELECT proname, array_to_string(proconfig, ';') FROM pg_proc "
+                "WHERE proname LIKE 'lims\\_%%' AND pronamespace = current_schema()::regnamespace"
+            ).all()
+        )
+    assert set(configs) == {
+        "lims_refuse_change",
+        "lims_guard_certificate",
+        "lims_require_chain_event",
+    }
+    assert set(configs.values()) == {"search_path=pg_catalog, pg_temp"}
