@@ -81,9 +81,9 @@ def require_chain_event(bind: Connection, table: str) -> None:
     The check runs before each row, in replica mode and for ``COPY`` too (``ENABLE ALWAYS``),
     as one probe of the audit trail's record index (which ends with the event id), on the
     trail of the schema the migration runs in, with the catalog's own functions and operators
-    (never a temporary table's or another schema's shadow of them): rows of a
-    run the audit trail says nothing new about cannot appear, so an incremental verification
-    walks only the runs of the trail's new events and need not count the table
+    (never a temporary table's or another schema's shadow of them): rows of a run the audit
+    trail says nothing new about cannot appear, so an incremental verification walks only the
+    runs of the trail's new events and need not count the table
     (:meth:`lims.audit_row_versions.WrittenSince.inserts_audited`). PostgreSQL only
     (SQLite's verification recomputes every digest)."""
     if bind.dialect.name == "sqlite":

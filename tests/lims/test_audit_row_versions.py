@@ -294,6 +294,19 @@ def _copy_event(conn: Connection, source: int, new_id: int) -> None:
     )
 
 
+def _counted_tables(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the tables the incremental verification counts, as it counts them."""
+    counted: list[str] = []
+    real = audit_verify.row_count
+
+    def row_count(session: Session, table: Any, where: Any = None) -> int:
+        counted.append(table.name)
+        return real(session, table, where)
+
+    monkeypatch.setattr(audit_verify, "row_count", row_count)
+    return counted
+
+
 def test_a_sealed_trail_up_to_the_checkpoint_is_not_even_counted(
     pg: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -303,14 +316,7 @@ def test_a_sealed_trail_up_to_the_checkpoint_is_not_even_counted(
     lab = CheckpointLab(pg, tmp_path)
     cp = lab.checkpoint()
     add_runs(pg, lab.lab, 1)
-    counted: list[str] = []
-    real = audit_verify.row_count
-
-    def row_count(session: Session, table: Any, where: Any = None) -> int:
-        counted.append(table.name)
-        return real(session, table, where)
-
-    monkeypatch.setattr(audit_verify, "row_count", row_count)
+    counted = _counted_tables(monkeypatch)
     report = lab.check()
     assert report.verdict is IntegrityVerdict.INTACT, report.problems
     assert "audit_events" not in counted
@@ -401,14 +407,7 @@ def test_readings_and_exchanges_are_not_counted_while_inserts_need_their_event(
     with pg.read() as s:
         at_checkpoint = int(s.scalar(text("SELECT count(*) FROM readings")) or 0)
     add_runs(pg, lab.lab, 2)
-    counted: list[str] = []
-    real = audit_verify.row_count
-
-    def row_count(session: Session, table: Any, where: Any = None) -> int:
-        counted.append(table.name)
-        return real(session, table, where)
-
-    monkeypatch.setattr(audit_verify, "row_count", row_count)
+    counted = _counted_tables(monkeypatch)
     report = lab.check()
     assert report.verdict is IntegrityVerdict.INTACT, report.problems
     assert not {"readings", "instrument_io"} & set(counted)
